@@ -1,0 +1,41 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Edge.Capture;
+
+/// <summary>How frames are taken from a source. Config section "Capture".</summary>
+public sealed class CaptureOptions
+{
+    public const string Section = "Capture";
+
+    /// <summary>Frames per second to keep; 0 keeps every frame. Files skip frames by stride, live sources by time.</summary>
+    [Range(0, 1000)]
+    public double TargetFps { get; set; }
+
+    /// <summary>Keep every Nth frame (files). Combined with <see cref="TargetFps"/>, the larger stride wins.</summary>
+    [Range(1, 10_000)]
+    public int FrameStride { get; set; } = 1;
+
+    /// <summary>Stop after this many frames; 0 means no limit.</summary>
+    [Range(0, long.MaxValue)]
+    public long MaxFrames { get; set; }
+
+    /// <summary>Resize frames to this width at capture (0 keeps the source size). Needs <see cref="ResizeHeight"/>.</summary>
+    [Range(0, 16_384)]
+    public int ResizeWidth { get; set; }
+
+    /// <summary>Resize frames to this height at capture (0 keeps the source size). Needs <see cref="ResizeWidth"/>.</summary>
+    [Range(0, 16_384)]
+    public int ResizeHeight { get; set; }
+
+    /// <summary>Time allowed to open a network stream or camera.</summary>
+    [Range(100, 600_000)]
+    public int OpenTimeoutMs { get; set; } = 5_000;
+
+    /// <summary>Time allowed for one read from a network stream before it counts as stalled.</summary>
+    [Range(100, 600_000)]
+    public int ReadTimeoutMs { get; set; } = 5_000;
+
+    /// <summary>Frame rate given to an image folder, which has no timing of its own.</summary>
+    [Range(0.001, 1000)]
+    public double FolderFps { get; set; } = 10;
+}

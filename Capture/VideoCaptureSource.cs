@@ -1,0 +1,224 @@
+using System.Diagnostics;
+using OpenCvSharp;
+
+namespace Edge.Capture;
+
+/// <summary>
+/// Frames from OpenCV's VideoCapture (FFmpeg for files and network URLs, V4L2 for cameras). Files keep every
+/// <c>stride</c>-th frame and are lossless; live sources keep frames by wall-clock interval. A file can be replayed
+/// as live, paced at its own frame rate, which is how a camera behaves for a consumer that falls behind.
+/// </summary>
+public sealed class VideoCaptureSource : IFrameSource
+{
+    // OpenCV's CAP_PROP_OPEN_TIMEOUT_MSEC and CAP_PROP_READ_TIMEOUT_MSEC, absent from OpenCvSharp's enum.
+    private const int OpenTimeoutProperty = 53;
+    private const int ReadTimeoutProperty = 54;
+
+    private readonly VideoCapture _capture;
+    private readonly CaptureOptions _options;
+    private readonly bool _replayAsLive;
+    private readonly int _stride;
+    private readonly double _minIntervalMs;
+    private readonly Size? _resize;
+    private readonly Mat? _decodeBuffer;
+    private readonly long _startTicks = Stopwatch.GetTimestamp();
+    private long _position;
+    private long _emitted;
+    private double _lastEmittedMs = double.NegativeInfinity;
+
+    private VideoCaptureSource(VideoCapture capture, string streamId, SourceKind kind, string location,
+        CaptureOptions options, bool replayAsLive)
+    {
+        _capture = capture;
+        _options = options;
+        _replayAsLive = replayAsLive;
+        StreamId = streamId;
+        var fps = capture.Get(VideoCaptureProperties.Fps);
+        var count = (long)capture.Get(VideoCaptureProperties.FrameCount);
+        var isLive = kind != SourceKind.File || replayAsLive;
+        _resize = options.ResizeWidth > 0 && options.ResizeHeight > 0
+            ? new Size(options.ResizeWidth, options.ResizeHeight)
+            : null;
+        _decodeBuffer = _resize is null ? null : new Mat();
+        Info = new SourceInfo(kind, location, isLive,
+            _resize?.Width ?? capture.FrameWidth, _resize?.Height ?? capture.FrameHeight,
+            fps > 0 ? fps : 0, kind == SourceKind.File && count > 0 ? count : null, capture.GetBackendName());
+        _stride = Strides.For(options, Info.Fps);
+        _minIntervalMs = options.TargetFps > 0 ? 1000.0 / options.TargetFps : 0;
+    }
+
+    public string StreamId { get; }
+
+    public SourceInfo Info { get; }
+
+    /// <summary>Opens a video file. <paramref name="replayAsLive"/> paces it at its frame rate and treats it as live.</summary>
+    public static VideoCaptureSource OpenFile(string path, string streamId, CaptureOptions options, bool replayAsLive = false)
+    {
+        if (Directory.Exists(path) || !File.Exists(path))
+        {
+            throw new CaptureException(CaptureError.NotFound, $"video file not found: {path}");
+        }
+        var capture = new VideoCapture(path, VideoCaptureAPIs.FFMPEG);
+        if (!capture.IsOpened() || capture.FrameWidth <= 0)
+        {
+            capture.Dispose();
+            throw new CaptureException(CaptureError.Undecodable, $"not a video that can be decoded: {path}");
+        }
+        return new VideoCaptureSource(capture, streamId, SourceKind.File, path, options, replayAsLive);
+    }
+
+    /// <summary>Opens a camera by index ("0") or device path ("/dev/video0").</summary>
+    public static VideoCaptureSource OpenCamera(string device, string streamId, CaptureOptions options)
+    {
+        VideoCapture capture;
+        if (int.TryParse(device, out var index))
+        {
+            if (!File.Exists($"/dev/video{index}"))
+            {
+                throw new CaptureException(CaptureError.NotFound, $"camera {index} not found (/dev/video{index} does not exist)");
+            }
+            capture = new VideoCapture(index, VideoCaptureAPIs.V4L2);
+        }
+        else
+        {
+            if (!File.Exists(device))
+            {
+                throw new CaptureException(CaptureError.NotFound, $"camera not found: {device}");
+            }
+            capture = new VideoCapture(device, VideoCaptureAPIs.V4L2);
+        }
+        if (!capture.IsOpened())
+        {
+            capture.Dispose();
+            throw new CaptureException(CaptureError.Unreachable, $"camera {device} exists but could not be opened (busy or not a capture device?)");
+        }
+        return new VideoCaptureSource(capture, streamId, SourceKind.Camera, device, options, replayAsLive: false);
+    }
+
+    /// <summary>Opens a network stream (rtsp://, http:// MJPEG, ...) with the open and read timeouts of the options.</summary>
+    public static VideoCaptureSource OpenUrl(string url, string streamId, CaptureOptions options)
+    {
+        var location = Redact(url);
+        var capture = new VideoCapture(url, VideoCaptureAPIs.FFMPEG,
+            [OpenTimeoutProperty, options.OpenTimeoutMs, ReadTimeoutProperty, options.ReadTimeoutMs]);
+        if (!capture.IsOpened())
+        {
+            capture.Dispose();
+            throw new CaptureException(CaptureError.Unreachable,
+                $"stream did not answer: {location} (no video within {options.OpenTimeoutMs} ms)");
+        }
+        return new VideoCaptureSource(capture, streamId, SourceKind.Network, location, options, replayAsLive: false);
+    }
+
+    /// <summary>Removes user name and password from a URL so it can be logged.</summary>
+    public static string Redact(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0
+            ? url.Replace(uri.UserInfo + "@", "***@", StringComparison.Ordinal)
+            : url;
+
+    public Frame? Read(FramePool pool, CancellationToken ct)
+    {
+        if (_options.MaxFrames > 0 && _emitted >= _options.MaxFrames)
+        {
+            return null;
+        }
+        var frame = pool.Rent(ct);
+        try
+        {
+            while (true)
+            {
+                ct.ThrowIfCancellationRequested();
+                if (!Info.IsLive)
+                {
+                    while (_position % _stride != 0)
+                    {
+                        if (!_capture.Grab())
+                        {
+                            return End(frame);
+                        }
+                        _position++;
+                    }
+                }
+                if (_replayAsLive)
+                {
+                    WaitUntilDue(ct);
+                }
+                var target = _decodeBuffer ?? frame.Image;
+                if (!_capture.Read(target) || target.Empty())
+                {
+                    return End(frame);
+                }
+                var index = _position++;
+                double timestampMs;
+                if (Info.IsLive)
+                {
+                    var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                    if (nowMs - _lastEmittedMs < _minIntervalMs)
+                    {
+                        continue;
+                    }
+                    _lastEmittedMs = nowMs;
+                    timestampMs = nowMs;
+                }
+                else
+                {
+                    timestampMs = _capture.Get(VideoCaptureProperties.PosMsec);
+                    if (timestampMs <= 0 && index > 0 && Info.Fps > 0)
+                    {
+                        timestampMs = index * 1000.0 / Info.Fps;
+                    }
+                }
+                if (_decodeBuffer is not null)
+                {
+                    Cv2.Resize(_decodeBuffer, frame.Image, _resize!.Value, interpolation: InterpolationFlags.Area);
+                }
+                frame.Stamp(StreamId, index, timestampMs);
+                _emitted++;
+                return frame;
+            }
+        }
+        catch
+        {
+            frame.Dispose();
+            throw;
+        }
+    }
+
+    private void WaitUntilDue(CancellationToken ct)
+    {
+        if (Info.Fps <= 0)
+        {
+            return;
+        }
+        var due = TimeSpan.FromSeconds(_position / Info.Fps);
+        var wait = due - Stopwatch.GetElapsedTime(_startTicks);
+        if (wait > TimeSpan.Zero)
+        {
+            ct.WaitHandle.WaitOne(wait);
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+
+    private Frame? End(Frame frame)
+    {
+        frame.Dispose();
+        if (_position == 0)
+        {
+            throw new CaptureException(CaptureError.Undecodable, $"no frame could be decoded from {Info.Location}");
+        }
+        // A file that ends well before the length in its header is damaged: say so rather than pass off a partial
+        // result as the whole video. Containers estimate their length, so allow a small shortfall.
+        if (Info.FrameCount is { } count && _position < count - Math.Max(2, count / 100))
+        {
+            throw new CaptureException(CaptureError.Truncated,
+                $"video ends early: decoded {_position} of {count} frames from {Info.Location} (truncated or damaged file)");
+        }
+        return null;
+    }
+
+    public void Dispose()
+    {
+        _capture.Dispose();
+        _decodeBuffer?.Dispose();
+    }
+}

@@ -1,0 +1,111 @@
+using System.Text.Json;
+using Edge.Capture;
+using Edge.Host.Console;
+using Edge.Host.Sinks;
+using Edge.Models;
+using Edge.Pipeline;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Host.Commands;
+
+/// <summary><c>edge process</c>: runs one source through the pipeline and writes its results to a folder.</summary>
+public static class ProcessCommand
+{
+    public const string SummaryFile = "summary.json";
+
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
+    /// <param name="Realtime">Play a file at its own frame rate, as a camera would deliver it (drops when behind).</param>
+    public sealed record Arguments(string Input, string? Out, bool Annotate, bool Realtime);
+
+    public static async Task<int> RunAsync(EdgeContext context, Arguments args, CancellationToken stop)
+    {
+        var logger = context.CreateLogger("Edge.Process");
+        using var source = FrameSources.Open(args.Input, context.Capture, replayAsLive: args.Realtime,
+            logger: context.CreateLogger("Edge.Capture"));
+        var info = source.Info;
+        logger.LogInformation("Opened {Location}: {Kind}, {Width}x{Height}, {Fps:0.##} fps, {Frames} frames, {Backend}{Live}",
+            info.Location, info.Kind, info.Width, info.Height, info.Fps, info.FrameCount?.ToString() ?? "unknown",
+            info.Backend, info.IsLive ? ", live" : "");
+
+        var modelPath = context.Models.Resolve(context.Models.FrameModel);
+        using var embedder = FrameEmbedder.Open(modelPath, context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
+        using var output = new OutputDirectory(args.Out ?? Path.Combine("out", source.StreamId));
+        var startedUtc = DateTimeOffset.UtcNow;
+
+        var expected = ExpectedFrames(info, context.Capture);
+        var sinks = new List<IResultSink> { new ResultFilesSink(output, embedder.EmbeddingSize) };
+        if (args.Annotate)
+        {
+            sinks.Add(new AnnotatedVideoSink(output, info.IsLive ? info.Fps : info.Fps / Math.Max(1, StrideOf(info, context.Capture))));
+        }
+        PipelineReport report;
+        try
+        {
+            var pipeline = new FramePipeline(source, embedder, sinks, context.Pipeline, context.CreateLogger("Edge.Pipeline"));
+            using (pipeline.Pool)
+            {
+                report = await ProgressView.WatchAsync(pipeline, expected, source.StreamId, pipeline.RunAsync(stop), logger).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            foreach (var sink in sinks)
+            {
+                await sink.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        var complete = !report.StoppedEarly || info.IsLive;
+        var summary = new
+        {
+            input = info.Location,
+            streamId = source.StreamId,
+            complete,
+            stoppedEarly = report.StoppedEarly,
+            framesRead = report.FramesRead,
+            framesProcessed = report.FramesProcessed,
+            framesDropped = report.FramesDropped,
+            elapsedSeconds = Math.Round(report.ElapsedSeconds, 3),
+            fps = Math.Round(report.Fps, 2),
+            frameAgeP50Ms = Math.Round(report.FrameAgeP50Ms, 1),
+            frameAgeP99Ms = Math.Round(report.FrameAgeP99Ms, 1),
+            source = info,
+            model = new { path = modelPath, embedder.Manifest.Name, embedder.EmbeddingSize, provider = report.Provider, fallbackReason = embedder.FallbackReason },
+            report.BatchSize,
+            report.PoolSize,
+            report.PoolPeak,
+            stages = report.Stages,
+            files = new[] { ResultFilesSink.FramesFile, ResultFilesSink.EmbeddingsFile }
+                .Concat(args.Annotate ? [AnnotatedVideoSink.VideoFile] : []).ToArray(),
+            startedUtc,
+            finishedUtc = DateTimeOffset.UtcNow,
+        };
+        await File.WriteAllTextAsync(output.StagingPath(SummaryFile), JsonSerializer.Serialize(summary, s_json), CancellationToken.None).ConfigureAwait(false);
+        output.Commit();
+        logger.LogInformation("{Stream}: {Read} frames read, {Processed} processed, {Dropped} dropped, {Fps:0.0} fps; results in {Output}",
+            source.StreamId, report.FramesRead, report.FramesProcessed, report.FramesDropped, report.Fps, output.Path);
+        SummaryView.Print(report, output.Path);
+        return complete ? ExitCodes.Ok : ExitCodes.Interrupted;
+    }
+
+    private static int StrideOf(SourceInfo info, CaptureOptions options) =>
+        Math.Max(options.FrameStride, options.TargetFps > 0 && info.Fps > options.TargetFps ? (int)Math.Round(info.Fps / options.TargetFps) : 1);
+
+    /// <summary>Frames a file run will produce, for the progress bar; null for live sources.</summary>
+    public static long? ExpectedFrames(SourceInfo info, CaptureOptions options)
+    {
+        if (info.IsLive || info.FrameCount is not { } count)
+        {
+            return options.MaxFrames > 0 && !info.IsLive ? options.MaxFrames : null;
+        }
+        var stride = StrideOf(info, options);
+        var frames = (count + stride - 1) / stride;
+        return options.MaxFrames > 0 ? Math.Min(frames, options.MaxFrames) : frames;
+    }
+}

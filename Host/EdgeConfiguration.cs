@@ -1,0 +1,175 @@
+using System.Reflection;
+using Edge.Capture;
+using Edge.Models;
+using Edge.Pipeline;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Serilog;
+using Serilog.Filters;
+
+namespace Edge.Host;
+
+/// <summary>
+/// Builds the Generic Host for a verb: configuration from config/edge.json (or --config), EDGE_* environment
+/// variables and command-line flags, in rising priority; options bound strictly (an unknown key is an error naming
+/// the key) and validated at start; Serilog to stderr and a rolling file.
+/// </summary>
+public static class EdgeConfiguration
+{
+    public const string DefaultConfigPath = "config/edge.json";
+    public const string EnvironmentPrefix = "EDGE_";
+
+    /// <summary>Property marking a log event as an expected failure already shown to the user in one line.</summary>
+    public const string ShownToUser = "ShownToUser";
+
+    private static readonly Dictionary<string, Type> s_sections = new(StringComparer.OrdinalIgnoreCase)
+    {
+        [CaptureOptions.Section] = typeof(CaptureOptions),
+        [PipelineOptions.Section] = typeof(PipelineOptions),
+        [ModelOptions.Section] = typeof(ModelOptions),
+        [LoggingOptions.Section] = typeof(LoggingOptions),
+    };
+
+    /// <summary>The config file to read: the one given, else config/edge.json here, else the copy beside the binary.</summary>
+    public static string? FindConfigFile(string? requested)
+    {
+        if (requested is not null)
+        {
+            return File.Exists(requested) ? Path.GetFullPath(requested)
+                : throw new ConfigException($"config file not found: {requested}");
+        }
+        if (File.Exists(DefaultConfigPath))
+        {
+            return Path.GetFullPath(DefaultConfigPath);
+        }
+        var besideBinary = Path.Combine(AppContext.BaseDirectory, DefaultConfigPath);
+        return File.Exists(besideBinary) ? besideBinary : null;
+    }
+
+    public static IHost Build(string? configPath, IDictionary<string, string?> overrides)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            ContentRootPath = Directory.GetCurrentDirectory(),
+        });
+        var file = FindConfigFile(configPath);
+        var edgeConfiguration = new ConfigurationBuilder();
+        if (file is not null)
+        {
+            edgeConfiguration.AddJsonFile(file, optional: false, reloadOnChange: false);
+        }
+        edgeConfiguration.AddEnvironmentVariables(EnvironmentPrefix);
+        edgeConfiguration.AddInMemoryCollection(overrides);
+        IConfigurationRoot configuration;
+        try
+        {
+            configuration = edgeConfiguration.Build();
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new ConfigException($"config file {file} is not valid JSON: {ex.InnerException?.Message ?? ex.Message}", ex);
+        }
+        CheckKeys(configuration, file);
+        builder.Configuration.AddConfiguration(configuration);
+
+        AddOptions<CaptureOptions>(builder, CaptureOptions.Section);
+        AddOptions<PipelineOptions>(builder, PipelineOptions.Section);
+        AddOptions<ModelOptions>(builder, ModelOptions.Section);
+        AddOptions<LoggingOptions>(builder, LoggingOptions.Section);
+        builder.Services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
+
+        var logging = new LoggingOptions();
+        builder.Configuration.GetSection(LoggingOptions.Section).Bind(logging);
+        builder.Services.AddSerilog(CreateLogger(logging), dispose: true);
+        return builder.Build();
+    }
+
+    /// <summary>Resolves and validates every options section now, so a bad value fails before any work starts.</summary>
+    public static void ValidateOptions(IServiceProvider services)
+    {
+        try
+        {
+            _ = services.GetRequiredService<IOptions<CaptureOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<PipelineOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<ModelOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<LoggingOptions>>().Value;
+        }
+        catch (OptionsValidationException ex)
+        {
+            throw new ConfigException($"invalid config: {string.Join("; ", ex.Failures)}", ex);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ConfigException($"invalid config: {ex.Message}", ex);
+        }
+    }
+
+    private static void AddOptions<T>(HostApplicationBuilder builder, string section) where T : class
+    {
+        builder.Services.AddOptions<T>()
+            .Bind(builder.Configuration.GetSection(section), o => o.ErrorOnUnknownConfiguration = true)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+    }
+
+    /// <summary>Every key must name a known section and a property of its options: typos are errors, not defaults.</summary>
+    private static void CheckKeys(IConfiguration configuration, string? file)
+    {
+        var where = file is null ? "configuration" : $"configuration ({file} or {EnvironmentPrefix}* variables)";
+        foreach (var section in configuration.GetChildren())
+        {
+            if (!s_sections.TryGetValue(section.Key, out var type))
+            {
+                throw new ConfigException($"unknown config section '{section.Key}' in {where}; known sections: {string.Join(", ", s_sections.Keys)}");
+            }
+            var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .Where(p => p.CanWrite).Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            foreach (var key in section.GetChildren())
+            {
+                if (!properties.Contains(key.Key))
+                {
+                    throw new ConfigException($"unknown config key '{section.Key}:{key.Key}' in {where}; known keys: {string.Join(", ", properties.Order())}");
+                }
+            }
+        }
+    }
+
+    private static Serilog.ILogger CreateLogger(LoggingOptions options)
+    {
+        var config = new LoggerConfiguration()
+            .MinimumLevel.Is(options.FileLevel < options.ConsoleLevel ? options.FileLevel : options.ConsoleLevel)
+            .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+            .Enrich.FromLogContext()
+            .WriteTo.Logger(console => console
+                .Filter.ByExcluding(Matching.WithProperty(ShownToUser))
+                .WriteTo.Console(restrictedToMinimumLevel: options.ConsoleLevel,
+                    outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}",
+                    standardErrorFromLevel: Serilog.Events.LogEventLevel.Verbose));
+        if (!string.IsNullOrWhiteSpace(options.File))
+        {
+            config.WriteTo.File(options.File, restrictedToMinimumLevel: options.FileLevel,
+                rollingInterval: RollingInterval.Day, retainedFileCountLimit: options.RetainedFiles,
+                outputTemplate: "{Timestamp:yyyy-MM-dd HH:mm:ss.fff zzz} [{Level:u3}] {SourceContext} {Message:lj}{NewLine}{Exception}");
+        }
+        return config.CreateLogger();
+    }
+}
+
+internal sealed class CaptureOptionsValidator : IValidateOptions<CaptureOptions>
+{
+    public ValidateOptionsResult Validate(string? name, CaptureOptions options) =>
+        (options.ResizeWidth == 0) != (options.ResizeHeight == 0)
+            ? ValidateOptionsResult.Fail("Capture:ResizeWidth and Capture:ResizeHeight must be set together (or both 0)")
+            : ValidateOptionsResult.Success;
+}
+
+internal sealed class PipelineOptionsValidator : IValidateOptions<PipelineOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PipelineOptions options) =>
+        options.CaptureQueue < options.BatchSize
+            ? ValidateOptionsResult.Fail($"Pipeline:CaptureQueue ({options.CaptureQueue}) must hold at least one batch (Pipeline:BatchSize {options.BatchSize})")
+            : ValidateOptionsResult.Success;
+}

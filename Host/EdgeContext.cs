@@ -1,0 +1,57 @@
+using Edge.Capture;
+using Edge.Models;
+using Edge.Pipeline;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Edge.Host;
+
+/// <summary>The started host of one verb with its validated options. Disposing stops the host and flushes logs.</summary>
+public sealed class EdgeContext : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private EdgeContext(IHost host)
+    {
+        _host = host;
+        Capture = host.Services.GetRequiredService<IOptions<CaptureOptions>>().Value;
+        Pipeline = host.Services.GetRequiredService<IOptions<PipelineOptions>>().Value;
+        Models = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value;
+        LoggerFactory = host.Services.GetRequiredService<ILoggerFactory>();
+    }
+
+    public CaptureOptions Capture { get; }
+
+    public PipelineOptions Pipeline { get; }
+
+    public ModelOptions Models { get; }
+
+    public ILoggerFactory LoggerFactory { get; }
+
+    public ILogger CreateLogger(string category) => LoggerFactory.CreateLogger(category);
+
+    /// <summary>Builds the host, validates every option (failing with a <see cref="ConfigException"/>) and starts it.</summary>
+    public static async Task<EdgeContext> StartAsync(string? configPath, IDictionary<string, string?> overrides, CancellationToken ct)
+    {
+        var host = EdgeConfiguration.Build(configPath, overrides);
+        try
+        {
+            EdgeConfiguration.ValidateOptions(host.Services);
+            await host.StartAsync(ct).ConfigureAwait(false);
+            return new EdgeContext(host);
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync().ConfigureAwait(false);
+        _host.Dispose();
+    }
+}

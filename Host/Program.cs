@@ -1,0 +1,210 @@
+using System.CommandLine;
+using System.Globalization;
+using Edge.Capture;
+using Edge.Host;
+using Edge.Host.Commands;
+using Edge.Models;
+using Microsoft.Extensions.Logging;
+
+return await EdgeCli.RunAsync(args).ConfigureAwait(false);
+
+namespace Edge.Host
+{
+    /// <summary>The <c>edge</c> command line: verbs, their flags, and the mapping of failures to exit codes.</summary>
+    public static class EdgeCli
+    {
+        public static async Task<int> RunAsync(string[] args)
+        {
+            var root = Build();
+            var parse = root.Parse(args);
+            if (parse.Errors.Count > 0)
+            {
+                foreach (var error in parse.Errors)
+                {
+                    await System.Console.Error.WriteLineAsync($"error: {error.Message}").ConfigureAwait(false);
+                }
+                await System.Console.Error.WriteLineAsync("see: edge --help").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+            return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
+        }
+
+        private static readonly Option<string?> s_config = new("--config")
+        {
+            Description = $"Configuration file (default: {EdgeConfiguration.DefaultConfigPath})",
+            Recursive = true,
+        };
+
+        private static readonly Option<string?> s_provider = new Option<string?>("--provider")
+        {
+            Description = "Where the CNN runs: auto (CUDA if it works here, else CPU), cuda, cpu",
+            Recursive = true,
+        }.AcceptOnlyFromAmong("auto", "cuda", "cpu");
+
+        private static readonly Option<int?> s_threads = new("--threads")
+        {
+            Description = "CPU threads for the CNN (0 = one per core)",
+            Recursive = true,
+        };
+
+        private static readonly Option<int?> s_batch = new("--batch")
+        {
+            Description = "Most frames per CNN call",
+            Recursive = true,
+        };
+
+        private static readonly Option<string?> s_model = new("--model")
+        {
+            Description = "Frame model (.onnx with its .json manifest beside it)",
+            Recursive = true,
+        };
+
+        public static RootCommand Build()
+        {
+            var root = new RootCommand("Edge: real-time video analytics. Reads video files, cameras, streams and image folders, runs a CNN on every frame and writes per-frame results.");
+            root.Options.Add(s_config);
+            root.Options.Add(s_provider);
+            root.Options.Add(s_threads);
+            root.Options.Add(s_batch);
+            root.Options.Add(s_model);
+            root.Subcommands.Add(ProcessVerb());
+            root.Subcommands.Add(ModelsVerb());
+            root.Subcommands.Add(BenchVerb());
+            return root;
+        }
+
+        private static Command ProcessVerb()
+        {
+            var input = new Argument<string>("input") { Description = "Video file, image folder, camera (0 or /dev/video0) or stream URL (rtsp://, http://)" };
+            var output = new Option<string?>("--out") { Description = "Results folder (default: out/<stream id>)" };
+            var maxFrames = new Option<long?>("--max-frames") { Description = "Stop after this many frames" };
+            var targetFps = new Option<double?>("--target-fps") { Description = "Keep this many frames per second (0 keeps all)" };
+            var stride = new Option<int?>("--stride") { Description = "Keep every Nth frame of a file" };
+            var annotate = new Option<bool>("--annotate") { Description = "Also write annotated.mp4" };
+            var realtime = new Option<bool>("--realtime") { Description = "Play a file at its own frame rate, as a camera would (frames are dropped when Edge falls behind)" };
+            var command = new Command("process", "Run a video, folder, camera or stream through the pipeline and write results")
+            {
+                input, output, maxFrames, targetFps, stride, annotate, realtime,
+            };
+            command.SetAction((parse, _) =>
+            {
+                var overrides = CommonOverrides(parse);
+                Set(overrides, "Capture:MaxFrames", parse.GetValue(maxFrames));
+                Set(overrides, "Capture:TargetFps", parse.GetValue(targetFps));
+                Set(overrides, "Capture:FrameStride", parse.GetValue(stride));
+                var args = new ProcessCommand.Arguments(parse.GetValue(input)!, parse.GetValue(output),
+                    parse.GetValue(annotate), parse.GetValue(realtime));
+                return GuardAsync(parse, overrides, (context, stop) => ProcessCommand.RunAsync(context, args, stop));
+            });
+            return command;
+        }
+
+        private static Command ModelsVerb()
+        {
+            var command = new Command("models", "List the models found and their manifests");
+            command.SetAction((parse, _) =>
+                GuardAsync(parse, CommonOverrides(parse), (context, _) => Task.FromResult(ModelsCommand.List(context))));
+            var force = new Option<bool>("--force") { Description = "Rebuild even if the model exists" };
+            var prepare = new Command("prepare", "Build the default frame model (ResNet18 ImageNet featurizer, uint8 NHWC input, any batch)") { force };
+            prepare.SetAction((parse, _) =>
+                GuardAsync(parse, CommonOverrides(parse), (context, _) => Task.FromResult(ModelsCommand.Prepare(context, parse.GetValue(force)))));
+            command.Subcommands.Add(prepare);
+            return command;
+        }
+
+        private static Command BenchVerb()
+        {
+            var video = new Argument<string>("video") { Description = "Video file to measure with" };
+            var frames = new Option<int>("--frames") { Description = "Frames to use from the start of the video", DefaultValueFactory = _ => 300 };
+            var json = new Option<string?>("--json") { Description = "Also write the numbers to this JSON file" };
+            var command = new Command("bench", "Measure decode-only, inference-only and end-to-end fps on the same frames, and their ratio")
+            {
+                video, frames, json,
+            };
+            command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse),
+                (context, stop) => BenchCommand.RunAsync(context, parse.GetValue(video)!, parse.GetValue(frames), parse.GetValue(json), stop)));
+            return command;
+        }
+
+        private static Dictionary<string, string?> CommonOverrides(ParseResult parse)
+        {
+            var overrides = new Dictionary<string, string?>();
+            Set(overrides, "Models:Provider", parse.GetValue(s_provider));
+            Set(overrides, "Models:IntraOpThreads", parse.GetValue(s_threads));
+            Set(overrides, "Pipeline:BatchSize", parse.GetValue(s_batch));
+            Set(overrides, "Models:FrameModel", parse.GetValue(s_model) is { } model ? Path.GetFullPath(model) : null);
+            return overrides;
+        }
+
+        private static void Set<T>(Dictionary<string, string?> overrides, string key, T? value)
+        {
+            if (value is not null)
+            {
+                overrides[key] = Convert.ToString(value, CultureInfo.InvariantCulture);
+            }
+        }
+
+        /// <summary>
+        /// Starts the host, runs the verb and maps every expected failure to one line on stderr and its exit code.
+        /// Only unexpected failures print a stack trace.
+        /// </summary>
+        private static async Task<int> GuardAsync(ParseResult parse, Dictionary<string, string?> overrides,
+            Func<EdgeContext, CancellationToken, Task<int>> verb)
+        {
+            using var stop = new StopSignal();
+            EdgeContext? context = null;
+            try
+            {
+                context = await EdgeContext.StartAsync(parse.GetValue(s_config), overrides, stop.Token).ConfigureAwait(false);
+                return await verb(context, stop.Token).ConfigureAwait(false);
+            }
+            catch (CaptureException ex)
+            {
+                return Fail(context, ExitCodes.For(ex.Error), ex.Message);
+            }
+            catch (ModelException ex)
+            {
+                return Fail(context, ExitCodes.For(ex.Error), ex.Message);
+            }
+            catch (ConfigException ex)
+            {
+                return Fail(context, ExitCodes.Config, ex.Message);
+            }
+            catch (OutputException ex)
+            {
+                return Fail(context, ExitCodes.OutputNotWritable, ex.Message);
+            }
+            catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
+            {
+                return Fail(context, ExitCodes.Interrupted, "interrupted");
+            }
+            catch (Exception ex)
+            {
+                context?.CreateLogger("Edge").LogCritical(ex, "Unexpected failure");
+                await System.Console.Error.WriteLineAsync($"error: unexpected failure: {ex}").ConfigureAwait(false);
+                return ExitCodes.Unexpected;
+            }
+            finally
+            {
+                if (context is not null)
+                {
+                    await context.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        private static int Fail(EdgeContext? context, int exitCode, string message)
+        {
+            if (context is not null)
+            {
+                var logger = context.CreateLogger("Edge");
+                using (logger.BeginScope(new Dictionary<string, object> { [EdgeConfiguration.ShownToUser] = true }))
+                {
+                    logger.LogError("{Message} (exit code {ExitCode})", message, exitCode);
+                }
+            }
+            System.Console.Error.WriteLine($"error: {message}");
+            return exitCode;
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using System.Text.Json;
+using Edge.Models;
+using Edge.Pipeline;
+
+namespace Edge.Host.Sinks;
+
+/// <summary>
+/// Writes per-frame results: frames.jsonl (one JSON object per frame: stream, index, timestamp, frame age, the row of
+/// its embedding and the analysis slot) and embeddings.npy (float32 [frames, embedding size], loadable by numpy and
+/// by training). Both go to the staging folder of an <see cref="OutputDirectory"/>.
+/// </summary>
+public sealed class ResultFilesSink : IResultSink
+{
+    public const string FramesFile = "frames.jsonl";
+    public const string EmbeddingsFile = "embeddings.npy";
+
+    private readonly FileStream _frames;
+    private readonly Utf8JsonWriter _json;
+    private readonly NpyFile.Writer _embeddings;
+    private bool _disposed;
+
+    public ResultFilesSink(OutputDirectory output, int embeddingSize)
+    {
+        _frames = new FileStream(output.StagingPath(FramesFile), FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+        _json = new Utf8JsonWriter(_frames, new JsonWriterOptions { SkipValidation = true });
+        _embeddings = new NpyFile.Writer(output.StagingPath(EmbeddingsFile), embeddingSize);
+    }
+
+    public bool NeedsPixels => false;
+
+    public long Frames => _embeddings.Rows;
+
+    public ValueTask WriteAsync(FrameResult result, CancellationToken ct)
+    {
+        _json.WriteStartObject();
+        _json.WriteString("stream", result.StreamId);
+        _json.WriteNumber("index", result.Index);
+        _json.WriteNumber("timestampMs", Math.Round(result.TimestampMs, 3));
+        _json.WriteNumber("ageMs", Math.Round(result.AgeMs, 2));
+        _json.WriteNumber("embeddingRow", _embeddings.Rows);
+        _json.WriteStartObject("analysis");
+        if (result.Analysis is { } analysis)
+        {
+            WriteNullable("activity", analysis.Activity);
+            WriteNullable("activityConfidence", analysis.ActivityConfidence);
+            WriteNullable("anomalyScore", analysis.AnomalyScore);
+        }
+        _json.WriteEndObject();
+        _json.WriteEndObject();
+        _json.Flush();
+        _frames.WriteByte((byte)'\n');
+        _json.Reset();
+        _embeddings.Append(result.Embedding);
+        return ValueTask.CompletedTask;
+    }
+
+    private void WriteNullable(string name, string? value)
+    {
+        if (value is null)
+        {
+            _json.WriteNull(name);
+        }
+        else
+        {
+            _json.WriteString(name, value);
+        }
+    }
+
+    private void WriteNullable(string name, float? value)
+    {
+        if (value is { } v)
+        {
+            _json.WriteNumber(name, v);
+        }
+        else
+        {
+            _json.WriteNull(name);
+        }
+    }
+
+    public ValueTask CompleteAsync(CancellationToken ct) => DisposeAsync();
+
+    public ValueTask DisposeAsync()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            _json.Dispose();
+            _frames.Dispose();
+            _embeddings.Dispose();
+        }
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,192 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OpenCvSharp;
+
+namespace Edge.Models;
+
+/// <summary>
+/// Runs the frame model: images in, one embedding per image out. Frames enter the model as uint8 NHWC in the
+/// manifest's channel order; casting and normalisation happen inside the graph. The input and output buffers are
+/// allocated once (pinned) for the largest batch and reused by every call; the embedder owns them, the session and
+/// the OrtValues over them, and frees all of it when disposed. Not thread-safe: one caller at a time.
+/// </summary>
+public sealed class FrameEmbedder : IDisposable
+{
+    private readonly ModelSession _model;
+    private readonly byte[] _input;
+    private readonly float[] _output;
+    private readonly Mat[] _slots;
+    private readonly OrtValue[][] _inputValues;
+    private readonly OrtValue[][] _outputValues;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+    private readonly RunOptions _runOptions = new();
+    private readonly Size _inputSize;
+    private readonly int _imageBytes;
+
+    private FrameEmbedder(ModelSession model, ModelManifest manifest, int maxBatch)
+    {
+        _model = model;
+        Manifest = manifest;
+        MaxBatch = maxBatch;
+        EmbeddingSize = manifest.EmbeddingSize;
+        _inputSize = new Size(manifest.InputWidth, manifest.InputHeight);
+        _imageBytes = manifest.InputWidth * manifest.InputHeight * 3;
+        _input = GC.AllocateArray<byte>(maxBatch * _imageBytes, pinned: true);
+        _output = GC.AllocateArray<float>(maxBatch * EmbeddingSize, pinned: true);
+        var inputAddress = Marshal.UnsafeAddrOfPinnedArrayElement(_input, 0);
+        _slots = new Mat[maxBatch];
+        _inputValues = new OrtValue[maxBatch][];
+        _outputValues = new OrtValue[maxBatch][];
+        for (var i = 0; i < maxBatch; i++)
+        {
+            _slots[i] = Mat.FromPixelData(_inputSize.Height, _inputSize.Width, MatType.CV_8UC3, inputAddress + i * _imageBytes);
+            var batch = i + 1;
+            _inputValues[i] = [OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+                new Memory<byte>(_input, 0, batch * _imageBytes), [batch, _inputSize.Height, _inputSize.Width, 3])];
+            _outputValues[i] = [OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+                new Memory<float>(_output, 0, batch * EmbeddingSize), [batch, EmbeddingSize])];
+        }
+        _inputNames = [manifest.InputName];
+        _outputNames = [manifest.OutputNames[0]];
+    }
+
+    public ModelManifest Manifest { get; }
+
+    public ExecutionProvider Provider => _model.Provider;
+
+    public string? FallbackReason => _model.FallbackReason;
+
+    public int MaxBatch { get; }
+
+    public int EmbeddingSize { get; }
+
+    /// <summary>
+    /// Opens the frame model at <paramref name="modelPath"/> with its manifest, checks that the model's real input
+    /// and output match the manifest, and allocates buffers for batches of up to <paramref name="maxBatch"/> frames.
+    /// </summary>
+    public static FrameEmbedder Open(string modelPath, ModelOptions options, int maxBatch, ILogger logger)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
+        if (!File.Exists(modelPath))
+        {
+            throw new ModelException(ModelError.NotFound, $"frame model not found: {modelPath} (run `edge models prepare` to create the default one)");
+        }
+        var manifest = ModelManifest.Load(ModelManifest.PathFor(modelPath));
+        CheckManifest(manifest, modelPath);
+        var model = ModelSession.Open(modelPath, options, logger);
+        try
+        {
+            var batchLimit = CheckModel(model.Session, manifest, modelPath);
+            if (batchLimit is { } fixedBatch && fixedBatch < maxBatch)
+            {
+                logger.LogWarning("Model {Model} has a fixed batch of {Batch}; batches are limited to it", modelPath, fixedBatch);
+                maxBatch = fixedBatch;
+            }
+            return new FrameEmbedder(model, manifest, maxBatch);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    private static void CheckManifest(ModelManifest manifest, string modelPath)
+    {
+        if (manifest.Kind != ModelManifest.FrameEmbeddingKind)
+        {
+            throw new ModelException(ModelError.Invalid, $"{modelPath} is a '{manifest.Kind}' model, not a frame model");
+        }
+        if (manifest.InputLayout != "NHWC" || manifest.InputElementType != "uint8" || manifest.Normalization != "in-graph")
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath}: frame models take uint8 NHWC pixels and normalise in the graph; the manifest says {manifest.InputElementType} {manifest.InputLayout}, normalisation {manifest.Normalization}");
+        }
+        if (manifest.InputWidth <= 0 || manifest.InputHeight <= 0 || manifest.EmbeddingSize <= 0 || manifest.OutputNames.Length == 0)
+        {
+            throw new ModelException(ModelError.Invalid, $"{modelPath}: the manifest needs input size, embedding size and an output name");
+        }
+    }
+
+    /// <summary>Checks the session against the manifest; returns the model's fixed batch size, if it has one.</summary>
+    private static int? CheckModel(InferenceSession session, ModelManifest manifest, string modelPath)
+    {
+        if (!session.InputMetadata.TryGetValue(manifest.InputName, out var input))
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath} has no input '{manifest.InputName}' (it has: {string.Join(", ", session.InputMetadata.Keys)})");
+        }
+        int[] expected = [-1, manifest.InputHeight, manifest.InputWidth, 3];
+        var dims = input.Dimensions;
+        var shapeMatches = dims.Length == 4 && dims[1] == expected[1] && dims[2] == expected[2] && dims[3] == 3;
+        if (!shapeMatches || input.ElementDataType != TensorElementType.UInt8)
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath}: input '{manifest.InputName}' is {input.ElementDataType} [{Shape(dims)}], the manifest needs UInt8 [{Shape(expected)}]");
+        }
+        var outputName = manifest.OutputNames[0];
+        if (!session.OutputMetadata.TryGetValue(outputName, out var output))
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath} has no output '{outputName}' (it has: {string.Join(", ", session.OutputMetadata.Keys)})");
+        }
+        var outDims = output.Dimensions;
+        if (outDims.Length != 2 || outDims[1] != manifest.EmbeddingSize || output.ElementDataType != TensorElementType.Float)
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath}: output '{outputName}' is {output.ElementDataType} [{Shape(outDims)}], the manifest needs Float [-1,{manifest.EmbeddingSize}]");
+        }
+        return dims[0] > 0 ? dims[0] : null;
+    }
+
+    private static string Shape(int[] dims) => string.Join(',', dims);
+
+    /// <summary>
+    /// Resizes each image (8-bit, 3 channels, in the manifest's channel order) into the input buffer, runs the model
+    /// and returns the embeddings, one row of <see cref="EmbeddingSize"/> per image. The span is valid until the
+    /// next call.
+    /// </summary>
+    public ReadOnlySpan<float> Embed(IReadOnlyList<Mat> images)
+    {
+        var count = images.Count;
+        if (count < 1 || count > MaxBatch)
+        {
+            throw new ArgumentOutOfRangeException(nameof(images), count, $"batch must hold 1 to {MaxBatch} images");
+        }
+        for (var i = 0; i < count; i++)
+        {
+            var image = images[i];
+            if (image.Type() != MatType.CV_8UC3)
+            {
+                throw new ArgumentException($"image {i} is {image.Type()}, frames must be 8-bit with 3 channels", nameof(images));
+            }
+            if (image.Width == _inputSize.Width && image.Height == _inputSize.Height)
+            {
+                image.CopyTo(_slots[i]);
+            }
+            else
+            {
+                Cv2.Resize(image, _slots[i], _inputSize, interpolation: InterpolationFlags.Linear);
+            }
+        }
+        _model.Session.Run(_runOptions, _inputNames, _inputValues[count - 1], _outputNames, _outputValues[count - 1]);
+        return _output.AsSpan(0, count * EmbeddingSize);
+    }
+
+    public void Dispose()
+    {
+        foreach (var values in _inputValues.Concat(_outputValues))
+        {
+            values[0].Dispose();
+        }
+        foreach (var slot in _slots)
+        {
+            slot.Dispose();
+        }
+        _runOptions.Dispose();
+        _model.Dispose();
+    }
+}

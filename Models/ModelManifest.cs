@@ -1,0 +1,96 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Edge.Models;
+
+/// <summary>
+/// The contract between a model and the code that feeds it, stored as JSON beside each .onnx file (same name,
+/// .json extension). Written by model preparation and by Training; read by Models, which checks it against the
+/// model's real inputs and outputs before serving.
+/// </summary>
+public sealed record ModelManifest
+{
+    public const string FrameEmbeddingKind = "frame-embedding";
+
+    /// <summary>Short name, e.g. "resnet18-frame".</summary>
+    public required string Name { get; init; }
+
+    /// <summary>What the model does: "frame-embedding", later "classifier", "sequence".</summary>
+    public required string Kind { get; init; }
+
+    public required string InputName { get; init; }
+
+    public required int InputWidth { get; init; }
+
+    public required int InputHeight { get; init; }
+
+    /// <summary>"NHWC" or "NCHW".</summary>
+    public required string InputLayout { get; init; }
+
+    /// <summary>"BGR" or "RGB": the order of the channels the caller passes in.</summary>
+    public required string ChannelOrder { get; init; }
+
+    /// <summary>"uint8" or "float32".</summary>
+    public required string InputElementType { get; init; }
+
+    /// <summary>
+    /// "in-graph" when the model casts and normalises itself (the caller passes raw pixels); "caller" when the caller
+    /// applies <see cref="Scale"/>, <see cref="Mean"/> and <see cref="Std"/> first: x' = (x * scale - mean) / std.
+    /// </summary>
+    public string Normalization { get; init; } = "in-graph";
+
+    public float Scale { get; init; } = 1f;
+
+    public float[] Mean { get; init; } = [0f, 0f, 0f];
+
+    public float[] Std { get; init; } = [1f, 1f, 1f];
+
+    public required string[] OutputNames { get; init; }
+
+    /// <summary>Length of the embedding the first output gives per frame.</summary>
+    public int EmbeddingSize { get; init; }
+
+    /// <summary>Class names for classifier outputs, in output order.</summary>
+    public string[] Labels { get; init; } = [];
+
+    /// <summary>Where the weights came from.</summary>
+    public string? Source { get; init; }
+
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    /// <summary>The manifest path for a model path: same name, .json extension.</summary>
+    public static string PathFor(string modelPath) => Path.ChangeExtension(modelPath, ".json");
+
+    public static ModelManifest Load(string manifestPath)
+    {
+        if (!File.Exists(manifestPath))
+        {
+            throw new ModelException(ModelError.NotFound, $"model manifest not found: {manifestPath}");
+        }
+        try
+        {
+            return JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(manifestPath), s_json)
+                ?? throw new JsonException("empty document");
+        }
+        catch (JsonException ex)
+        {
+            throw new ModelException(ModelError.Invalid, $"model manifest {manifestPath} is not valid: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Writes the manifest through a temporary file so a reader never sees half of it.</summary>
+    public void Save(string manifestPath)
+    {
+        var temp = manifestPath + ".tmp";
+        File.WriteAllText(temp, JsonSerializer.Serialize(this, s_json));
+        File.Move(temp, manifestPath, overwrite: true);
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, s_json);
+}

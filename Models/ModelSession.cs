@@ -1,0 +1,101 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Edge.Models;
+
+/// <summary>
+/// An ONNX Runtime session with the provider it actually runs on. Owns the session; dispose it to free the model's
+/// native memory.
+/// </summary>
+public sealed class ModelSession : IDisposable
+{
+    internal ModelSession(InferenceSession session, string path, ExecutionProvider provider, string? fallbackReason)
+    {
+        Session = session;
+        Path = path;
+        Provider = provider;
+        FallbackReason = fallbackReason;
+    }
+
+    public InferenceSession Session { get; }
+
+    public string Path { get; }
+
+    /// <summary>The provider that runs the model: Cuda or Cpu, never Auto.</summary>
+    public ExecutionProvider Provider { get; }
+
+    /// <summary>Why CUDA was not used when Auto was asked for; null otherwise.</summary>
+    public string? FallbackReason { get; }
+
+    /// <summary>
+    /// Opens <paramref name="modelPath"/> on the provider the options ask for. Auto tries CUDA and falls back to the
+    /// CPU, logging which one runs; Cuda on a machine that cannot run it is a <see cref="ModelException"/>.
+    /// </summary>
+    public static ModelSession Open(string modelPath, ModelOptions options, ILogger logger)
+    {
+        if (!File.Exists(modelPath))
+        {
+            throw new ModelException(ModelError.NotFound, $"model not found: {modelPath}");
+        }
+        string? fallbackReason = null;
+        if (options.Provider is ExecutionProvider.Auto or ExecutionProvider.Cuda)
+        {
+            try
+            {
+                var cuda = Create(modelPath, options, useCuda: true);
+                logger.LogInformation("Model {Model} runs on CUDA device {Device}", System.IO.Path.GetFileName(modelPath), options.DeviceId);
+                return new ModelSession(cuda, modelPath, ExecutionProvider.Cuda, null);
+            }
+            catch (Exception ex) when (ex is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+            {
+                fallbackReason = FirstLine(ex.Message);
+                if (options.Provider == ExecutionProvider.Cuda)
+                {
+                    throw new ModelException(ModelError.ProviderUnavailable,
+                        $"CUDA was requested but cannot run here: {fallbackReason} (use --provider cpu or auto)", ex);
+                }
+            }
+        }
+        var cpu = Create(modelPath, options, useCuda: false);
+        if (fallbackReason is null)
+        {
+            logger.LogInformation("Model {Model} runs on the CPU with {Threads} threads", System.IO.Path.GetFileName(modelPath), ThreadsText(options));
+        }
+        else
+        {
+            logger.LogWarning("CUDA is not available ({Reason}); model {Model} runs on the CPU with {Threads} threads",
+                fallbackReason, System.IO.Path.GetFileName(modelPath), ThreadsText(options));
+        }
+        return new ModelSession(cpu, modelPath, ExecutionProvider.Cpu, fallbackReason);
+    }
+
+    private static string ThreadsText(ModelOptions options) =>
+        options.IntraOpThreads == 0 ? $"{Environment.ProcessorCount} (one per core)" : options.IntraOpThreads.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static InferenceSession Create(string modelPath, ModelOptions options, bool useCuda)
+    {
+        using var sessionOptions = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = options.IntraOpThreads,
+            InterOpNumThreads = options.InterOpThreads,
+        };
+        if (useCuda)
+        {
+            sessionOptions.AppendExecutionProvider_CUDA(options.DeviceId);
+        }
+        try
+        {
+            return new InferenceSession(modelPath, sessionOptions);
+        }
+        catch (OnnxRuntimeException ex) when (!useCuda)
+        {
+            throw new ModelException(ModelError.Invalid, $"model {modelPath} cannot be loaded: {FirstLine(ex.Message)}", ex);
+        }
+    }
+
+    private static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
+
+    public void Dispose() => Session.Dispose();
+}

@@ -1,0 +1,403 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Edge.Capture;
+using Edge.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Pipeline;
+
+/// <summary>
+/// The channel graph for one source: capture → CNN (batches of up to B frames or T ms) → analysis → sinks, with a
+/// bounded channel between each pair. Files are lossless (capture waits for the CNN); live sources drop the oldest
+/// queued frame and count it, so latency stays bounded when Edge is slower than the camera. Frames are leases from a
+/// pool sized for the channels: native memory is bounded by the pool, not by how far behind a stage is.
+/// Cancelling the token passed to <see cref="RunAsync"/> stops capture; frames already read are still processed and
+/// the sinks are completed. A failing stage aborts the others; every lease is back in the pool when it returns.
+/// </summary>
+public sealed class FramePipeline
+{
+    private readonly IFrameSource _source;
+    private readonly FrameEmbedder _embedder;
+    private readonly IReadOnlyList<IResultSink> _sinks;
+    private readonly PipelineOptions _options;
+    private readonly ILogger _logger;
+    private readonly bool _needsPixels;
+    private readonly Channel<Frame> _frames;
+    private readonly Channel<FrameResult> _embedded;
+    private readonly Channel<FrameResult> _analysed;
+    private readonly List<double> _frameAgesMs = [];
+    private long _startTicks;
+    private long _endTicks;
+
+    public FramePipeline(IFrameSource source, FrameEmbedder embedder, IReadOnlyList<IResultSink> sinks,
+        PipelineOptions options, ILogger logger)
+    {
+        _source = source;
+        _embedder = embedder;
+        _sinks = sinks;
+        _options = options;
+        _logger = logger;
+        _needsPixels = sinks.Any(s => s.NeedsPixels);
+        BatchSize = Math.Min(options.BatchSize, embedder.MaxBatch);
+        IsLive = source.Info.IsLive;
+
+        var frameChannel = new BoundedChannelOptions(options.CaptureQueue)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = IsLive ? BoundedChannelFullMode.DropOldest : BoundedChannelFullMode.Wait,
+        };
+        // A dropped frame is disposed here, by the channel, which is its only holder at that moment.
+        _frames = Channel.CreateBounded<Frame>(frameChannel, OnFrameDropped);
+        var resultChannel = new BoundedChannelOptions(options.ResultQueue) { SingleReader = true, SingleWriter = true };
+        _embedded = Channel.CreateBounded<FrameResult>(resultChannel);
+        _analysed = Channel.CreateBounded<FrameResult>(resultChannel);
+
+        // Buffers: a full capture queue, a batch in the CNN, one being decoded, one spare; with pixels kept for a
+        // sink, also both result queues and the result each later stage holds.
+        var poolSize = options.CaptureQueue + BatchSize + 2 + (_needsPixels ? 2 * options.ResultQueue + 2 : 0);
+        Pool = new FramePool(poolSize);
+        Capture = new StageMetrics("capture");
+        Inference = new StageMetrics("cnn", () => _frames.Reader.Count);
+        Analysis = new StageMetrics("analysis", () => _embedded.Reader.Count);
+        Sinks = new StageMetrics("sinks", () => _analysed.Reader.Count);
+    }
+
+    public FramePool Pool { get; }
+
+    public bool IsLive { get; }
+
+    public int BatchSize { get; }
+
+    public StageMetrics Capture { get; }
+
+    public StageMetrics Inference { get; }
+
+    public StageMetrics Analysis { get; }
+
+    public StageMetrics Sinks { get; }
+
+    public IReadOnlyList<StageMetrics> Stages => [Capture, Inference, Analysis, Sinks];
+
+    /// <summary>Seconds since the run started (or its total length once it has ended).</summary>
+    public double ElapsedSeconds =>
+        _startTicks == 0 ? 0 : Stopwatch.GetElapsedTime(_startTicks, _endTicks != 0 ? _endTicks : Stopwatch.GetTimestamp()).TotalSeconds;
+
+    /// <summary>Runs until the source ends or <paramref name="stop"/> is cancelled; returns the run's report.</summary>
+    public async Task<PipelineReport> RunAsync(CancellationToken stop)
+    {
+        _startTicks = Stopwatch.GetTimestamp();
+        using var abort = new CancellationTokenSource();
+        using var captureStop = CancellationTokenSource.CreateLinkedTokenSource(stop, abort.Token);
+        var stages = new[]
+        {
+            Task.Factory.StartNew(() => RunCapture(captureStop.Token), CancellationToken.None,
+                TaskCreationOptions.LongRunning, TaskScheduler.Default),
+            Task.Factory.StartNew(() => RunInferenceAsync(abort.Token), CancellationToken.None,
+                TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap(),
+            Task.Run(() => RunAnalysisAsync(abort.Token), CancellationToken.None),
+            Task.Run(() => RunSinksAsync(abort.Token), CancellationToken.None),
+        };
+        foreach (var stage in stages)
+        {
+            // The first stage to fail aborts the rest, so nobody waits on a channel that will never move.
+            _ = stage.ContinueWith(t => abort.Cancel(), CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
+        try
+        {
+            await Task.WhenAll(stages).ConfigureAwait(false);
+        }
+        catch when (stages.Any(s => s.IsFaulted))
+        {
+            // Reported below from the first faulted stage, after the channels are drained.
+        }
+        finally
+        {
+            _endTicks = Stopwatch.GetTimestamp();
+            DrainAll();
+        }
+        var failure = stages.FirstOrDefault(s => s.IsFaulted)?.Exception?.InnerException;
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
+        return Report(stopped: stop.IsCancellationRequested);
+    }
+
+    private void OnFrameDropped(Frame frame)
+    {
+        frame.Dispose();
+        Capture.CountDropped();
+    }
+
+    private void RunCapture(CancellationToken ct)
+    {
+        var writer = _frames.Writer;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var started = Stopwatch.GetTimestamp();
+                var frame = _source.Read(Pool, ct);
+                if (frame is null)
+                {
+                    break;
+                }
+                Capture.CountIn();
+                if (!TryWrite(writer, frame, ct))
+                {
+                    frame.Dispose();
+                    break;
+                }
+                Capture.CountOut(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+            writer.TryComplete();
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            writer.TryComplete();
+        }
+        catch (Exception ex)
+        {
+            writer.TryComplete(ex);
+            throw;
+        }
+    }
+
+    /// <summary>Writes on the capture thread; returns false when stopped. Ownership passes only on true.</summary>
+    private static bool TryWrite(ChannelWriter<Frame> writer, Frame frame, CancellationToken ct)
+    {
+        while (!writer.TryWrite(frame))
+        {
+            try
+            {
+                if (!writer.WaitToWriteAsync(ct).AsTask().GetAwaiter().GetResult())
+                {
+                    return false;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private async Task RunInferenceAsync(CancellationToken abort)
+    {
+        var reader = _frames.Reader;
+        var batch = new List<Frame>(BatchSize);
+        var images = new List<OpenCvSharp.Mat>(BatchSize);
+        try
+        {
+            while (await reader.WaitToReadAsync(abort).ConfigureAwait(false))
+            {
+                await FillBatchAsync(reader, batch, abort).ConfigureAwait(false);
+                var started = Stopwatch.GetTimestamp();
+                images.Clear();
+                foreach (var frame in batch)
+                {
+                    images.Add(frame.Image);
+                }
+                var results = ToResults(batch, _embedder.Embed(images));
+                var perFrameMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds / batch.Count;
+                batch.Clear();
+                for (var i = 0; i < results.Count; i++)
+                {
+                    try
+                    {
+                        await _embedded.Writer.WriteAsync(results[i], abort).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        // Results not handed on still own their frames' pixels.
+                        foreach (var unsent in results.Skip(i))
+                        {
+                            unsent.Pixels?.Dispose();
+                        }
+                        throw;
+                    }
+                    Inference.CountOut(perFrameMs);
+                }
+                batch.Clear();
+            }
+            _embedded.Writer.TryComplete();
+        }
+        catch (Exception ex)
+        {
+            _embedded.Writer.TryComplete(ex);
+            throw;
+        }
+        finally
+        {
+            foreach (var frame in batch)
+            {
+                frame?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Turns a batch into results. Frames are released here unless a sink needs their pixels, in which case each
+    /// result takes over its frame's lease.
+    /// </summary>
+    private List<FrameResult> ToResults(List<Frame> batch, ReadOnlySpan<float> embeddings)
+    {
+        var size = _embedder.EmbeddingSize;
+        var results = new List<FrameResult>(batch.Count);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var frame = batch[i];
+            var result = new FrameResult(frame.StreamId, frame.Index, frame.TimestampMs,
+                embeddings.Slice(i * size, size).ToArray(), frame.AgeMs)
+            {
+                Pixels = _needsPixels ? frame : null,
+            };
+            if (!_needsPixels)
+            {
+                frame.Dispose();
+            }
+            results.Add(result);
+        }
+        lock (_frameAgesMs)
+        {
+            _frameAgesMs.AddRange(results.Select(r => r.AgeMs));
+        }
+        return results;
+    }
+
+    /// <summary>Takes up to a batch of frames: what is queued now, then waits for more until the batch deadline.</summary>
+    private async Task FillBatchAsync(ChannelReader<Frame> reader, List<Frame> batch, CancellationToken abort)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(_options.BatchTimeoutMs * Stopwatch.Frequency / 1000.0);
+        while (batch.Count < BatchSize)
+        {
+            if (reader.TryRead(out var frame))
+            {
+                Inference.CountIn();
+                batch.Add(frame);
+                continue;
+            }
+            var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+            if (batch.Count > 0 && remaining <= TimeSpan.Zero)
+            {
+                return;
+            }
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(abort);
+            timeout.CancelAfter(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+            try
+            {
+                if (!await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (!abort.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task RunAnalysisAsync(CancellationToken abort)
+    {
+        try
+        {
+            await foreach (var result in _embedded.Reader.ReadAllAsync(abort).ConfigureAwait(false))
+            {
+                var started = Stopwatch.GetTimestamp();
+                Analysis.CountIn();
+                // No temporal model yet: results pass through with an empty analysis slot.
+                await WriteResultAsync(_analysed.Writer, result with { Analysis = new FrameAnalysis() }, abort).ConfigureAwait(false);
+                Analysis.CountOut(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+            _analysed.Writer.TryComplete();
+        }
+        catch (Exception ex)
+        {
+            _analysed.Writer.TryComplete(ex);
+            throw;
+        }
+    }
+
+    private async Task RunSinksAsync(CancellationToken abort)
+    {
+        await foreach (var result in _analysed.Reader.ReadAllAsync(abort).ConfigureAwait(false))
+        {
+            using (result.Pixels)
+            {
+                var started = Stopwatch.GetTimestamp();
+                Sinks.CountIn();
+                foreach (var sink in _sinks)
+                {
+                    await sink.WriteAsync(result, abort).ConfigureAwait(false);
+                }
+                Sinks.CountOut(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }
+        foreach (var sink in _sinks)
+        {
+            await sink.CompleteAsync(abort).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Writes a result downstream; if the write cannot happen, the result's pixels are released here.</summary>
+    private static async ValueTask WriteResultAsync(ChannelWriter<FrameResult> writer, FrameResult result, CancellationToken abort)
+    {
+        try
+        {
+            await writer.WriteAsync(result, abort).ConfigureAwait(false);
+        }
+        catch
+        {
+            result.Pixels?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Channels never dispose what they hold: after a stop or a failure, release every buffered lease.</summary>
+    private void DrainAll()
+    {
+        _frames.Writer.TryComplete();
+        _embedded.Writer.TryComplete();
+        _analysed.Writer.TryComplete();
+        while (_frames.Reader.TryRead(out var frame))
+        {
+            frame.Dispose();
+        }
+        foreach (var channel in new[] { _embedded, _analysed })
+        {
+            while (channel.Reader.TryRead(out var result))
+            {
+                result.Pixels?.Dispose();
+            }
+        }
+    }
+
+    private PipelineReport Report(bool stopped)
+    {
+        double[] ages;
+        lock (_frameAgesMs)
+        {
+            ages = [.. _frameAgesMs];
+        }
+        Array.Sort(ages);
+        return new PipelineReport(
+            _source.StreamId,
+            _source.Info,
+            FramesRead: Capture.In,
+            FramesProcessed: Sinks.Out,
+            FramesDropped: Capture.Dropped,
+            ElapsedSeconds: ElapsedSeconds,
+            Provider: _embedder.Provider.ToString(),
+            BatchSize: BatchSize,
+            PoolSize: Pool.Capacity,
+            PoolPeak: Pool.PeakOutstanding,
+            FrameAgeP50Ms: StageMetrics.Percentile(ages, 0.50),
+            FrameAgeP99Ms: StageMetrics.Percentile(ages, 0.99),
+            StoppedEarly: stopped,
+            Stages: [.. Stages.Select(s => s.Snapshot())]);
+    }
+}

@@ -1,0 +1,18 @@
+using Edge.Capture;
+
+namespace Edge.Pipeline;
+
+/// <summary>What analysis found in a frame. Filled by the temporal stage; empty until one is configured.</summary>
+public sealed record FrameAnalysis(string? Activity = null, float? ActivityConfidence = null, float? AnomalyScore = null);
+
+/// <summary>
+/// The per-frame record that flows downstream of the CNN: identity, timing and the embedding, without pixels.
+/// <see cref="Pixels"/> is set only when a sink asked for them (annotation); then this record owns that lease, and
+/// the sink stage disposes it after the last sink has seen it.
+/// </summary>
+public sealed record FrameResult(string StreamId, long Index, double TimestampMs, float[] Embedding, double AgeMs)
+{
+    public FrameAnalysis? Analysis { get; init; }
+
+    public Frame? Pixels { get; init; }
+}

@@ -1,0 +1,16 @@
+namespace Edge.Pipeline;
+
+/// <summary>
+/// Where results go (files, video, later events). The sink stage calls <see cref="WriteAsync"/> once per frame, in
+/// order, then <see cref="CompleteAsync"/> once after the last frame of a run that was not aborted. A sink must not
+/// keep <see cref="FrameResult.Pixels"/> beyond the call: the stage disposes them afterwards.
+/// </summary>
+public interface IResultSink : IAsyncDisposable
+{
+    /// <summary>Whether this sink needs the frame pixels (keeps them alive past the CNN).</summary>
+    bool NeedsPixels { get; }
+
+    ValueTask WriteAsync(FrameResult result, CancellationToken ct);
+
+    ValueTask CompleteAsync(CancellationToken ct);
+}

@@ -1,0 +1,82 @@
+using System.Diagnostics;
+
+namespace Edge.Pipeline;
+
+/// <summary>Counters and latencies of one stage, updated by the stage and read at any time by progress and reports.</summary>
+public sealed class StageMetrics
+{
+    private const int Samples = 8192;
+    private readonly double[] _latencyMs = new double[Samples];
+    private readonly Lock _lock = new();
+    private readonly Func<int>? _queueDepth;
+    private long _in;
+    private long _out;
+    private long _dropped;
+    private long _latencyCount;
+    private long _firstTicks;
+    private long _lastTicks;
+    private int _peakQueue;
+
+    public StageMetrics(string name, Func<int>? queueDepth = null)
+    {
+        Name = name;
+        _queueDepth = queueDepth;
+    }
+
+    public string Name { get; }
+
+    public long In => Interlocked.Read(ref _in);
+
+    public long Out => Interlocked.Read(ref _out);
+
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public void CountIn()
+    {
+        var now = Stopwatch.GetTimestamp();
+        Interlocked.CompareExchange(ref _firstTicks, now, 0);
+        Interlocked.Increment(ref _in);
+        var depth = _queueDepth?.Invoke() ?? 0;
+        if (depth > Volatile.Read(ref _peakQueue))
+        {
+            Volatile.Write(ref _peakQueue, depth);
+        }
+    }
+
+    public void CountOut(double latencyMs)
+    {
+        Interlocked.Increment(ref _out);
+        Volatile.Write(ref _lastTicks, Stopwatch.GetTimestamp());
+        lock (_lock)
+        {
+            _latencyMs[_latencyCount++ % Samples] = latencyMs;
+        }
+    }
+
+    public void CountDropped() => Interlocked.Increment(ref _dropped);
+
+    public StageSnapshot Snapshot()
+    {
+        double[] latencies;
+        lock (_lock)
+        {
+            latencies = _latencyMs.AsSpan(0, (int)Math.Min(_latencyCount, Samples)).ToArray();
+        }
+        Array.Sort(latencies);
+        var first = Interlocked.Read(ref _firstTicks);
+        var last = Volatile.Read(ref _lastTicks);
+        var seconds = first == 0 || last <= first ? 0 : Stopwatch.GetElapsedTime(first, last).TotalSeconds;
+        return new StageSnapshot(Name, In, Out, Dropped, seconds > 0 ? Out / seconds : 0,
+            Percentile(latencies, 0.50), Percentile(latencies, 0.99), _queueDepth?.Invoke() ?? 0, Volatile.Read(ref _peakQueue));
+    }
+
+    /// <summary>Nearest-rank percentile of sorted values; 0 when there are none.</summary>
+    public static double Percentile(double[] sorted, double p) =>
+        sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+}
+
+/// <param name="Fps">Frames out per second between the first frame in and the last frame out.</param>
+/// <param name="QueueDepth">Items waiting in the stage's input channel now.</param>
+/// <param name="PeakQueueDepth">Most items seen waiting in the stage's input channel.</param>
+public sealed record StageSnapshot(string Name, long In, long Out, long Dropped, double Fps,
+    double LatencyP50Ms, double LatencyP99Ms, int QueueDepth, int PeakQueueDepth);
