@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Everything Edge needs on a fresh Debian 12 machine that has the .NET 10 SDK: Debian packages, the sample footage
+# (Debian's opencv-doc), a Release build (NuGet restore brings OpenCV, ONNX Runtime and the ResNet18 featurizer) and
+# the prepared frame model. Idempotent: a second run installs and downloads nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# libgtk-3-0: OpenCV's native library links it. ffmpeg: cuts the short test clip, serves RTSP in tests.
+packages=(libgtk-3-0 ffmpeg)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+sudo=()
+(( EUID == 0 )) || sudo=(sudo)
+apt_updated=0
+apt_update() {
+  if (( apt_updated == 0 )); then
+    echo "setup: apt-get update"
+    "${sudo[@]}" apt-get update -qq
+    apt_updated=1
+  fi
+}
+if (( ${#missing[@]} > 0 )); then
+  apt_update
+  echo "setup: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The sample footage comes from `apt-get download opencv-doc`, which needs package lists.
+if [[ ! -s data/vtest.avi || ! -s data/vtest-50.avi || ! -s data/box.mp4 || ! -s data/cup.mp4 ]]; then
+  apt-cache show opencv-doc >/dev/null 2>&1 || apt_update
+fi
+scripts/fetch-data.sh
+
+echo "setup: building (Release)"
+dotnet build Edge.sln -c Release -nologo -v quiet -clp:ErrorsOnly "$@"
+Host/bin/Release/net10.0/edge models prepare

@@ -1,0 +1,69 @@
+using Edge.Capture;
+
+namespace Edge.Capture.Tests;
+
+public sealed class FramePoolTests
+{
+    [Fact]
+    public async Task Rent_AllBuffersOut_WaitsUntilOneIsReturned()
+    {
+        using var pool = new FramePool(3);
+        var leases = Enumerable.Range(0, 3).Select(_ => pool.Rent(CancellationToken.None)).ToList();
+        Assert.Equal(3, pool.Outstanding);
+
+        var waiting = pool.RentAsync(CancellationToken.None).AsTask();
+        await Task.Delay(100);
+        Assert.False(waiting.IsCompleted, "a fourth lease must wait for a buffer");
+
+        leases[0].Dispose();
+        using var fourth = await waiting.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(3, pool.Outstanding);
+        Assert.Equal(3, pool.PeakOutstanding);
+        foreach (var lease in leases.Skip(1))
+        {
+            lease.Dispose();
+        }
+    }
+
+    [Fact]
+    public void Dispose_Twice_ReturnsTheBufferOnce()
+    {
+        using var pool = new FramePool(2);
+        var frame = pool.Rent(CancellationToken.None);
+        frame.Dispose();
+        frame.Dispose();
+        Assert.Equal(0, pool.Outstanding);
+        using var a = pool.Rent(CancellationToken.None);
+        using var b = pool.Rent(CancellationToken.None);
+        Assert.Equal(2, pool.Outstanding);
+        Assert.Throws<ObjectDisposedException>(() => frame.Image);
+    }
+
+    [Fact]
+    public async Task Rent_ManyThreads_NeverMoreThanCapacityOut()
+    {
+        using var pool = new FramePool(4);
+        var workers = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                using var frame = await pool.RentAsync(CancellationToken.None);
+                Assert.InRange(pool.Outstanding, 1, 4);
+                await Task.Yield();
+            }
+        }));
+        await Task.WhenAll(workers);
+        Assert.Equal(0, pool.Outstanding);
+        Assert.Equal(4, pool.PeakOutstanding);
+    }
+
+    [Fact]
+    public void Rent_Cancelled_ThrowsWithoutLeasing()
+    {
+        using var pool = new FramePool(1);
+        using var held = pool.Rent(CancellationToken.None);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        Assert.ThrowsAny<OperationCanceledException>(() => pool.Rent(cts.Token));
+        Assert.Equal(1, pool.Outstanding);
+    }
+}

@@ -1,0 +1,151 @@
+using Edge.Models;
+using Edge.Tests;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OpenCvSharp;
+
+namespace Edge.Models.Tests;
+
+/// <summary>The prepared frame model against the package's own two-model chain, on real frames.</summary>
+public sealed class FrameModelTests
+{
+    private static readonly ModelOptions s_cpu = new() { Provider = ExecutionProvider.Cpu, IntraOpThreads = 2 };
+
+    [Fact]
+    public void Prepare_Manifest_DescribesUint8NhwcInputAndSymbolicBatch()
+    {
+        var manifest = ModelManifest.Load(ModelManifest.PathFor(TestData.FrameModel));
+        Assert.Equal(("frames", 224, 224, "NHWC", "BGR", "uint8", 512), (manifest.InputName, manifest.InputWidth,
+            manifest.InputHeight, manifest.InputLayout, manifest.ChannelOrder, manifest.InputElementType, manifest.EmbeddingSize));
+        using var session = new InferenceSession(TestData.FrameModel);
+        var input = Assert.Single(session.InputMetadata);
+        Assert.Equal([-1, 224, 224, 3], input.Value.Dimensions);
+        Assert.Equal(TensorElementType.UInt8, input.Value.ElementDataType);
+        Assert.Equal([-1, 512], session.OutputMetadata["embedding"].Dimensions);
+    }
+
+    [Fact]
+    public void Embed_RealFrames_MatchesPackagePreprocessAndFeaturizer()
+    {
+        var frames = ReadFrames(TestData.VtestShort, [0, 20, 40]).Concat(ReadFrames(TestData.Cup, [100])).ToList();
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 4, NullLogger.Instance);
+        var ours = embedder.Embed(frames).ToArray();
+
+        using var preprocess = new InferenceSession(FrameModelBuilder.PreprocessPath);
+        using var featurizer = new InferenceSession(FrameModelBuilder.FeaturizerPath);
+        var maxDiff = 0f;
+        for (var i = 0; i < frames.Count; i++)
+        {
+            var reference = ReferenceEmbedding(preprocess, featurizer, frames[i]);
+            for (var j = 0; j < 512; j++)
+            {
+                maxDiff = Math.Max(maxDiff, Math.Abs(reference[j] - ours[i * 512 + j]));
+            }
+            Assert.True(reference.Max() > 0.1f, "reference embedding should not be empty");
+        }
+        Dispose(frames);
+        Assert.True(maxDiff < 1e-3f, $"max abs difference {maxDiff}");
+    }
+
+    [Fact]
+    public void Embed_Batch_EqualsOneAtATime()
+    {
+        var frames = ReadFrames(TestData.VtestShort, [0, 5, 10, 15, 20, 25, 30, 35]);
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 8, NullLogger.Instance);
+        var batched = embedder.Embed(frames).ToArray();
+        for (var i = 0; i < frames.Count; i++)
+        {
+            var single = embedder.Embed([frames[i]]).ToArray();
+            var diff = single.Zip(batched.AsSpan(i * 512, 512).ToArray()).Max(p => Math.Abs(p.First - p.Second));
+            Assert.True(diff < 1e-4f, $"frame {i}: batch and single differ by {diff}");
+        }
+        Dispose(frames);
+    }
+
+    [Fact]
+    public void Embed_ConsecutiveFramesAlikeOtherFootageNot()
+    {
+        var vtest = ReadFrames(TestData.VtestShort, [.. Enumerable.Range(10, 8)]);
+        var cup = ReadFrames(TestData.Cup, [0, 60, 120, 180]);
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 8, NullLogger.Instance);
+        var v = Rows(embedder.Embed(vtest).ToArray());
+        var c = Rows(embedder.Embed(cup).ToArray());
+
+        var consecutive = v.Zip(v.Skip(1)).Select(p => Cosine(p.First, p.Second)).ToList();
+        var across = v.SelectMany(a => c.Select(b => Cosine(a, b))).ToList();
+        Assert.All(consecutive, s => Assert.True(s > 0.9, $"consecutive vtest frames: cosine {s}"));
+        Assert.True(across.Max() < consecutive.Min() - 0.2, $"vtest vs cup: max cosine {across.Max()}, consecutive min {consecutive.Min()}");
+        Dispose(vtest);
+        Dispose(cup);
+    }
+
+    [Fact]
+    public void Embed_WrongImageType_IsRejected()
+    {
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 2, NullLogger.Instance);
+        using var gray = new Mat(100, 100, MatType.CV_8UC1, Scalar.All(0));
+        Assert.Throws<ArgumentException>(() => embedder.Embed([gray]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => embedder.Embed([]));
+    }
+
+    /// <summary>The package's own chain: RGB planar float 0–255 → ResNetPreprocess.onnx → ResNet18.onnx.</summary>
+    private static float[] ReferenceEmbedding(InferenceSession preprocess, InferenceSession featurizer, Mat bgr)
+    {
+        using var resized = new Mat();
+        Cv2.Resize(bgr, resized, new Size(224, 224), interpolation: InterpolationFlags.Linear);
+        var planar = new DenseTensor<float>([1, 3, 224, 224]);
+        for (var y = 0; y < 224; y++)
+        {
+            for (var x = 0; x < 224; x++)
+            {
+                var p = resized.At<Vec3b>(y, x);
+                planar[0, 0, y, x] = p.Item2;
+                planar[0, 1, y, x] = p.Item1;
+                planar[0, 2, y, x] = p.Item0;
+            }
+        }
+        using var prepped = preprocess.Run([NamedOnnxValue.CreateFromTensor(preprocess.InputMetadata.Keys.Single(), planar)]);
+        var prepared = prepped.First().AsTensor<float>();
+        using var output = featurizer.Run([NamedOnnxValue.CreateFromTensor(featurizer.InputMetadata.Keys.Single(), prepared)]);
+        return output.First().AsEnumerable<float>().ToArray();
+    }
+
+    internal static List<Mat> ReadFrames(string video, int[] indices)
+    {
+        using var capture = new VideoCapture(video);
+        var frames = new List<Mat>();
+        using var frame = new Mat();
+        for (var i = 0; i <= indices.Max() && capture.Read(frame); i++)
+        {
+            if (indices.Contains(i))
+            {
+                frames.Add(frame.Clone());
+            }
+        }
+        Assert.Equal(indices.Length, frames.Count);
+        return frames;
+    }
+
+    private static void Dispose(IEnumerable<Mat> mats)
+    {
+        foreach (var mat in mats)
+        {
+            mat.Dispose();
+        }
+    }
+
+    private static float[][] Rows(float[] values) => values.Chunk(512).ToArray();
+
+    private static double Cosine(float[] a, float[] b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (var i = 0; i < a.Length; i++)
+        {
+            dot += a[i] * b[i];
+            na += a[i] * a[i];
+            nb += b[i] * b[i];
+        }
+        return dot / Math.Sqrt(na * nb);
+    }
+}
