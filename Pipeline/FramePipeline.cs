@@ -91,7 +91,7 @@ public sealed class FramePipeline
         using var captureStop = CancellationTokenSource.CreateLinkedTokenSource(stop, abort.Token);
         var stages = new[]
         {
-            Task.Factory.StartNew(() => RunCapture(captureStop.Token), CancellationToken.None,
+            Task.Factory.StartNew(() => RunCapture(captureStop.Token, abort.Token), CancellationToken.None,
                 TaskCreationOptions.LongRunning, TaskScheduler.Default),
             Task.Factory.StartNew(() => RunInferenceAsync(abort.Token), CancellationToken.None,
                 TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap(),
@@ -131,7 +131,8 @@ public sealed class FramePipeline
         Capture.CountDropped();
     }
 
-    private void RunCapture(CancellationToken ct)
+    /// <summary>Reads until the source ends or <paramref name="ct"/> stops it; a frame already read is still handed on.</summary>
+    private void RunCapture(CancellationToken ct, CancellationToken abort)
     {
         var writer = _frames.Writer;
         try
@@ -145,7 +146,7 @@ public sealed class FramePipeline
                     break;
                 }
                 Capture.CountIn();
-                if (!TryWrite(writer, frame, ct))
+                if (!TryWrite(writer, frame, abort))
                 {
                     frame.Dispose();
                     break;
@@ -251,7 +252,7 @@ public sealed class FramePipeline
         {
             var frame = batch[i];
             var result = new FrameResult(frame.StreamId, frame.Index, frame.TimestampMs,
-                embeddings.Slice(i * size, size).ToArray(), frame.AgeMs)
+                embeddings.Slice(i * size, size).ToArray(), frame.AgeMs, frame.CapturedTicks)
             {
                 Pixels = _needsPixels ? frame : null,
             };

@@ -10,7 +10,9 @@ public sealed record FrameAnalysis(string? Activity = null, float? ActivityConfi
 /// <see cref="Pixels"/> is set only when a sink asked for them (annotation); then this record owns that lease, and
 /// the sink stage disposes it after the last sink has seen it.
 /// </summary>
-public sealed record FrameResult(string StreamId, long Index, double TimestampMs, float[] Embedding, double AgeMs)
+/// <param name="AgeMs">Milliseconds from capture to the end of inference.</param>
+/// <param name="CapturedTicks"><see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> at capture, for the age at later stages.</param>
+public sealed record FrameResult(string StreamId, long Index, double TimestampMs, float[] Embedding, double AgeMs, long CapturedTicks)
 {
     public FrameAnalysis? Analysis { get; init; }
 

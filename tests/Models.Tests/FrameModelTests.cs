@@ -8,7 +8,7 @@ using OpenCvSharp;
 namespace Edge.Models.Tests;
 
 /// <summary>The prepared frame model against the package's own two-model chain, on real frames.</summary>
-public sealed class FrameModelTests
+public sealed class FrameModelTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly ModelOptions s_cpu = new() { Provider = ExecutionProvider.Cpu, IntraOpThreads = 2 };
 
@@ -45,6 +45,7 @@ public sealed class FrameModelTests
             Assert.True(reference.Max() > 0.1f, "reference embedding should not be empty");
         }
         Dispose(frames);
+        output.WriteLine($"prepared model vs package chain: max abs difference {maxDiff}");
         Assert.True(maxDiff < 1e-3f, $"max abs difference {maxDiff}");
     }
 
@@ -74,6 +75,7 @@ public sealed class FrameModelTests
 
         var consecutive = v.Zip(v.Skip(1)).Select(p => Cosine(p.First, p.Second)).ToList();
         var across = v.SelectMany(a => c.Select(b => Cosine(a, b))).ToList();
+        output.WriteLine($"cosine: consecutive vtest min {consecutive.Min():0.000} mean {consecutive.Average():0.000}; vtest vs cup max {across.Max():0.000} mean {across.Average():0.000}");
         Assert.All(consecutive, s => Assert.True(s > 0.9, $"consecutive vtest frames: cosine {s}"));
         Assert.True(across.Max() < consecutive.Min() - 0.2, $"vtest vs cup: max cosine {across.Max()}, consecutive min {consecutive.Min()}");
         Dispose(vtest);

@@ -1,0 +1,97 @@
+using Edge.Tests;
+
+namespace Edge.Host.Tests;
+
+/// <summary>Every expected failure: one line on stderr, its own exit code, no stack trace, no results left behind.</summary>
+public sealed class BadInputTests : IDisposable
+{
+    private readonly string _work = TestData.NewTempFolder();
+
+    public static TheoryData<string, string[], int, string> Cases => new()
+    {
+        { "missing file", ["process", "missing.avi"], ExitCodes.InputNotFound, "video file not found: missing.avi" },
+        { "corrupt file", ["process", "{random}"], ExitCodes.InputUndecodable, "not a video that can be decoded" },
+        { "truncated file", ["process", "{truncated}"], ExitCodes.InputTruncated, "video ends early: decoded" },
+        { "url not answering", ["process", "rtsp://127.0.0.1:9/cam"], ExitCodes.SourceUnreachable, "stream did not answer: rtsp://127.0.0.1:9/cam" },
+        { "missing model", ["process", "{clip}", "--model", "nowhere/none.onnx"], ExitCodes.ModelNotFound, "frame model not found" },
+        { "model of wrong shape", ["process", "{clip}", "--model", "{raw-model}"], ExitCodes.ModelInvalid, "input 'Input247' is Float [1,3,224,224]" },
+        { "cuda without gpu", ["process", "{clip}", "--provider", "cuda"], ExitCodes.ProviderUnavailable, "CUDA was requested but cannot run here" },
+        { "bad config value", ["process", "{clip}", "--config", "{config:{\"Capture\":{\"MaxFrames\":-1}}}"], ExitCodes.Config, "MaxFrames" },
+        { "unknown config key", ["process", "{clip}", "--config", "{config:{\"Capture\":{\"TargetFsp\":5}}}"], ExitCodes.Config, "unknown config key 'Capture:TargetFsp'" },
+        { "unknown config section", ["process", "{clip}", "--config", "{config:{\"Captur\":{}}}"], ExitCodes.Config, "unknown config section 'Captur'" },
+        { "config not json", ["process", "{clip}", "--config", "{config:{ Capture: }"], ExitCodes.Config, "is not valid JSON" },
+        { "cross-field rule", ["process", "{clip}", "--config", "{config:{\"Capture\":{\"ResizeWidth\":320}}}"], ExitCodes.Config, "must be set together" },
+        { "config file missing", ["process", "{clip}", "--config", "nope.json"], ExitCodes.Config, "config file not found: nope.json" },
+        { "unknown option", ["process", "{clip}", "--frobnicate"], ExitCodes.Usage, "--frobnicate" },
+        { "bad provider", ["process", "{clip}", "--provider", "tpu"], ExitCodes.Usage, "tpu" },
+        { "output not writable", ["process", "{clip}", "--out", "/proc/edge-out"], ExitCodes.OutputNotWritable, "cannot write to output folder /proc/edge-out" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task Process_BadInput_OneLineExitCodeAndNoResults(string name, string[] args, int exitCode, string message)
+    {
+        var resolved = args.Select(Resolve).ToList();
+        if (!resolved.Contains("--model"))
+        {
+            resolved.AddRange(["--model", TestData.FrameModel]);
+        }
+        if (!resolved.Contains("--out"))
+        {
+            resolved.AddRange(["--out", "out"]);
+        }
+        if (resolved.Contains("--provider") == false)
+        {
+            resolved.AddRange(["--threads", "2"]);
+        }
+
+        var result = await EdgeProcess.RunAsync(_work, [.. resolved]);
+
+        Assert.True(exitCode == result.ExitCode, $"{name}: exit code {result.ExitCode}, stderr: {result.Stderr}");
+        var errorLines = result.Stderr.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToList();
+        Assert.True(errorLines.Count >= 1, $"{name}: no error line in: {result.Stderr}");
+        Assert.Contains(message, errorLines[0], StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", result.Stderr, StringComparison.Ordinal);
+        var outFiles = Directory.Exists(Path.Combine(_work, "out"))
+            ? Directory.EnumerateFileSystemEntries(Path.Combine(_work, "out"), "*", SearchOption.AllDirectories).ToList()
+            : [];
+        Assert.True(outFiles.Count == 0, $"{name}: left behind {string.Join(", ", outFiles)}");
+    }
+
+    private string Resolve(string arg)
+    {
+        switch (arg)
+        {
+            case "{clip}":
+                return TestData.VtestShort;
+            case "{random}":
+                var random = Path.Combine(_work, "random.avi");
+                var bytes = new byte[100_000];
+                new Random(11).NextBytes(bytes);
+                File.WriteAllBytes(random, bytes);
+                return random;
+            case "{truncated}":
+                var truncated = Path.Combine(_work, "truncated.avi");
+                var whole = File.ReadAllBytes(TestData.Vtest);
+                File.WriteAllBytes(truncated, whole.AsSpan(0, whole.Length / 10).ToArray());
+                return truncated;
+            case "{raw-model}":
+                var model = Path.Combine(_work, "raw.onnx");
+                File.Copy(Edge.Models.FrameModelBuilder.FeaturizerPath, model);
+                var manifest = Edge.Models.ModelManifest.Load(Edge.Models.ModelManifest.PathFor(TestData.FrameModel)) with { InputName = "Input247" };
+                manifest.Save(Edge.Models.ModelManifest.PathFor(model));
+                return model;
+            default:
+                if (arg.StartsWith("{config:", StringComparison.Ordinal))
+                {
+                    var config = Path.Combine(_work, "edge.json");
+                    File.WriteAllText(config, arg["{config:".Length..^1]);
+                    return config;
+                }
+                return arg;
+        }
+    }
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
+}

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Edge.Models;
+using Edge.Tests;
+using OpenCvSharp;
+
+namespace Edge.Host.Tests;
+
+public sealed class ProcessCommandTests : IDisposable
+{
+    private readonly string _work = TestData.NewTempFolder();
+
+    [Fact]
+    public async Task Process_ShortClip_WritesEveryFrameAndTheSummary()
+    {
+        var result = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--out", "out", .. EdgeProcess.ModelArgs]);
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("50 frames read, 50 processed, 0 dropped", result.Stdout, StringComparison.Ordinal);
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "out", "summary.json"))).RootElement;
+        Assert.Equal(50, summary.GetProperty("framesRead").GetInt64());
+        Assert.Equal(50, summary.GetProperty("framesProcessed").GetInt64());
+        Assert.Equal(0, summary.GetProperty("framesDropped").GetInt64());
+        Assert.True(summary.GetProperty("complete").GetBoolean());
+        Assert.Equal("Cpu", summary.GetProperty("model").GetProperty("provider").GetString());
+        Assert.Equal(4, summary.GetProperty("stages").GetArrayLength());
+
+        var lines = File.ReadAllLines(Path.Combine(_work, "out", "frames.jsonl"));
+        Assert.Equal(Enumerable.Range(0, 50), lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("index").GetInt32()));
+        Assert.Equal(4900, JsonDocument.Parse(lines[^1]).RootElement.GetProperty("timestampMs").GetDouble());
+        var (values, rows, columns) = NpyFile.Read(Path.Combine(_work, "out", "embeddings.npy"));
+        Assert.Equal((50, 512), (rows, columns));
+        Assert.True(values.Max() > 0.1f);
+        Assert.False(Directory.Exists(Path.Combine(_work, "out", ".incomplete")));
+        Assert.True(Directory.EnumerateFiles(Path.Combine(_work, "logs")).Any(), "a log file is written");
+    }
+
+    [Fact]
+    public async Task Process_Annotate_WritesAVideoThatDecodes()
+    {
+        var result = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--out", "out", "--annotate", "--max-frames", "20", .. EdgeProcess.ModelArgs]);
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        using var capture = new VideoCapture(Path.Combine(_work, "out", "annotated.mp4"));
+        Assert.True(capture.IsOpened());
+        using var frame = new Mat();
+        var count = 0;
+        while (capture.Read(frame))
+        {
+            Assert.Equal(new Size(768, 576), frame.Size());
+            count++;
+        }
+        Assert.Equal(20, count);
+    }
+
+    [Fact]
+    public async Task Process_Sigterm_StopsGracefullyAndSaysTheRunIsIncomplete()
+    {
+        using var process = EdgeProcess.Start(_work, ["process", TestData.Vtest, "--out", "out", .. EdgeProcess.ModelArgs]);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        // Wait until frames flow (the progress log says so), then ask it to stop as a service manager would.
+        var started = Stopwatch.StartNew();
+        while (!File.Exists(Path.Combine(_work, "out", ".incomplete", "frames.jsonl")) && started.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            await Task.Delay(100);
+        }
+        await Task.Delay(2000);
+        Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+        await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+
+        Assert.True(process.ExitCode == 130, await stderr);
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "out", "summary.json"))).RootElement;
+        Assert.False(summary.GetProperty("complete").GetBoolean());
+        var processed = summary.GetProperty("framesProcessed").GetInt64();
+        Assert.InRange(processed, 1, 794);
+        Assert.Equal(summary.GetProperty("framesRead").GetInt64(), processed);
+        Assert.Equal(processed, File.ReadAllLines(Path.Combine(_work, "out", "frames.jsonl")).Length);
+        Assert.Contains("stopped before the end", await stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Models_ListsThePreparedModelWithItsManifest()
+    {
+        var folder = Path.GetDirectoryName(TestData.FrameModel)!;
+        var result = await EdgeProcess.RunAsync(_work, ["models", "--model", TestData.FrameModel]);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("no models in", result.Stdout, StringComparison.Ordinal);
+
+        File.WriteAllText(Path.Combine(_work, "edge.json"), $$"""{ "Models": { "Directory": "{{folder}}" } }""");
+        result = await EdgeProcess.RunAsync(_work, ["models", "--config", "edge.json"]);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("resnet18-frame.onnx", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("(frame model)", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("\"embeddingSize\": 512", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_ListsTheVerbs()
+    {
+        var result = await EdgeProcess.RunAsync(_work, ["--help"]);
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("process <input>", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("bench <video>", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("models", result.Stdout, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
+}

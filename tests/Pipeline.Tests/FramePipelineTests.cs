@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using Edge.Capture;
+using Edge.Models;
+using Edge.Pipeline;
+using Edge.Tests;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Edge.Pipeline.Tests;
+
+public sealed class FramePipelineTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static readonly ModelOptions s_cpu = new() { Provider = ExecutionProvider.Cpu, IntraOpThreads = 2 };
+
+    [Fact]
+    public async Task RunAsync_File_EveryFrameProcessedOnceInOrder()
+    {
+        using var source = FrameSources.Open(TestData.VtestShort, new CaptureOptions());
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 8, NullLogger.Instance);
+        var sink = new CollectingSink();
+        var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions { BatchSize = 8 }, NullLogger.Instance);
+        using var pool = pipeline.Pool;
+
+        var report = await pipeline.RunAsync(CancellationToken.None);
+
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), sink.Results.Select(r => r.Index));
+        Assert.Equal((50L, 50L, 0L, false), (report.FramesRead, report.FramesProcessed, report.FramesDropped, report.StoppedEarly));
+        Assert.All(report.Stages, s => Assert.Equal((50L, 50L), (s.In, s.Out)));
+        Assert.All(sink.Results, r => Assert.Equal(512, r.Embedding.Length));
+        Assert.All(sink.Results, r => Assert.True(r.Embedding.Max() > 0.1f));
+        Assert.True(sink.Completed);
+        Assert.Equal(0, pool.Outstanding);
+        Assert.InRange(report.PoolPeak, 1, pool.Capacity);
+        Assert.True(report.Stages.Single(s => s.Name == "cnn").LatencyP50Ms > 0);
+    }
+
+    [Fact]
+    public async Task RunAsync_CancelledMidRun_FinishesFramesReadAndReturnsEveryLease()
+    {
+        using var source = FrameSources.Open(TestData.Vtest, new CaptureOptions());
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 4, NullLogger.Instance);
+        using var stop = new CancellationTokenSource();
+        // A sink that keeps pixels (as annotation does) so frames travel the whole graph, and stops the run early.
+        var sink = new CollectingSink(needsPixels: true, onResult: r =>
+        {
+            if (r.Index == 20)
+            {
+                stop.Cancel();
+            }
+        });
+        var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions { BatchSize = 4, CaptureQueue = 8, ResultQueue = 4 }, NullLogger.Instance);
+        using var pool = pipeline.Pool;
+
+        var report = await pipeline.RunAsync(stop.Token);
+
+        Assert.True(report.StoppedEarly);
+        Assert.InRange(report.FramesProcessed, 21, 60);
+        Assert.Equal(report.FramesRead, report.FramesProcessed);
+        Assert.Equal(Enumerable.Range(0, (int)report.FramesProcessed).Select(i => (long)i), sink.Results.Select(r => r.Index));
+        Assert.Equal(0, pool.Outstanding);
+        Assert.True(sink.Completed, "sinks are completed after a graceful stop");
+    }
+
+    [Fact]
+    public async Task RunAsync_LiveSourceSlowConsumer_DropsOldestAndFrameAgeStaysBounded()
+    {
+        // vtest.avi replayed as a 10 fps camera for 8 s; the sink takes 200 ms a frame, so half the frames must go.
+        using var source = FrameSources.Open(TestData.Vtest, new CaptureOptions { MaxFrames = 80 }, replayAsLive: true);
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 1, NullLogger.Instance);
+        var sink = new CollectingSink(delay: TimeSpan.FromMilliseconds(200));
+        var options = new PipelineOptions { BatchSize = 1, CaptureQueue = 4, ResultQueue = 2 };
+        var pipeline = new FramePipeline(source, embedder, [sink], options, NullLogger.Instance);
+        using var pool = pipeline.Pool;
+        sink.SourceRunning = () => pipeline.Capture.In < 80;
+
+        var report = await pipeline.RunAsync(CancellationToken.None);
+
+        Assert.True(pipeline.IsLive);
+        Assert.Equal(80, report.FramesRead);
+        Assert.InRange(report.FramesDropped, 20, 60);
+        Assert.Equal(report.FramesRead, report.FramesProcessed + report.FramesDropped);
+        Assert.Equal(report.FramesDropped, report.Stages[0].Dropped);
+        Assert.True(report.PoolPeak <= pool.Capacity && pool.Capacity <= 10, $"pool {report.PoolPeak} of {pool.Capacity}");
+        Assert.Equal(0, pool.Outstanding);
+
+        // Frames kept are the newest: indices rise, with gaps where frames were dropped.
+        var indices = sink.Results.Select(r => r.Index).ToList();
+        Assert.True(indices.Zip(indices.Skip(1)).All(p => p.Second > p.First));
+
+        // Age at the sink stops growing once the queues are full: bounded by what the queues can hold. Only frames
+        // that reached the sink while the camera still ran count: after it ends, the last frames drain unpushed.
+        var ages = sink.LiveAgesMs;
+        var middle = Median(ages.Skip(ages.Count / 3).Take(ages.Count / 3));
+        var last = Median(ages.Skip(2 * ages.Count / 3));
+        var bound = (options.CaptureQueue + options.BatchSize + 2 * options.ResultQueue + 3) * 200.0;
+        // Age at the CNN's output depends only on the capture queue, which holds the newest frames.
+        var cnnAges = sink.Results.Select(r => r.AgeMs).ToList();
+        output.WriteLine($"read {report.FramesRead}, processed {report.FramesProcessed}, dropped {report.FramesDropped}; pool {report.PoolPeak}/{pool.Capacity}");
+        output.WriteLine($"age at sink (ms): {string.Join(' ', ages.Select(a => a.ToString("0")))}");
+        output.WriteLine($"age at CNN output (ms): {string.Join(' ', cnnAges.Select(a => a.ToString("0")))}");
+        Assert.True(ages.Max() < bound + 1000, $"max age {ages.Max():0} ms, bound {bound} ms");
+        Assert.True(last < middle + 1000, $"age grew: middle third {middle:0} ms, last third {last:0} ms");
+        Assert.True(cnnAges.Max() < (options.CaptureQueue + 1) * 100 + 1000, $"age at CNN output up to {cnnAges.Max():0} ms");
+    }
+
+    [Fact]
+    public async Task RunAsync_SinkFails_FailureSurfacesAndEveryLeaseReturns()
+    {
+        using var source = FrameSources.Open(TestData.Vtest, new CaptureOptions());
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 4, NullLogger.Instance);
+        var sink = new CollectingSink(needsPixels: true, onResult: r =>
+        {
+            if (r.Index == 10)
+            {
+                throw new IOException("disk full");
+            }
+        });
+        var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions { BatchSize = 4, CaptureQueue = 8 }, NullLogger.Instance);
+        using var pool = pipeline.Pool;
+
+        var error = await Assert.ThrowsAsync<IOException>(() => pipeline.RunAsync(CancellationToken.None));
+
+        Assert.Equal("disk full", error.Message);
+        Assert.False(sink.Completed);
+        Assert.Equal(0, pool.Outstanding);
+    }
+
+    [Fact]
+    public async Task RunAsync_SourceFailsMidway_FailureSurfacesAndEveryLeaseReturns()
+    {
+        var folder = TestData.NewTempFolder();
+        try
+        {
+            var truncated = Path.Combine(folder, "truncated.avi");
+            var whole = await File.ReadAllBytesAsync(TestData.Vtest);
+            await File.WriteAllBytesAsync(truncated, whole.AsSpan(0, whole.Length / 10).ToArray());
+            using var source = FrameSources.Open(truncated, new CaptureOptions());
+            using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 8, NullLogger.Instance);
+            var sink = new CollectingSink();
+            var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions(), NullLogger.Instance);
+            using var pool = pipeline.Pool;
+
+            var error = await Assert.ThrowsAsync<CaptureException>(() => pipeline.RunAsync(CancellationToken.None));
+
+            Assert.Equal(CaptureError.Truncated, error.Error);
+            Assert.False(sink.Completed);
+            Assert.Equal(0, pool.Outstanding);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
+    }
+
+    private sealed class CollectingSink(bool needsPixels = false, TimeSpan delay = default, Action<FrameResult>? onResult = null) : IResultSink
+    {
+        public List<FrameResult> Results { get; } = [];
+
+        public List<double> LiveAgesMs { get; } = [];
+
+        public Func<bool> SourceRunning { get; set; } = () => true;
+
+        public bool Completed { get; private set; }
+
+        public bool NeedsPixels => needsPixels;
+
+        public async ValueTask WriteAsync(FrameResult result, CancellationToken ct)
+        {
+            if (needsPixels)
+            {
+                Assert.NotNull(result.Pixels);
+                Assert.False(result.Pixels.Image.Empty());
+            }
+            onResult?.Invoke(result);
+            if (delay > TimeSpan.Zero)
+            {
+                await Task.Delay(delay, ct);
+            }
+            Results.Add(result with { Pixels = null });
+            if (SourceRunning())
+            {
+                LiveAgesMs.Add(Stopwatch.GetElapsedTime(result.CapturedTicks).TotalMilliseconds);
+            }
+        }
+
+        public ValueTask CompleteAsync(CancellationToken ct)
+        {
+            Completed = true;
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
