@@ -48,7 +48,9 @@ public sealed class ModelSession : IDisposable
             }
             catch (Exception ex) when (ex is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
             {
-                fallbackReason = FirstLine(ex.Message);
+                fallbackReason = ex is EntryPointNotFoundException
+                    ? "this build has the CPU-only ONNX Runtime; build with -p:OrtFlavor=Gpu for CUDA"
+                    : FirstLine(ex.Message);
                 if (options.Provider == ExecutionProvider.Cuda)
                 {
                     throw new ModelException(ModelError.ProviderUnavailable,
