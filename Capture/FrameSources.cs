@@ -16,7 +16,7 @@ public static class FrameSources
         ArgumentException.ThrowIfNullOrWhiteSpace(location);
         if (IsUrl(location))
         {
-            return VideoCaptureSource.OpenUrl(location, streamId ?? StreamIdFor(location), options);
+            return FfmpegStreamSource.Open(location, streamId ?? StreamIdFor(location), options);
         }
         if (IsCamera(location))
         {

@@ -4,16 +4,12 @@ using OpenCvSharp;
 namespace Edge.Capture;
 
 /// <summary>
-/// Frames from OpenCV's VideoCapture (FFmpeg for files and network URLs, V4L2 for cameras). Files keep every
+/// Frames from OpenCV's VideoCapture (FFmpeg for files, V4L2 for cameras). Files keep every
 /// <c>stride</c>-th frame and are lossless; live sources keep frames by wall-clock interval. A file can be replayed
 /// as live, paced at its own frame rate, which is how a camera behaves for a consumer that falls behind.
 /// </summary>
 public sealed class VideoCaptureSource : IFrameSource
 {
-    // OpenCV's CAP_PROP_OPEN_TIMEOUT_MSEC and CAP_PROP_READ_TIMEOUT_MSEC, absent from OpenCvSharp's enum.
-    private const int OpenTimeoutProperty = 53;
-    private const int ReadTimeoutProperty = 54;
-
     private readonly VideoCapture _capture;
     private readonly CaptureOptions _options;
     private readonly bool _replayAsLive;
@@ -93,21 +89,6 @@ public sealed class VideoCaptureSource : IFrameSource
             throw new CaptureException(CaptureError.Unreachable, $"camera {device} exists but could not be opened (busy or not a capture device?)");
         }
         return new VideoCaptureSource(capture, streamId, SourceKind.Camera, device, options, replayAsLive: false);
-    }
-
-    /// <summary>Opens a network stream (rtsp://, http:// MJPEG, ...) with the open and read timeouts of the options.</summary>
-    public static VideoCaptureSource OpenUrl(string url, string streamId, CaptureOptions options)
-    {
-        var location = Redact(url);
-        var capture = new VideoCapture(url, VideoCaptureAPIs.FFMPEG,
-            [OpenTimeoutProperty, options.OpenTimeoutMs, ReadTimeoutProperty, options.ReadTimeoutMs]);
-        if (!capture.IsOpened())
-        {
-            capture.Dispose();
-            throw new CaptureException(CaptureError.Unreachable,
-                $"stream did not answer: {location} (no video within {options.OpenTimeoutMs} ms)");
-        }
-        return new VideoCaptureSource(capture, streamId, SourceKind.Network, location, options, replayAsLive: false);
     }
 
     /// <summary>Removes user name and password from a URL so it can be logged.</summary>

@@ -15,6 +15,11 @@ namespace Edge.Host
     {
         public static async Task<int> RunAsync(string[] args)
         {
+            if (System.Console.IsOutputRedirected)
+            {
+                // Logs and CI: keep the summary table on whole lines instead of wrapping it at 80 columns.
+                Spectre.Console.AnsiConsole.Profile.Width = 140;
+            }
             var root = Build();
             var parse = root.Parse(args);
             if (parse.Errors.Count > 0)

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Edge.Capture;
+using Edge.Tests;
+using OpenCvSharp;
+
+namespace Edge.Capture.Tests;
+
+/// <summary>A real HTTP MJPEG server (ffmpeg -listen 1, serving vtest-50.avi at its 10 fps) read by Edge.</summary>
+public sealed class NetworkStreamSourceTests : IDisposable
+{
+    private readonly Process _server;
+    private readonly string _url;
+
+    public NetworkStreamSourceTests()
+    {
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        _url = $"http://127.0.0.1:{port}/cam.mjpg";
+        _server = Process.Start(new ProcessStartInfo("ffmpeg",
+            ["-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-i", TestData.VtestShort, "-c:v", "mjpeg", "-q:v", "3",
+             "-f", "mpjpeg", "-listen", "1", _url])
+        { UseShellExecute = false, RedirectStandardError = true })!;
+        WaitForPort(port);
+    }
+
+    [Fact]
+    public void Read_HttpMjpegStream_EveryFrameLiveWithTheFilesPixels()
+    {
+        var started = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        using var source = FrameSources.Open(_url, new CaptureOptions());
+        // MJPEG over HTTP carries no frame rate: the reported one is ffmpeg's default guess, so it is not checked.
+        Assert.Equal((SourceKind.Network, true, 768, 576, (long?)null), (source.Info.Kind, source.Info.IsLive,
+            source.Info.Width, source.Info.Height, source.Info.FrameCount));
+        using var reference = new VideoCapture(TestData.VtestShort);
+        using var expected = new Mat();
+        using var difference = new Mat();
+        using var pool = new FramePool(2);
+        var indices = new List<long>();
+        var timestamps = new List<double>();
+        while (source.Read(pool, CancellationToken.None) is { } frame)
+        {
+            using (frame)
+            {
+                indices.Add(frame.Index);
+                timestamps.Add(frame.TimestampMs);
+                Assert.True(reference.Read(expected));
+                Cv2.Absdiff(frame.Image, expected, difference);
+                var meanError = Cv2.Mean(difference);
+                Assert.True(meanError.Val0 + meanError.Val1 + meanError.Val2 < 15, $"frame {frame.Index}: mean error {meanError.Val0}");
+            }
+        }
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), indices);
+        Assert.InRange(timestamps[0], started, started + 10_000);
+        // Served at 10 fps: wall-clock stamps span about the 4.9 s of the clip.
+        Assert.InRange(timestamps[^1] - timestamps[0], 3000, 8000);
+        Assert.Equal(0, pool.Outstanding);
+    }
+
+    [Fact]
+    public void Read_ServerStops_StreamEndsAndNoLeaseIsLeft()
+    {
+        using var source = FrameSources.Open(_url, new CaptureOptions { ReadTimeoutMs = 2000, ResizeWidth = 384, ResizeHeight = 288 });
+        using var pool = new FramePool(2);
+        var count = 0;
+        var clock = Stopwatch.StartNew();
+        while (source.Read(pool, CancellationToken.None) is { } frame)
+        {
+            using (frame)
+            {
+                Assert.Equal(new Size(384, 288), frame.Image.Size());
+                if (++count == 10)
+                {
+                    _server.Kill();
+                }
+            }
+        }
+        // Frames already in the pipes when the server died still arrive.
+        Assert.InRange(count, 10, 30);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10));
+        Assert.Equal(0, pool.Outstanding);
+    }
+
+    /// <summary>Waits until the port is listening, without connecting: ffmpeg -listen 1 serves one client only.</summary>
+    private static void WaitForPort(int port)
+    {
+        var local = $":{port:X4} ";
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            // /proc/net/tcp: "sl local_address rem_address st ...", state 0A is LISTEN.
+            if (File.ReadLines("/proc/net/tcp").Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Any(f => (f[1] + " ").EndsWith(local, StringComparison.Ordinal) && f[3] == "0A"))
+            {
+                return;
+            }
+            Thread.Sleep(50);
+        }
+        throw new TimeoutException($"ffmpeg did not listen on port {port}");
+    }
+
+    public void Dispose()
+    {
+        if (!_server.HasExited)
+        {
+            _server.Kill();
+        }
+        _server.Dispose();
+    }
+}
