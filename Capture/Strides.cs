@@ -1,6 +1,6 @@
 namespace Edge.Capture;
 
-internal static class Strides
+public static class Strides
 {
     /// <summary>Frames to advance per kept frame for a file or folder at <paramref name="sourceFps"/>.</summary>
     public static int For(CaptureOptions options, double sourceFps)

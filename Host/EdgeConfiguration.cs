@@ -82,7 +82,14 @@ public static class EdgeConfiguration
         builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
 
         var logging = new LoggingOptions();
-        builder.Configuration.GetSection(LoggingOptions.Section).Bind(logging);
+        try
+        {
+            builder.Configuration.GetSection(LoggingOptions.Section).Bind(logging);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ConfigException($"invalid config: {ex.Message}", ex);
+        }
         builder.Services.AddSerilog(CreateLogger(logging), dispose: true);
         return builder.Build();
     }

@@ -13,8 +13,9 @@ namespace Edge.Pipeline;
 /// pool sized for the channels: native memory is bounded by the pool, not by how far behind a stage is.
 /// Cancelling the token passed to <see cref="RunAsync"/> stops capture; frames already read are still processed and
 /// the sinks are completed. A failing stage aborts the others; every lease is back in the pool when it returns.
+/// The pipeline owns its frame pool; dispose the pipeline after the run to free the pool's buffers.
 /// </summary>
-public sealed class FramePipeline
+public sealed class FramePipeline : IDisposable
 {
     private readonly IFrameSource _source;
     private readonly FrameEmbedder _embedder;
@@ -129,6 +130,11 @@ public sealed class FramePipeline
     {
         frame.Dispose();
         Capture.CountDropped();
+        if (Capture.Dropped == 1)
+        {
+            _logger.LogWarning("{Stream}: analysis is slower than the source; dropping the oldest queued frames to stay current",
+                _source.StreamId);
+        }
     }
 
     /// <summary>Reads until the source ends or <paramref name="ct"/> stops it; a frame already read is still handed on.</summary>
@@ -401,4 +407,6 @@ public sealed class FramePipeline
             StoppedEarly: stopped,
             Stages: [.. Stages.Select(s => s.Snapshot())]);
     }
+
+    public void Dispose() => Pool.Dispose();
 }

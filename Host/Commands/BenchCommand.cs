@@ -67,11 +67,8 @@ public static class BenchCommand
         PipelineReport report;
         using (var source = FrameSources.Open(video, capture))
         {
-            var pipeline = new FramePipeline(source, embedder, [], context.Pipeline, context.CreateLogger("Edge.Pipeline"));
-            using (pipeline.Pool)
-            {
-                report = await pipeline.RunAsync(ct).ConfigureAwait(false);
-            }
+            using var pipeline = new FramePipeline(source, embedder, [], context.Pipeline, context.CreateLogger("Edge.Pipeline"));
+            report = await pipeline.RunAsync(ct).ConfigureAwait(false);
         }
         logger.LogInformation("end-to-end: {Frames} frames in {Seconds:0.00} s", report.FramesProcessed, report.ElapsedSeconds);
 

@@ -42,16 +42,13 @@ public static class ProcessCommand
         var sinks = new List<IResultSink> { new ResultFilesSink(output, embedder.EmbeddingSize) };
         if (args.Annotate)
         {
-            sinks.Add(new AnnotatedVideoSink(output, info.IsLive ? info.Fps : info.Fps / Math.Max(1, StrideOf(info, context.Capture))));
+            sinks.Add(new AnnotatedVideoSink(output, info.IsLive ? info.Fps : info.Fps / Math.Max(1, Strides.For(context.Capture, info.Fps))));
         }
         PipelineReport report;
         try
         {
-            var pipeline = new FramePipeline(source, embedder, sinks, context.Pipeline, context.CreateLogger("Edge.Pipeline"));
-            using (pipeline.Pool)
-            {
-                report = await ProgressView.WatchAsync(pipeline, expected, source.StreamId, pipeline.RunAsync(stop), logger).ConfigureAwait(false);
-            }
+            using var pipeline = new FramePipeline(source, embedder, sinks, context.Pipeline, context.CreateLogger("Edge.Pipeline"));
+            report = await ProgressView.WatchAsync(pipeline, expected, source.StreamId, pipeline.RunAsync(stop), logger).ConfigureAwait(false);
         }
         finally
         {
@@ -94,9 +91,6 @@ public static class ProcessCommand
         return complete ? ExitCodes.Ok : ExitCodes.Interrupted;
     }
 
-    private static int StrideOf(SourceInfo info, CaptureOptions options) =>
-        Math.Max(options.FrameStride, options.TargetFps > 0 && info.Fps > options.TargetFps ? (int)Math.Round(info.Fps / options.TargetFps) : 1);
-
     /// <summary>Frames a file run will produce, for the progress bar; null for live sources.</summary>
     public static long? ExpectedFrames(SourceInfo info, CaptureOptions options)
     {
@@ -104,7 +98,7 @@ public static class ProcessCommand
         {
             return options.MaxFrames > 0 && !info.IsLive ? options.MaxFrames : null;
         }
-        var stride = StrideOf(info, options);
+        var stride = Strides.For(options, info.Fps);
         var frames = (count + stride - 1) / stride;
         return options.MaxFrames > 0 ? Math.Min(frames, options.MaxFrames) : frames;
     }

@@ -17,8 +17,8 @@ public sealed class FramePipelineTests(Xunit.Abstractions.ITestOutputHelper outp
         using var source = FrameSources.Open(TestData.VtestShort, new CaptureOptions());
         using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 8, NullLogger.Instance);
         var sink = new CollectingSink();
-        var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions { BatchSize = 8 }, NullLogger.Instance);
-        using var pool = pipeline.Pool;
+        using var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions { BatchSize = 8 }, NullLogger.Instance);
+        var pool = pipeline.Pool;
 
         var report = await pipeline.RunAsync(CancellationToken.None);
 
@@ -47,8 +47,8 @@ public sealed class FramePipelineTests(Xunit.Abstractions.ITestOutputHelper outp
                 stop.Cancel();
             }
         });
-        var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions { BatchSize = 4, CaptureQueue = 8, ResultQueue = 4 }, NullLogger.Instance);
-        using var pool = pipeline.Pool;
+        using var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions { BatchSize = 4, CaptureQueue = 8, ResultQueue = 4 }, NullLogger.Instance);
+        var pool = pipeline.Pool;
 
         var report = await pipeline.RunAsync(stop.Token);
 
@@ -68,8 +68,8 @@ public sealed class FramePipelineTests(Xunit.Abstractions.ITestOutputHelper outp
         using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 1, NullLogger.Instance);
         var sink = new CollectingSink(delay: TimeSpan.FromMilliseconds(200));
         var options = new PipelineOptions { BatchSize = 1, CaptureQueue = 4, ResultQueue = 2 };
-        var pipeline = new FramePipeline(source, embedder, [sink], options, NullLogger.Instance);
-        using var pool = pipeline.Pool;
+        using var pipeline = new FramePipeline(source, embedder, [sink], options, NullLogger.Instance);
+        var pool = pipeline.Pool;
         sink.SourceRunning = () => pipeline.Capture.In < 80;
 
         var report = await pipeline.RunAsync(CancellationToken.None);
@@ -114,8 +114,8 @@ public sealed class FramePipelineTests(Xunit.Abstractions.ITestOutputHelper outp
                 throw new IOException("disk full");
             }
         });
-        var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions { BatchSize = 4, CaptureQueue = 8 }, NullLogger.Instance);
-        using var pool = pipeline.Pool;
+        using var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions { BatchSize = 4, CaptureQueue = 8 }, NullLogger.Instance);
+        var pool = pipeline.Pool;
 
         var error = await Assert.ThrowsAsync<IOException>(() => pipeline.RunAsync(CancellationToken.None));
 
@@ -136,8 +136,8 @@ public sealed class FramePipelineTests(Xunit.Abstractions.ITestOutputHelper outp
             using var source = FrameSources.Open(truncated, new CaptureOptions());
             using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 8, NullLogger.Instance);
             var sink = new CollectingSink();
-            var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions(), NullLogger.Instance);
-            using var pool = pipeline.Pool;
+            using var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions(), NullLogger.Instance);
+            var pool = pipeline.Pool;
 
             var error = await Assert.ThrowsAsync<CaptureException>(() => pipeline.RunAsync(CancellationToken.None));
 
