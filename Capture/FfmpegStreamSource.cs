@@ -23,12 +23,9 @@ public sealed class FfmpegStreamSource : IFrameSource
     private readonly StringBuilder _stderr = new();
     private readonly byte[] _yuv;
     private readonly Mat _yuvMat;
-    private readonly Size? _resize;
-    private readonly Mat? _decodeBuffer;
-    private readonly double _minIntervalMs;
+    private readonly FrameShaping _shaping;
     private long _position;
     private long _emitted;
-    private double _lastEmittedMs = double.NegativeInfinity;
 
     private FfmpegStreamSource(Process ffmpeg, string streamId, string location, int width, int height, double fps, CaptureOptions options)
     {
@@ -38,10 +35,8 @@ public sealed class FfmpegStreamSource : IFrameSource
         StreamId = streamId;
         _yuv = new byte[width * height * 3 / 2];
         _yuvMat = Mat.FromPixelData(height * 3 / 2, width, MatType.CV_8UC1, _yuv);
-        _resize = options.ResizeWidth > 0 && options.ResizeHeight > 0 ? new Size(options.ResizeWidth, options.ResizeHeight) : null;
-        _decodeBuffer = _resize is null ? null : new Mat();
-        _minIntervalMs = options.TargetFps > 0 ? 1000.0 / options.TargetFps : 0;
-        Info = new SourceInfo(SourceKind.Network, location, true, _resize?.Width ?? width, _resize?.Height ?? height, fps, null, "ffmpeg");
+        _shaping = new FrameShaping(options);
+        Info = new SourceInfo(SourceKind.Network, location, true, _shaping.Resize?.Width ?? width, _shaping.Resize?.Height ?? height, fps, null, "ffmpeg");
     }
 
     public string StreamId { get; }
@@ -205,20 +200,12 @@ public sealed class FfmpegStreamSource : IFrameSource
                 }
                 var index = _position++;
                 var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-                if (nowMs - _lastEmittedMs < _minIntervalMs)
+                if (!_shaping.KeepLive(nowMs))
                 {
                     continue;
                 }
-                _lastEmittedMs = nowMs;
-                if (_decodeBuffer is null)
-                {
-                    Cv2.CvtColor(_yuvMat, frame.Image, ColorConversionCodes.YUV2BGR_I420);
-                }
-                else
-                {
-                    Cv2.CvtColor(_yuvMat, _decodeBuffer, ColorConversionCodes.YUV2BGR_I420);
-                    Cv2.Resize(_decodeBuffer, frame.Image, _resize!.Value, interpolation: InterpolationFlags.Area);
-                }
+                Cv2.CvtColor(_yuvMat, _shaping.DecodeTarget(frame), ColorConversionCodes.YUV2BGR_I420);
+                _shaping.Finish(frame);
                 frame.Stamp(StreamId, index, nowMs);
                 _emitted++;
                 return frame;
@@ -276,6 +263,6 @@ public sealed class FfmpegStreamSource : IFrameSource
         Kill(_ffmpeg);
         _ffmpeg.Dispose();
         _yuvMat.Dispose();
-        _decodeBuffer?.Dispose();
+        _shaping.Dispose();
     }
 }

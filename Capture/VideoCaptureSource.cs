@@ -14,13 +14,10 @@ public sealed class VideoCaptureSource : IFrameSource
     private readonly CaptureOptions _options;
     private readonly bool _replayAsLive;
     private readonly int _stride;
-    private readonly double _minIntervalMs;
-    private readonly Size? _resize;
-    private readonly Mat? _decodeBuffer;
+    private readonly FrameShaping _shaping;
     private readonly long _startTicks = Stopwatch.GetTimestamp();
     private long _position;
     private long _emitted;
-    private double _lastEmittedMs = double.NegativeInfinity;
 
     private VideoCaptureSource(VideoCapture capture, string streamId, SourceKind kind, string location,
         CaptureOptions options, bool replayAsLive)
@@ -32,15 +29,11 @@ public sealed class VideoCaptureSource : IFrameSource
         var fps = capture.Get(VideoCaptureProperties.Fps);
         var count = (long)capture.Get(VideoCaptureProperties.FrameCount);
         var isLive = kind != SourceKind.File || replayAsLive;
-        _resize = options.ResizeWidth > 0 && options.ResizeHeight > 0
-            ? new Size(options.ResizeWidth, options.ResizeHeight)
-            : null;
-        _decodeBuffer = _resize is null ? null : new Mat();
+        _shaping = new FrameShaping(options);
         Info = new SourceInfo(kind, location, isLive,
-            _resize?.Width ?? capture.FrameWidth, _resize?.Height ?? capture.FrameHeight,
+            _shaping.Resize?.Width ?? capture.FrameWidth, _shaping.Resize?.Height ?? capture.FrameHeight,
             fps > 0 ? fps : 0, kind == SourceKind.File && count > 0 ? count : null, capture.GetBackendName());
         _stride = Strides.For(options, Info.Fps);
-        _minIntervalMs = options.TargetFps > 0 ? 1000.0 / options.TargetFps : 0;
     }
 
     public string StreamId { get; }
@@ -124,7 +117,7 @@ public sealed class VideoCaptureSource : IFrameSource
                 {
                     WaitUntilDue(ct);
                 }
-                var target = _decodeBuffer ?? frame.Image;
+                var target = _shaping.DecodeTarget(frame);
                 if (!_capture.Read(target) || target.Empty())
                 {
                     return End(frame);
@@ -133,13 +126,11 @@ public sealed class VideoCaptureSource : IFrameSource
                 double timestampMs;
                 if (Info.IsLive)
                 {
-                    var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-                    if (nowMs - _lastEmittedMs < _minIntervalMs)
+                    timestampMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                    if (!_shaping.KeepLive(timestampMs))
                     {
                         continue;
                     }
-                    _lastEmittedMs = nowMs;
-                    timestampMs = nowMs;
                 }
                 else
                 {
@@ -149,10 +140,7 @@ public sealed class VideoCaptureSource : IFrameSource
                         timestampMs = index * 1000.0 / Info.Fps;
                     }
                 }
-                if (_decodeBuffer is not null)
-                {
-                    Cv2.Resize(_decodeBuffer, frame.Image, _resize!.Value, interpolation: InterpolationFlags.Area);
-                }
+                _shaping.Finish(frame);
                 frame.Stamp(StreamId, index, timestampMs);
                 _emitted++;
                 return frame;
@@ -200,6 +188,6 @@ public sealed class VideoCaptureSource : IFrameSource
     public void Dispose()
     {
         _capture.Dispose();
-        _decodeBuffer?.Dispose();
+        _shaping.Dispose();
     }
 }

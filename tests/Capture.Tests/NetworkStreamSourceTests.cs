@@ -86,6 +86,24 @@ public sealed class NetworkStreamSourceTests : IDisposable
         Assert.Equal(0, pool.Outstanding);
     }
 
+    [Fact]
+    public void Read_TargetFps_KeepsFramesByWallClock()
+    {
+        using var source = FrameSources.Open(_url, new CaptureOptions { TargetFps = 4 });
+        using var pool = new FramePool(2);
+        var timestamps = new List<double>();
+        while (source.Read(pool, CancellationToken.None) is { } frame)
+        {
+            using (frame)
+            {
+                timestamps.Add(frame.TimestampMs);
+            }
+        }
+        // 50 frames over about 5 s at 10 fps; at most one frame per 250 ms is kept.
+        Assert.InRange(timestamps.Count, 12, 30);
+        Assert.True(timestamps.Zip(timestamps.Skip(1)).All(p => p.Second - p.First >= 250));
+    }
+
     /// <summary>Waits until the port is listening, without connecting: ffmpeg -listen 1 serves one client only.</summary>
     private static void WaitForPort(int port)
     {
