@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libgtk-3-0: OpenCV's native library links it. ffmpeg: cuts the short test clip, serves RTSP in tests.
-packages=(libgtk-3-0 ffmpeg)
+# libgtk-3-0: OpenCV's native library links it. ffmpeg: cuts the short test clip, decodes network streams.
+# python3-onnx: onnx.checker for exported models. libonnx-testdata: the ONNX project's reference node models.
+# dataset-fashion-mnist: the Fashion-MNIST benchmark for `edge train cnn`.
+packages=(libgtk-3-0 ffmpeg python3-onnx libonnx-testdata dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
