@@ -75,6 +75,7 @@ namespace Edge.Host
             root.Subcommands.Add(ProcessVerb());
             root.Subcommands.Add(ModelsVerb());
             root.Subcommands.Add(BenchVerb());
+            root.Subcommands.Add(TrainVerb());
             return root;
         }
 
@@ -131,6 +132,46 @@ namespace Edge.Host
             return command;
         }
 
+        private static Command TrainVerb()
+        {
+            var data = new Argument<string>("data")
+            {
+                Description = "Fashion-MNIST/MNIST idx folder (train-images-idx3-ubyte[.gz], ...) or a folder with one subfolder of images per class",
+            };
+            var output = new Option<string>("--out") { Description = "Model to write (.onnx; its manifest is written beside it)", DefaultValueFactory = _ => "models/cnn.onnx" };
+            var epochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 8 };
+            var batch = new Option<int>("--batch-size") { Description = "Images per training step", DefaultValueFactory = _ => 64 };
+            var learningRate = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
+            var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without a better validation accuracy", DefaultValueFactory = _ => 3 };
+            var seed = new Option<long>("--seed") { Description = "Seed for weights and shuffling (repeatable runs)", DefaultValueFactory = _ => 1 };
+            var limit = new Option<int>("--limit") { Description = "Use only the first N training images (0 = all)" };
+            var size = new Option<int>("--image-size") { Description = "Image folders: resize images to this square size", DefaultValueFactory = _ => 32 };
+            var gray = new Option<bool>("--grayscale") { Description = "Image folders: train on grayscale images" };
+            var minutes = new Option<double>("--time-limit") { Description = "Stop after this many minutes, keeping the best epoch", DefaultValueFactory = _ => 60 };
+            var cnn = new Command("cnn", "Train a small CNN from scratch on images, export it as ONNX and check the export's accuracy")
+            {
+                data, output, epochs, batch, learningRate, patience, seed, limit, size, gray, minutes,
+            };
+            cnn.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+            {
+                var options = new Edge.Training.TrainOptions
+                {
+                    Epochs = parse.GetValue(epochs),
+                    BatchSize = parse.GetValue(batch),
+                    LearningRate = parse.GetValue(learningRate),
+                    Patience = parse.GetValue(patience),
+                    Seed = parse.GetValue(seed),
+                    Threads = parse.GetValue(s_threads) ?? 0,
+                    TimeLimit = TimeSpan.FromMinutes(parse.GetValue(minutes)),
+                };
+                var args = new TrainCommand.CnnArguments(parse.GetValue(data)!, parse.GetValue(output)!, options,
+                    parse.GetValue(limit), parse.GetValue(size), parse.GetValue(gray));
+                return Task.Run(() => TrainCommand.RunCnn(context, args, stop), stop);
+            }));
+            var train = new Command("train", "Train the models Edge serves") { cnn };
+            return train;
+        }
+
         private static Dictionary<string, string?> CommonOverrides(ParseResult parse)
         {
             var overrides = new Dictionary<string, string?>();
@@ -178,6 +219,10 @@ namespace Edge.Host
             catch (OutputException ex)
             {
                 return Fail(context, ExitCodes.OutputNotWritable, ex.Message);
+            }
+            catch (Edge.Training.TrainingDataException ex)
+            {
+                return Fail(context, ExitCodes.TrainingDataUnusable, ex.Message);
             }
             catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
             {

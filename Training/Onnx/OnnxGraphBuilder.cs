@@ -133,9 +133,9 @@ public sealed class OnnxGraphBuilder
     public string MaxPool(string x, long[] kernel, long[] strides, long[] pads) =>
         Node("MaxPool", [x], Ints("kernel_shape", kernel), Ints("strides", strides), Ints("pads", pads[0], pads[1], pads[0], pads[1]));
 
-    public string AveragePool(string x, long[] kernel, long[] strides, long[] pads) =>
+    public string AveragePool(string x, long[] kernel, long[] strides, long[] pads, bool countIncludePad) =>
         Node("AveragePool", [x], Ints("kernel_shape", kernel), Ints("strides", strides), Ints("pads", pads[0], pads[1], pads[0], pads[1]),
-            Int("count_include_pad", 1));
+            Int("count_include_pad", countIncludePad ? 1 : 0));
 
     public string GlobalAveragePool(string x) => Node("GlobalAveragePool", [x]);
 
