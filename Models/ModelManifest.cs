@@ -11,6 +11,8 @@ namespace Edge.Models;
 public sealed record ModelManifest
 {
     public const string FrameEmbeddingKind = "frame-embedding";
+    public const string ActivityKind = "sequence-activity";
+    public const string AnomalyKind = "sequence-anomaly";
 
     /// <summary>Short name, e.g. "resnet18-frame".</summary>
     public required string Name { get; init; }
@@ -53,6 +55,18 @@ public sealed record ModelManifest
     /// <summary>Class names for classifier outputs, in output order.</summary>
     public string[] Labels { get; init; } = [];
 
+    /// <summary>Sequence models: frames per window the model reads (activity) or window plus the frame it predicts (anomaly).</summary>
+    public int? WindowLength { get; init; }
+
+    /// <summary>Sequence models: frames between the starts of consecutive windows when the model runs.</summary>
+    public int? WindowStride { get; init; }
+
+    /// <summary>Sequence models: the length of each frame's feature vector; must equal the frame model's embedding size.</summary>
+    public int? FeatureSize { get; init; }
+
+    /// <summary>Anomaly models: how raw scores (prediction error) of normal footage are distributed, for thresholds.</summary>
+    public AnomalyCalibration? Anomaly { get; init; }
+
     /// <summary>Where the weights came from.</summary>
     public string? Source { get; init; }
 
@@ -93,4 +107,13 @@ public sealed record ModelManifest
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, s_json);
+}
+
+/// <summary>
+/// Score calibration measured on held-out normal windows: a score is normalised as (raw − Mean) / Std; Threshold is
+/// the raw score that <see cref="ThresholdPercentile"/> % of normal windows stay below.
+/// </summary>
+public sealed record AnomalyCalibration(double Mean, double Std, double Threshold, double ThresholdPercentile, int Windows)
+{
+    public double Normalize(double raw) => Std > 0 ? (raw - Mean) / Std : 0;
 }

@@ -52,15 +52,48 @@ public static class TorchOnnxExporter
     }
 
     /// <summary>
-    /// Exports a <see cref="SequenceNetwork"/>: input "windows" [N, T, F] (batch first, T fixed), output "outputs"
-    /// [N, outputs]. Batch-first RNNs run as time-major between two Transposes; gates are reordered from PyTorch's
-    /// layout to ONNX's and GRUs use linear_before_reset=1, as PyTorch computes them.
+    /// Exports a <see cref="SequenceNetwork"/> trained on standardised features ((x − mean) / std, done in the graph).
+    /// Activity: input "windows" [N, T, F], output "scores" [N, classes] (softmax). Anomaly: input "windows"
+    /// [N, T + 1, F]; the network reads the first T frames and predicts frame T + 1, and the graph outputs "score" [N],
+    /// the mean squared error of that prediction, so serving computes exactly what training measured.
+    /// Batch-first RNNs run time-major between two Transposes; gates are reordered from PyTorch's layout to ONNX's and
+    /// GRUs use linear_before_reset=1, as PyTorch computes them.
     /// </summary>
-    public static OnnxGraphBuilder ExportSequence(SequenceNetwork network, int windowLength, string name, bool softmax)
+    public static OnnxGraphBuilder ExportSequence(SequenceNetwork network, int windowLength, float[] mean, float[] std,
+        string name, bool anomaly)
     {
         var builder = new OnnxGraphBuilder(name);
-        var windows = builder.Input("windows", null, windowLength, network.InputSize);
-        var x = builder.SwapBatchAndTime(windows);
+        var features = network.InputSize;
+        var windows = builder.Input("windows", null, anomaly ? windowLength + 1 : windowLength, features);
+        var x = builder.Node("Sub", [windows, builder.Initializer("features.mean", mean, features)]);
+        x = builder.Node("Div", [x, builder.Initializer("features.std", std, features)]);
+        string? target = null;
+        if (anomaly)
+        {
+            target = Slice(builder, x, windowLength, windowLength + 1, "target");
+            target = builder.Node("Squeeze", [target, builder.Int64Initializer("target.axis", 1)]);
+            x = Slice(builder, x, 0, windowLength, "history");
+        }
+        var prediction = SequenceLayers(builder, network, builder.SwapBatchAndTime(x));
+        if (target is null)
+        {
+            builder.Output(builder.Softmax(prediction), "scores", null, network.Outputs);
+            return builder;
+        }
+        var error = builder.Node("Sub", [prediction, target]);
+        error = builder.Node("Mul", [error, error]);
+        var score = builder.Node("ReduceMean", [error], OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0));
+        builder.Output(score, "score", [null]);
+        return builder;
+    }
+
+    private static string Slice(OnnxGraphBuilder builder, string x, long start, long end, string name) =>
+        builder.Node("Slice", [x, builder.Int64Initializer(name + ".starts", start), builder.Int64Initializer(name + ".ends", end),
+            builder.Int64Initializer(name + ".axes", 1)]);
+
+    /// <summary>The recurrent layers over time-major [T, N, F] and the linear head on the last step: [N, outputs].</summary>
+    private static string SequenceLayers(OnnxGraphBuilder builder, SequenceNetwork network, string x)
+    {
         var parameters = network.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var (op, order) = network.Cell == RecurrentCell.Gru ? ("GRU", RecurrentWeights.GruOrder) : ("LSTM", RecurrentWeights.LstmOrder);
         var h = network.HiddenSize;
@@ -76,13 +109,7 @@ public static class TorchOnnxExporter
         // Last time step of the time-major sequence [T, N, H] → [N, H].
         var last = builder.Node("Gather", [x, builder.Int64Initializer("last_step", -1)], OnnxGraphBuilder.Int("axis", 0));
         last = builder.Node("Squeeze", [last, builder.Int64Initializer("squeeze_time", 0)]);
-        var y = builder.Linear(last, "head", Values(parameters["head.weight"]), network.Outputs, h, Values(parameters["head.bias"]));
-        if (softmax)
-        {
-            y = builder.Softmax(y);
-        }
-        builder.Output(y, "outputs", null, network.Outputs);
-        return builder;
+        return builder.Linear(last, "head", Values(parameters["head.weight"]), network.Outputs, h, Values(parameters["head.bias"]));
     }
 
     private static (string Output, long Width) Layers(OnnxGraphBuilder builder, Sequential network, string x)

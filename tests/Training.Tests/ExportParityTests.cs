@@ -72,13 +72,32 @@ public sealed class ExportParityTests : IDisposable
     [InlineData(RecurrentCell.Gru, 2)]
     [InlineData(RecurrentCell.Lstm, 1)]
     [InlineData(RecurrentCell.Lstm, 2)]
-    public void SequenceNetwork_OnnxMatchesTorch(RecurrentCell cell, int layers)
+    public void ActivitySequence_OnnxMatchesTorch(RecurrentCell cell, int layers)
     {
         using var network = new SequenceNetwork(cell, 16, 12, layers, 5);
         network.eval();
-        var path = Save(TorchOnnxExporter.ExportSequence(network, 8, $"{cell}{layers}", softmax: false), $"{cell}{layers}.onnx");
-        using var x = randn(3, 8, 16);
-        using var expected = network.call(x);
+        var (mean, std) = (Enumerable.Range(0, 16).Select(i => i * 0.1f).ToArray(), Enumerable.Range(0, 16).Select(i => 0.5f + i * 0.05f).ToArray());
+        var path = Save(TorchOnnxExporter.ExportSequence(network, 8, mean, std, $"{cell}{layers}", anomaly: false), $"{cell}{layers}.onnx");
+        using var x = randn(3, 8, 16).mul(2);
+        using var standardised = x.sub(tensor(mean)).div(tensor(std));
+        using var expected = functional.softmax(network.call(standardised), 1);
+        AssertParity(path, "windows", x, expected);
+    }
+
+    [Theory]
+    [InlineData(RecurrentCell.Gru)]
+    [InlineData(RecurrentCell.Lstm)]
+    public void AnomalySequence_ScoreIsTheTorchPredictionError(RecurrentCell cell)
+    {
+        using var network = new SequenceNetwork(cell, 16, 12, 2, 16);
+        network.eval();
+        var (mean, std) = (Enumerable.Range(0, 16).Select(i => -0.2f + i * 0.03f).ToArray(), Enumerable.Range(0, 16).Select(i => 0.3f + i * 0.1f).ToArray());
+        var path = Save(TorchOnnxExporter.ExportSequence(network, 8, mean, std, $"anomaly-{cell}", anomaly: true), $"anomaly-{cell}.onnx");
+        using var x = randn(4, 9, 16);
+        using var standardised = x.sub(tensor(mean)).div(tensor(std));
+        using var prediction = network.call(standardised.narrow(1, 0, 8));
+        using var error = prediction.sub(standardised.select(1, 8));
+        using var expected = error.mul(error).mean([1]);
         AssertParity(path, "windows", x, expected);
     }
 

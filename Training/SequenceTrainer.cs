@@ -1,0 +1,278 @@
+using System.Diagnostics;
+using Edge.Models;
+using static TorchSharp.torch;
+
+namespace Edge.Training;
+
+/// <summary>
+/// Trains <see cref="SequenceNetwork"/> on windows of per-frame embeddings. Features are standardised per dimension
+/// with statistics of the training data (the exported graph does the same). Activity: each window of T frames gets
+/// its clip's label (cross-entropy). Anomaly: from normal footage only, the network reads T frames and predicts the
+/// next one (mean squared error); the last part of each sequence is held out to calibrate the scores.
+/// </summary>
+public sealed class SequenceTrainer
+{
+    private readonly TrainOptions _options;
+
+    public SequenceTrainer(TrainOptions options) => _options = options;
+
+    /// <summary>The embeddings of one clip or recording, rows back to back; Label is the class (activity) or -1.</summary>
+    public sealed record Sequence(string Name, float[] Values, int Rows, int Label);
+
+    public sealed record Settings(int Window, int Stride, RecurrentCell Cell, int Hidden = 128, int Layers = 1);
+
+    public sealed record Result(SequenceNetwork Network, float[] Mean, float[] Std, IReadOnlyList<EpochReport> Epochs,
+        double ValidationAccuracy, AnomalyCalibration? Calibration, int TrainWindows, int HeldOutWindows);
+
+    public Result TrainActivity(IReadOnlyList<Sequence> clips, int classes, Settings settings, IProgress<EpochReport>? progress, CancellationToken ct)
+    {
+        var features = Features(clips);
+        var windows = Windows(clips, settings.Window, settings.Stride);
+        if (windows.Count < 2 || windows.Select(w => clips[w.Sequence].Label).Distinct().Count() < 2)
+        {
+            throw new TrainingDataException($"need windows of at least two classes; got {windows.Count} windows of {settings.Window} frames");
+        }
+        var random = new Random((int)_options.Seed);
+        var shuffled = windows.OrderBy(_ => random.Next()).ToList();
+        var held = Math.Max(1, (int)(shuffled.Count * _options.ValidationFraction));
+        var validation = shuffled[..held];
+        var training = shuffled[held..];
+        var (mean, std) = Standardisation(clips, features);
+        var network = new SequenceNetwork(settings.Cell, features, settings.Hidden, settings.Layers, classes);
+        var data = new WindowData(clips, mean, std, settings.Window);
+
+        var (epochs, best) = Fit(network, training, validation, data, progress, ct,
+            (output, batch) => nn.functional.cross_entropy(output, tensor(batch.Select(w => (long)clips[w.Sequence].Label).ToArray(), ScalarType.Int64)),
+            (output, batch) => output.argmax(1).eq(tensor(batch.Select(w => (long)clips[w.Sequence].Label).ToArray(), ScalarType.Int64)).sum().item<long>());
+        return new Result(network, mean, std, epochs, best, null, training.Count, validation.Count);
+    }
+
+    public Result TrainAnomaly(IReadOnlyList<Sequence> normal, Settings settings, IProgress<EpochReport>? progress, CancellationToken ct)
+    {
+        var features = Features(normal);
+        var length = settings.Window + 1;
+        // Hold out the last part of every sequence: calibration must see footage the network did not learn.
+        var training = new List<WindowRef>();
+        var heldOut = new List<WindowRef>();
+        for (var s = 0; s < normal.Count; s++)
+        {
+            var split = (int)(normal[s].Rows * (1 - _options.ValidationFraction));
+            foreach (var w in Windows([normal[s]], length, settings.Stride))
+            {
+                (w.Start + length <= split ? training : w.Start >= split ? heldOut : null)?.Add(w with { Sequence = s });
+            }
+        }
+        if (training.Count < 2 || heldOut.Count < 2)
+        {
+            throw new TrainingDataException($"normal footage too short: {training.Count} training and {heldOut.Count} held-out windows of {length} frames");
+        }
+        var (mean, std) = Standardisation(normal, features);
+        var network = new SequenceNetwork(settings.Cell, features, settings.Hidden, settings.Layers, features);
+        var data = new WindowData(normal, mean, std, settings.Window);
+        var (epochs, _) = Fit(network, training, heldOut, data, progress, ct,
+            (output, batch) => nn.functional.mse_loss(output, data.Targets(batch)), null);
+        var scores = Scores(network, data, heldOut);
+        Array.Sort(scores);
+        var scoreMean = scores.Average();
+        var scoreStd = Math.Sqrt(scores.Select(v => (v - scoreMean) * (v - scoreMean)).Average());
+        var calibration = new AnomalyCalibration(scoreMean, scoreStd, Percentile(scores, 0.99), 99, scores.Length);
+        return new Result(network, mean, std, epochs, double.NaN, calibration, training.Count, heldOut.Count);
+    }
+
+    /// <summary>Anomaly scores (mean squared prediction error per window) of a trained network.</summary>
+    public static double[] Scores(SequenceNetwork network, WindowData data, IReadOnlyList<WindowRef> windows)
+    {
+        network.eval();
+        using var noGrad = no_grad();
+        var scores = new List<double>();
+        foreach (var chunk in windows.Chunk(256))
+        {
+            using var scope = NewDisposeScope();
+            var error = network.call(data.Inputs(chunk)).sub(data.Targets(chunk));
+            scores.AddRange(error.mul(error).mean([1]).data<float>().ToArray().Select(v => (double)v));
+        }
+        return [.. scores];
+    }
+
+    private (List<EpochReport> Epochs, double BestAccuracy) Fit(SequenceNetwork network, List<WindowRef> training, List<WindowRef> validation,
+        WindowData data, IProgress<EpochReport>? progress, CancellationToken ct,
+        Func<Tensor, WindowRef[], Tensor> loss, Func<Tensor, WindowRef[], long>? correct)
+    {
+        var clock = Stopwatch.StartNew();
+        var random = new Random((int)_options.Seed);
+        using var optimizer = optim.Adam(network.parameters(), _options.LearningRate);
+        var reports = new List<EpochReport>();
+        Dictionary<string, Tensor>? best = null;
+        var bestScore = double.NegativeInfinity;
+        var bestAccuracy = double.NaN;
+        var sinceBest = 0;
+        for (var epoch = 1; epoch <= _options.Epochs; epoch++)
+        {
+            network.train();
+            var order = training.OrderBy(_ => random.Next()).ToArray();
+            double trainLoss = 0;
+            var steps = 0;
+            foreach (var batch in order.Chunk(_options.BatchSize))
+            {
+                ct.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                var value = loss(network.call(data.Inputs(batch)), batch);
+                optimizer.zero_grad();
+                value.backward();
+                optimizer.step();
+                trainLoss += value.item<float>();
+                steps++;
+            }
+            network.eval();
+            double validationLoss = 0;
+            long right = 0;
+            using (no_grad())
+            {
+                foreach (var batch in validation.Chunk(256))
+                {
+                    using var scope = NewDisposeScope();
+                    var output = network.call(data.Inputs(batch));
+                    validationLoss += loss(output, batch).item<float>() * batch.Length;
+                    right += correct?.Invoke(output, batch) ?? 0;
+                }
+            }
+            validationLoss /= validation.Count;
+            var accuracy = correct is null ? double.NaN : right / (double)validation.Count;
+            // Activity keeps the most accurate epoch; anomaly the lowest held-out prediction error.
+            var score = correct is null ? -validationLoss : accuracy;
+            var improved = score > bestScore;
+            if (improved)
+            {
+                bestScore = score;
+                bestAccuracy = accuracy;
+                sinceBest = 0;
+                if (best is not null)
+                {
+                    foreach (var t in best.Values)
+                    {
+                        t.Dispose();
+                    }
+                }
+                best = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+            }
+            else
+            {
+                sinceBest++;
+            }
+            var report = new EpochReport(epoch, trainLoss / steps, validationLoss, accuracy, clock.Elapsed, improved);
+            reports.Add(report);
+            progress?.Report(report);
+            if (sinceBest >= _options.Patience || clock.Elapsed > _options.TimeLimit)
+            {
+                break;
+            }
+        }
+        if (best is not null)
+        {
+            network.load_state_dict(best);
+            foreach (var t in best.Values)
+            {
+                t.Dispose();
+            }
+        }
+        network.eval();
+        return (reports, bestAccuracy);
+    }
+
+    private static int Features(IReadOnlyList<Sequence> sequences)
+    {
+        if (sequences.Count == 0)
+        {
+            throw new TrainingDataException("no sequences to train on");
+        }
+        var features = sequences[0].Values.Length / Math.Max(1, sequences[0].Rows);
+        foreach (var s in sequences)
+        {
+            if (s.Rows == 0 || s.Values.Length != s.Rows * features)
+            {
+                throw new TrainingDataException($"{s.Name}: {s.Values.Length} values are not {s.Rows} rows of {features} features");
+            }
+        }
+        return features;
+    }
+
+    /// <summary>Per-feature mean and std over every frame; std is floored so that constant features stay finite.</summary>
+    private static (float[] Mean, float[] Std) Standardisation(IReadOnlyList<Sequence> sequences, int features)
+    {
+        var sum = new double[features];
+        var squares = new double[features];
+        long rows = 0;
+        foreach (var s in sequences)
+        {
+            for (var r = 0; r < s.Rows; r++)
+            {
+                for (var f = 0; f < features; f++)
+                {
+                    var v = s.Values[r * features + f];
+                    sum[f] += v;
+                    squares[f] += v * (double)v;
+                }
+            }
+            rows += s.Rows;
+        }
+        var mean = sum.Select(v => (float)(v / rows)).ToArray();
+        var std = squares.Select((v, f) => (float)Math.Max(Math.Sqrt(Math.Max(v / rows - mean[f] * (double)mean[f], 0)), 0.05)).ToArray();
+        return (mean, std);
+    }
+
+    private static List<WindowRef> Windows(IReadOnlyList<Sequence> sequences, int length, int stride)
+    {
+        var windows = new List<WindowRef>();
+        for (var s = 0; s < sequences.Count; s++)
+        {
+            for (var start = 0; start + length <= sequences[s].Rows; start += stride)
+            {
+                windows.Add(new WindowRef(s, start));
+            }
+        }
+        return windows;
+    }
+
+    private static double Percentile(double[] sorted, double p) =>
+        sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+
+    public sealed record WindowRef(int Sequence, int Start);
+
+    /// <summary>Builds standardised input and target tensors for windows of the sequences.</summary>
+    public sealed class WindowData(IReadOnlyList<Sequence> sequences, float[] mean, float[] std, int window)
+    {
+        private readonly int _features = mean.Length;
+
+        /// <summary>[B, T, F]: the first T frames of each window, standardised.</summary>
+        public Tensor Inputs(IReadOnlyList<WindowRef> batch)
+        {
+            var values = new float[batch.Count * window * _features];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                Copy(batch[i], 0, window, values.AsSpan(i * window * _features));
+            }
+            return tensor(values, [batch.Count, window, _features]);
+        }
+
+        /// <summary>[B, F]: the frame after each window, standardised.</summary>
+        public Tensor Targets(IReadOnlyList<WindowRef> batch)
+        {
+            var values = new float[batch.Count * _features];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                Copy(batch[i], window, 1, values.AsSpan(i * _features));
+            }
+            return tensor(values, [batch.Count, _features]);
+        }
+
+        private void Copy(WindowRef w, int offset, int rows, Span<float> target)
+        {
+            var source = sequences[w.Sequence].Values.AsSpan((w.Start + offset) * _features, rows * _features);
+            for (var i = 0; i < source.Length; i++)
+            {
+                var f = i % _features;
+                target[i] = (source[i] - mean[f]) / std[f];
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using Edge.Models;
+using Edge.Tests;
+using OpenCvSharp;
+
+namespace Edge.Host.Tests;
+
+public sealed class TrainCommandTests : IDisposable
+{
+    private readonly string _work = TestData.NewTempFolder();
+
+    [Fact]
+    public async Task TrainCnn_ImageFolderOfRealFrames_WritesModelManifestAndReport()
+    {
+        var data = Path.Combine(_work, "classes");
+        WriteFrames(TestData.VtestShort, Path.Combine(data, "street"), 30);
+        WriteFrames(TestData.Cup, Path.Combine(data, "cup"), 30);
+
+        var result = await EdgeProcess.RunAsync(_work, ["train", "cnn", data, "--out", "models/scenes.onnx", "--epochs", "10", "--patience", "10", "--batch-size", "16", "--lr", "0.003", "--image-size", "32", "--threads", "2"]);
+
+        Assert.True(result.ExitCode == 0, result.Stderr + result.Stdout);
+        Assert.Contains("(ONNX Runtime,", result.Stdout, StringComparison.Ordinal);
+        var manifest = ModelManifest.Load(Path.Combine(_work, "models", "scenes.json"));
+        Assert.Equal(["cup", "street"], manifest.Labels);
+        Assert.Equal(("image-classifier", "BGR", 32), (manifest.Kind, manifest.ChannelOrder, manifest.InputWidth));
+        var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "models", "scenes.report.json"))).RootElement;
+        Assert.Equal(report.GetProperty("testAccuracyTorch").GetDouble(), report.GetProperty("testAccuracyOnnx").GetDouble(), 3);
+        Assert.True(report.GetProperty("testAccuracyOnnx").GetDouble() >= 0.9, "street and cup frames are easy to tell apart");
+        Assert.Null(OnnxChecker.Check(Path.Combine(_work, "models", "scenes.onnx")));
+    }
+
+    [Theory]
+    [InlineData("one-class", ExitCodes.TrainingDataUnusable, "only one class")]
+    [InlineData("missing", ExitCodes.TrainingDataUnusable, "dataset folder not found")]
+    [InlineData("unwritable", ExitCodes.OutputNotWritable, "cannot write the model to /proc/")]
+    public async Task TrainCnn_BadInput_OneLineAndExitCode(string kind, int exitCode, string message)
+    {
+        var data = Path.Combine(_work, "classes");
+        if (kind != "missing")
+        {
+            WriteFrames(TestData.VtestShort, Path.Combine(data, "street"), 4);
+        }
+        if (kind == "unwritable")
+        {
+            WriteFrames(TestData.Cup, Path.Combine(data, "cup"), 4);
+        }
+        var output = kind == "unwritable" ? "/proc/edge/model.onnx" : "models/m.onnx";
+
+        var result = await EdgeProcess.RunAsync(_work, ["train", "cnn", data, "--out", output, "--epochs", "1"]);
+
+        Assert.True(exitCode == result.ExitCode, result.Stderr);
+        Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_work, "models", "m.onnx")));
+    }
+
+    private static void WriteFrames(string video, string folder, int count)
+    {
+        Directory.CreateDirectory(folder);
+        using var capture = new VideoCapture(video);
+        using var frame = new Mat();
+        for (var i = 0; i < count && capture.Read(frame); i++)
+        {
+            Cv2.ImWrite(Path.Combine(folder, $"{i:D3}.jpg"), frame);
+        }
+    }
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
+}
