@@ -168,7 +168,43 @@ namespace Edge.Host
                     parse.GetValue(limit), parse.GetValue(size), parse.GetValue(gray));
                 return Task.Run(() => TrainCommand.RunCnn(context, args, stop), stop);
             }));
-            var train = new Command("train", "Train the models Edge serves") { cnn };
+            var task = new Option<string>("--task") { Description = "activity (a folder per class of clips) or anomaly (normal footage only)", Required = true }
+                .AcceptOnlyFromAmong("activity", "anomaly");
+            var cell = new Option<string>("--cell") { Description = "Recurrent cell", DefaultValueFactory = _ => "gru" }.AcceptOnlyFromAmong("gru", "lstm");
+            var window = new Option<int>("--window") { Description = "Frames per window", DefaultValueFactory = _ => 16 };
+            var stride = new Option<int>("--stride") { Description = "Frames between window starts", DefaultValueFactory = _ => 4 };
+            var hidden = new Option<int>("--hidden") { Description = "Hidden units", DefaultValueFactory = _ => 128 };
+            var layers = new Option<int>("--layers") { Description = "Recurrent layers", DefaultValueFactory = _ => 1 };
+            var sequenceData = new Argument<string>("data")
+            {
+                Description = "anomaly: a video, an embeddings.npy from edge process, or a folder of them; activity: a folder with one subfolder of clips (videos or .npy) per class",
+            };
+            var sequenceOut = new Option<string>("--out") { Description = "Model to write (.onnx; its manifest is written beside it)", DefaultValueFactory = _ => "models/sequence.onnx" };
+            var sequenceEpochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 30 };
+            var sequence = new Command("sequence", "Train a GRU/LSTM over windows of frame embeddings for activity recognition or anomaly detection")
+            {
+                sequenceData, task, cell, window, stride, hidden, layers, sequenceOut, sequenceEpochs, batch, learningRate, patience, seed, minutes,
+            };
+            sequence.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+            {
+                var options = new Edge.Training.TrainOptions
+                {
+                    Epochs = parse.GetValue(sequenceEpochs),
+                    BatchSize = parse.GetValue(batch),
+                    LearningRate = parse.GetValue(learningRate),
+                    Patience = parse.GetValue(patience),
+                    Seed = parse.GetValue(seed),
+                    Threads = parse.GetValue(s_threads) ?? 0,
+                    TimeLimit = TimeSpan.FromMinutes(parse.GetValue(minutes)),
+                    ValidationFraction = 0.2,
+                };
+                var settings = new Edge.Training.SequenceTrainer.Settings(parse.GetValue(window), parse.GetValue(stride),
+                    parse.GetValue(cell) == "lstm" ? Edge.Training.RecurrentCell.Lstm : Edge.Training.RecurrentCell.Gru,
+                    parse.GetValue(hidden), parse.GetValue(layers));
+                var args = new TrainSequenceCommand.Arguments(parse.GetValue(task)!, parse.GetValue(sequenceData)!, parse.GetValue(sequenceOut)!, settings, options);
+                return Task.Run(() => TrainSequenceCommand.Run(context, args, stop), stop);
+            }));
+            var train = new Command("train", "Train the models Edge serves") { cnn, sequence };
             return train;
         }
 
@@ -230,7 +266,15 @@ namespace Edge.Host
             }
             catch (Exception ex)
             {
-                context?.CreateLogger("Edge").LogCritical(ex, "Unexpected failure");
+                if (context is not null)
+                {
+                    // The full exception goes to stderr below; the log file gets it too, the console only once.
+                    var logger = context.CreateLogger("Edge");
+                    using (logger.BeginScope(new Dictionary<string, object> { [EdgeConfiguration.ShownToUser] = true }))
+                    {
+                        logger.LogCritical(ex, "Unexpected failure");
+                    }
+                }
                 await System.Console.Error.WriteLineAsync($"error: unexpected failure: {ex}").ConfigureAwait(false);
                 return ExitCodes.Unexpected;
             }

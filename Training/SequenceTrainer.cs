@@ -22,7 +22,7 @@ public sealed class SequenceTrainer
     public sealed record Settings(int Window, int Stride, RecurrentCell Cell, int Hidden = 128, int Layers = 1);
 
     public sealed record Result(SequenceNetwork Network, float[] Mean, float[] Std, IReadOnlyList<EpochReport> Epochs,
-        double ValidationAccuracy, AnomalyCalibration? Calibration, int TrainWindows, int HeldOutWindows);
+        double? ValidationAccuracy, AnomalyCalibration? Calibration, int TrainWindows, int HeldOutWindows);
 
     public Result TrainActivity(IReadOnlyList<Sequence> clips, int classes, Settings settings, IProgress<EpochReport>? progress, CancellationToken ct)
     {
@@ -76,7 +76,7 @@ public sealed class SequenceTrainer
         var scoreMean = scores.Average();
         var scoreStd = Math.Sqrt(scores.Select(v => (v - scoreMean) * (v - scoreMean)).Average());
         var calibration = new AnomalyCalibration(scoreMean, scoreStd, Percentile(scores, 0.99), 99, scores.Length);
-        return new Result(network, mean, std, epochs, double.NaN, calibration, training.Count, heldOut.Count);
+        return new Result(network, mean, std, epochs, null, calibration, training.Count, heldOut.Count);
     }
 
     /// <summary>Anomaly scores (mean squared prediction error per window) of a trained network.</summary>
@@ -94,7 +94,7 @@ public sealed class SequenceTrainer
         return [.. scores];
     }
 
-    private (List<EpochReport> Epochs, double BestAccuracy) Fit(SequenceNetwork network, List<WindowRef> training, List<WindowRef> validation,
+    private (List<EpochReport> Epochs, double? BestAccuracy) Fit(SequenceNetwork network, List<WindowRef> training, List<WindowRef> validation,
         WindowData data, IProgress<EpochReport>? progress, CancellationToken ct,
         Func<Tensor, WindowRef[], Tensor> loss, Func<Tensor, WindowRef[], long>? correct)
     {
@@ -104,7 +104,7 @@ public sealed class SequenceTrainer
         var reports = new List<EpochReport>();
         Dictionary<string, Tensor>? best = null;
         var bestScore = double.NegativeInfinity;
-        var bestAccuracy = double.NaN;
+        double? bestAccuracy = null;
         var sinceBest = 0;
         for (var epoch = 1; epoch <= _options.Epochs; epoch++)
         {
@@ -137,9 +137,9 @@ public sealed class SequenceTrainer
                 }
             }
             validationLoss /= validation.Count;
-            var accuracy = correct is null ? double.NaN : right / (double)validation.Count;
+            double? accuracy = correct is null ? null : right / (double)validation.Count;
             // Activity keeps the most accurate epoch; anomaly the lowest held-out prediction error.
-            var score = correct is null ? -validationLoss : accuracy;
+            var score = accuracy ?? -validationLoss;
             var improved = score > bestScore;
             if (improved)
             {

@@ -25,7 +25,8 @@ public sealed record TrainOptions
 }
 
 /// <summary>One epoch's numbers, reported as training goes.</summary>
-public sealed record EpochReport(int Epoch, double TrainLoss, double ValidationLoss, double ValidationAccuracy, TimeSpan Elapsed, bool Improved);
+/// <param name="ValidationAccuracy">Share of held-out samples classified right; null for models that do not classify.</param>
+public sealed record EpochReport(int Epoch, double TrainLoss, double ValidationLoss, double? ValidationAccuracy, TimeSpan Elapsed, bool Improved);
 
 /// <summary>Progress within an epoch, for progress bars.</summary>
 public sealed record StepProgress(int Epoch, int Step, int Steps, double Loss);

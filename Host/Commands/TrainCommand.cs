@@ -27,7 +27,7 @@ public static class TrainCommand
         var clock = Stopwatch.StartNew();
         var epochs = new Progress<EpochReport>(e => logger.LogInformation(
             "epoch {Epoch}: train loss {TrainLoss:0.0000}, validation loss {ValidationLoss:0.0000}, validation accuracy {Accuracy:0.00} %{Best} ({Elapsed:0} s)",
-            e.Epoch, e.TrainLoss, e.ValidationLoss, e.ValidationAccuracy * 100, e.Improved ? " (best)" : "", e.Elapsed.TotalSeconds));
+            e.Epoch, e.TrainLoss, e.ValidationLoss, (e.ValidationAccuracy ?? 0) * 100, e.Improved ? " (best)" : "", e.Elapsed.TotalSeconds));
         var lastStepLog = Stopwatch.StartNew();
         var steps = new Progress<StepProgress>(s =>
         {
@@ -70,7 +70,7 @@ public static class TrainCommand
         foreach (var e in result.Epochs)
         {
             table.AddRow(e.Epoch.ToString(c) + (e.Improved ? " *" : ""), e.TrainLoss.ToString("0.0000", c), e.ValidationLoss.ToString("0.0000", c),
-                (e.ValidationAccuracy * 100).ToString("0.00", c), e.Elapsed.TotalSeconds.ToString("0", c));
+                ((e.ValidationAccuracy ?? 0) * 100).ToString("0.00", c), e.Elapsed.TotalSeconds.ToString("0", c));
         }
         AnsiConsole.Write(table);
         AnsiConsole.WriteLine(string.Create(c,

@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Text.Json;
+using Edge.Capture;
+using Edge.Models;
+using Edge.Training;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace Edge.Host.Commands;
+
+/// <summary>
+/// <c>edge train sequence</c>: trains a GRU/LSTM on windows of frame embeddings. Inputs are videos (embedded here by
+/// the same frame model and code the pipeline uses) or embeddings.npy files written by <c>edge process</c>.
+/// </summary>
+public static class TrainSequenceCommand
+{
+    private static readonly HashSet<string> s_videos = new(StringComparer.OrdinalIgnoreCase) { ".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".ts" };
+
+    public sealed record Arguments(string Task, string Data, string Out, SequenceTrainer.Settings Settings, TrainOptions Options);
+
+    public static int Run(EdgeContext context, Arguments args, CancellationToken ct)
+    {
+        var logger = context.CreateLogger("Edge.Train");
+        var anomaly = args.Task == "anomaly";
+        var (sources, labels) = anomaly ? (NormalInputs(args.Data), Array.Empty<string>()) : LabeledInputs(args.Data);
+        CheckOutput(args.Out);
+        var frameModel = context.Models.Resolve(context.Models.FrameModel);
+        var sequences = new List<SequenceTrainer.Sequence>();
+        FrameEmbedder? embedder = null;
+        try
+        {
+            foreach (var (path, label) in sources)
+            {
+                if (path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+                {
+                    var (values, rows, _) = NpyFile.Read(path);
+                    sequences.Add(new SequenceTrainer.Sequence(path, values, rows, label));
+                    continue;
+                }
+                embedder ??= FrameEmbedder.Open(frameModel, context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
+                sequences.Add(Embed(path, label, embedder, context.Capture, ct));
+                logger.LogInformation("Embedded {Path}: {Frames} frames", path, sequences[^1].Rows);
+            }
+        }
+        finally
+        {
+            embedder?.Dispose();
+        }
+        var expectedFeatures = ModelManifest.Load(ModelManifest.PathFor(frameModel)).EmbeddingSize;
+        var mismatch = sequences.FirstOrDefault(s => s.Values.Length != s.Rows * expectedFeatures);
+        if (mismatch is not null)
+        {
+            throw new TrainingDataException($"{mismatch.Name} holds {mismatch.Values.Length / Math.Max(1, mismatch.Rows)}-d features, the frame model's manifest says {expectedFeatures}");
+        }
+
+        TorchRuntime.Initialize(args.Options.Threads == 0 ? Environment.ProcessorCount : args.Options.Threads, args.Options.Seed);
+        logger.LogInformation("Training a {Cell} {Task} model on {Sequences} sequences ({Frames} frames), window {Window}, stride {Stride}",
+            args.Settings.Cell, args.Task, sequences.Count, sequences.Sum(s => s.Rows), args.Settings.Window, args.Settings.Stride);
+        var progress = new Progress<EpochReport>(e => logger.LogInformation(
+            "epoch {Epoch}: train loss {TrainLoss:0.0000}, held-out loss {ValidationLoss:0.0000}{Accuracy}{Best}",
+            e.Epoch, e.TrainLoss, e.ValidationLoss,
+            e.ValidationAccuracy is { } a ? string.Create(CultureInfo.InvariantCulture, $", accuracy {a * 100:0.0} %") : "",
+            e.Improved ? " (best)" : ""));
+        var trainer = new SequenceTrainer(args.Options);
+        var result = anomaly
+            ? trainer.TrainAnomaly(sequences, args.Settings, progress, ct)
+            : trainer.TrainActivity(sequences, labels.Length, args.Settings, progress, ct);
+        using var network = result.Network;
+        var manifest = SequenceExport.Write(result, args.Settings, labels, args.Out, $"{args.Task} from {args.Data}");
+        File.WriteAllText(Path.ChangeExtension(args.Out, ".report.json"), JsonSerializer.Serialize(new
+        {
+            model = Path.GetFullPath(args.Out),
+            args.Task,
+            cell = args.Settings.Cell.ToString(),
+            args.Settings.Window,
+            args.Settings.Stride,
+            sequences = sequences.Select(s => new { s.Name, s.Rows, s.Label }),
+            result.TrainWindows,
+            result.HeldOutWindows,
+            epochs = result.Epochs,
+            validationAccuracy = result.ValidationAccuracy,
+            calibration = manifest.Anomaly,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+
+        var c = CultureInfo.InvariantCulture;
+        AnsiConsole.WriteLine(anomaly
+            ? string.Create(c, $"anomaly model {args.Out}: {result.Epochs.Count} epochs, held-out normal score mean {manifest.Anomaly!.Mean:0.000}, std {manifest.Anomaly.Std:0.000}, threshold (p99) {manifest.Anomaly.Threshold:0.000} over {manifest.Anomaly.Windows} windows")
+            : string.Create(c, $"activity model {args.Out}: {result.Epochs.Count} epochs, held-out window accuracy {result.ValidationAccuracy * 100 ?? 0:0.0} % ({result.HeldOutWindows} windows, classes: {string.Join(", ", labels)})"));
+        return ExitCodes.Ok;
+    }
+
+    private static SequenceTrainer.Sequence Embed(string video, int label, FrameEmbedder embedder, CaptureOptions capture, CancellationToken ct)
+    {
+        using var source = FrameSources.Open(video, capture);
+        using var pool = new FramePool(embedder.MaxBatch + 1);
+        var values = new List<float>();
+        var batch = new List<Frame>();
+        var rows = 0;
+        try
+        {
+            while (true)
+            {
+                var frame = source.Read(pool, ct);
+                if (frame is not null)
+                {
+                    batch.Add(frame);
+                }
+                if (batch.Count == embedder.MaxBatch || (frame is null && batch.Count > 0))
+                {
+                    values.AddRange(embedder.Embed(batch.Select(f => f.Image).ToList()).ToArray());
+                    rows += batch.Count;
+                    batch.ForEach(f => f.Dispose());
+                    batch.Clear();
+                }
+                if (frame is null)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            batch.ForEach(f => f.Dispose());
+        }
+        return new SequenceTrainer.Sequence(video, [.. values], rows, label);
+    }
+
+    private static List<(string Path, int Label)> NormalInputs(string data)
+    {
+        if (File.Exists(data))
+        {
+            return [(data, -1)];
+        }
+        if (!Directory.Exists(data))
+        {
+            throw new TrainingDataException($"normal footage not found: {data}");
+        }
+        var files = Inputs(data);
+        return files.Count > 0 ? [.. files.Select(f => (f, -1))]
+            : throw new TrainingDataException($"no videos or .npy embeddings in {data}");
+    }
+
+    private static (List<(string Path, int Label)> Inputs, string[] Labels) LabeledInputs(string data)
+    {
+        if (!Directory.Exists(data))
+        {
+            throw new TrainingDataException($"dataset folder not found: {data}");
+        }
+        var classes = Directory.GetDirectories(data).Order(StringComparer.Ordinal)
+            .Select(d => (Name: Path.GetFileName(d), Files: Inputs(d))).Where(c => c.Files.Count > 0).ToArray();
+        if (classes.Length < 2)
+        {
+            throw new TrainingDataException($"{data} needs at least two class folders holding videos or .npy embeddings (found {classes.Length})");
+        }
+        return ([.. classes.SelectMany((c, label) => c.Files.Select(f => (f, label)))], [.. classes.Select(c => c.Name)]);
+    }
+
+    private static List<string> Inputs(string folder) =>
+        [.. Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Where(f => s_videos.Contains(Path.GetExtension(f)) || f.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+            .Order(StringComparer.Ordinal)];
+
+    private static void CheckOutput(string path)
+    {
+        try
+        {
+            var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            Directory.CreateDirectory(directory);
+            var probe = Path.Combine(directory, $".edge-write-test-{Environment.ProcessId}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new OutputException($"cannot write the model to {path}: {ex.Message}", ex);
+        }
+    }
+}
