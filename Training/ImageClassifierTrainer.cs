@@ -115,7 +115,9 @@ public sealed class ImageClassifierTrainer
             var report = new EpochReport(epoch, lossSum / stepCount, validationLoss, accuracy, clock.Elapsed, improved);
             reports.Add(report);
             epochs?.Report(report);
-            if (sinceBest >= _options.Patience || clock.Elapsed > _options.TimeLimit)
+            // Stop early on patience, or when one more epoch like this one would pass the time limit.
+            var epochTime = clock.Elapsed - (reports.Count > 1 ? reports[^2].Elapsed : TimeSpan.Zero);
+            if (sinceBest >= _options.Patience || clock.Elapsed + epochTime > _options.TimeLimit)
             {
                 stoppedEarly = epoch < _options.Epochs;
                 break;

@@ -162,7 +162,8 @@ public sealed class SequenceTrainer
             var report = new EpochReport(epoch, trainLoss / steps, validationLoss, accuracy, clock.Elapsed, improved);
             reports.Add(report);
             progress?.Report(report);
-            if (sinceBest >= _options.Patience || clock.Elapsed > _options.TimeLimit)
+            var epochTime = clock.Elapsed - (reports.Count > 1 ? reports[^2].Elapsed : TimeSpan.Zero);
+            if (sinceBest >= _options.Patience || clock.Elapsed + epochTime > _options.TimeLimit)
             {
                 break;
             }

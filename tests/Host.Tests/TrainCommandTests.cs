@@ -67,3 +67,50 @@ public sealed class TrainCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_work, recursive: true);
 }
+
+public sealed class TrainSequenceCommandTests : IDisposable
+{
+    private readonly string _work = TestData.NewTempFolder();
+
+    [Fact]
+    public async Task TrainSequence_OnEdgeProcessOutput_ModelLoadsInModelsAndScoresThatOutput()
+    {
+        var processed = await EdgeProcess.RunAsync(_work, ["process", TestData.Vtest, "--max-frames", "120", "--out", "out", .. EdgeProcess.ModelArgs]);
+        Assert.True(processed.ExitCode == 0, processed.Stderr);
+        var embeddings = Path.Combine(_work, "out", "embeddings.npy");
+
+        var trained = await EdgeProcess.RunAsync(_work, ["train", "sequence", embeddings, "--task", "anomaly", "--window", "8", "--stride", "2",
+            "--hidden", "32", "--epochs", "5", "--out", "models/anomaly.onnx", .. EdgeProcess.ModelArgs]);
+
+        Assert.True(trained.ExitCode == 0, trained.Stderr + trained.Stdout);
+        Assert.Contains("threshold (p99)", trained.Stdout, StringComparison.Ordinal);
+        var model = Path.Combine(_work, "models", "anomaly.onnx");
+        using var sequence = SequenceModel.Open(model, 512, new ModelOptions { Provider = ExecutionProvider.Cpu }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var (values, rows, _) = NpyFile.Read(embeddings);
+        var windows = Enumerable.Range(0, rows - 9).Select(start => values.AsSpan(start * 512, 9 * 512).ToArray()).ToList();
+        var scores = sequence.Run([.. windows.SelectMany(w => w)], windows.Count);
+        Assert.Equal(rows - 9, scores.Length);
+        Assert.All(scores, s => Assert.True(float.IsFinite(s) && s >= 0));
+        Assert.InRange(scores.Average(), 0, sequence.Manifest.Anomaly!.Threshold * 3);
+        Assert.Null(OnnxChecker.Check(model));
+    }
+
+    [Fact]
+    public async Task TrainSequence_FeaturesOfAnotherSize_ClearError()
+    {
+        var path = Path.Combine(_work, "small.npy");
+        using (var writer = new NpyFile.Writer(path, 16))
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                writer.Append(new float[16]);
+            }
+        }
+        var result = await EdgeProcess.RunAsync(_work, ["train", "sequence", path, "--task", "anomaly", "--out", "models/x.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.TrainingDataUnusable, result.ExitCode);
+        Assert.Contains("holds 16-d features, the frame model's manifest says 512", result.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_work, "models", "x.onnx")));
+    }
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
+}
