@@ -204,7 +204,15 @@ namespace Edge.Host
                 var args = new TrainSequenceCommand.Arguments(parse.GetValue(task)!, parse.GetValue(sequenceData)!, parse.GetValue(sequenceOut)!, settings, options);
                 return Task.Run(() => TrainSequenceCommand.Run(context, args, stop), stop);
             }));
-            var train = new Command("train", "Train the models Edge serves") { cnn, sequence };
+            var benchSteps = new Option<int>("--steps") { Description = "Timed training steps per network (after 5 warm-up steps)", DefaultValueFactory = _ => 50 };
+            var benchJson = new Option<string?>("--json") { Description = "Also write the timings to this JSON file" };
+            var bench = new Command("bench", "Time training steps of Edge's CNN (batch 64) and GRU (batch 32) in TorchSharp; scripts/bench-train.sh compares PyTorch")
+            {
+                benchSteps, benchJson,
+            };
+            bench.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+                Task.Run(() => TrainCommand.Bench(parse.GetValue(s_threads) ?? 0, parse.GetValue(benchSteps), parse.GetValue(benchJson)), stop)));
+            var train = new Command("train", "Train the models Edge serves") { cnn, sequence, bench };
             return train;
         }
 

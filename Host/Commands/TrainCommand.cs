@@ -78,6 +78,25 @@ public static class TrainCommand
         return Math.Abs(onnxAccuracy - torchAccuracy) <= 0.001 ? ExitCodes.Ok : ExitCodes.ModelInvalid;
     }
 
+    /// <summary><c>edge train bench</c>: TorchSharp training-step timings for the CNN and the GRU.</summary>
+    public static int Bench(int threads, int steps, string? jsonPath)
+    {
+        threads = threads == 0 ? Environment.ProcessorCount : threads;
+        TorchRuntime.Initialize(threads, seed: 1);
+        var cnn = TrainingBenchmark.Cnn(steps, batch: 64);
+        var gru = TrainingBenchmark.Gru(steps, batch: 32);
+        var c = CultureInfo.InvariantCulture;
+        foreach (var t in new[] { cnn, gru })
+        {
+            AnsiConsole.WriteLine(string.Create(c, $"TorchSharp {t.Model}: {t.Steps} steps of batch {t.Batch} in {t.Seconds:0.000} s ({t.StepsPerSecond:0.0} steps/s, {threads} threads)"));
+        }
+        if (jsonPath is not null)
+        {
+            File.WriteAllText(jsonPath, JsonSerializer.Serialize(new { cnn = cnn.Seconds, gru = gru.Seconds, steps, threads }));
+        }
+        return ExitCodes.Ok;
+    }
+
     private static (ImageClassifierTrainer.Data Train, ImageClassifierTrainer.Data Test, string[] Labels, string Source) LoadData(CnnArguments args, ILogger logger)
     {
         var idx = FindIdx(args.Data);
