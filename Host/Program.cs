@@ -212,7 +212,30 @@ namespace Edge.Host
             };
             bench.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
                 Task.Run(() => TrainCommand.Bench(parse.GetValue(s_threads) ?? 0, parse.GetValue(benchSteps), parse.GetValue(benchJson)), stop)));
-            var train = new Command("train", "Train the models Edge serves") { cnn, sequence, bench };
+            var crops = new Argument<string>("data") { Description = "A folder with one subfolder of image crops per class" };
+            var headOut = new Option<string>("--out") { Description = "Head to write (.onnx; its manifest is written beside it)", DefaultValueFactory = _ => "models/head.onnx" };
+            var headEpochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 40 };
+            var classifier = new Command("classifier", "Train a classification head on frozen frame-model embeddings of image crops")
+            {
+                crops, headOut, headEpochs, batch, learningRate, patience, seed, minutes,
+            };
+            classifier.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+            {
+                var options = new Edge.Training.TrainOptions
+                {
+                    Epochs = parse.GetValue(headEpochs),
+                    BatchSize = parse.GetValue(batch),
+                    LearningRate = parse.GetValue(learningRate),
+                    Patience = parse.GetValue(patience),
+                    Seed = parse.GetValue(seed),
+                    Threads = parse.GetValue(s_threads) ?? 0,
+                    TimeLimit = TimeSpan.FromMinutes(parse.GetValue(minutes)),
+                    ValidationFraction = 0.2,
+                };
+                var args = new TrainClassifierCommand.Arguments(parse.GetValue(crops)!, parse.GetValue(headOut)!, options);
+                return Task.Run(() => TrainClassifierCommand.Run(context, args, stop), stop);
+            }));
+            var train = new Command("train", "Train the models Edge serves") { cnn, classifier, sequence, bench };
             return train;
         }
 

@@ -39,3 +39,31 @@ public static class ClassifierExport
         return manifest;
     }
 }
+
+/// <summary>Writes a classification head over frame embeddings as ONNX with its manifest.</summary>
+public static class HeadExport
+{
+    public static ModelManifest Write(Sequential head, int features, string[] labels, string path, string source)
+    {
+        var builder = TorchOnnxExporter.ExportVectorNetwork(head, features, Path.GetFileNameWithoutExtension(path), softmax: true);
+        var manifest = new ModelManifest
+        {
+            Name = Path.GetFileNameWithoutExtension(path),
+            Kind = EmbeddingClassifier.Kind,
+            InputName = "features",
+            InputWidth = features,
+            InputHeight = 1,
+            InputLayout = "NF",
+            ChannelOrder = "-",
+            InputElementType = "float32",
+            Normalization = "none",
+            OutputNames = ["scores"],
+            Labels = labels,
+            FeatureSize = features,
+            Source = source,
+        };
+        builder.Save(path);
+        manifest.Save(ModelManifest.PathFor(path));
+        return manifest;
+    }
+}

@@ -114,3 +114,55 @@ public sealed class TrainSequenceCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_work, recursive: true);
 }
+
+public sealed class TrainClassifierCommandTests : IDisposable
+{
+    private readonly string _work = TestData.NewTempFolder();
+
+    [Fact]
+    public async Task TrainClassifier_CropsOfRealFootage_HeadServedAfterTheFrameModel()
+    {
+        var data = Path.Combine(_work, "crops");
+        WriteCrops(TestData.Vtest, Path.Combine(data, "street"), 24);
+        WriteCrops(TestData.Cup, Path.Combine(data, "cup"), 24);
+
+        var result = await EdgeProcess.RunAsync(_work, ["train", "classifier", data, "--out", "models/head.onnx", "--epochs", "30", .. EdgeProcess.ModelArgs]);
+
+        Assert.True(result.ExitCode == 0, result.Stderr + result.Stdout);
+        Assert.Contains("served by ONNX Runtime after resnet18-frame", result.Stdout, StringComparison.Ordinal);
+        var head = Path.Combine(_work, "models", "head.onnx");
+        using var classifier = EmbeddingClassifier.Open(head, 512, new ModelOptions { Provider = ExecutionProvider.Cpu }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Assert.Equal(["cup", "street"], classifier.Labels);
+        Assert.Null(OnnxChecker.Check(head));
+
+        // Chained on frames the head never saw: later footage of each source is classified as that source.
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, new ModelOptions { Provider = ExecutionProvider.Cpu }, 2, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        foreach (var (video, frameIndex, label) in new[] { (TestData.Vtest, 700, 1), (TestData.Cup, 200, 0) })
+        {
+            using var capture = new VideoCapture(video);
+            capture.Set(VideoCaptureProperties.PosFrames, frameIndex);
+            using var frame = new Mat();
+            Assert.True(capture.Read(frame));
+            using var crop = new Mat(frame, new Rect(frame.Width / 4, frame.Height / 4, frame.Width / 2, frame.Height / 2));
+            var probabilities = classifier.Classify(embedder.Embed([crop]), 1);
+            Assert.Equal(label, Array.IndexOf(probabilities, probabilities.Max()));
+        }
+    }
+
+    private static void WriteCrops(string video, string folder, int count)
+    {
+        Directory.CreateDirectory(folder);
+        using var capture = new VideoCapture(video);
+        using var frame = new Mat();
+        var random = new Random(4);
+        for (var i = 0; i < count && capture.Read(frame); i++)
+        {
+            capture.Read(frame);
+            var size = random.Next(frame.Height / 3, frame.Height / 2);
+            using var crop = new Mat(frame, new Rect(random.Next(0, frame.Width - size), random.Next(0, frame.Height - size), size, size));
+            Cv2.ImWrite(Path.Combine(folder, $"{i:D3}.png"), crop);
+        }
+    }
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
+}

@@ -1,0 +1,55 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Edge.Models;
+
+/// <summary>
+/// Serves a classification head trained on frozen frame-model embeddings (manifest kind "embedding-classifier"):
+/// the second of two chained sessions, after <see cref="FrameEmbedder"/>. Owns its session.
+/// </summary>
+public sealed class EmbeddingClassifier : IDisposable
+{
+    public const string Kind = "embedding-classifier";
+
+    private readonly ModelSession _model;
+
+    private EmbeddingClassifier(ModelSession model, ModelManifest manifest)
+    {
+        _model = model;
+        Manifest = manifest;
+    }
+
+    public ModelManifest Manifest { get; }
+
+    public IReadOnlyList<string> Labels => Manifest.Labels;
+
+    /// <summary>Opens the head and checks that it reads embeddings of the frame model's size.</summary>
+    public static EmbeddingClassifier Open(string modelPath, int embeddingSize, ModelOptions options, ILogger logger)
+    {
+        if (!File.Exists(modelPath))
+        {
+            throw new ModelException(ModelError.NotFound, $"classification head not found: {modelPath}");
+        }
+        var manifest = ModelManifest.Load(ModelManifest.PathFor(modelPath));
+        if (manifest.Kind != Kind || manifest.Labels.Length < 2)
+        {
+            throw new ModelException(ModelError.Invalid, $"{modelPath} is a '{manifest.Kind}' model, not a classification head over embeddings");
+        }
+        if (manifest.FeatureSize != embeddingSize)
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath} reads {manifest.FeatureSize}-d features but the frame model gives {embeddingSize}-d embeddings");
+        }
+        return new EmbeddingClassifier(ModelSession.Open(modelPath, options, logger), manifest);
+    }
+
+    /// <summary>Class probabilities, one row of <see cref="Labels"/>.Count per embedding.</summary>
+    public float[] Classify(ReadOnlySpan<float> embeddings, int count)
+    {
+        using var input = OrtValue.CreateTensorValueFromMemory(embeddings[..(count * Manifest.FeatureSize!.Value)].ToArray(), [count, Manifest.FeatureSize.Value]);
+        using var outputs = _model.Session.Run(new RunOptions(), [Manifest.InputName], [input], [Manifest.OutputNames[0]]);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    public void Dispose() => _model.Dispose();
+}
