@@ -76,6 +76,7 @@ namespace Edge.Host
             root.Subcommands.Add(ModelsVerb());
             root.Subcommands.Add(BenchVerb());
             root.Subcommands.Add(TrainVerb());
+            root.Subcommands.Add(EvalVerb());
             return root;
         }
 
@@ -237,6 +238,25 @@ namespace Edge.Host
             }));
             var train = new Command("train", "Train the models Edge serves") { cnn, classifier, sequence, bench };
             return train;
+        }
+
+        private static Command EvalVerb()
+        {
+            var model = new Argument<string>("model") { Description = "Model to evaluate (.onnx with its manifest)" };
+            var data = new Argument<string>("data")
+            {
+                Description = "Classifiers: idx folder or a folder per class; activity: a folder per class of clips; anomaly: normal footage (video, .npy or a folder)",
+            };
+            var anomalous = new Option<string?>("--anomalous") { Description = "Anomaly models: footage whose windows count as anomalous" };
+            var output = new Option<string?>("--out") { Description = "Folder for plots and eval.json (default: out/eval/<model name>)" };
+            var command = new Command("eval", "Evaluate a trained model: accuracy and confusion matrix, or ROC AUC for anomaly scores, with PNG plots")
+            {
+                model, data, anomalous, output,
+            };
+            command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+                Task.Run(() => EvalCommand.Run(context, new EvalCommand.Arguments(parse.GetValue(model)!, parse.GetValue(data)!,
+                    parse.GetValue(anomalous), parse.GetValue(output)), stop), stop)));
+            return command;
         }
 
         private static Dictionary<string, string?> CommonOverrides(ParseResult parse)

@@ -52,7 +52,7 @@ public static class TrainClassifierCommand
         return Math.Abs(servedAccuracy - result.ValidationAccuracy) <= 0.001 ? ExitCodes.Ok : ExitCodes.ModelInvalid;
     }
 
-    private static float[] Embed(FrameEmbedder embedder, ImageClassifierTrainer.Data data, CancellationToken ct)
+    internal static float[] Embed(FrameEmbedder embedder, ImageClassifierTrainer.Data data, CancellationToken ct)
     {
         var imageBytes = data.Height * data.Width * data.Channels;
         var embeddings = new float[data.Count * embedder.EmbeddingSize];

@@ -141,10 +141,10 @@ public static class TrainCommand
         return data with { Pixels = pixels, Labels = [.. indices.Select(i => data.Labels[i])], Count = indices.Length };
     }
 
-    private static ImageClassifierTrainer.Data ToData(IdxImages images) =>
+    internal static ImageClassifierTrainer.Data ToData(IdxImages images) =>
         new(images.Pixels, [.. images.Labels.Select(l => (long)l)], images.Count, images.Rows, images.Columns, 1);
 
-    private static (string TrainImages, string TrainLabels, string TestImages, string TestLabels)? FindIdx(string folder)
+    internal static (string TrainImages, string TrainLabels, string TestImages, string TestLabels)? FindIdx(string folder)
     {
         string? Find(string stem) => new[] { stem, stem + ".gz" }.Select(n => Path.Combine(folder, n)).FirstOrDefault(File.Exists);
         var trainImages = Find("train-images-idx3-ubyte");

@@ -89,7 +89,7 @@ public static class TrainSequenceCommand
         return ExitCodes.Ok;
     }
 
-    private static SequenceTrainer.Sequence Embed(string video, int label, FrameEmbedder embedder, CaptureOptions capture, CancellationToken ct)
+    internal static SequenceTrainer.Sequence Embed(string video, int label, FrameEmbedder embedder, CaptureOptions capture, CancellationToken ct)
     {
         using var source = FrameSources.Open(video, capture);
         using var pool = new FramePool(embedder.MaxBatch + 1);
@@ -125,7 +125,7 @@ public static class TrainSequenceCommand
         return new SequenceTrainer.Sequence(video, [.. values], rows, label);
     }
 
-    private static List<(string Path, int Label)> NormalInputs(string data)
+    internal static List<(string Path, int Label)> NormalInputs(string data)
     {
         if (File.Exists(data))
         {
@@ -140,7 +140,7 @@ public static class TrainSequenceCommand
             : throw new TrainingDataException($"no videos or .npy embeddings in {data}");
     }
 
-    private static (List<(string Path, int Label)> Inputs, string[] Labels) LabeledInputs(string data)
+    internal static (List<(string Path, int Label)> Inputs, string[] Labels) LabeledInputs(string data)
     {
         if (!Directory.Exists(data))
         {

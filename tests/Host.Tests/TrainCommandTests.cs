@@ -27,6 +27,15 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(report.GetProperty("testAccuracyTorch").GetDouble(), report.GetProperty("testAccuracyOnnx").GetDouble(), 3);
         Assert.True(report.GetProperty("testAccuracyOnnx").GetDouble() >= 0.9, "street and cup frames are easy to tell apart");
         Assert.Null(OnnxChecker.Check(Path.Combine(_work, "models", "scenes.onnx")));
+
+        var evaluated = await EdgeProcess.RunAsync(_work, ["eval", "models/scenes.onnx", data, "--out", "eval"]);
+        Assert.True(evaluated.ExitCode == 0, evaluated.Stderr);
+        Assert.Contains("accuracy", evaluated.Stdout, StringComparison.Ordinal);
+        var eval = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval", "eval.json"))).RootElement;
+        Assert.Equal(60, eval.GetProperty("samples").GetInt32());
+        Assert.True(eval.GetProperty("accuracy").GetDouble() >= 0.9);
+        Assert.True(File.Exists(Path.Combine(_work, "eval", "confusion.png")));
+        Assert.True(File.Exists(Path.Combine(_work, "eval", "loss.png")));
     }
 
     [Theory]
@@ -93,6 +102,13 @@ public sealed class TrainSequenceCommandTests : IDisposable
         Assert.All(scores, s => Assert.True(float.IsFinite(s) && s >= 0));
         Assert.InRange(scores.Average(), 0, sequence.Manifest.Anomaly!.Threshold * 3);
         Assert.Null(OnnxChecker.Check(model));
+
+        // Normal vtest windows against windows of other footage (cup.mp4): the scores must rank them apart.
+        var evaluated = await EdgeProcess.RunAsync(_work, ["eval", model, embeddings, "--anomalous", TestData.Cup, "--out", "eval", .. EdgeProcess.ModelArgs]);
+        Assert.True(evaluated.ExitCode == 0, evaluated.Stderr);
+        var auc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval", "eval.json"))).RootElement.GetProperty("rocAuc").GetDouble();
+        Assert.True(auc > 0.9, $"ROC AUC {auc}");
+        Assert.True(File.Exists(Path.Combine(_work, "eval", "roc.png")));
     }
 
     [Fact]

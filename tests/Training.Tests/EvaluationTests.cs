@@ -1,0 +1,66 @@
+using Edge.Tests;
+using Edge.Training.Evaluation;
+using OpenCvSharp;
+
+namespace Edge.Training.Tests;
+
+public sealed class EvaluationTests : IDisposable
+{
+    private readonly string _folder = TestData.NewTempFolder();
+
+    public static TheoryData<double[], bool[], double> RocCases => new()
+    {
+        { [0.9, 0.8, 0.3, 0.1], [true, true, false, false], 1.0 },
+        { [0.1, 0.3, 0.8, 0.9], [true, true, false, false], 0.0 },
+        { [0.5, 0.5, 0.5, 0.5], [true, false, true, false], 0.5 },
+        // One negative (0.7) outranks one of two positives: 3 of 4 positive–negative pairs are ordered right.
+        { [0.9, 0.7, 0.6, 0.2], [true, false, true, false], 0.75 },
+    };
+
+    [Theory]
+    [MemberData(nameof(RocCases))]
+    public void Roc_KnownScores_AucIsThePairwiseOrderingRate(double[] scores, bool[] positive, double expected)
+    {
+        var (fpr, tpr, auc) = Metrics.Roc(scores, positive);
+        Assert.Equal(expected, auc, 10);
+        Assert.Equal((0.0, 0.0), (fpr[0], tpr[0]));
+        Assert.Equal((1.0, 1.0), (fpr[^1], tpr[^1]));
+    }
+
+    [Fact]
+    public void Roc_OneClassOnly_IsRejected() =>
+        Assert.Throws<ArgumentException>(() => Metrics.Roc([0.1, 0.2], [true, true]));
+
+    [Fact]
+    public void ConfusionMatrix_CountsAndAccuracy()
+    {
+        var confusion = Metrics.ConfusionMatrix([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], 3);
+        Assert.Equal(1, confusion[0, 0]);
+        Assert.Equal(1, confusion[0, 1]);
+        Assert.Equal(2, confusion[1, 1]);
+        Assert.Equal(1, confusion[2, 0]);
+        Assert.Equal(0.6, Metrics.Accuracy(confusion), 10);
+    }
+
+    [Fact]
+    public void Plots_AreWrittenAsPngsThatDecode()
+    {
+        var loss = Path.Combine(_folder, "loss.png");
+        var confusion = Path.Combine(_folder, "confusion.png");
+        var roc = Path.Combine(_folder, "roc.png");
+        Plots.LossCurves([new EpochReport(1, 1.0, 0.9, 0.5, TimeSpan.FromSeconds(1), true), new EpochReport(2, 0.5, 0.6, 0.7, TimeSpan.FromSeconds(2), true)], loss, "loss");
+        Plots.ConfusionMatrix(new[,] { { 5, 1 }, { 2, 7 } }, ["a", "b"], confusion, "confusion");
+        var (fpr, tpr, auc) = Metrics.Roc([0.9, 0.7, 0.6, 0.2], [true, false, true, false]);
+        Plots.Roc(fpr, tpr, auc, roc, "roc");
+        foreach (var (path, width) in new[] { (loss, 640), (confusion, 360), (roc, 480) })
+        {
+            using var image = Cv2.ImRead(path);
+            Assert.False(image.Empty(), path);
+            Assert.Equal(width, image.Width);
+            Assert.True(Cv2.Mean(image).Val0 > 100, "a plot on a light background");
+        }
+        Assert.Empty(Directory.GetFiles(_folder, "*.tmp.png"));
+    }
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+}
