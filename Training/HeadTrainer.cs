@@ -53,6 +53,7 @@ public sealed class HeadTrainer(TrainOptions options)
                 sinceBest = 0;
                 DisposeAll(best);
                 best = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+                Checkpoint.Save(network, options.CheckpointPath);
             }
             else
             {

@@ -107,6 +107,7 @@ public sealed class ImageClassifierTrainer
                 sinceBest = 0;
                 DisposeAll(best);
                 best = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+                Checkpoint.Save(network, _options.CheckpointPath);
             }
             else
             {

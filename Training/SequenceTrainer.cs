@@ -154,6 +154,7 @@ public sealed class SequenceTrainer
                     }
                 }
                 best = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+                Checkpoint.Save(network, _options.CheckpointPath);
             }
             else
             {

@@ -20,6 +20,9 @@ public sealed record TrainOptions
     /// <summary>CPU threads for libtorch; 0 uses one per core.</summary>
     public int Threads { get; init; }
 
+    /// <summary>Where the best weights so far are saved after each improving epoch (TorchSharp format); null for none.</summary>
+    public string? CheckpointPath { get; init; }
+
     /// <summary>Stop after this long even if epochs remain (the best checkpoint so far is kept).</summary>
     public TimeSpan TimeLimit { get; init; } = TimeSpan.FromHours(1);
 }
@@ -30,3 +33,19 @@ public sealed record EpochReport(int Epoch, double TrainLoss, double ValidationL
 
 /// <summary>Progress within an epoch, for progress bars.</summary>
 public sealed record StepProgress(int Epoch, int Step, int Steps, double Loss);
+
+/// <summary>Saves a module's weights through a temporary file, so a checkpoint on disk is always whole.</summary>
+public static class Checkpoint
+{
+    public static void Save(TorchSharp.torch.nn.Module module, string? path)
+    {
+        if (path is null)
+        {
+            return;
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var temp = path + ".tmp";
+        module.save(temp);
+        File.Move(temp, path, overwrite: true);
+    }
+}

@@ -32,9 +32,9 @@ public static class TrainClassifierCommand
         logger.LogInformation("Embedded {Count} crops of {Classes} classes with {Model}", loaded.Data.Count, loaded.Labels.Length, manifest.Name);
 
         TorchRuntime.Initialize(args.Options.Threads == 0 ? Environment.ProcessorCount : args.Options.Threads, args.Options.Seed);
-        var progress = new Progress<EpochReport>(e => logger.LogInformation("epoch {Epoch}: train loss {Loss:0.0000}, validation accuracy {Accuracy:0.0} %{Best}",
+        var progress = new Immediate<EpochReport>(e => logger.LogInformation("epoch {Epoch}: train loss {Loss:0.0000}, validation accuracy {Accuracy:0.0} %{Best}",
             e.Epoch, e.TrainLoss, (e.ValidationAccuracy ?? 0) * 100, e.Improved ? " (best)" : ""));
-        var result = new HeadTrainer(args.Options).Train(embeddings, loaded.Data.Labels, embedder.EmbeddingSize, loaded.Labels.Length, progress, ct);
+        var result = new HeadTrainer(args.Options with { CheckpointPath = Path.ChangeExtension(args.Out, ".ckpt") }).Train(embeddings, loaded.Data.Labels, embedder.EmbeddingSize, loaded.Labels.Length, progress, ct);
         using var head = result.Network;
         HeadExport.Write(head, embedder.EmbeddingSize, loaded.Labels, args.Out, $"head over {manifest.Name} embeddings of {args.Data}");
 

@@ -23,21 +23,46 @@ public static class TrainCommand
             args.Options.Threads == 0 ? Environment.ProcessorCount : args.Options.Threads);
         CheckWritable(args.Out);
 
-        var trainer = new ImageClassifierTrainer(args.Options);
+        var trainer = new ImageClassifierTrainer(args.Options with { CheckpointPath = Path.ChangeExtension(args.Out, ".ckpt") });
         var clock = Stopwatch.StartNew();
-        var epochs = new Progress<EpochReport>(e => logger.LogInformation(
+        var epochs = new Immediate<EpochReport>(e => logger.LogInformation(
             "epoch {Epoch}: train loss {TrainLoss:0.0000}, validation loss {ValidationLoss:0.0000}, validation accuracy {Accuracy:0.00} %{Best} ({Elapsed:0} s)",
             e.Epoch, e.TrainLoss, e.ValidationLoss, (e.ValidationAccuracy ?? 0) * 100, e.Improved ? " (best)" : "", e.Elapsed.TotalSeconds));
-        var lastStepLog = Stopwatch.StartNew();
-        var steps = new Progress<StepProgress>(s =>
+        ImageClassifierTrainer.Result result;
+        if (AnsiConsole.Profile.Capabilities.Interactive && !System.Console.IsOutputRedirected)
         {
-            if (lastStepLog.Elapsed > TimeSpan.FromSeconds(15))
+            // A bar per epoch with its steps, loss and time left.
+            result = AnsiConsole.Progress().AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(progress =>
+                {
+                    ProgressTask? bar = null;
+                    var steps = new Immediate<StepProgress>(s =>
+                    {
+                        if (bar is null || s.Step == 1)
+                        {
+                            bar?.StopTask();
+                            bar = progress.AddTask($"epoch {s.Epoch}", maxValue: s.Steps);
+                        }
+                        bar.Value = s.Step;
+                        bar.Description = string.Create(CultureInfo.InvariantCulture, $"epoch {s.Epoch} loss {s.Loss:0.000}");
+                    });
+                    return trainer.Train(train, labels.Length, steps, epochs, ct);
+                });
+        }
+        else
+        {
+            var lastStepLog = Stopwatch.StartNew();
+            var steps = new Immediate<StepProgress>(s =>
             {
-                lastStepLog.Restart();
-                logger.LogInformation("epoch {Epoch}: step {Step}/{Steps}, loss {Loss:0.0000}", s.Epoch, s.Step, s.Steps, s.Loss);
-            }
-        });
-        var result = trainer.Train(train, labels.Length, steps, epochs, ct);
+                if (lastStepLog.Elapsed > TimeSpan.FromSeconds(15))
+                {
+                    lastStepLog.Restart();
+                    logger.LogInformation("epoch {Epoch}: step {Step}/{Steps}, loss {Loss:0.0000}", s.Epoch, s.Step, s.Steps, s.Loss);
+                }
+            });
+            result = trainer.Train(train, labels.Length, steps, epochs, ct);
+        }
         using var network = result.Network;
 
         var testIndices = Enumerable.Range(0, test.Count).ToArray();
@@ -208,4 +233,10 @@ public static class TrainCommand
             throw new OutputException($"cannot write the model to {path}: {ex.Message}", ex);
         }
     }
+}
+
+/// <summary>Reports on the calling thread, in order (Progress&lt;T&gt; posts to the thread pool and may reorder).</summary>
+internal sealed class Immediate<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }

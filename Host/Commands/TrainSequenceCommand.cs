@@ -56,12 +56,12 @@ public static class TrainSequenceCommand
         TorchRuntime.Initialize(args.Options.Threads == 0 ? Environment.ProcessorCount : args.Options.Threads, args.Options.Seed);
         logger.LogInformation("Training a {Cell} {Task} model on {Sequences} sequences ({Frames} frames), window {Window}, stride {Stride}",
             args.Settings.Cell, args.Task, sequences.Count, sequences.Sum(s => s.Rows), args.Settings.Window, args.Settings.Stride);
-        var progress = new Progress<EpochReport>(e => logger.LogInformation(
+        var progress = new Immediate<EpochReport>(e => logger.LogInformation(
             "epoch {Epoch}: train loss {TrainLoss:0.0000}, held-out loss {ValidationLoss:0.0000}{Accuracy}{Best}",
             e.Epoch, e.TrainLoss, e.ValidationLoss,
             e.ValidationAccuracy is { } a ? string.Create(CultureInfo.InvariantCulture, $", accuracy {a * 100:0.0} %") : "",
             e.Improved ? " (best)" : ""));
-        var trainer = new SequenceTrainer(args.Options);
+        var trainer = new SequenceTrainer(args.Options with { CheckpointPath = Path.ChangeExtension(args.Out, ".ckpt") });
         var result = anomaly
             ? trainer.TrainAnomaly(sequences, args.Settings, progress, ct)
             : trainer.TrainActivity(sequences, labels.Length, args.Settings, progress, ct);
