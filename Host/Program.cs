@@ -133,6 +133,25 @@ namespace Edge.Host
             return command;
         }
 
+        private static readonly Option<int> s_batchSize = new("--batch-size") { Description = "Samples per training step", DefaultValueFactory = _ => 64 };
+        private static readonly Option<double> s_learningRate = new("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
+        private static readonly Option<int> s_patience = new("--patience") { Description = "Stop after this many epochs without improvement", DefaultValueFactory = _ => 3 };
+        private static readonly Option<long> s_seed = new("--seed") { Description = "Seed for weights and shuffling (repeatable runs)", DefaultValueFactory = _ => 1 };
+        private static readonly Option<double> s_timeLimit = new("--time-limit") { Description = "Stop before this many minutes pass, keeping the best epoch", DefaultValueFactory = _ => 60 };
+
+        /// <summary>The options every trainer shares, from its command line.</summary>
+        private static Edge.Training.TrainOptions TrainOptionsFrom(ParseResult parse, int epochs, double validationFraction = 0.1) => new()
+        {
+            Epochs = epochs,
+            BatchSize = parse.GetValue(s_batchSize),
+            LearningRate = parse.GetValue(s_learningRate),
+            Patience = parse.GetValue(s_patience),
+            Seed = parse.GetValue(s_seed),
+            Threads = parse.GetValue(s_threads) ?? 0,
+            TimeLimit = TimeSpan.FromMinutes(parse.GetValue(s_timeLimit)),
+            ValidationFraction = validationFraction,
+        };
+
         private static Command TrainVerb()
         {
             var data = new Argument<string>("data")
@@ -141,30 +160,18 @@ namespace Edge.Host
             };
             var output = new Option<string>("--out") { Description = "Model to write (.onnx; its manifest is written beside it)", DefaultValueFactory = _ => "models/cnn.onnx" };
             var epochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 8 };
-            var batch = new Option<int>("--batch-size") { Description = "Images per training step", DefaultValueFactory = _ => 64 };
-            var learningRate = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
-            var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without a better validation accuracy", DefaultValueFactory = _ => 3 };
-            var seed = new Option<long>("--seed") { Description = "Seed for weights and shuffling (repeatable runs)", DefaultValueFactory = _ => 1 };
+            var (batch, learningRate, patience, seed) = (s_batchSize, s_learningRate, s_patience, s_seed);
             var limit = new Option<int>("--limit") { Description = "Use only the first N training images (0 = all)" };
             var size = new Option<int>("--image-size") { Description = "Image folders: resize images to this square size", DefaultValueFactory = _ => 32 };
             var gray = new Option<bool>("--grayscale") { Description = "Image folders: train on grayscale images" };
-            var minutes = new Option<double>("--time-limit") { Description = "Stop after this many minutes, keeping the best epoch", DefaultValueFactory = _ => 60 };
+            var minutes = s_timeLimit;
             var cnn = new Command("cnn", "Train a small CNN from scratch on images, export it as ONNX and check the export's accuracy")
             {
                 data, output, epochs, batch, learningRate, patience, seed, limit, size, gray, minutes,
             };
             cnn.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
             {
-                var options = new Edge.Training.TrainOptions
-                {
-                    Epochs = parse.GetValue(epochs),
-                    BatchSize = parse.GetValue(batch),
-                    LearningRate = parse.GetValue(learningRate),
-                    Patience = parse.GetValue(patience),
-                    Seed = parse.GetValue(seed),
-                    Threads = parse.GetValue(s_threads) ?? 0,
-                    TimeLimit = TimeSpan.FromMinutes(parse.GetValue(minutes)),
-                };
+                var options = TrainOptionsFrom(parse, parse.GetValue(epochs));
                 var args = new TrainCommand.CnnArguments(parse.GetValue(data)!, parse.GetValue(output)!, options,
                     parse.GetValue(limit), parse.GetValue(size), parse.GetValue(gray));
                 return Task.Run(() => TrainCommand.RunCnn(context, args, stop), stop);
@@ -188,17 +195,7 @@ namespace Edge.Host
             };
             sequence.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
             {
-                var options = new Edge.Training.TrainOptions
-                {
-                    Epochs = parse.GetValue(sequenceEpochs),
-                    BatchSize = parse.GetValue(batch),
-                    LearningRate = parse.GetValue(learningRate),
-                    Patience = parse.GetValue(patience),
-                    Seed = parse.GetValue(seed),
-                    Threads = parse.GetValue(s_threads) ?? 0,
-                    TimeLimit = TimeSpan.FromMinutes(parse.GetValue(minutes)),
-                    ValidationFraction = 0.2,
-                };
+                var options = TrainOptionsFrom(parse, parse.GetValue(sequenceEpochs), validationFraction: 0.2);
                 var settings = new Edge.Training.SequenceTrainer.Settings(parse.GetValue(window), parse.GetValue(stride),
                     parse.GetValue(cell) == "lstm" ? Edge.Training.RecurrentCell.Lstm : Edge.Training.RecurrentCell.Gru,
                     parse.GetValue(hidden), parse.GetValue(layers));
@@ -222,17 +219,7 @@ namespace Edge.Host
             };
             classifier.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
             {
-                var options = new Edge.Training.TrainOptions
-                {
-                    Epochs = parse.GetValue(headEpochs),
-                    BatchSize = parse.GetValue(batch),
-                    LearningRate = parse.GetValue(learningRate),
-                    Patience = parse.GetValue(patience),
-                    Seed = parse.GetValue(seed),
-                    Threads = parse.GetValue(s_threads) ?? 0,
-                    TimeLimit = TimeSpan.FromMinutes(parse.GetValue(minutes)),
-                    ValidationFraction = 0.2,
-                };
+                var options = TrainOptionsFrom(parse, parse.GetValue(headEpochs), validationFraction: 0.2);
                 var args = new TrainClassifierCommand.Arguments(parse.GetValue(crops)!, parse.GetValue(headOut)!, options);
                 return Task.Run(() => TrainClassifierCommand.Run(context, args, stop), stop);
             }));

@@ -25,9 +25,7 @@ public sealed class HeadTrainer(TrainOptions options)
         using var optimizer = optim.Adam(network.parameters(), options.LearningRate);
         var clock = Stopwatch.StartNew();
         var reports = new List<EpochReport>();
-        Dictionary<string, Tensor>? best = null;
-        var bestAccuracy = -1.0;
-        var sinceBest = 0;
+        using var best = new BestEpoch(options.CheckpointPath);
         for (var epoch = 1; epoch <= options.Epochs; epoch++)
         {
             network.train();
@@ -46,34 +44,18 @@ public sealed class HeadTrainer(TrainOptions options)
                 steps++;
             }
             var (validationLoss, accuracy) = Evaluate(network, embeddings, labels, validation, features);
-            var improved = accuracy > bestAccuracy;
-            if (improved)
-            {
-                bestAccuracy = accuracy;
-                sinceBest = 0;
-                DisposeAll(best);
-                best = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
-                Checkpoint.Save(network, options.CheckpointPath);
-            }
-            else
-            {
-                sinceBest++;
-            }
+            var improved = best.Offer(network, accuracy);
             var report = new EpochReport(epoch, lossSum / steps, validationLoss, accuracy, clock.Elapsed, improved);
             reports.Add(report);
             progress?.Report(report);
-            if (sinceBest >= options.Patience || clock.Elapsed > options.TimeLimit)
+            var epochTime = clock.Elapsed - (reports.Count > 1 ? reports[^2].Elapsed : TimeSpan.Zero);
+            if (best.EpochsSince >= options.Patience || clock.Elapsed + epochTime > options.TimeLimit)
             {
                 break;
             }
         }
-        if (best is not null)
-        {
-            network.load_state_dict(best);
-            DisposeAll(best);
-        }
-        network.eval();
-        return new Result(network, reports, bestAccuracy, validation);
+        best.Restore(network);
+        return new Result(network, reports, best.Score, validation);
     }
 
     private static (double Loss, double Accuracy) Evaluate(Sequential network, float[] embeddings, long[] labels, int[] indices, int features)
@@ -97,12 +79,4 @@ public sealed class HeadTrainer(TrainOptions options)
     }
 
     private static Tensor Labels(long[] labels, int[] indices) => tensor(indices.Select(i => labels[i]).ToArray(), ScalarType.Int64);
-
-    private static void DisposeAll(Dictionary<string, Tensor>? tensors)
-    {
-        foreach (var t in tensors?.Values ?? Enumerable.Empty<Tensor>())
-        {
-            t.Dispose();
-        }
-    }
 }

@@ -67,9 +67,7 @@ public sealed class ImageClassifierTrainer
         using var optimizer = optim.Adam(network.parameters(), _options.LearningRate);
         var imageBytes = train.Height * train.Width * train.Channels;
         var reports = new List<EpochReport>();
-        Dictionary<string, Tensor>? best = null;
-        var bestAccuracy = -1.0;
-        var sinceBest = 0;
+        using var best = new BestEpoch(_options.CheckpointPath);
         var stoppedEarly = false;
         var batch = new byte[_options.BatchSize * imageBytes];
         var labels = new long[_options.BatchSize];
@@ -100,37 +98,20 @@ public sealed class ImageClassifierTrainer
                 steps?.Report(new StepProgress(epoch, step + 1, stepCount, value));
             }
             var (validationLoss, accuracy) = Evaluate(network, train, validation, norm);
-            var improved = accuracy > bestAccuracy;
-            if (improved)
-            {
-                bestAccuracy = accuracy;
-                sinceBest = 0;
-                DisposeAll(best);
-                best = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
-                Checkpoint.Save(network, _options.CheckpointPath);
-            }
-            else
-            {
-                sinceBest++;
-            }
+            var improved = best.Offer(network, accuracy);
             var report = new EpochReport(epoch, lossSum / stepCount, validationLoss, accuracy, clock.Elapsed, improved);
             reports.Add(report);
             epochs?.Report(report);
             // Stop early on patience, or when one more epoch like this one would pass the time limit.
             var epochTime = clock.Elapsed - (reports.Count > 1 ? reports[^2].Elapsed : TimeSpan.Zero);
-            if (sinceBest >= _options.Patience || clock.Elapsed + epochTime > _options.TimeLimit)
+            if (best.EpochsSince >= _options.Patience || clock.Elapsed + epochTime > _options.TimeLimit)
             {
                 stoppedEarly = epoch < _options.Epochs;
                 break;
             }
         }
-        if (best is not null)
-        {
-            network.load_state_dict(best);
-            DisposeAll(best);
-        }
-        network.eval();
-        return new Result(network, norm, reports, bestAccuracy, clock.Elapsed, stoppedEarly);
+        best.Restore(network);
+        return new Result(network, norm, reports, best.Score, clock.Elapsed, stoppedEarly);
     }
 
     /// <summary>Mean loss and accuracy of <paramref name="network"/> on the given images, in eval mode.</summary>
@@ -158,17 +139,5 @@ public sealed class ImageClassifierTrainer
             correct += logits.argmax(1).eq(y).sum().item<long>();
         }
         return (lossSum / indices.Length, correct / (double)indices.Length);
-    }
-
-    private static void DisposeAll(Dictionary<string, Tensor>? tensors)
-    {
-        if (tensors is null)
-        {
-            return;
-        }
-        foreach (var t in tensors.Values)
-        {
-            t.Dispose();
-        }
     }
 }

@@ -102,10 +102,8 @@ public sealed class SequenceTrainer
         var random = new Random((int)_options.Seed);
         using var optimizer = optim.Adam(network.parameters(), _options.LearningRate);
         var reports = new List<EpochReport>();
-        Dictionary<string, Tensor>? best = null;
-        var bestScore = double.NegativeInfinity;
+        using var best = new BestEpoch(_options.CheckpointPath);
         double? bestAccuracy = null;
-        var sinceBest = 0;
         for (var epoch = 1; epoch <= _options.Epochs; epoch++)
         {
             network.train();
@@ -140,44 +138,21 @@ public sealed class SequenceTrainer
             double? accuracy = correct is null ? null : right / (double)validation.Count;
             // Activity keeps the most accurate epoch; anomaly the lowest held-out prediction error.
             var score = accuracy ?? -validationLoss;
-            var improved = score > bestScore;
+            var improved = best.Offer(network, score);
             if (improved)
             {
-                bestScore = score;
                 bestAccuracy = accuracy;
-                sinceBest = 0;
-                if (best is not null)
-                {
-                    foreach (var t in best.Values)
-                    {
-                        t.Dispose();
-                    }
-                }
-                best = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
-                Checkpoint.Save(network, _options.CheckpointPath);
-            }
-            else
-            {
-                sinceBest++;
             }
             var report = new EpochReport(epoch, trainLoss / steps, validationLoss, accuracy, clock.Elapsed, improved);
             reports.Add(report);
             progress?.Report(report);
             var epochTime = clock.Elapsed - (reports.Count > 1 ? reports[^2].Elapsed : TimeSpan.Zero);
-            if (sinceBest >= _options.Patience || clock.Elapsed + epochTime > _options.TimeLimit)
+            if (best.EpochsSince >= _options.Patience || clock.Elapsed + epochTime > _options.TimeLimit)
             {
                 break;
             }
         }
-        if (best is not null)
-        {
-            network.load_state_dict(best);
-            foreach (var t in best.Values)
-            {
-                t.Dispose();
-            }
-        }
-        network.eval();
+        best.Restore(network);
         return (reports, bestAccuracy);
     }
 

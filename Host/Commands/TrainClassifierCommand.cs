@@ -20,6 +20,7 @@ public static class TrainClassifierCommand
     public static int Run(EdgeContext context, Arguments args, CancellationToken ct)
     {
         var logger = context.CreateLogger("Edge.Train");
+        ModelOutput.EnsureWritable(args.Out);
         var frameModel = context.Models.Resolve(context.Models.FrameModel);
         using var embedder = FrameEmbedder.Open(frameModel, context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
         var manifest = embedder.Manifest;

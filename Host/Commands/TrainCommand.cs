@@ -21,7 +21,7 @@ public static class TrainCommand
         logger.LogInformation("Training a CNN on {Train} images ({Width}x{Height}x{Channels}, {Classes} classes), testing on {Test}; up to {Epochs} epochs, batch {Batch}, {Threads} threads",
             train.Count, train.Width, train.Height, train.Channels, labels.Length, test.Count, args.Options.Epochs, args.Options.BatchSize,
             args.Options.Threads == 0 ? Environment.ProcessorCount : args.Options.Threads);
-        CheckWritable(args.Out);
+        ModelOutput.EnsureWritable(args.Out);
 
         var trainer = new ImageClassifierTrainer(args.Options with { CheckpointPath = Path.ChangeExtension(args.Out, ".ckpt") });
         var clock = Stopwatch.StartNew();
@@ -216,22 +216,6 @@ public static class TrainCommand
             }
         }
         return (correct / (double)test.Count, correct);
-    }
-
-    private static void CheckWritable(string path)
-    {
-        try
-        {
-            var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-            Directory.CreateDirectory(directory);
-            var probe = Path.Combine(directory, $".edge-write-test-{Environment.ProcessId}");
-            File.WriteAllText(probe, "");
-            File.Delete(probe);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new OutputException($"cannot write the model to {path}: {ex.Message}", ex);
-        }
     }
 }
 

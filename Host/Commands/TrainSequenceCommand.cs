@@ -23,7 +23,7 @@ public static class TrainSequenceCommand
         var logger = context.CreateLogger("Edge.Train");
         var anomaly = args.Task == "anomaly";
         var (sources, labels) = anomaly ? (NormalInputs(args.Data), Array.Empty<string>()) : LabeledInputs(args.Data);
-        CheckOutput(args.Out);
+        ModelOutput.EnsureWritable(args.Out);
         var frameModel = context.Models.Resolve(context.Models.FrameModel);
         var sequences = new List<SequenceTrainer.Sequence>();
         FrameEmbedder? embedder = null;
@@ -159,20 +159,4 @@ public static class TrainSequenceCommand
         [.. Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
             .Where(f => s_videos.Contains(Path.GetExtension(f)) || f.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
             .Order(StringComparer.Ordinal)];
-
-    private static void CheckOutput(string path)
-    {
-        try
-        {
-            var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-            Directory.CreateDirectory(directory);
-            var probe = Path.Combine(directory, $".edge-write-test-{Environment.ProcessId}");
-            File.WriteAllText(probe, "");
-            File.Delete(probe);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new OutputException($"cannot write the model to {path}: {ex.Message}", ex);
-        }
-    }
 }
