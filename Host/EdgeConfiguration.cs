@@ -29,6 +29,7 @@ public static class EdgeConfiguration
         [CaptureOptions.Section] = typeof(CaptureOptions),
         [PipelineOptions.Section] = typeof(PipelineOptions),
         [ModelOptions.Section] = typeof(ModelOptions),
+        [AnalysisOptions.Section] = typeof(AnalysisOptions),
         [LoggingOptions.Section] = typeof(LoggingOptions),
     };
 
@@ -77,6 +78,7 @@ public static class EdgeConfiguration
         AddOptions<CaptureOptions>(builder, CaptureOptions.Section);
         AddOptions<PipelineOptions>(builder, PipelineOptions.Section);
         AddOptions<ModelOptions>(builder, ModelOptions.Section);
+        AddOptions<AnalysisOptions>(builder, AnalysisOptions.Section);
         AddOptions<LoggingOptions>(builder, LoggingOptions.Section);
         builder.Services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
@@ -102,6 +104,7 @@ public static class EdgeConfiguration
             _ = services.GetRequiredService<IOptions<CaptureOptions>>().Value;
             _ = services.GetRequiredService<IOptions<PipelineOptions>>().Value;
             _ = services.GetRequiredService<IOptions<ModelOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
             _ = services.GetRequiredService<IOptions<LoggingOptions>>().Value;
         }
         catch (OptionsValidationException ex)

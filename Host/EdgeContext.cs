@@ -19,6 +19,7 @@ public sealed class EdgeContext : IAsyncDisposable
         Capture = host.Services.GetRequiredService<IOptions<CaptureOptions>>().Value;
         Pipeline = host.Services.GetRequiredService<IOptions<PipelineOptions>>().Value;
         Models = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value;
+        Analysis = host.Services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
         LoggerFactory = host.Services.GetRequiredService<ILoggerFactory>();
     }
 
@@ -27,6 +28,8 @@ public sealed class EdgeContext : IAsyncDisposable
     public PipelineOptions Pipeline { get; }
 
     public ModelOptions Models { get; }
+
+    public AnalysisOptions Analysis { get; }
 
     public ILoggerFactory LoggerFactory { get; }
 

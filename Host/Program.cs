@@ -88,10 +88,12 @@ namespace Edge.Host
             var targetFps = new Option<double?>("--target-fps") { Description = "Keep this many frames per second (0 keeps all)" };
             var stride = new Option<int?>("--stride") { Description = "Keep every Nth frame of a file" };
             var annotate = new Option<bool>("--annotate") { Description = "Also write annotated.mp4" };
+            var anomalyModel = new Option<string?>("--anomaly-model") { Description = "Sequence model scoring anomalies (sets Analysis:AnomalyModel)" };
+            var activityModel = new Option<string?>("--activity-model") { Description = "Sequence model recognising activity (sets Analysis:ActivityModel)" };
             var realtime = new Option<bool>("--realtime") { Description = "Play a file at its own frame rate, as a camera would (frames are dropped when Edge falls behind)" };
             var command = new Command("process", "Run a video, folder, camera or stream through the pipeline and write results")
             {
-                input, output, maxFrames, targetFps, stride, annotate, realtime,
+                input, output, maxFrames, targetFps, stride, annotate, realtime, anomalyModel, activityModel,
             };
             command.SetAction((parse, _) =>
             {
@@ -99,6 +101,8 @@ namespace Edge.Host
                 Set(overrides, "Capture:MaxFrames", parse.GetValue(maxFrames));
                 Set(overrides, "Capture:TargetFps", parse.GetValue(targetFps));
                 Set(overrides, "Capture:FrameStride", parse.GetValue(stride));
+                Set(overrides, "Analysis:AnomalyModel", parse.GetValue(anomalyModel) is { } a ? Path.GetFullPath(a) : null);
+                Set(overrides, "Analysis:ActivityModel", parse.GetValue(activityModel) is { } b ? Path.GetFullPath(b) : null);
                 var args = new ProcessCommand.Arguments(parse.GetValue(input)!, parse.GetValue(output),
                     parse.GetValue(annotate), parse.GetValue(realtime));
                 return GuardAsync(parse, overrides, (context, stop) => ProcessCommand.RunAsync(context, args, stop));

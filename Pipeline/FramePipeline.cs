@@ -20,6 +20,7 @@ public sealed class FramePipeline : IDisposable
     private readonly IFrameSource _source;
     private readonly FrameEmbedder _embedder;
     private readonly IReadOnlyList<IResultSink> _sinks;
+    private readonly TemporalAnalyzer? _temporal;
     private readonly PipelineOptions _options;
     private readonly ILogger _logger;
     private readonly bool _needsPixels;
@@ -30,9 +31,16 @@ public sealed class FramePipeline : IDisposable
     private long _startTicks;
     private long _endTicks;
 
+    /// <param name="temporal">The temporal stage's models, or null to pass results through with an empty analysis.</param>
     public FramePipeline(IFrameSource source, FrameEmbedder embedder, IReadOnlyList<IResultSink> sinks,
-        PipelineOptions options, ILogger logger)
+        PipelineOptions options, ILogger logger, TemporalAnalyzer? temporal = null)
     {
+        if (temporal is not null && temporal.FeatureSize != embedder.EmbeddingSize)
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"the sequence models read {temporal.FeatureSize}-d features but the frame model gives {embedder.EmbeddingSize}-d embeddings");
+        }
+        _temporal = temporal;
         _source = source;
         _embedder = embedder;
         _sinks = sinks;
@@ -316,8 +324,8 @@ public sealed class FramePipeline : IDisposable
             {
                 var started = Stopwatch.GetTimestamp();
                 Analysis.CountIn();
-                // No temporal model yet: results pass through with an empty analysis slot.
-                await WriteResultAsync(_analysed.Writer, result with { Analysis = new FrameAnalysis() }, abort).ConfigureAwait(false);
+                var analysis = _temporal?.Analyze(result) ?? new FrameAnalysis();
+                await WriteResultAsync(_analysed.Writer, result with { Analysis = analysis }, abort).ConfigureAwait(false);
                 Analysis.CountOut(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
             _analysed.Writer.TryComplete();

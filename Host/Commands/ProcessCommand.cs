@@ -35,6 +35,9 @@ public static class ProcessCommand
 
         var modelPath = context.Models.Resolve(context.Models.FrameModel);
         using var embedder = FrameEmbedder.Open(modelPath, context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
+        using var anomaly = OpenSequenceModel(context, context.Analysis.AnomalyModel, "anomaly", embedder.EmbeddingSize, logger);
+        using var activity = OpenSequenceModel(context, context.Analysis.ActivityModel, "activity", embedder.EmbeddingSize, logger);
+        var temporal = anomaly is null && activity is null ? null : new TemporalAnalyzer(anomaly, activity);
         using var output = new OutputDirectory(args.Out ?? Path.Combine("out", source.StreamId));
         var startedUtc = DateTimeOffset.UtcNow;
 
@@ -47,7 +50,7 @@ public static class ProcessCommand
         PipelineReport report;
         try
         {
-            using var pipeline = new FramePipeline(source, embedder, sinks, context.Pipeline, context.CreateLogger("Edge.Pipeline"));
+            using var pipeline = new FramePipeline(source, embedder, sinks, context.Pipeline, context.CreateLogger("Edge.Pipeline"), temporal);
             report = await ProgressView.WatchAsync(pipeline, expected, source.StreamId, pipeline.RunAsync(stop), logger).ConfigureAwait(false);
         }
         finally
@@ -74,6 +77,7 @@ public static class ProcessCommand
             frameAgeP99Ms = Math.Round(report.FrameAgeP99Ms, 1),
             source = info,
             model = new { path = modelPath, embedder.Manifest.Name, embedder.EmbeddingSize, provider = report.Provider, fallbackReason = embedder.FallbackReason },
+            analysis = new { anomalyModel = anomaly?.Manifest.Name, activityModel = activity?.Manifest.Name, sequenceRuns = temporal?.Runs ?? 0 },
             report.BatchSize,
             report.PoolSize,
             report.PoolPeak,
@@ -89,6 +93,33 @@ public static class ProcessCommand
             source.StreamId, report.FramesRead, report.FramesProcessed, report.FramesDropped, report.Fps, output.Path);
         SummaryView.Print(report, output.Path);
         return complete ? ExitCodes.Ok : ExitCodes.Interrupted;
+    }
+
+    /// <summary>
+    /// Opens a configured sequence model; a missing one is an error when Analysis:Required is set, else the stage runs
+    /// without it and says so once.
+    /// </summary>
+    private static SequenceModel? OpenSequenceModel(EdgeContext context, string configured, string role, int embeddingSize, ILogger logger)
+    {
+        if (string.IsNullOrWhiteSpace(configured))
+        {
+            return null;
+        }
+        var path = context.Models.Resolve(configured);
+        if (!File.Exists(path) && !context.Analysis.Required)
+        {
+            logger.LogWarning("The {Role} model {Path} was not found: the temporal stage runs without it", role, path);
+            return null;
+        }
+        var model = SequenceModel.Open(path, embeddingSize, context.Models, context.CreateLogger("Edge.Models"));
+        if (model.IsAnomaly != (role == "anomaly"))
+        {
+            model.Dispose();
+            throw new ModelException(ModelError.Invalid, $"{path} is a '{model.Manifest.Kind}' model, configured as the {role} model");
+        }
+        logger.LogInformation("Temporal stage: {Role} model {Name} ({Cell}, window {Window}, every {Stride} frames)",
+            role, model.Manifest.Name, model.Manifest.Source, model.Manifest.WindowLength, model.Manifest.WindowStride);
+        return model;
     }
 
     /// <summary>Frames a file run will produce, for the progress bar; null for live sources.</summary>

@@ -103,12 +103,36 @@ public sealed class TrainSequenceCommandTests : IDisposable
         Assert.InRange(scores.Average(), 0, sequence.Manifest.Anomaly!.Threshold * 3);
         Assert.Null(OnnxChecker.Check(model));
 
+        // The temporal stage serves it in the pipeline: no score until a window is full, then one every stride.
+        var scored = await EdgeProcess.RunAsync(_work, ["process", TestData.Vtest, "--max-frames", "60", "--out", "scored", "--anomaly-model", model, .. EdgeProcess.ModelArgs]);
+        Assert.True(scored.ExitCode == 0, scored.Stderr);
+        var analysis = File.ReadAllLines(Path.Combine(_work, "scored", "frames.jsonl"))
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("analysis").GetProperty("anomalyScore"))
+            .Select(v => v.ValueKind == JsonValueKind.Null ? (double?)null : v.GetDouble()).ToList();
+        Assert.Equal(60, analysis.Count);
+        Assert.All(analysis.Take(8), v => Assert.Null(v));
+        Assert.All(analysis.Skip(9), v => Assert.True(v is >= 0 and < 10, $"score {v}"));
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "scored", "summary.json"))).RootElement.GetProperty("analysis");
+        Assert.Equal(26, summary.GetProperty("sequenceRuns").GetInt64());
+
         // Normal vtest windows against windows of other footage (cup.mp4): the scores must rank them apart.
         var evaluated = await EdgeProcess.RunAsync(_work, ["eval", model, embeddings, "--anomalous", TestData.Cup, "--out", "eval", .. EdgeProcess.ModelArgs]);
         Assert.True(evaluated.ExitCode == 0, evaluated.Stderr);
         var auc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval", "eval.json"))).RootElement.GetProperty("rocAuc").GetDouble();
         Assert.True(auc > 0.9, $"ROC AUC {auc}");
         Assert.True(File.Exists(Path.Combine(_work, "eval", "roc.png")));
+    }
+
+    [Theory]
+    [InlineData(false, 0, "the temporal stage runs without it")]
+    [InlineData(true, ExitCodes.ModelNotFound, "sequence model not found")]
+    public async Task Process_MissingAnomalyModel_WarnsOrFailsAsConfigured(bool required, int exitCode, string message)
+    {
+        File.WriteAllText(Path.Combine(_work, "edge.json"), $$"""{ "Analysis": { "Required": {{(required ? "true" : "false")}} } }""");
+        var result = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--max-frames", "5", "--out", "out", "--config", "edge.json",
+            "--anomaly-model", "models/none.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.True(exitCode == result.ExitCode, result.Stderr);
+        Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
