@@ -30,6 +30,7 @@ public static class EdgeConfiguration
         [PipelineOptions.Section] = typeof(PipelineOptions),
         [ModelOptions.Section] = typeof(ModelOptions),
         [AnalysisOptions.Section] = typeof(AnalysisOptions),
+        [Edge.Pipeline.Events.EventRules.Section] = typeof(Edge.Pipeline.Events.EventRules),
         [LoggingOptions.Section] = typeof(LoggingOptions),
     };
 
@@ -79,6 +80,8 @@ public static class EdgeConfiguration
         AddOptions<PipelineOptions>(builder, PipelineOptions.Section);
         AddOptions<ModelOptions>(builder, ModelOptions.Section);
         AddOptions<AnalysisOptions>(builder, AnalysisOptions.Section);
+        AddOptions<Edge.Pipeline.Events.EventRules>(builder, Edge.Pipeline.Events.EventRules.Section);
+        builder.Services.AddSingleton<IValidateOptions<Edge.Pipeline.Events.EventRules>, EventRulesValidator>();
         AddOptions<LoggingOptions>(builder, LoggingOptions.Section);
         builder.Services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
@@ -105,6 +108,7 @@ public static class EdgeConfiguration
             _ = services.GetRequiredService<IOptions<PipelineOptions>>().Value;
             _ = services.GetRequiredService<IOptions<ModelOptions>>().Value;
             _ = services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
             _ = services.GetRequiredService<IOptions<LoggingOptions>>().Value;
         }
         catch (OptionsValidationException ex)
@@ -181,5 +185,13 @@ internal sealed class PipelineOptionsValidator : IValidateOptions<PipelineOption
     public ValidateOptionsResult Validate(string? name, PipelineOptions options) =>
         options.CaptureQueue < options.BatchSize
             ? ValidateOptionsResult.Fail($"Pipeline:CaptureQueue ({options.CaptureQueue}) must hold at least one batch (Pipeline:BatchSize {options.BatchSize})")
+            : ValidateOptionsResult.Success;
+}
+
+internal sealed class EventRulesValidator : IValidateOptions<Edge.Pipeline.Events.EventRules>
+{
+    public ValidateOptionsResult Validate(string? name, Edge.Pipeline.Events.EventRules rules) =>
+        rules.AnomalyExit > rules.AnomalyEnter || rules.ActivityExit > rules.ActivityEnter
+            ? ValidateOptionsResult.Fail("Events: an exit threshold must not be above its enter threshold (AnomalyExit <= AnomalyEnter, ActivityExit <= ActivityEnter)")
             : ValidateOptionsResult.Success;
 }

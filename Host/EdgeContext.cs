@@ -20,6 +20,7 @@ public sealed class EdgeContext : IAsyncDisposable
         Pipeline = host.Services.GetRequiredService<IOptions<PipelineOptions>>().Value;
         Models = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value;
         Analysis = host.Services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
+        Events = host.Services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
         LoggerFactory = host.Services.GetRequiredService<ILoggerFactory>();
     }
 
@@ -30,6 +31,8 @@ public sealed class EdgeContext : IAsyncDisposable
     public ModelOptions Models { get; }
 
     public AnalysisOptions Analysis { get; }
+
+    public Edge.Pipeline.Events.EventRules Events { get; }
 
     public ILoggerFactory LoggerFactory { get; }
 

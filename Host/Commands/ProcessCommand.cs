@@ -43,6 +43,11 @@ public static class ProcessCommand
 
         var expected = ExpectedFrames(info, context.Capture);
         var sinks = new List<IResultSink> { new ResultFilesSink(output, embedder.EmbeddingSize) };
+        var events = temporal is null ? null : new EventsSink(output, context.Events);
+        if (events is not null)
+        {
+            sinks.Add(events);
+        }
         if (args.Annotate)
         {
             sinks.Add(new AnnotatedVideoSink(output, info.IsLive ? info.Fps : info.Fps / Math.Max(1, Strides.For(context.Capture, info.Fps))));
@@ -77,12 +82,13 @@ public static class ProcessCommand
             frameAgeP99Ms = Math.Round(report.FrameAgeP99Ms, 1),
             source = info,
             model = new { path = modelPath, embedder.Manifest.Name, embedder.EmbeddingSize, provider = report.Provider, fallbackReason = embedder.FallbackReason },
-            analysis = new { anomalyModel = anomaly?.Manifest.Name, activityModel = activity?.Manifest.Name, sequenceRuns = temporal?.Runs ?? 0 },
+            analysis = new { anomalyModel = anomaly?.Manifest.Name, activityModel = activity?.Manifest.Name, sequenceRuns = temporal?.Runs ?? 0, events = events?.Events.Count },
             report.BatchSize,
             report.PoolSize,
             report.PoolPeak,
             stages = report.Stages,
             files = new[] { ResultFilesSink.FramesFile, ResultFilesSink.EmbeddingsFile }
+                .Concat(events is null ? [] : [EventsSink.EventsFile])
                 .Concat(args.Annotate ? [AnnotatedVideoSink.VideoFile] : []).ToArray(),
             startedUtc,
             finishedUtc = DateTimeOffset.UtcNow,

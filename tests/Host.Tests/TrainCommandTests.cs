@@ -115,12 +115,49 @@ public sealed class TrainSequenceCommandTests : IDisposable
         var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "scored", "summary.json"))).RootElement.GetProperty("analysis");
         Assert.Equal(26, summary.GetProperty("sequenceRuns").GetInt64());
 
+        // A clip of later vtest footage with ten cup.mp4 frames spliced in at frames 30–39: an anomaly event covers them.
+        var spliced = Path.Combine(_work, "spliced.avi");
+        WriteSplicedClip(spliced);
+        // Events start at 3x the calibrated p99 score: this model saw only 96 training windows, so its p99 is rough.
+        File.WriteAllText(Path.Combine(_work, "events.json"), """{ "Events": { "AnomalyEnter": 3, "AnomalyExit": 2 } }""");
+        var detected = await EdgeProcess.RunAsync(_work, ["process", spliced, "--out", "spliced", "--config", "events.json", "--anomaly-model", model, .. EdgeProcess.ModelArgs]);
+        Assert.True(detected.ExitCode == 0, detected.Stderr);
+        var events = File.ReadAllLines(Path.Combine(_work, "spliced", "events.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var anomaly = Assert.Single(events);
+        Assert.Equal("anomaly", anomaly.GetProperty("kind").GetString());
+        Assert.InRange(anomaly.GetProperty("startFrame").GetInt64(), 30, 39);
+        Assert.True(anomaly.GetProperty("endFrame").GetInt64() >= 39, anomaly.ToString());
+
         // Normal vtest windows against windows of other footage (cup.mp4): the scores must rank them apart.
         var evaluated = await EdgeProcess.RunAsync(_work, ["eval", model, embeddings, "--anomalous", TestData.Cup, "--out", "eval", .. EdgeProcess.ModelArgs]);
         Assert.True(evaluated.ExitCode == 0, evaluated.Stderr);
         var auc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval", "eval.json"))).RootElement.GetProperty("rocAuc").GetDouble();
         Assert.True(auc > 0.9, $"ROC AUC {auc}");
         Assert.True(File.Exists(Path.Combine(_work, "eval", "roc.png")));
+    }
+
+    private static void WriteSplicedClip(string path)
+    {
+        using var vtest = new VideoCapture(TestData.Vtest);
+        using var cup = new VideoCapture(TestData.Cup);
+        vtest.Set(VideoCaptureProperties.PosFrames, 200);
+        using var writer = new VideoWriter(path, FourCC.MJPG, 10, new OpenCvSharp.Size(768, 576));
+        using var frame = new Mat();
+        using var resized = new Mat();
+        for (var i = 0; i < 70; i++)
+        {
+            if (i is >= 30 and < 40)
+            {
+                Assert.True(cup.Read(frame));
+                Cv2.Resize(frame, resized, new OpenCvSharp.Size(768, 576));
+                writer.Write(resized);
+            }
+            else
+            {
+                Assert.True(vtest.Read(frame));
+                writer.Write(frame);
+            }
+        }
     }
 
     [Theory]

@@ -1,0 +1,23 @@
+namespace Edge.Pipeline.Events;
+
+/// <summary>
+/// One episode of an anomaly or an activity on a stream: where it starts and ends (media time and frame index) and
+/// its peak. <see cref="Id"/> is unique, for de-duplication downstream.
+/// </summary>
+public sealed record DetectedEvent(
+    string Id,
+    string StreamId,
+    string Kind,
+    string Label,
+    double StartMs,
+    double EndMs,
+    long StartFrame,
+    long EndFrame,
+    double PeakScore,
+    long PeakFrame)
+{
+    public const string AnomalyKind = "anomaly";
+    public const string ActivityKind = "activity";
+
+    public double DurationMs => EndMs - StartMs;
+}

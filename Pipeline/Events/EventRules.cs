@@ -1,0 +1,36 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Edge.Pipeline.Events;
+
+/// <summary>When scores become events. Config section "Events".</summary>
+public sealed class EventRules
+{
+    public const string Section = "Events";
+
+    /// <summary>An anomaly event starts when the score (1.0 = calibrated threshold) reaches this.</summary>
+    [Range(0, 1000)]
+    public double AnomalyEnter { get; set; } = 1.0;
+
+    /// <summary>An anomaly event ends when the score falls below this (hysteresis: below <see cref="AnomalyEnter"/>).</summary>
+    [Range(0, 1000)]
+    public double AnomalyExit { get; set; } = 0.8;
+
+    /// <summary>An activity event starts when a label other than the idle one reaches this probability.</summary>
+    [Range(0, 1)]
+    public double ActivityEnter { get; set; } = 0.8;
+
+    /// <summary>An activity event ends when its label's probability falls below this or another label takes over.</summary>
+    [Range(0, 1)]
+    public double ActivityExit { get; set; } = 0.6;
+
+    /// <summary>Activity labels that never make events (the normal state), e.g. "stand".</summary>
+    public string[] IdleActivities { get; set; } = [];
+
+    /// <summary>Shorter episodes are not reported.</summary>
+    [Range(0, 3_600_000)]
+    public double MinDurationMs { get; set; } = 500;
+
+    /// <summary>After an event of a kind ends, no new one of that kind starts on the stream for this long.</summary>
+    [Range(0, 86_400_000)]
+    public double CooldownMs { get; set; } = 5_000;
+}
