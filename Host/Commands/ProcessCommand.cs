@@ -88,7 +88,7 @@ public static class ProcessCommand
             report.PoolPeak,
             stages = report.Stages,
             files = new[] { ResultFilesSink.FramesFile, ResultFilesSink.EmbeddingsFile }
-                .Concat(events is null ? [] : [EventsSink.EventsFile])
+                .Concat(events is null ? [] : [EventsSink.EventsFile, SqliteEventStore.FileName])
                 .Concat(args.Annotate ? [AnnotatedVideoSink.VideoFile] : []).ToArray(),
             startedUtc,
             finishedUtc = DateTimeOffset.UtcNow,

@@ -6,7 +6,7 @@ namespace Edge.Host.Sinks;
 
 /// <summary>
 /// Turns each frame's analysis into anomaly and activity events (hysteresis, minimum duration, cooldown; per stream)
-/// and writes them to events.jsonl, one JSON object per event, as each event ends.
+/// and writes them, as each event ends, to events.jsonl (one JSON object per event) and to the SQLite store events.db.
 /// </summary>
 public sealed class EventsSink : IResultSink
 {
@@ -15,6 +15,7 @@ public sealed class EventsSink : IResultSink
     private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
     private readonly EventRules _rules;
     private readonly StreamWriter _writer;
+    private readonly SqliteEventStore _store;
     private readonly Dictionary<string, (HysteresisDetector Anomaly, HysteresisDetector Activity)> _detectors = new(StringComparer.Ordinal);
     private readonly HashSet<string> _idle;
     private bool _disposed;
@@ -24,6 +25,7 @@ public sealed class EventsSink : IResultSink
         _rules = rules;
         _idle = new HashSet<string>(rules.IdleActivities, StringComparer.Ordinal);
         _writer = new StreamWriter(output.StagingPath(EventsFile));
+        _store = new SqliteEventStore(output.StagingPath(SqliteEventStore.FileName));
     }
 
     public bool NeedsPixels => false;
@@ -52,6 +54,7 @@ public sealed class EventsSink : IResultSink
             return;
         }
         Events.Add(detected);
+        _store.Add(detected);
         await _writer.WriteLineAsync(JsonSerializer.Serialize(detected, s_json)).ConfigureAwait(false);
     }
 
@@ -71,6 +74,7 @@ public sealed class EventsSink : IResultSink
         {
             _disposed = true;
             await _writer.DisposeAsync().ConfigureAwait(false);
+            _store.Dispose();
         }
     }
 }

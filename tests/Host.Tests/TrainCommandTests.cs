@@ -124,6 +124,10 @@ public sealed class TrainSequenceCommandTests : IDisposable
         Assert.True(detected.ExitCode == 0, detected.Stderr);
         var events = File.ReadAllLines(Path.Combine(_work, "spliced", "events.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         var anomaly = Assert.Single(events);
+        using (var store = new Edge.Host.Sinks.SqliteEventStore(Path.Combine(_work, "spliced", "events.db")))
+        {
+            Assert.Equal(anomaly.GetProperty("id").GetString(), Assert.Single(store.Query()).Id);
+        }
         Assert.Equal("anomaly", anomaly.GetProperty("kind").GetString());
         Assert.InRange(anomaly.GetProperty("startFrame").GetInt64(), 30, 39);
         Assert.True(anomaly.GetProperty("endFrame").GetInt64() >= 39, anomaly.ToString());
