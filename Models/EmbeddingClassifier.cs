@@ -12,6 +12,7 @@ public sealed class EmbeddingClassifier : IDisposable
     public const string Kind = "embedding-classifier";
 
     private readonly ModelSession _model;
+    private readonly RunOptions _runOptions = new();
 
     private EmbeddingClassifier(ModelSession model, ModelManifest manifest)
     {
@@ -47,9 +48,13 @@ public sealed class EmbeddingClassifier : IDisposable
     public float[] Classify(ReadOnlySpan<float> embeddings, int count)
     {
         using var input = OrtValue.CreateTensorValueFromMemory(embeddings[..(count * Manifest.FeatureSize!.Value)].ToArray(), [count, Manifest.FeatureSize.Value]);
-        using var outputs = _model.Session.Run(new RunOptions(), [Manifest.InputName], [input], [Manifest.OutputNames[0]]);
+        using var outputs = _model.Session.Run(_runOptions, [Manifest.InputName], [input], [Manifest.OutputNames[0]]);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
-    public void Dispose() => _model.Dispose();
+    public void Dispose()
+    {
+        _runOptions.Dispose();
+        _model.Dispose();
+    }
 }

@@ -13,6 +13,7 @@ public sealed class ImageClassifier : IDisposable
     public const string Kind = "image-classifier";
 
     private readonly ModelSession _model;
+    private readonly RunOptions _runOptions = new();
 
     private ImageClassifier(ModelSession model, ModelManifest manifest)
     {
@@ -51,9 +52,13 @@ public sealed class ImageClassifier : IDisposable
     public float[] Classify(byte[] pixels, int count)
     {
         using var input = OrtValue.CreateTensorValueFromMemory(pixels, [count, Manifest.InputHeight, Manifest.InputWidth, Channels]);
-        using var outputs = _model.Session.Run(new RunOptions(), [Manifest.InputName], [input], [Manifest.OutputNames[0]]);
+        using var outputs = _model.Session.Run(_runOptions, [Manifest.InputName], [input], [Manifest.OutputNames[0]]);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
-    public void Dispose() => _model.Dispose();
+    public void Dispose()
+    {
+        _runOptions.Dispose();
+        _model.Dispose();
+    }
 }

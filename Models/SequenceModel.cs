@@ -11,6 +11,7 @@ namespace Edge.Models;
 public sealed class SequenceModel : IDisposable
 {
     private readonly ModelSession _model;
+    private readonly RunOptions _runOptions = new();
 
     private SequenceModel(ModelSession model, ModelManifest manifest, int inputFrames)
     {
@@ -68,9 +69,13 @@ public sealed class SequenceModel : IDisposable
     public float[] Run(float[] windows, int count)
     {
         using var input = OrtValue.CreateTensorValueFromMemory(windows, [count, InputFrames, FeatureSize]);
-        using var outputs = _model.Session.Run(new RunOptions(), [Manifest.InputName], [input], [Manifest.OutputNames[0]]);
+        using var outputs = _model.Session.Run(_runOptions, [Manifest.InputName], [input], [Manifest.OutputNames[0]]);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
-    public void Dispose() => _model.Dispose();
+    public void Dispose()
+    {
+        _runOptions.Dispose();
+        _model.Dispose();
+    }
 }

@@ -25,7 +25,11 @@ internal sealed class BestEpoch(string? checkpointPath) : IDisposable
         Score = score;
         EpochsSince = 0;
         DisposeWeights();
-        _weights = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+        using (NewDisposeScope())
+        {
+            // Only the clones outlive the scope; the detached views are freed with it.
+            _weights = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone().MoveToOuterDisposeScope());
+        }
         Checkpoint.Save(network, checkpointPath);
         return true;
     }

@@ -171,7 +171,8 @@ public static class TorchOnnxExporter
 
     private static float[] Values(Tensor tensor)
     {
-        using var contiguous = tensor.detach().cpu().contiguous();
-        return contiguous.data<float>().ToArray();
+        // The detached, CPU and contiguous views are native tensors too: the scope frees them.
+        using var scope = NewDisposeScope();
+        return tensor.detach().cpu().contiguous().data<float>().ToArray();
     }
 }
