@@ -22,7 +22,7 @@ public sealed class SqliteEventStore : IDisposable
             CREATE TABLE IF NOT EXISTS events (
                 id TEXT PRIMARY KEY, stream TEXT NOT NULL, kind TEXT NOT NULL, label TEXT NOT NULL,
                 start_ms REAL NOT NULL, end_ms REAL NOT NULL, start_frame INTEGER NOT NULL, end_frame INTEGER NOT NULL,
-                peak_score REAL NOT NULL, peak_frame INTEGER NOT NULL);
+                peak_score REAL NOT NULL, peak_frame INTEGER NOT NULL, snapshot TEXT);
             CREATE INDEX IF NOT EXISTS events_stream_start ON events (stream, start_ms);
             """;
         create.ExecuteNonQuery();
@@ -33,7 +33,7 @@ public sealed class SqliteEventStore : IDisposable
     {
         using var insert = _connection.CreateCommand();
         insert.CommandText = """
-            INSERT OR IGNORE INTO events VALUES ($id, $stream, $kind, $label, $start_ms, $end_ms, $start_frame, $end_frame, $peak_score, $peak_frame)
+            INSERT OR IGNORE INTO events VALUES ($id, $stream, $kind, $label, $start_ms, $end_ms, $start_frame, $end_frame, $peak_score, $peak_frame, $snapshot)
             """;
         insert.Parameters.AddWithValue("$id", e.Id);
         insert.Parameters.AddWithValue("$stream", e.StreamId);
@@ -45,6 +45,7 @@ public sealed class SqliteEventStore : IDisposable
         insert.Parameters.AddWithValue("$end_frame", e.EndFrame);
         insert.Parameters.AddWithValue("$peak_score", e.PeakScore);
         insert.Parameters.AddWithValue("$peak_frame", e.PeakFrame);
+        insert.Parameters.AddWithValue("$snapshot", (object?)e.Snapshot ?? DBNull.Value);
         insert.ExecuteNonQuery();
     }
 
@@ -53,7 +54,7 @@ public sealed class SqliteEventStore : IDisposable
     {
         using var select = _connection.CreateCommand();
         select.CommandText = """
-            SELECT id, stream, kind, label, start_ms, end_ms, start_frame, end_frame, peak_score, peak_frame FROM events
+            SELECT id, stream, kind, label, start_ms, end_ms, start_frame, end_frame, peak_score, peak_frame, snapshot FROM events
             WHERE ($stream IS NULL OR stream = $stream) AND ($kind IS NULL OR kind = $kind)
             ORDER BY start_ms, id LIMIT $limit
             """;
@@ -65,7 +66,10 @@ public sealed class SqliteEventStore : IDisposable
         while (reader.Read())
         {
             events.Add(new DetectedEvent(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                reader.GetDouble(4), reader.GetDouble(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetDouble(8), reader.GetInt64(9)));
+                reader.GetDouble(4), reader.GetDouble(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetDouble(8), reader.GetInt64(9))
+            {
+                Snapshot = reader.IsDBNull(10) ? null : reader.GetString(10),
+            });
         }
         return events;
     }

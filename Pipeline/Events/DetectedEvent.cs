@@ -16,6 +16,9 @@ public sealed record DetectedEvent(
     double PeakScore,
     long PeakFrame)
 {
+    /// <summary>File name of the JPEG of the peak frame, beside the event list; null when none was kept.</summary>
+    public string? Snapshot { get; init; }
+
     public const string AnomalyKind = "anomaly";
     public const string ActivityKind = "activity";
 

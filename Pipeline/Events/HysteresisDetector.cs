@@ -41,6 +41,9 @@ public sealed class HysteresisDetector(string streamId, string kind, double ente
         return closed;
     }
 
+    /// <summary>The frame index of the open episode's peak so far, or null when no episode is open.</summary>
+    public long? OpenPeakFrame => _open?.PeakFrame;
+
     /// <summary>Closes an open episode at the end of the stream.</summary>
     public DetectedEvent? Flush() => _open is null ? null : Close();
 

@@ -12,7 +12,7 @@ public sealed class SqliteEventStoreTests : IDisposable
     public void AddAndQuery_RoundTripsEventsAcrossReopen()
     {
         var path = Path.Combine(_folder, "events.db");
-        var a = new DetectedEvent("a1", "cam1", DetectedEvent.AnomalyKind, "anomaly", 1000.5, 2500, 10, 25, 4.25, 17);
+        var a = new DetectedEvent("a1", "cam1", DetectedEvent.AnomalyKind, "anomaly", 1000.5, 2500, 10, 25, 4.25, 17) { Snapshot = "event-a1.jpg" };
         var b = new DetectedEvent("b2", "cam2", DetectedEvent.ActivityKind, "run", 500, 900, 5, 9, 0.93, 7);
         using (var store = new SqliteEventStore(path))
         {

@@ -126,8 +126,16 @@ public sealed class TrainSequenceCommandTests : IDisposable
         var anomaly = Assert.Single(events);
         using (var store = new Edge.Host.Sinks.SqliteEventStore(Path.Combine(_work, "spliced", "events.db")))
         {
-            Assert.Equal(anomaly.GetProperty("id").GetString(), Assert.Single(store.Query()).Id);
+            var stored = Assert.Single(store.Query());
+            Assert.Equal(anomaly.GetProperty("id").GetString(), stored.Id);
+            Assert.Equal(anomaly.GetProperty("snapshot").GetString(), stored.Snapshot);
         }
+        // The snapshot is the peak frame, full size.
+        using (var snapshot = Cv2.ImRead(Path.Combine(_work, "spliced", anomaly.GetProperty("snapshot").GetString()!)))
+        {
+            Assert.Equal(new OpenCvSharp.Size(768, 576), snapshot.Size());
+        }
+        Assert.InRange(anomaly.GetProperty("peakFrame").GetInt64(), anomaly.GetProperty("startFrame").GetInt64(), anomaly.GetProperty("endFrame").GetInt64());
         Assert.Equal("anomaly", anomaly.GetProperty("kind").GetString());
         Assert.InRange(anomaly.GetProperty("startFrame").GetInt64(), 30, 39);
         Assert.True(anomaly.GetProperty("endFrame").GetInt64() >= 39, anomaly.ToString());
