@@ -43,7 +43,8 @@ public static class ProcessCommand
 
         var expected = ExpectedFrames(info, context.Capture);
         var sinks = new List<IResultSink> { new ResultFilesSink(output, embedder.EmbeddingSize) };
-        var events = temporal is null ? null : new EventsSink(output, context.Events);
+        var events = temporal is null ? null
+            : new EventsSink(output, context.Events, info.IsLive ? info.Fps : info.Fps / Strides.For(context.Capture, info.Fps));
         if (events is not null)
         {
             sinks.Add(events);

@@ -7,7 +7,8 @@ namespace Edge.Host.Sinks;
 /// <summary>
 /// Turns each frame's analysis into anomaly and activity events (hysteresis, minimum duration, cooldown; per stream)
 /// and writes them, as each event ends, to events.jsonl (one JSON object per event) and to the SQLite store events.db,
-/// with a JPEG of each event's peak frame (event-&lt;id&gt;.jpg). The peak frame is encoded when it arrives (the
+/// with a JPEG of each event's peak frame (event-&lt;id&gt;.jpg) and a clip with pre- and post-roll
+/// (event-&lt;id&gt;.avi, <see cref="EventClips"/>). The peak frame is encoded when it arrives (the
 /// pixels are released right after), so the sink holds one JPEG per open episode, never frames.
 /// </summary>
 public sealed class EventsSink : IResultSink
@@ -22,10 +23,14 @@ public sealed class EventsSink : IResultSink
     private readonly HashSet<string> _idle;
     private readonly OutputDirectory _output;
     private readonly Dictionary<HysteresisDetector, byte[]> _peakJpegs = [];
+    private readonly Dictionary<string, EventClips> _clips = new(StringComparer.Ordinal);
+    private readonly double _fps;
     private bool _disposed;
 
-    public EventsSink(OutputDirectory output, EventRules rules)
+    /// <param name="fps">Frame rate of the results, for the clips.</param>
+    public EventsSink(OutputDirectory output, EventRules rules, double fps)
     {
+        _fps = fps;
         _rules = rules;
         _output = output;
         _idle = new HashSet<string>(rules.IdleActivities, StringComparer.Ordinal);
@@ -45,12 +50,15 @@ public sealed class EventsSink : IResultSink
                 new HysteresisDetector(result.StreamId, DetectedEvent.AnomalyKind, _rules.AnomalyEnter, _rules.AnomalyExit, _rules.MinDurationMs, _rules.CooldownMs),
                 new HysteresisDetector(result.StreamId, DetectedEvent.ActivityKind, _rules.ActivityEnter, _rules.ActivityExit, _rules.MinDurationMs, _rules.CooldownMs));
             _detectors[result.StreamId] = detectors;
+            _clips[result.StreamId] = new EventClips(_output, _rules.PreRollFrames, _rules.PostRollFrames, _fps);
         }
+        var clips = _clips[result.StreamId];
         var analysis = result.Analysis ?? new FrameAnalysis();
-        await EmitAsync(detectors.Anomaly, detectors.Anomaly.Observe(result.TimestampMs, result.Index, "anomaly", analysis.AnomalyScore)).ConfigureAwait(false);
-        KeepPeak(detectors.Anomaly, result);
+        await EmitAsync(clips, detectors.Anomaly, detectors.Anomaly.Observe(result.TimestampMs, result.Index, "anomaly", analysis.AnomalyScore)).ConfigureAwait(false);
         var activity = analysis.Activity is { } label && !_idle.Contains(label) ? analysis.ActivityConfidence : null;
-        await EmitAsync(detectors.Activity, detectors.Activity.Observe(result.TimestampMs, result.Index, analysis.Activity ?? "", activity)).ConfigureAwait(false);
+        await EmitAsync(clips, detectors.Activity, detectors.Activity.Observe(result.TimestampMs, result.Index, analysis.Activity ?? "", activity)).ConfigureAwait(false);
+        clips.Add(result, [detectors.Anomaly, detectors.Activity]);
+        KeepPeak(detectors.Anomaly, result);
         KeepPeak(detectors.Activity, result);
     }
 
@@ -64,12 +72,17 @@ public sealed class EventsSink : IResultSink
         }
     }
 
-    private async ValueTask EmitAsync(HysteresisDetector detector, DetectedEvent? detected)
+    private async ValueTask EmitAsync(EventClips clips, HysteresisDetector detector, DetectedEvent? detected)
     {
         if (detected is null)
         {
+            if (detector.OpenPeakFrame is null)
+            {
+                clips.Drop(detector); // an episode too short to be an event
+            }
             return;
         }
+        detected = detected with { Clip = clips.Finish(detector, detected) };
         if (_peakJpegs.Remove(detector, out var jpeg))
         {
             var name = $"event-{detected.Id}.jpg";
@@ -83,10 +96,10 @@ public sealed class EventsSink : IResultSink
 
     public async ValueTask CompleteAsync(CancellationToken ct)
     {
-        foreach (var (anomaly, activity) in _detectors.Values)
+        foreach (var (stream, (anomaly, activity)) in _detectors)
         {
-            await EmitAsync(anomaly, anomaly.Flush()).ConfigureAwait(false);
-            await EmitAsync(activity, activity.Flush()).ConfigureAwait(false);
+            await EmitAsync(_clips[stream], anomaly, anomaly.Flush()).ConfigureAwait(false);
+            await EmitAsync(_clips[stream], activity, activity.Flush()).ConfigureAwait(false);
         }
         await DisposeAsync().ConfigureAwait(false);
     }
@@ -98,6 +111,10 @@ public sealed class EventsSink : IResultSink
             _disposed = true;
             await _writer.DisposeAsync().ConfigureAwait(false);
             _store.Dispose();
+            foreach (var clips in _clips.Values)
+            {
+                clips.Dispose();
+            }
         }
     }
 }

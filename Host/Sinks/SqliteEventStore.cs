@@ -22,7 +22,7 @@ public sealed class SqliteEventStore : IDisposable
             CREATE TABLE IF NOT EXISTS events (
                 id TEXT PRIMARY KEY, stream TEXT NOT NULL, kind TEXT NOT NULL, label TEXT NOT NULL,
                 start_ms REAL NOT NULL, end_ms REAL NOT NULL, start_frame INTEGER NOT NULL, end_frame INTEGER NOT NULL,
-                peak_score REAL NOT NULL, peak_frame INTEGER NOT NULL, snapshot TEXT);
+                peak_score REAL NOT NULL, peak_frame INTEGER NOT NULL, snapshot TEXT, clip TEXT);
             CREATE INDEX IF NOT EXISTS events_stream_start ON events (stream, start_ms);
             """;
         create.ExecuteNonQuery();
@@ -33,7 +33,7 @@ public sealed class SqliteEventStore : IDisposable
     {
         using var insert = _connection.CreateCommand();
         insert.CommandText = """
-            INSERT OR IGNORE INTO events VALUES ($id, $stream, $kind, $label, $start_ms, $end_ms, $start_frame, $end_frame, $peak_score, $peak_frame, $snapshot)
+            INSERT OR IGNORE INTO events VALUES ($id, $stream, $kind, $label, $start_ms, $end_ms, $start_frame, $end_frame, $peak_score, $peak_frame, $snapshot, $clip)
             """;
         insert.Parameters.AddWithValue("$id", e.Id);
         insert.Parameters.AddWithValue("$stream", e.StreamId);
@@ -46,6 +46,7 @@ public sealed class SqliteEventStore : IDisposable
         insert.Parameters.AddWithValue("$peak_score", e.PeakScore);
         insert.Parameters.AddWithValue("$peak_frame", e.PeakFrame);
         insert.Parameters.AddWithValue("$snapshot", (object?)e.Snapshot ?? DBNull.Value);
+        insert.Parameters.AddWithValue("$clip", (object?)e.Clip ?? DBNull.Value);
         insert.ExecuteNonQuery();
     }
 
@@ -54,7 +55,7 @@ public sealed class SqliteEventStore : IDisposable
     {
         using var select = _connection.CreateCommand();
         select.CommandText = """
-            SELECT id, stream, kind, label, start_ms, end_ms, start_frame, end_frame, peak_score, peak_frame, snapshot FROM events
+            SELECT id, stream, kind, label, start_ms, end_ms, start_frame, end_frame, peak_score, peak_frame, snapshot, clip FROM events
             WHERE ($stream IS NULL OR stream = $stream) AND ($kind IS NULL OR kind = $kind)
             ORDER BY start_ms, id LIMIT $limit
             """;
@@ -69,6 +70,7 @@ public sealed class SqliteEventStore : IDisposable
                 reader.GetDouble(4), reader.GetDouble(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetDouble(8), reader.GetInt64(9))
             {
                 Snapshot = reader.IsDBNull(10) ? null : reader.GetString(10),
+                Clip = reader.IsDBNull(11) ? null : reader.GetString(11),
             });
         }
         return events;

@@ -19,6 +19,9 @@ public sealed record DetectedEvent(
     /// <summary>File name of the JPEG of the peak frame, beside the event list; null when none was kept.</summary>
     public string? Snapshot { get; init; }
 
+    /// <summary>File name of the event's clip (MJPEG AVI, half size, with pre- and post-roll); null when none.</summary>
+    public string? Clip { get; init; }
+
     public const string AnomalyKind = "anomaly";
     public const string ActivityKind = "activity";
 

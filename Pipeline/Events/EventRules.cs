@@ -30,6 +30,14 @@ public sealed class EventRules
     [Range(0, 3_600_000)]
     public double MinDurationMs { get; set; } = 500;
 
+    /// <summary>Frames before an event's start that its clip includes (kept at half size in a ring per stream).</summary>
+    [Range(0, 600)]
+    public int PreRollFrames { get; set; } = 20;
+
+    /// <summary>Frames after an event's end that its clip includes.</summary>
+    [Range(0, 600)]
+    public int PostRollFrames { get; set; } = 20;
+
     /// <summary>After an event of a kind ends, no new one of that kind starts on the stream for this long.</summary>
     [Range(0, 86_400_000)]
     public double CooldownMs { get; set; } = 5_000;

@@ -136,6 +136,21 @@ public sealed class TrainSequenceCommandTests : IDisposable
             Assert.Equal(new OpenCvSharp.Size(768, 576), snapshot.Size());
         }
         Assert.InRange(anomaly.GetProperty("peakFrame").GetInt64(), anomaly.GetProperty("startFrame").GetInt64(), anomaly.GetProperty("endFrame").GetInt64());
+        // The clip: 20 frames of pre-roll, the event, 20 of post-roll (cut short by the end of the 70-frame clip), half size.
+        using (var clip = new VideoCapture(Path.Combine(_work, "spliced", anomaly.GetProperty("clip").GetString()!)))
+        {
+            using var frame = new Mat();
+            var frames = 0;
+            while (clip.Read(frame))
+            {
+                Assert.Equal(new OpenCvSharp.Size(384, 288), frame.Size());
+                frames++;
+            }
+            var start = anomaly.GetProperty("startFrame").GetInt64();
+            var end = anomaly.GetProperty("endFrame").GetInt64();
+            Assert.Equal(Math.Min(20, start) + (end - start + 1) + Math.Min(20, 69 - end), frames);
+        }
+        Assert.Empty(Directory.GetFiles(Path.Combine(_work, "spliced"), "clip-*.avi"));
         Assert.Equal("anomaly", anomaly.GetProperty("kind").GetString());
         Assert.InRange(anomaly.GetProperty("startFrame").GetInt64(), 30, 39);
         Assert.True(anomaly.GetProperty("endFrame").GetInt64() >= 39, anomaly.ToString());
