@@ -77,6 +77,7 @@ namespace Edge.Host
             root.Subcommands.Add(BenchVerb());
             root.Subcommands.Add(TrainVerb());
             root.Subcommands.Add(EvalVerb());
+            root.Subcommands.Add(DataVerb());
             return root;
         }
 
@@ -229,6 +230,37 @@ namespace Edge.Host
             }));
             var train = new Command("train", "Train the models Edge serves") { cnn, classifier, sequence, bench };
             return train;
+        }
+
+        private static Command DataVerb()
+        {
+            var video = new Option<string>("--video") { Description = "Footage to split and inject into", DefaultValueFactory = _ => "data/vtest.avi" };
+            var splice = new Option<string>("--splice") { Description = "Other footage spliced in as one of the anomalies", DefaultValueFactory = _ => "data/cup.mp4" };
+            var output = new Option<string>("--out") { Description = "Folder for NAME-train.avi, NAME-test.avi and NAME-test.gt.json", DefaultValueFactory = _ => "data/anomaly" };
+            var trainFrames = new Option<int>("--train-frames") { Description = "Frames of normal footage kept for training", DefaultValueFactory = _ => 400 };
+            var anomaly = new Command("anomaly", "Split footage into a normal training part and a test part with injected anomalies and frame-level ground truth")
+            {
+                video, splice, output, trainFrames,
+            };
+            anomaly.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
+            {
+                var (source, other) = (parse.GetValue(video)!, parse.GetValue(splice)!);
+                foreach (var path in new[] { source, other })
+                {
+                    if (!File.Exists(path))
+                    {
+                        throw new Edge.Capture.CaptureException(Edge.Capture.CaptureError.NotFound, $"video file not found: {path}");
+                    }
+                }
+                var truth = Edge.Training.Data.AnomalyInjector.Create(source, other, parse.GetValue(output)!, parse.GetValue(trainFrames));
+                foreach (var a in truth.Anomalies)
+                {
+                    Spectre.Console.AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{a.Kind,-15} frames {a.StartFrame}-{a.EndFrame}"));
+                }
+                Spectre.Console.AnsiConsole.WriteLine($"{truth.Video}: {truth.Frames} frames, {truth.Anomalies.Length} injected anomalies; ground truth and videos in {Path.GetFullPath(parse.GetValue(output)!)}");
+                return ExitCodes.Ok;
+            }, stop)));
+            return new Command("data", "Build test material from real footage") { anomaly };
         }
 
         private static Command EvalVerb()
