@@ -110,10 +110,12 @@ public sealed record ModelManifest
 }
 
 /// <summary>
-/// Score calibration measured on held-out normal windows: a score is normalised as (raw − Mean) / Std; Threshold is
-/// the raw score that <see cref="ThresholdPercentile"/> % of normal windows stay below.
+/// Score calibration measured on held-out normal windows: Threshold is the raw score that
+/// <see cref="ThresholdPercentile"/> % of normal windows stay below; <see cref="Relative"/> puts a raw score on the
+/// scale the pipeline reports (0 = typical normal, 1 = the threshold).
 /// </summary>
 public sealed record AnomalyCalibration(double Mean, double Std, double Threshold, double ThresholdPercentile, int Windows)
 {
-    public double Normalize(double raw) => Std > 0 ? (raw - Mean) / Std : 0;
+    /// <summary>A raw score on the calibrated scale: 0 at the mean of normal windows, 1 at the threshold.</summary>
+    public double Relative(double raw) => Threshold > Mean ? (raw - Mean) / (Threshold - Mean) : raw - Mean;
 }

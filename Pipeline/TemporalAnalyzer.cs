@@ -5,7 +5,7 @@ namespace Edge.Pipeline;
 /// <summary>
 /// The temporal stage's work: per stream, a ring of the most recent embeddings; every <c>windowStride</c> frames
 /// (from the model's manifest) the GRU/LSTM runs on the newest window. An anomaly model gives the prediction error of
-/// the newest frame, reported relative to the calibrated threshold (1.0 = the 99th percentile of normal footage); an
+/// the newest frame, reported on the calibrated scale (0 = the mean of normal footage, 1 = its 99th percentile); an
 /// activity model gives a label and its probability. Frames between runs carry the latest values. Does not own the
 /// models it is given.
 /// </summary>
@@ -48,7 +48,7 @@ public sealed class TemporalAnalyzer
         if (_anomaly is not null && state.Count >= _anomaly.InputFrames && state.Seen % (_anomaly.Manifest.WindowStride ?? 1) == 0)
         {
             var raw = _anomaly.Run(state.Newest(_anomaly.InputFrames), 1)[0];
-            state.AnomalyScore = (float)(raw / _anomaly.Manifest.Anomaly!.Threshold);
+            state.AnomalyScore = (float)_anomaly.Manifest.Anomaly!.Relative(raw);
             Runs++;
         }
         if (_activity is not null && state.Count >= _activity.InputFrames && state.Seen % (_activity.Manifest.WindowStride ?? 1) == 0)
