@@ -276,6 +276,21 @@ namespace Edge.Host
             {
                 model, data, anomalous, output,
             };
+            var testVideo = new Argument<string>("video") { Description = "Test video with injected anomalies (edge data anomaly)" };
+            var groundTruth = new Option<string?>("--gt") { Description = "Ground-truth file (default: the video's name with .gt.json)" };
+            var anomalyModel = new Option<string>("--anomaly-model") { Description = "Anomaly model (sequence-anomaly)", Required = true };
+            var anomalyOut = new Option<string?>("--out") { Description = "Folder for timeline.png, roc.png and eval-anomaly.json" };
+            var anomalyEval = new Command("anomaly", "Frame-level ROC AUC and event precision/recall of an anomaly model against ground truth, beside a frame-difference baseline")
+            {
+                testVideo, groundTruth, anomalyModel, anomalyOut,
+            };
+            anomalyEval.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+            {
+                var video = parse.GetValue(testVideo)!;
+                var gt = parse.GetValue(groundTruth) ?? Path.ChangeExtension(video, ".gt.json");
+                return Task.Run(() => EvalAnomalyCommand.Run(context, new EvalAnomalyCommand.Arguments(video, gt, parse.GetValue(anomalyModel)!, parse.GetValue(anomalyOut)), stop), stop);
+            }));
+            command.Subcommands.Add(anomalyEval);
             command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
                 Task.Run(() => EvalCommand.Run(context, new EvalCommand.Arguments(parse.GetValue(model)!, parse.GetValue(data)!,
                     parse.GetValue(anomalous), parse.GetValue(output)), stop), stop)));

@@ -72,6 +72,52 @@ public static class Plots
         Save(plot, path, 480, 440);
     }
 
+    /// <summary>Score timelines over frames, with the ground-truth spans shaded and labelled.</summary>
+    public static void Timeline(double[] learned, double[] baseline, IReadOnlyList<(int Start, int End, string Kind)> truth, string path, string title)
+    {
+        var plot = new Plot();
+        foreach (var (start, end, kind) in truth)
+        {
+            var span = plot.Add.HorizontalSpan(start, end);
+            span.FillStyle.Color = Colors.Red.WithAlpha(0.15);
+            var label = plot.Add.Text(kind, start, 0);
+            label.LabelFontSize = 10;
+        }
+        double[] x = [.. Enumerable.Range(0, learned.Length).Select(i => (double)i)];
+        var learnedLine = plot.Add.Scatter(x, [.. learned.Select(v => double.IsNaN(v) ? 0 : Math.Min(v, 10))]);
+        learnedLine.LegendText = "learned (GRU/LSTM prediction error)";
+        learnedLine.MarkerSize = 0;
+        var baselineLine = plot.Add.Scatter(x, [.. baseline.Select(v => double.IsNaN(v) ? 0 : Math.Min(v, 10))]);
+        baselineLine.LegendText = "frame difference";
+        baselineLine.MarkerSize = 0;
+        plot.Add.HorizontalLine(1.0).LinePattern = LinePattern.Dashed;
+        plot.ShowLegend();
+        plot.Title(title);
+        plot.XLabel("frame");
+        plot.YLabel("score (clipped at 10)");
+        Save(plot, path, 1100, 420);
+    }
+
+    /// <summary>Several ROC curves on one plot.</summary>
+    public static void Rocs(IReadOnlyList<(string Name, double[] Fpr, double[] Tpr, double Auc)> curves, string path, string title)
+    {
+        var plot = new Plot();
+        foreach (var (name, fpr, tpr, auc) in curves)
+        {
+            var curve = plot.Add.Scatter(fpr, tpr);
+            curve.LegendText = $"{name}: AUC {auc:0.000}";
+            curve.MarkerSize = 0;
+        }
+        var chance = plot.Add.Line(0, 0, 1, 1);
+        chance.LinePattern = LinePattern.Dashed;
+        plot.ShowLegend();
+        plot.Axes.SetLimits(0, 1, 0, 1);
+        plot.XLabel("false positive rate");
+        plot.YLabel("true positive rate");
+        plot.Title(title);
+        Save(plot, path, 480, 440);
+    }
+
     private static void Save(Plot plot, string path, int width, int height)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);

@@ -155,6 +155,24 @@ public sealed class TrainSequenceCommandTests : IDisposable
         Assert.InRange(anomaly.GetProperty("startFrame").GetInt64(), 30, 39);
         Assert.True(anomaly.GetProperty("endFrame").GetInt64() >= 39, anomaly.ToString());
 
+        // Evaluated against ground truth for the splice, beside the frame-difference baseline.
+        File.WriteAllText(Path.Combine(_work, "spliced.gt.json"),
+            """{ "video": "spliced.avi", "frames": 70, "fps": 10, "anomalies": [ { "kind": "splice", "startFrame": 30, "endFrame": 39 } ] }""");
+        var anomalyEval = await EdgeProcess.RunAsync(_work, ["eval", "anomaly", spliced, "--anomaly-model", model, "--config", "events.json", "--out", "eval-anomaly", .. EdgeProcess.ModelArgs]);
+        Assert.True(anomalyEval.ExitCode == 0, anomalyEval.Stderr);
+        var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval-anomaly", "eval-anomaly.json"))).RootElement.GetProperty("results");
+        var learned = results.EnumerateArray().Single(r => r.GetProperty("Method").GetString() == "learned");
+        Assert.True(learned.GetProperty("FrameAuc").GetDouble() > 0.9, learned.ToString());
+        Assert.Equal(1.0, learned.GetProperty("Recall").GetDouble());
+        Assert.Contains(results.EnumerateArray(), r => r.GetProperty("Method").GetString() == "frame difference");
+        Assert.True(File.Exists(Path.Combine(_work, "eval-anomaly", "timeline.png")));
+
+        // A ground truth of another length than the video is an error at start.
+        File.WriteAllText(Path.Combine(_work, "short.gt.json"), """{ "video": "spliced.avi", "frames": 50, "fps": 10, "anomalies": [] }""");
+        var mismatch = await EdgeProcess.RunAsync(_work, ["eval", "anomaly", spliced, "--gt", "short.gt.json", "--anomaly-model", model, .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.TrainingDataUnusable, mismatch.ExitCode);
+        Assert.Contains("describes 50 frames but", mismatch.Stderr, StringComparison.Ordinal);
+
         // Normal vtest windows against windows of other footage (cup.mp4): the scores must rank them apart.
         var evaluated = await EdgeProcess.RunAsync(_work, ["eval", model, embeddings, "--anomalous", TestData.Cup, "--out", "eval", .. EdgeProcess.ModelArgs]);
         Assert.True(evaluated.ExitCode == 0, evaluated.Stderr);
