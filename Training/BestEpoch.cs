@@ -34,6 +34,17 @@ internal sealed class BestEpoch(string? checkpointPath) : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Whether training stops after this epoch: no improvement for <paramref name="patience"/> epochs, or one more epoch
+    /// as long as the last would pass <paramref name="timeLimit"/>.
+    /// </summary>
+    public bool ShouldStop(IReadOnlyList<EpochReport> reports, int patience, TimeSpan timeLimit)
+    {
+        var elapsed = reports[^1].Elapsed;
+        var lastEpoch = elapsed - (reports.Count > 1 ? reports[^2].Elapsed : TimeSpan.Zero);
+        return EpochsSince >= patience || elapsed + lastEpoch > timeLimit;
+    }
+
     /// <summary>Puts the best weights back into the network and switches it to eval mode.</summary>
     public void Restore(nn.Module network)
     {

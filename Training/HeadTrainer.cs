@@ -48,8 +48,7 @@ public sealed class HeadTrainer(TrainOptions options)
             var report = new EpochReport(epoch, lossSum / steps, validationLoss, accuracy, clock.Elapsed, improved);
             reports.Add(report);
             progress?.Report(report);
-            var epochTime = clock.Elapsed - (reports.Count > 1 ? reports[^2].Elapsed : TimeSpan.Zero);
-            if (best.EpochsSince >= options.Patience || clock.Elapsed + epochTime > options.TimeLimit)
+            if (best.ShouldStop(reports, options.Patience, options.TimeLimit))
             {
                 break;
             }

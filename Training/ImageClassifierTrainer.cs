@@ -103,8 +103,7 @@ public sealed class ImageClassifierTrainer
             reports.Add(report);
             epochs?.Report(report);
             // Stop early on patience, or when one more epoch like this one would pass the time limit.
-            var epochTime = clock.Elapsed - (reports.Count > 1 ? reports[^2].Elapsed : TimeSpan.Zero);
-            if (best.EpochsSince >= _options.Patience || clock.Elapsed + epochTime > _options.TimeLimit)
+            if (best.ShouldStop(reports, _options.Patience, _options.TimeLimit))
             {
                 stoppedEarly = epoch < _options.Epochs;
                 break;

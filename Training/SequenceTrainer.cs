@@ -146,8 +146,7 @@ public sealed class SequenceTrainer
             var report = new EpochReport(epoch, trainLoss / steps, validationLoss, accuracy, clock.Elapsed, improved);
             reports.Add(report);
             progress?.Report(report);
-            var epochTime = clock.Elapsed - (reports.Count > 1 ? reports[^2].Elapsed : TimeSpan.Zero);
-            if (best.EpochsSince >= _options.Patience || clock.Elapsed + epochTime > _options.TimeLimit)
+            if (best.ShouldStop(reports, _options.Patience, _options.TimeLimit))
             {
                 break;
             }

@@ -195,7 +195,8 @@ public static class EvalCommand
         return windows;
     }
 
-    private static List<int> ArgMaxRows(float[] values, int columns)
+    /// <summary>The index of the largest value in each row.</summary>
+    internal static List<int> ArgMaxRows(float[] values, int columns)
     {
         var result = new List<int>(values.Length / columns);
         for (var row = 0; row < values.Length / columns; row++)

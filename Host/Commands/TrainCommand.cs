@@ -197,23 +197,8 @@ public static class TrainCommand
         {
             var count = Math.Min(batch, test.Count - start);
             var probabilities = classifier.Classify(test.Pixels[(start * imageBytes)..((start + count) * imageBytes)], count);
-            var classes = classifier.Manifest.Labels.Length;
-            for (var i = 0; i < count; i++)
-            {
-                var row = probabilities.AsSpan(i * classes, classes);
-                var best = 0;
-                for (var k = 1; k < classes; k++)
-                {
-                    if (row[k] > row[best])
-                    {
-                        best = k;
-                    }
-                }
-                if (best == test.Labels[start + i])
-                {
-                    correct++;
-                }
-            }
+            var predicted = EvalCommand.ArgMaxRows(probabilities, classifier.Manifest.Labels.Length);
+            correct += predicted.Where((label, i) => label == test.Labels[start + i]).Count();
         }
         return (correct / (double)test.Count, correct);
     }

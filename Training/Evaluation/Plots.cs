@@ -57,20 +57,8 @@ public static class Plots
         Save(plot, path, 160 + 60 * classes, 120 + 50 * classes);
     }
 
-    public static void Roc(double[] falsePositiveRate, double[] truePositiveRate, double auc, string path, string title)
-    {
-        var plot = new Plot();
-        var curve = plot.Add.Scatter(falsePositiveRate, truePositiveRate);
-        curve.LegendText = $"AUC {auc:0.000}";
-        var chance = plot.Add.Line(0, 0, 1, 1);
-        chance.LinePattern = LinePattern.Dashed;
-        plot.ShowLegend();
-        plot.Axes.SetLimits(0, 1, 0, 1);
-        plot.XLabel("false positive rate");
-        plot.YLabel("true positive rate");
-        plot.Title(title);
-        Save(plot, path, 480, 440);
-    }
+    public static void Roc(double[] falsePositiveRate, double[] truePositiveRate, double auc, string path, string title) =>
+        Rocs([("model", falsePositiveRate, truePositiveRate, auc)], path, title);
 
     /// <summary>Score timelines over frames, with the ground-truth spans shaded and labelled.</summary>
     public static void Timeline(double[] learned, double[] baseline, IReadOnlyList<(int Start, int End, string Kind)> truth, string path, string title)
