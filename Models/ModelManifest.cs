@@ -64,7 +64,7 @@ public sealed record ModelManifest
     /// <summary>Sequence models: the length of each frame's feature vector; must equal the frame model's embedding size.</summary>
     public int? FeatureSize { get; init; }
 
-    /// <summary>Anomaly models: how raw scores (prediction error) of normal footage are distributed, for thresholds.</summary>
+    /// <summary>Anomaly models: how raw scores of normal footage are distributed, for thresholds.</summary>
     public AnomalyCalibration? Anomaly { get; init; }
 
     /// <summary>Where the weights came from.</summary>

@@ -5,7 +5,7 @@ namespace Edge.Models;
 
 /// <summary>
 /// Serves a GRU/LSTM sequence model over windows of per-frame embeddings: activity models give class probabilities
-/// per window, anomaly models a raw score per window (prediction error of the frame after the window), to be
+/// per window, anomaly models a raw score per window (of the frame after the window), to be
 /// normalised with the manifest's calibration. Owns its session.
 /// </summary>
 public sealed class SequenceModel : IDisposable

@@ -4,8 +4,8 @@ namespace Edge.Pipeline;
 
 /// <summary>
 /// The temporal stage's work: per stream, a ring of the most recent embeddings; every <c>windowStride</c> frames
-/// (from the model's manifest) the GRU/LSTM runs on the newest window. An anomaly model gives the prediction error of
-/// the newest frame, reported on the calibrated scale (0 = the mean of normal footage, 1 = its 99th percentile); an
+/// (from the model's manifest) the GRU/LSTM runs on the newest window. An anomaly model scores
+/// the newest frame (its prediction error and motion energy), reported on the calibrated scale (0 = the mean of normal footage, 1 = its 99th percentile); an
 /// activity model gives a label and its probability. Frames between runs carry the latest values. Does not own the
 /// models it is given.
 /// </summary>

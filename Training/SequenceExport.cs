@@ -10,7 +10,7 @@ public static class SequenceExport
     {
         var anomaly = result.Calibration is not null;
         var builder = TorchOnnxExporter.ExportSequence(result.Network, settings.Window, result.Mean, result.Std,
-            Path.GetFileNameWithoutExtension(path), anomaly);
+            Path.GetFileNameWithoutExtension(path), result.Scoring);
         var manifest = new ModelManifest
         {
             Name = Path.GetFileNameWithoutExtension(path),

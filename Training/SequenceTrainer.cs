@@ -8,7 +8,8 @@ namespace Edge.Training;
 /// Trains <see cref="SequenceNetwork"/> on windows of per-frame embeddings. Features are standardised per dimension
 /// with statistics of the training data (the exported graph does the same). Activity: each window of T frames gets
 /// its clip's label (cross-entropy). Anomaly: from normal footage only, the network reads T frames and predicts the
-/// next one (mean squared error); the last part of each sequence is held out to calibrate the scores.
+/// next one (mean squared error) from unit-length embeddings; the last part of each sequence is held out to calibrate
+/// the scores (<see cref="AnomalyScore"/>).
 /// </summary>
 public sealed class SequenceTrainer
 {
@@ -22,7 +23,11 @@ public sealed class SequenceTrainer
     public sealed record Settings(int Window, int Stride, RecurrentCell Cell, int Hidden = 128, int Layers = 1);
 
     public sealed record Result(SequenceNetwork Network, float[] Mean, float[] Std, IReadOnlyList<EpochReport> Epochs,
-        double? ValidationAccuracy, AnomalyCalibration? Calibration, int TrainWindows, int HeldOutWindows);
+        double? ValidationAccuracy, AnomalyCalibration? Calibration, int TrainWindows, int HeldOutWindows)
+    {
+        /// <summary>How an anomaly model scores windows; null for activity models.</summary>
+        public AnomalyScore? Scoring { get; init; }
+    }
 
     public Result TrainActivity(IReadOnlyList<Sequence> clips, int classes, Settings settings, IProgress<EpochReport>? progress, CancellationToken ct)
     {
@@ -50,6 +55,7 @@ public sealed class SequenceTrainer
     public Result TrainAnomaly(IReadOnlyList<Sequence> normal, Settings settings, IProgress<EpochReport>? progress, CancellationToken ct)
     {
         var features = Features(normal);
+        normal = [.. normal.Select(s => s with { Values = UnitRows(s.Values, features) })];
         var length = settings.Window + 1;
         // Hold out the last part of every sequence: calibration must see footage the network did not learn.
         var training = new List<WindowRef>();
@@ -57,9 +63,17 @@ public sealed class SequenceTrainer
         for (var s = 0; s < normal.Count; s++)
         {
             var split = (int)(normal[s].Rows * (1 - _options.ValidationFraction));
-            foreach (var w in Windows([normal[s]], length, settings.Stride))
+            // Training windows at the model's stride; held-out windows at every frame, as serving scores them.
+            foreach (var w in Windows([normal[s]], length, 1))
             {
-                (w.Start + length <= split ? training : w.Start >= split ? heldOut : null)?.Add(w with { Sequence = s });
+                if (w.Start + length <= split && w.Start % settings.Stride == 0)
+                {
+                    training.Add(w with { Sequence = s });
+                }
+                else if (w.Start >= split)
+                {
+                    heldOut.Add(w with { Sequence = s });
+                }
             }
         }
         if (training.Count < 2 || heldOut.Count < 2)
@@ -71,27 +85,73 @@ public sealed class SequenceTrainer
         var data = new WindowData(normal, mean, std, settings.Window);
         var (epochs, _) = Fit(network, training, heldOut, data, progress, ct,
             (output, batch) => nn.functional.mse_loss(output, data.Targets(batch)), null);
-        var scores = Scores(network, data, heldOut);
+        var scoring = Calibrate(network, data, training, heldOut);
+        var scores = Collect(heldOut, batch => scoring.Score(network, data.Frames(batch), mean, std));
         Array.Sort(scores);
-        var scoreMean = scores.Average();
-        var scoreStd = Math.Sqrt(scores.Select(v => (v - scoreMean) * (v - scoreMean)).Average());
+        var (scoreMean, scoreStd) = MeanAndStd(scores);
         var calibration = new AnomalyCalibration(scoreMean, scoreStd, Percentile(scores, 0.99), 99, scores.Length);
-        return new Result(network, mean, std, epochs, null, calibration, training.Count, heldOut.Count);
+        return new Result(network, mean, std, epochs, null, calibration, training.Count, heldOut.Count) { Scoring = scoring };
     }
 
-    /// <summary>Anomaly scores (mean squared prediction error per window) of a trained network.</summary>
-    public static double[] Scores(SequenceNetwork network, WindowData data, IReadOnlyList<WindowRef> windows)
+    /// <summary>
+    /// The normal statistics of both score terms: the prediction error's on held-out windows (the network has not
+    /// learned them), the motion's on the training windows.
+    /// </summary>
+    private static AnomalyScore Calibrate(SequenceNetwork network, WindowData data, List<WindowRef> training, List<WindowRef> heldOut)
     {
         network.eval();
         using var noGrad = no_grad();
-        var scores = new List<double>();
+        var steps = Collect(training, batch => AnomalyScore.Step(AnomalyScore.UnitLength(data.Frames(batch))));
+        Array.Sort(steps);
+        var median = (float)Math.Max(Percentile(steps, 0.5), AnomalyScore.MotionEpsilon);
+        var motionOnly = new AnomalyScore(0, 1, median, 0, 1);
+        var (motionMean, motionStd) = MeanAndStd(Collect(training, batch => motionOnly.Motion(AnomalyScore.UnitLength(data.Frames(batch)))));
+        var (errorMean, errorStd) = MeanAndStd(Collect(heldOut, batch =>
+        {
+            var error = network.call(data.Inputs(batch)).sub(data.Targets(batch));
+            return error.mul(error).mean([1]);
+        }));
+        return new AnomalyScore((float)errorMean, (float)Math.Max(errorStd, 1e-6), median, (float)motionMean, (float)Math.Max(motionStd, 1e-6));
+    }
+
+    /// <summary>Runs <paramref name="score"/> ([B] per batch) over the windows in batches, without gradients.</summary>
+    private static double[] Collect(IReadOnlyList<WindowRef> windows, Func<WindowRef[], Tensor> score)
+    {
+        using var noGrad = no_grad();
+        var values = new List<double>();
         foreach (var chunk in windows.Chunk(256))
         {
             using var scope = NewDisposeScope();
-            var error = network.call(data.Inputs(chunk)).sub(data.Targets(chunk));
-            scores.AddRange(error.mul(error).mean([1]).data<float>().ToArray().Select(v => (double)v));
+            values.AddRange(score(chunk).data<float>().ToArray().Select(v => (double)v));
         }
-        return [.. scores];
+        return [.. values];
+    }
+
+    private static (double Mean, double Std) MeanAndStd(double[] values)
+    {
+        var mean = values.Average();
+        return (mean, Math.Sqrt(values.Select(v => (v - mean) * (v - mean)).Average()));
+    }
+
+    /// <summary>Each row of <paramref name="features"/> values divided by its L2 norm, as the anomaly graph does first.</summary>
+    private static float[] UnitRows(float[] values, int features)
+    {
+        var unit = new float[values.Length];
+        for (var r = 0; r < values.Length / features; r++)
+        {
+            var row = values.AsSpan(r * features, features);
+            double squares = 0;
+            foreach (var v in row)
+            {
+                squares += v * (double)v;
+            }
+            var norm = Math.Sqrt(squares);
+            for (var f = 0; f < features; f++)
+            {
+                unit[r * features + f] = (float)(row[f] / norm);
+            }
+        }
+        return unit;
     }
 
     private (List<EpochReport> Epochs, double? BestAccuracy) Fit(SequenceNetwork network, List<WindowRef> training, List<WindowRef> validation,
@@ -172,7 +232,7 @@ public sealed class SequenceTrainer
         return features;
     }
 
-    /// <summary>Per-feature mean and std over every frame; std is floored so that constant features stay finite.</summary>
+    /// <summary>Per-feature mean and std over every frame; std is floored so that near-constant features stay finite.</summary>
     private static (float[] Mean, float[] Std) Standardisation(IReadOnlyList<Sequence> sequences, int features)
     {
         var sum = new double[features];
@@ -192,8 +252,10 @@ public sealed class SequenceTrainer
             rows += s.Rows;
         }
         var mean = sum.Select(v => (float)(v / rows)).ToArray();
-        var std = squares.Select((v, f) => (float)Math.Max(Math.Sqrt(Math.Max(v / rows - mean[f] * (double)mean[f], 0)), 0.05)).ToArray();
-        return (mean, std);
+        var std = squares.Select((v, f) => Math.Sqrt(Math.Max(v / rows - mean[f] * (double)mean[f], 0))).ToArray();
+        // The floor is relative to the typical feature's spread, so it suits raw and unit-length embeddings alike.
+        var floor = Math.Max(0.1 * std.Order().ElementAt(std.Length / 2), 1e-6);
+        return (mean, std.Select(v => (float)Math.Max(v, floor)).ToArray());
     }
 
     private static List<WindowRef> Windows(IReadOnlyList<Sequence> sequences, int length, int stride)
@@ -228,6 +290,18 @@ public sealed class SequenceTrainer
                 Copy(batch[i], 0, window, values.AsSpan(i * window * _features));
             }
             return tensor(values, [batch.Count, window, _features]);
+        }
+
+        /// <summary>[B, T + 1, F]: each window and the frame after it, as they are (not standardised).</summary>
+        public Tensor Frames(IReadOnlyList<WindowRef> batch)
+        {
+            var values = new float[batch.Count * (window + 1) * _features];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                sequences[batch[i].Sequence].Values.AsSpan(batch[i].Start * _features, (window + 1) * _features)
+                    .CopyTo(values.AsSpan(i * (window + 1) * _features));
+            }
+            return tensor(values, [batch.Count, window + 1, _features]);
         }
 
         /// <summary>[B, F]: the frame after each window, standardised.</summary>

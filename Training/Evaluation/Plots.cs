@@ -73,7 +73,7 @@ public static class Plots
         }
         double[] x = [.. Enumerable.Range(0, learned.Length).Select(i => (double)i)];
         var learnedLine = plot.Add.Scatter(x, [.. learned.Select(v => double.IsNaN(v) ? 0 : Math.Min(v, 10))]);
-        learnedLine.LegendText = "learned (GRU/LSTM prediction error)";
+        learnedLine.LegendText = "learned (GRU/LSTM score)";
         learnedLine.MarkerSize = 0;
         var baselineLine = plot.Add.Scatter(x, [.. baseline.Select(v => double.IsNaN(v) ? 0 : Math.Min(v, 10))]);
         baselineLine.LegendText = "frame difference";

@@ -53,39 +53,57 @@ public static class TorchOnnxExporter
 
     /// <summary>
     /// Exports a <see cref="SequenceNetwork"/> trained on standardised features ((x − mean) / std, done in the graph).
-    /// Activity: input "windows" [N, T, F], output "scores" [N, classes] (softmax). Anomaly: input "windows"
-    /// [N, T + 1, F]; the network reads the first T frames and predicts frame T + 1, and the graph outputs "score" [N],
-    /// the mean squared error of that prediction, so serving computes exactly what training measured.
+    /// Activity: input "windows" [N, T, F], output "scores" [N, classes] (softmax). Anomaly (<paramref name="anomaly"/>
+    /// given): input "windows" [N, T + 1, F] of raw embeddings; the graph scales each to unit length, the network reads
+    /// the first T frames and predicts frame T + 1, and the graph outputs "score" [N] as <see cref="AnomalyScore"/>
+    /// defines it (standardised prediction error plus standardised two-sided motion energy), so serving computes
+    /// exactly what training measured.
     /// Batch-first RNNs run time-major between two Transposes; gates are reordered from PyTorch's layout to ONNX's and
     /// GRUs use linear_before_reset=1, as PyTorch computes them.
     /// </summary>
     public static OnnxGraphBuilder ExportSequence(SequenceNetwork network, int windowLength, float[] mean, float[] std,
-        string name, bool anomaly)
+        string name, AnomalyScore? anomaly)
     {
         var builder = new OnnxGraphBuilder(name);
         var features = network.InputSize;
-        var windows = builder.Input("windows", null, anomaly ? windowLength + 1 : windowLength, features);
-        var x = builder.Node("Sub", [windows, builder.Initializer("features.mean", mean, features)]);
-        x = builder.Node("Div", [x, builder.Initializer("features.std", std, features)]);
-        string? target = null;
-        if (anomaly)
+        var windows = builder.Input("windows", null, anomaly is null ? windowLength : windowLength + 1, features);
+        var x = windows;
+        string? unit = null;
+        if (anomaly is not null)
         {
-            target = Slice(builder, x, windowLength, windowLength + 1, "target");
-            target = builder.Node("Squeeze", [target, builder.Int64Initializer("target.axis", 1)]);
-            x = Slice(builder, x, 0, windowLength, "history");
+            unit = x = builder.Node("LpNormalization", [windows], OnnxGraphBuilder.Int("axis", -1), OnnxGraphBuilder.Int("p", 2));
         }
-        var prediction = SequenceLayers(builder, network, builder.SwapBatchAndTime(x));
-        if (target is null)
+        x = builder.Node("Sub", [x, builder.Initializer("features.mean", mean, features)]);
+        x = builder.Node("Div", [x, builder.Initializer("features.std", std, features)]);
+        if (anomaly is null)
         {
-            builder.Output(builder.Softmax(prediction), "scores", null, network.Outputs);
+            var scores = SequenceLayers(builder, network, builder.SwapBatchAndTime(x));
+            builder.Output(builder.Softmax(scores), "scores", null, network.Outputs);
             return builder;
         }
+        var target = Slice(builder, x, windowLength, windowLength + 1, "target");
+        target = builder.Node("Squeeze", [target, builder.Int64Initializer("target.axis", 1)]);
+        var prediction = SequenceLayers(builder, network, builder.SwapBatchAndTime(Slice(builder, x, 0, windowLength, "history")));
         var error = builder.Node("Sub", [prediction, target]);
         error = builder.Node("Mul", [error, error]);
-        var score = builder.Node("ReduceMean", [error], OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0));
-        builder.Output(score, "score", [null]);
+        error = builder.Node("ReduceMean", [error], OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0));
+        var errorTerm = Standardise(builder, error, "error", anomaly.ErrorMean, anomaly.ErrorStd);
+
+        var step = builder.Node("Sub", [Slice(builder, unit!, windowLength, windowLength + 1, "newest"),
+            Slice(builder, unit!, windowLength - 1, windowLength, "previous")]);
+        step = builder.Node("ReduceL2", [step], OnnxGraphBuilder.Ints("axes", 1, 2), OnnxGraphBuilder.Int("keepdims", 0));
+        var motion = builder.Node("Add", [step, Scalar(builder, "motion.epsilon", AnomalyScore.MotionEpsilon)]);
+        motion = builder.Node("Div", [motion, Scalar(builder, "motion.median", anomaly.MotionMedian)]);
+        motion = builder.Node("Abs", [builder.Node("Log", [motion])]);
+        var motionTerm = Standardise(builder, motion, "motion", anomaly.MotionMean, anomaly.MotionStd);
+        builder.Output(builder.Node("Add", [errorTerm, motionTerm]), "score", [null]);
         return builder;
     }
+
+    private static string Standardise(OnnxGraphBuilder builder, string x, string name, float mean, float std) =>
+        builder.Node("Div", [builder.Node("Sub", [x, Scalar(builder, name + ".mean", mean)]), Scalar(builder, name + ".std", std)]);
+
+    private static string Scalar(OnnxGraphBuilder builder, string name, float value) => builder.Initializer(name, [value], 1);
 
     private static string Slice(OnnxGraphBuilder builder, string x, long start, long end, string name) =>
         builder.Node("Slice", [x, builder.Int64Initializer(name + ".starts", start), builder.Int64Initializer(name + ".ends", end),

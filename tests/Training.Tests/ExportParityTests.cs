@@ -77,7 +77,7 @@ public sealed class ExportParityTests : IDisposable
         using var network = new SequenceNetwork(cell, 16, 12, layers, 5);
         network.eval();
         var (mean, std) = (Enumerable.Range(0, 16).Select(i => i * 0.1f).ToArray(), Enumerable.Range(0, 16).Select(i => 0.5f + i * 0.05f).ToArray());
-        var path = Save(TorchOnnxExporter.ExportSequence(network, 8, mean, std, $"{cell}{layers}", anomaly: false), $"{cell}{layers}.onnx");
+        var path = Save(TorchOnnxExporter.ExportSequence(network, 8, mean, std, $"{cell}{layers}", anomaly: null), $"{cell}{layers}.onnx");
         using var x = randn(3, 8, 16).mul(2);
         using var standardised = x.sub(tensor(mean)).div(tensor(std));
         using var expected = functional.softmax(network.call(standardised), 1);
@@ -87,17 +87,17 @@ public sealed class ExportParityTests : IDisposable
     [Theory]
     [InlineData(RecurrentCell.Gru)]
     [InlineData(RecurrentCell.Lstm)]
-    public void AnomalySequence_ScoreIsTheTorchPredictionError(RecurrentCell cell)
+    public void AnomalySequence_ScoreIsTheTorchScore(RecurrentCell cell)
     {
         using var network = new SequenceNetwork(cell, 16, 12, 2, 16);
         network.eval();
         var (mean, std) = (Enumerable.Range(0, 16).Select(i => -0.2f + i * 0.03f).ToArray(), Enumerable.Range(0, 16).Select(i => 0.3f + i * 0.1f).ToArray());
-        var path = Save(TorchOnnxExporter.ExportSequence(network, 8, mean, std, $"anomaly-{cell}", anomaly: true), $"anomaly-{cell}.onnx");
+        var scoring = new AnomalyScore(ErrorMean: 0.8f, ErrorStd: 0.3f, MotionMedian: 0.4f, MotionMean: 0.25f, MotionStd: 0.2f);
+        var path = Save(TorchOnnxExporter.ExportSequence(network, 8, mean, std, $"anomaly-{cell}", scoring), $"anomaly-{cell}.onnx");
         using var x = randn(4, 9, 16);
-        using var standardised = x.sub(tensor(mean)).div(tensor(std));
-        using var prediction = network.call(standardised.narrow(1, 0, 8));
-        using var error = prediction.sub(standardised.select(1, 8));
-        using var expected = error.mul(error).mean([1]);
+        // The last window is frozen: its newest frame repeats the one before (the motion term's floor).
+        x[3, 8] = x[3, 7].clone();
+        using var expected = scoring.Score(network, x, mean, std);
         AssertParity(path, "windows", x, expected);
     }
 
