@@ -10,7 +10,7 @@ namespace Edge.Host.Tests.Delivery;
 /// <summary>
 /// An MQTT subscriber (MQTTnet) that counts the event ids it receives. Its session is persistent (clean session off,
 /// QoS 1), so the broker queues messages for it while it is disconnected; it reconnects by itself when the broker
-/// comes back.
+/// comes back. It owns its client; disposing stops reconnecting and closes it.
 /// </summary>
 public sealed class EventSubscriber : IAsyncDisposable
 {

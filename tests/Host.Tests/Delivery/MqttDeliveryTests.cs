@@ -77,6 +77,7 @@ public sealed class MqttDeliveryTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(["edge/test-device/cam-1/events"], subscriber.Topics);
         // The log tells the story once: connected, failing, resumed, connected; no line per attempt above debug.
         var told = logger.Entries.Where(e => e.Level >= LogLevel.Information).Select(e => e.Message).ToList();
+        output.WriteLine(string.Join("\n", told));
         Assert.Equal(1, told.Count(m => m.Contains("failing:", StringComparison.Ordinal)));
         Assert.Equal(1, told.Count(m => m.Contains("resumed after", StringComparison.Ordinal)));
         Assert.Equal(2, told.Count(m => m.StartsWith("Connected to MQTT broker", StringComparison.Ordinal)));
