@@ -119,7 +119,7 @@ internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOption
         var results = new List<ValidationResult>();
         if (!Validator.TryValidateObject(section, new ValidationContext(section), results, validateAllProperties: true))
         {
-            failures.AddRange(results.Select(r => $"{prefix}:{string.Join(",", r.MemberNames)}: {r.ErrorMessage}"));
+            failures.AddRange(results.Select(r => $"{prefix}:{string.Join(",", r.MemberNames)}: {r.ErrorMessage?.TrimEnd('.')}"));
         }
     }
 }
