@@ -1,5 +1,7 @@
+using System.Collections;
 using System.Reflection;
 using Edge.Capture;
+using Edge.Host.Delivery;
 using Edge.Models;
 using Edge.Pipeline;
 using Microsoft.Extensions.Configuration;
@@ -32,6 +34,7 @@ public static class EdgeConfiguration
         [AnalysisOptions.Section] = typeof(AnalysisOptions),
         [Edge.Pipeline.Events.EventRules.Section] = typeof(Edge.Pipeline.Events.EventRules),
         [LoggingOptions.Section] = typeof(LoggingOptions),
+        [DeliveryOptions.Section] = typeof(DeliveryOptions),
     };
 
     /// <summary>The config file to read: the one given, else config/edge.json here, else the copy beside the binary.</summary>
@@ -83,6 +86,8 @@ public static class EdgeConfiguration
         AddOptions<Edge.Pipeline.Events.EventRules>(builder, Edge.Pipeline.Events.EventRules.Section);
         builder.Services.AddSingleton<IValidateOptions<Edge.Pipeline.Events.EventRules>, EventRulesValidator>();
         AddOptions<LoggingOptions>(builder, LoggingOptions.Section);
+        AddOptions<DeliveryOptions>(builder, DeliveryOptions.Section);
+        builder.Services.AddSingleton<IValidateOptions<DeliveryOptions>, DeliveryOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
 
@@ -110,6 +115,7 @@ public static class EdgeConfiguration
             _ = services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
             _ = services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
             _ = services.GetRequiredService<IOptions<LoggingOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<DeliveryOptions>>().Value;
         }
         catch (OptionsValidationException ex)
         {
@@ -139,14 +145,25 @@ public static class EdgeConfiguration
             {
                 throw new ConfigException($"unknown config section '{section.Key}' in {where}; known sections: {string.Join(", ", s_sections.Keys)}");
             }
-            var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-                .Where(p => p.CanWrite).Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            foreach (var key in section.GetChildren())
+            CheckKeys(section, type, section.Key, where);
+        }
+    }
+
+    /// <summary>Checks a section's keys against its options type, and nested sections (e.g. Delivery:Mqtt) against theirs.</summary>
+    private static void CheckKeys(IConfigurationSection section, Type type, string path, string where)
+    {
+        var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite).ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+        foreach (var key in section.GetChildren())
+        {
+            if (!properties.TryGetValue(key.Key, out var property))
             {
-                if (!properties.Contains(key.Key))
-                {
-                    throw new ConfigException($"unknown config key '{section.Key}:{key.Key}' in {where}; known keys: {string.Join(", ", properties.Order())}");
-                }
+                throw new ConfigException($"unknown config key '{path}:{key.Key}' in {where}; known keys: {string.Join(", ", properties.Keys.Order())}");
+            }
+            var nested = property.PropertyType;
+            if (nested.IsClass && nested != typeof(string) && !typeof(IEnumerable).IsAssignableFrom(nested))
+            {
+                CheckKeys(key, nested, $"{path}:{key.Key}", where);
             }
         }
     }

@@ -21,6 +21,7 @@ public sealed class EdgeContext : IAsyncDisposable
         Models = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value;
         Analysis = host.Services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
         Events = host.Services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
+        Delivery = host.Services.GetRequiredService<IOptions<Edge.Host.Delivery.DeliveryOptions>>().Value;
         LoggerFactory = host.Services.GetRequiredService<ILoggerFactory>();
     }
 
@@ -33,6 +34,8 @@ public sealed class EdgeContext : IAsyncDisposable
     public AnalysisOptions Analysis { get; }
 
     public Edge.Pipeline.Events.EventRules Events { get; }
+
+    public Edge.Host.Delivery.DeliveryOptions Delivery { get; }
 
     public ILoggerFactory LoggerFactory { get; }
 

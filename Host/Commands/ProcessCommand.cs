@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Edge.Capture;
 using Edge.Host.Console;
+using Edge.Host.Delivery;
 using Edge.Host.Sinks;
 using Edge.Models;
 using Edge.Pipeline;
@@ -40,11 +41,18 @@ public static class ProcessCommand
         var temporal = anomaly is null && activity is null ? null : new TemporalAnalyzer(anomaly, activity);
         using var output = new OutputDirectory(args.Out ?? Path.Combine("out", source.StreamId));
         var startedUtc = DateTimeOffset.UtcNow;
+        // Delivery runs beside the pipeline (events go out as they end) and also sends what earlier runs left pending.
+        using var outbox = context.Delivery.AnyEnabled ? new EventOutbox(context.Delivery) : null;
+        await using var delivery = outbox is null ? null : new EventDelivery(outbox, context.Delivery, context.CreateLogger("Edge.Delivery"));
+        if (delivery is not null)
+        {
+            await delivery.StartAsync(stop).ConfigureAwait(false);
+        }
 
         var expected = ExpectedFrames(info, context.Capture);
         var sinks = new List<IResultSink> { new ResultFilesSink(output, embedder.EmbeddingSize) };
         var events = temporal is null ? null
-            : new EventsSink(output, context.Events, info.IsLive ? info.Fps : info.Fps / Strides.For(context.Capture, info.Fps));
+            : new EventsSink(output, context.Events, info.IsLive ? info.Fps : info.Fps / Strides.For(context.Capture, info.Fps), outbox);
         if (events is not null)
         {
             sinks.Add(events);
@@ -67,6 +75,8 @@ public static class ProcessCommand
             }
         }
 
+        var deliveryCounts = delivery is null ? null : await FinishDeliveryAsync(delivery, context.Delivery, stop).ConfigureAwait(false);
+
         var complete = !report.StoppedEarly || info.IsLive;
         var summary = new
         {
@@ -88,6 +98,7 @@ public static class ProcessCommand
             report.PoolSize,
             report.PoolPeak,
             stages = report.Stages,
+            delivery = deliveryCounts,
             files = new[] { ResultFilesSink.FramesFile, ResultFilesSink.EmbeddingsFile }
                 .Concat(events is null ? [] : [EventsSink.EventsFile, SqliteEventStore.FileName])
                 .Concat(args.Annotate ? [AnnotatedVideoSink.VideoFile] : []).ToArray(),
@@ -98,8 +109,22 @@ public static class ProcessCommand
         output.Commit();
         logger.LogInformation("{Stream}: {Read} frames read, {Processed} processed, {Dropped} dropped, {Fps:0.0} fps; results in {Output}",
             source.StreamId, report.FramesRead, report.FramesProcessed, report.FramesDropped, report.Fps, output.Path);
-        SummaryView.Print(report, output.Path);
+        SummaryView.Print(report, output.Path, deliveryCounts);
         return complete ? ExitCodes.Ok : ExitCodes.Interrupted;
+    }
+
+    /// <summary>
+    /// Gives pending events up to Delivery:DrainTimeoutMs to go out (none after Ctrl+C), then stops delivery; what is
+    /// still pending stays in the outbox for the next run or the service.
+    /// </summary>
+    private static async Task<IReadOnlyList<DeliveryCounts>> FinishDeliveryAsync(EventDelivery delivery, DeliveryOptions options, CancellationToken stop)
+    {
+        if (!stop.IsCancellationRequested)
+        {
+            await delivery.WaitForDeliveryAsync(TimeSpan.FromMilliseconds(options.DrainTimeoutMs), stop).ConfigureAwait(false);
+        }
+        await delivery.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        return delivery.Counts();
     }
 
     /// <summary>

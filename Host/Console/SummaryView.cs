@@ -1,4 +1,5 @@
 using System.Globalization;
+using Edge.Host.Delivery;
 using Edge.Pipeline;
 using Spectre.Console;
 
@@ -7,7 +8,7 @@ namespace Edge.Host.Console;
 /// <summary>The table printed at the end of a run: totals first, then one row per stage.</summary>
 public static class SummaryView
 {
-    public static void Print(PipelineReport report, string? outputPath)
+    public static void Print(PipelineReport report, string? outputPath, IReadOnlyList<DeliveryCounts>? delivery = null)
     {
         var c = CultureInfo.InvariantCulture;
         var console = AnsiConsole.Console;
@@ -28,6 +29,10 @@ public static class SummaryView
         if (report.StoppedEarly)
         {
             console.MarkupLine("[yellow]stopped before the end of the source[/]");
+        }
+        foreach (var d in delivery ?? [])
+        {
+            console.MarkupLine(string.Create(c, $"delivery to {d.Target}: {d.Delivered} delivered, {d.Pending} pending{(d.Failed > 0 ? $", {d.Failed} refused" : "")}"));
         }
         if (outputPath is not null)
         {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Edge.Host.Delivery;
 using Edge.Pipeline;
 using Edge.Pipeline.Events;
 
@@ -6,10 +7,11 @@ namespace Edge.Host.Sinks;
 
 /// <summary>
 /// Turns each frame's analysis into anomaly and activity events (hysteresis, minimum duration, cooldown; per stream)
-/// and writes them, as each event ends, to events.jsonl (one JSON object per event) and to the SQLite store events.db,
-/// with a JPEG of each event's peak frame (event-&lt;id&gt;.jpg) and a clip with pre- and post-roll
-/// (event-&lt;id&gt;.avi, <see cref="EventClips"/>). The peak frame is encoded when it arrives (the
-/// pixels are released right after), so the sink holds one JPEG per open episode, never frames.
+/// and writes them, as each event ends, to events.jsonl (one JSON object per event) and to the SQLite store events.db
+/// (with an outbox, queued for delivery in the same transaction), with a JPEG of each event's peak frame
+/// (event-&lt;id&gt;.jpg) and a clip with pre- and post-roll (event-&lt;id&gt;.avi, <see cref="EventClips"/>). The peak
+/// frame is encoded when it arrives (the pixels are released right after), so the sink holds one JPEG per open
+/// episode, never frames.
 /// </summary>
 public sealed class EventsSink : IResultSink
 {
@@ -28,14 +30,15 @@ public sealed class EventsSink : IResultSink
     private bool _disposed;
 
     /// <param name="fps">Frame rate of the results, for the clips.</param>
-    public EventsSink(OutputDirectory output, EventRules rules, double fps)
+    /// <param name="outbox">Where events are queued for delivery; not owned.</param>
+    public EventsSink(OutputDirectory output, EventRules rules, double fps, EventOutbox? outbox = null)
     {
         _fps = fps;
         _rules = rules;
         _output = output;
         _idle = new HashSet<string>(rules.IdleActivities, StringComparer.Ordinal);
         _writer = new StreamWriter(output.StagingPath(EventsFile));
-        _store = new SqliteEventStore(output.StagingPath(SqliteEventStore.FileName));
+        _store = new SqliteEventStore(output.StagingPath(SqliteEventStore.FileName), outbox);
     }
 
     public bool NeedsPixels => true;

@@ -1,20 +1,24 @@
+using Edge.Host.Delivery;
 using Edge.Pipeline.Events;
 using Microsoft.Data.Sqlite;
 
 namespace Edge.Host.Sinks;
 
 /// <summary>
-/// Events in an embedded SQLite database (one table, keyed by event id so a repeated write is ignored). The store
-/// owns its connection; dispose it to close the file.
+/// Events in an embedded SQLite database (one table, keyed by event id so a repeated write is ignored). With an
+/// outbox, each new event is queued for delivery in the same transaction. The store owns its connection (not the
+/// outbox); dispose it to close the file.
 /// </summary>
 public sealed class SqliteEventStore : IDisposable
 {
     public const string FileName = "events.db";
 
     private readonly SqliteConnection _connection;
+    private readonly EventOutbox? _outbox;
 
-    public SqliteEventStore(string path)
+    public SqliteEventStore(string path, EventOutbox? outbox = null)
     {
+        _outbox = outbox;
         _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         _connection.Open();
         using var create = _connection.CreateCommand();
@@ -26,12 +30,15 @@ public sealed class SqliteEventStore : IDisposable
             CREATE INDEX IF NOT EXISTS events_stream_start ON events (stream, start_ms);
             """;
         create.ExecuteNonQuery();
+        outbox?.AttachTo(_connection);
     }
 
-    /// <summary>Stores an event; an event already stored (same id) is left as it is.</summary>
+    /// <summary>Stores an event and queues it for delivery; an event already stored (same id) is left as it is.</summary>
     public void Add(DetectedEvent e)
     {
+        using var transaction = _connection.BeginTransaction();
         using var insert = _connection.CreateCommand();
+        insert.Transaction = transaction;
         insert.CommandText = """
             INSERT OR IGNORE INTO events VALUES ($id, $stream, $kind, $label, $start_ms, $end_ms, $start_frame, $end_frame, $peak_score, $peak_frame, $snapshot, $clip)
             """;
@@ -47,7 +54,16 @@ public sealed class SqliteEventStore : IDisposable
         insert.Parameters.AddWithValue("$peak_frame", e.PeakFrame);
         insert.Parameters.AddWithValue("$snapshot", (object?)e.Snapshot ?? DBNull.Value);
         insert.Parameters.AddWithValue("$clip", (object?)e.Clip ?? DBNull.Value);
-        insert.ExecuteNonQuery();
+        var added = insert.ExecuteNonQuery() == 1;
+        if (added)
+        {
+            _outbox?.Enqueue(transaction, e);
+        }
+        transaction.Commit();
+        if (added)
+        {
+            _outbox?.Notify();
+        }
     }
 
     /// <summary>Events, oldest first, optionally of one stream and kind.</summary>

@@ -21,6 +21,10 @@ public sealed class BadInputTests : IDisposable
         { "unknown config section", ["process", "{clip}", "--config", "{config:{\"Captur\":{}}}"], ExitCodes.Config, "unknown config section 'Captur'" },
         { "config not json", ["process", "{clip}", "--config", "{config:{ Capture: }"], ExitCodes.Config, "is not valid JSON" },
         { "cross-field rule", ["process", "{clip}", "--config", "{config:{\"Capture\":{\"ResizeWidth\":320}}}"], ExitCodes.Config, "must be set together" },
+        { "unknown nested config key", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Mqtt\":{\"Hots\":\"broker\"}}}}"], ExitCodes.Config, "unknown config key 'Delivery:Mqtt:Hots'" },
+        { "webhook without url", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Webhook\":{\"Enabled\":true}}}}"], ExitCodes.Config, "Delivery:Webhook:Url must be an absolute http:// or https:// URL" },
+        { "mqtt wildcard prefix", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Mqtt\":{\"Enabled\":true,\"TopicPrefix\":\"edge/#\"}}}}"], ExitCodes.Config, "Delivery:Mqtt:TopicPrefix must be a topic without wildcards" },
+        { "mqtt bad port", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Mqtt\":{\"Enabled\":true,\"Port\":0,\"Username\":\"u\",\"Password\":\"pw-s3cret\"}}}}"], ExitCodes.Config, "Delivery:Mqtt:Port" },
         { "config file missing", ["process", "{clip}", "--config", "nope.json"], ExitCodes.Config, "config file not found: nope.json" },
         { "unknown option", ["process", "{clip}", "--frobnicate"], ExitCodes.Usage, "--frobnicate" },
         { "bad provider", ["process", "{clip}", "--provider", "tpu"], ExitCodes.Usage, "tpu" },
@@ -53,6 +57,7 @@ public sealed class BadInputTests : IDisposable
         Assert.Contains(message, errorLines[0], StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", result.Stderr, StringComparison.Ordinal); // credentials never reach the console
         var outFiles = Directory.Exists(Path.Combine(_work, "out"))
             ? Directory.EnumerateFileSystemEntries(Path.Combine(_work, "out"), "*", SearchOption.AllDirectories).ToList()
             : [];

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using Edge.Host.Delivery;
 using Edge.Host.Sinks;
 using Edge.Pipeline.Events;
 using Edge.Tests;
@@ -25,6 +27,62 @@ public sealed class SqliteEventStoreTests : IDisposable
         Assert.Equal([a], reopened.Query(stream: "cam1"));
         Assert.Equal([b], reopened.Query(kind: DetectedEvent.ActivityKind));
         Assert.Empty(reopened.Query(stream: "cam3"));
+    }
+
+    [Fact]
+    public void Add_WithOutbox_QueuesEachNewEventOncePerTargetWithItsMessage()
+    {
+        var options = new DeliveryOptions
+        {
+            OutboxPath = Path.Combine(_folder, "state", "outbox.db"),
+            DeviceId = "gate-3",
+            Mqtt = new MqttDeliveryOptions { Enabled = true },
+            Webhook = new WebhookDeliveryOptions { Enabled = true, Url = "http://127.0.0.1:9/hook" },
+        };
+        var a = new DetectedEvent("a1", "cam1", DetectedEvent.AnomalyKind, "anomaly", 1000.5, 2500, 10, 25, 4.25, 17) { Snapshot = "event-a1.jpg" };
+        using (var outbox = new EventOutbox(options))
+        using (var store = new SqliteEventStore(Path.Combine(_folder, "events.db"), outbox))
+        {
+            store.Add(a);
+            store.Add(a with { Label = "again" }); // already stored: not queued again
+            Assert.Equal([DeliveryTargets.Mqtt, DeliveryTargets.Webhook], outbox.Targets);
+            Assert.Equal(new OutboxCounts(1, 0, 0), outbox.Count(DeliveryTargets.Mqtt));
+            Assert.Equal(new OutboxCounts(1, 0, 0), outbox.Count(DeliveryTargets.Webhook));
+            var message = Assert.Single(outbox.ReadPending(DeliveryTargets.Webhook, 10));
+            Assert.Equal(("a1", "cam1", 0), (message.EventId, message.StreamId, message.Attempts));
+            var json = JsonDocument.Parse(message.Payload).RootElement;
+            Assert.Equal("a1", json.GetProperty("id").GetString());
+            Assert.Equal("gate-3", json.GetProperty("device").GetString());
+            Assert.Equal("anomaly", json.GetProperty("label").GetString());
+            Assert.Equal(1499.5, json.GetProperty("durationMs").GetDouble());
+            Assert.Equal("event-a1.jpg", json.GetProperty("snapshot").GetString());
+            outbox.MarkDelivered(message);
+        }
+        // Reopened (a restart): the webhook message is done, the MQTT one still pending.
+        using var reopened = new EventOutbox(options);
+        Assert.Equal(new OutboxCounts(0, 1, 0), reopened.Count(DeliveryTargets.Webhook));
+        Assert.Equal("a1", Assert.Single(reopened.ReadPending(DeliveryTargets.Mqtt, 10)).EventId);
+    }
+
+    [Fact]
+    public void Add_OutboxWriteFails_TheEventIsNotStoredEither()
+    {
+        var options = new DeliveryOptions { OutboxPath = Path.Combine(_folder, "outbox.db"), Mqtt = new MqttDeliveryOptions { Enabled = true } };
+        var path = Path.Combine(_folder, "events.db");
+        using var outbox = new EventOutbox(options);
+        using (var store = new SqliteEventStore(path, outbox))
+        {
+            using (var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={options.OutboxPath};Pooling=False"))
+            {
+                other.Open();
+                using var drop = other.CreateCommand();
+                drop.CommandText = "DROP TABLE messages";
+                drop.ExecuteNonQuery();
+            }
+            Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => store.Add(new DetectedEvent("b2", "cam2", DetectedEvent.ActivityKind, "run", 500, 900, 5, 9, 0.93, 7)));
+        }
+        using var reopened = new SqliteEventStore(path);
+        Assert.Empty(reopened.Query());
     }
 
     public void Dispose()

@@ -120,10 +120,35 @@ public sealed class TrainSequenceCommandTests : IDisposable
         WriteSplicedClip(spliced);
         // Events start at 3x the calibrated p99 score: this model saw only 96 training windows, so its p99 is rough.
         File.WriteAllText(Path.Combine(_work, "events.json"), """{ "Events": { "AnomalyEnter": 3, "AnomalyExit": 2 } }""");
-        var detected = await EdgeProcess.RunAsync(_work, ["process", spliced, "--out", "spliced", "--config", "events.json", "--anomaly-model", model, .. EdgeProcess.ModelArgs]);
+        // The event is delivered as it is found: the webhook answers; the MQTT broker is down, so that copy stays pending.
+        using var broker = new Delivery.MosquittoBroker();
+        using var receiver = new Delivery.WebhookReceiver((_, _) => (200, null));
+        File.WriteAllText(Path.Combine(_work, "delivered.json"), $$"""
+            { "Events": { "AnomalyEnter": 3, "AnomalyExit": 2 },
+              "Delivery": { "OutboxPath": "state/outbox.db", "DeviceId": "test-device", "DrainTimeoutMs": 1500, "MaxBackoffMs": 500,
+                "Mqtt": { "Enabled": true, "Host": "127.0.0.1", "Port": {{broker.Port}} },
+                "Webhook": { "Enabled": true, "Url": "http://127.0.0.1:{{receiver.Port}}/hook/" } } }
+            """);
+        var detected = await EdgeProcess.RunAsync(_work, ["process", spliced, "--out", "spliced", "--config", "delivered.json", "--anomaly-model", model, .. EdgeProcess.ModelArgs]);
         Assert.True(detected.ExitCode == 0, detected.Stderr);
         var events = File.ReadAllLines(Path.Combine(_work, "spliced", "events.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         var anomaly = Assert.Single(events);
+        var anomalyId = anomaly.GetProperty("id").GetString()!;
+        Assert.Equal([anomalyId], receiver.Requests.Select(r => r.Id));
+        Assert.Contains("delivery to webhook: 1 delivered, 0 pending", detected.Stdout, StringComparison.Ordinal);
+        Assert.Contains("delivery to mqtt: 0 delivered, 1 pending", detected.Stdout, StringComparison.Ordinal);
+        var delivery = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "spliced", "summary.json"))).RootElement.GetProperty("delivery");
+        Assert.Equal(2, delivery.GetArrayLength());
+        // The next run, with the broker up, sends what was left (this short run has no sequence model, so no events of its own).
+        broker.Start();
+        await using (var subscriber = await Delivery.EventSubscriber.ConnectAsync(broker.Port, "edge/#"))
+        {
+            var next = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--max-frames", "5", "--out", "next", "--config", "delivered.json", .. EdgeProcess.ModelArgs]);
+            Assert.True(next.ExitCode == 0, next.Stderr);
+            Assert.Contains("delivery to mqtt: 1 delivered, 0 pending", next.Stdout, StringComparison.Ordinal);
+            Assert.True(await subscriber.WaitForAsync([anomalyId], TimeSpan.FromSeconds(5)));
+            Assert.Equal(["edge/test-device/spliced/events"], subscriber.Topics);
+        }
         using (var store = new Edge.Host.Sinks.SqliteEventStore(Path.Combine(_work, "spliced", "events.db")))
         {
             var stored = Assert.Single(store.Query());
