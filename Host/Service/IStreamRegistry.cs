@@ -1,0 +1,55 @@
+namespace Edge.Host.Service;
+
+/// <summary>Where a live stream's capture stands.</summary>
+public enum StreamState
+{
+    Connecting,
+    Running,
+    Backoff,
+    Stopped,
+}
+
+/// <summary>A stream to run, from config (<c>Streams</c>) or the REST API.</summary>
+/// <param name="Id">Unique, short, URL-safe ([A-Za-z0-9_-]).</param>
+/// <param name="Source">File, camera ("0", "/dev/video0") or URL; may hold credentials, so never log or return it.</param>
+/// <param name="TargetFps">Frames per second to analyse (0 = the source's rate).</param>
+/// <param name="Loop">Files only: start again at the end (a looping test camera).</param>
+/// <param name="AnomalyModel">Anomaly model file for this stream, or empty for the service default.</param>
+/// <param name="ActivityModel">Activity model file for this stream, or empty for the service default.</param>
+public sealed record StreamDefinition(string Id, string Source, double TargetFps = 0, bool Loop = false,
+    string AnomalyModel = "", string ActivityModel = "");
+
+/// <summary>A snapshot of one stream for the dashboard, the REST API and /metrics. Source is redacted.</summary>
+public sealed record StreamStatus(
+    string Id,
+    string Source,
+    StreamState State,
+    string? LastError,
+    DateTime? LastFrameUtc,
+    long FramesRead,
+    long FramesProcessed,
+    long FramesDropped,
+    long Reconnects,
+    double Fps,
+    double AgeP50Ms,
+    double AgeP99Ms,
+    string? Activity,
+    float? AnomalyScore,
+    long Events);
+
+/// <summary>The running streams of <c>edge run</c>, as the web layer sees them. Thread-safe.</summary>
+public interface IStreamRegistry
+{
+    IReadOnlyList<StreamStatus> Streams { get; }
+
+    StreamStatus? Find(string id);
+
+    /// <summary>Recent anomaly scores of a stream, oldest first (at most a few hundred), for a sparkline.</summary>
+    IReadOnlyList<float> AnomalyHistory(string id);
+
+    /// <summary>Starts a stream; throws <see cref="ArgumentException"/> for a bad or duplicate definition.</summary>
+    Task<StreamStatus> AddAsync(StreamDefinition definition, CancellationToken ct);
+
+    /// <summary>Stops and removes a stream (its events stay); false when there is no such stream.</summary>
+    Task<bool> RemoveAsync(string id, CancellationToken ct);
+}
