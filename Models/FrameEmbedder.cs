@@ -12,7 +12,7 @@ namespace Edge.Models;
 /// allocated once (pinned) for the largest batch and reused by every call; the embedder owns them, the session and
 /// the OrtValues over them, and frees all of it when disposed. Not thread-safe: one caller at a time.
 /// </summary>
-public sealed class FrameEmbedder : IDisposable
+public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
 {
     private readonly ModelSession _model;
     private readonly byte[] _input;
@@ -174,6 +174,13 @@ public sealed class FrameEmbedder : IDisposable
         }
         _model.Session.Run(_runOptions, _inputNames, _inputValues[count - 1], _outputNames, _outputValues[count - 1]);
         return _output.AsSpan(0, count * EmbeddingSize);
+    }
+
+    /// <summary>Runs <see cref="Embed"/> on the calling thread and copies the embeddings out.</summary>
+    public ValueTask<float[]> EmbedAsync(IReadOnlyList<Mat> images, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Embed(images).ToArray());
     }
 
     public void Dispose()

@@ -18,7 +18,7 @@ namespace Edge.Pipeline;
 public sealed class FramePipeline : IDisposable
 {
     private readonly IFrameSource _source;
-    private readonly FrameEmbedder _embedder;
+    private readonly IFrameEmbedder _embedder;
     private readonly IReadOnlyList<IResultSink> _sinks;
     private readonly TemporalAnalyzer? _temporal;
     private readonly PipelineOptions _options;
@@ -32,7 +32,7 @@ public sealed class FramePipeline : IDisposable
     private long _endTicks;
 
     /// <param name="temporal">The temporal stage's models, or null to pass results through with an empty analysis.</param>
-    public FramePipeline(IFrameSource source, FrameEmbedder embedder, IReadOnlyList<IResultSink> sinks,
+    public FramePipeline(IFrameSource source, IFrameEmbedder embedder, IReadOnlyList<IResultSink> sinks,
         PipelineOptions options, ILogger logger, TemporalAnalyzer? temporal = null)
     {
         if (temporal is not null && temporal.FeatureSize != embedder.EmbeddingSize)
@@ -216,7 +216,7 @@ public sealed class FramePipeline : IDisposable
                 {
                     images.Add(frame.Image);
                 }
-                var results = ToResults(batch, _embedder.Embed(images));
+                var results = ToResults(batch, await _embedder.EmbedAsync(images, abort).ConfigureAwait(false));
                 var perFrameMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds / batch.Count;
                 batch.Clear();
                 for (var i = 0; i < results.Count; i++)

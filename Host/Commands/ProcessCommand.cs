@@ -52,7 +52,8 @@ public static class ProcessCommand
         var expected = ExpectedFrames(info, context.Capture);
         var sinks = new List<IResultSink> { new ResultFilesSink(output, embedder.EmbeddingSize) };
         var events = temporal is null ? null
-            : new EventsSink(output, context.Events, info.IsLive ? info.Fps : info.Fps / Strides.For(context.Capture, info.Fps), outbox);
+            : new EventsSink(output.Staging, new SqliteEventStore(output.StagingPath(SqliteEventStore.FileName), outbox), context.Events,
+                info.IsLive ? info.Fps : info.Fps / Strides.For(context.Capture, info.Fps), ownsStore: true);
         if (events is not null)
         {
             sinks.Add(events);

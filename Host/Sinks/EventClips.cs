@@ -10,7 +10,7 @@ namespace Edge.Host.Sinks;
 /// the event has ended and <c>postRoll</c> more frames have passed. An episode dropped before it became an event
 /// deletes its clip. Owns the ring's Mats and the open writers; dispose to free them.
 /// </summary>
-public sealed class EventClips(OutputDirectory output, int preRoll, int postRoll, double fps) : IDisposable
+public sealed class EventClips(string folder, int preRoll, int postRoll, double fps) : IDisposable
 {
     private readonly Queue<Mat> _ring = new();
     private readonly Dictionary<HysteresisDetector, Recorder> _recording = [];
@@ -38,7 +38,7 @@ public sealed class EventClips(OutputDirectory output, int preRoll, int postRoll
         {
             if (detector.OpenPeakFrame is not null && !_recording.ContainsKey(detector))
             {
-                var path = output.StagingPath($"clip-{Guid.NewGuid():N}.avi");
+                var path = Path.Combine(folder, $"clip-{Guid.NewGuid():N}.avi");
                 var writer = new VideoWriter(path, FourCC.MJPG, fps > 0 ? fps : 10, small.Size());
                 foreach (var earlier in _ring)
                 {
@@ -74,7 +74,7 @@ public sealed class EventClips(OutputDirectory output, int preRoll, int postRoll
             return null;
         }
         var name = $"event-{detected.Id}.avi";
-        var target = output.StagingPath(name);
+        var target = Path.Combine(folder, name);
         // The writer keeps its file open; renaming keeps the same file, so recording goes on under the event's name.
         File.Move(recorder.Path, target);
         var renamed = new Recorder(recorder.Writer, target) { PostRollLeft = postRoll };

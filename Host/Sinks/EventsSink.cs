@@ -11,7 +11,8 @@ namespace Edge.Host.Sinks;
 /// (with an outbox, queued for delivery in the same transaction), with a JPEG of each event's peak frame
 /// (event-&lt;id&gt;.jpg) and a clip with pre- and post-roll (event-&lt;id&gt;.avi, <see cref="EventClips"/>). The peak
 /// frame is encoded when it arrives (the pixels are released right after), so the sink holds one JPEG per open
-/// episode, never frames.
+/// episode, never frames. Files go into one folder: a run's staging folder for <c>edge process</c>, a stream's events
+/// folder for the service. The sink owns its JSON-lines writer and, when asked to, the store.
 /// </summary>
 public sealed class EventsSink : IResultSink
 {
@@ -23,22 +24,25 @@ public sealed class EventsSink : IResultSink
     private readonly SqliteEventStore _store;
     private readonly Dictionary<string, (HysteresisDetector Anomaly, HysteresisDetector Activity)> _detectors = new(StringComparer.Ordinal);
     private readonly HashSet<string> _idle;
-    private readonly OutputDirectory _output;
+    private readonly string _folder;
+    private readonly bool _ownsStore;
     private readonly Dictionary<HysteresisDetector, byte[]> _peakJpegs = [];
     private readonly Dictionary<string, EventClips> _clips = new(StringComparer.Ordinal);
     private readonly double _fps;
     private bool _disposed;
 
+    /// <param name="folder">Where events.jsonl (appended), snapshots and clips are written.</param>
+    /// <param name="store">The event store (with its outbox, if any); disposed with the sink when <paramref name="ownsStore"/>.</param>
     /// <param name="fps">Frame rate of the results, for the clips.</param>
-    /// <param name="outbox">Where events are queued for delivery; not owned.</param>
-    public EventsSink(OutputDirectory output, EventRules rules, double fps, EventOutbox? outbox = null)
+    public EventsSink(string folder, SqliteEventStore store, EventRules rules, double fps, bool ownsStore)
     {
         _fps = fps;
         _rules = rules;
-        _output = output;
+        _folder = folder;
+        _store = store;
+        _ownsStore = ownsStore;
         _idle = new HashSet<string>(rules.IdleActivities, StringComparer.Ordinal);
-        _writer = new StreamWriter(output.StagingPath(EventsFile));
-        _store = new SqliteEventStore(output.StagingPath(SqliteEventStore.FileName), outbox);
+        _writer = new StreamWriter(Path.Combine(folder, EventsFile), append: true);
     }
 
     public bool NeedsPixels => true;
@@ -53,7 +57,7 @@ public sealed class EventsSink : IResultSink
                 new HysteresisDetector(result.StreamId, DetectedEvent.AnomalyKind, _rules.AnomalyEnter, _rules.AnomalyExit, _rules.MinDurationMs, _rules.CooldownMs),
                 new HysteresisDetector(result.StreamId, DetectedEvent.ActivityKind, _rules.ActivityEnter, _rules.ActivityExit, _rules.MinDurationMs, _rules.CooldownMs));
             _detectors[result.StreamId] = detectors;
-            _clips[result.StreamId] = new EventClips(_output, _rules.PreRollFrames, _rules.PostRollFrames, _fps);
+            _clips[result.StreamId] = new EventClips(_folder, _rules.PreRollFrames, _rules.PostRollFrames, _fps);
         }
         var clips = _clips[result.StreamId];
         var analysis = result.Analysis ?? new FrameAnalysis();
@@ -89,12 +93,14 @@ public sealed class EventsSink : IResultSink
         if (_peakJpegs.Remove(detector, out var jpeg))
         {
             var name = $"event-{detected.Id}.jpg";
-            await File.WriteAllBytesAsync(_output.StagingPath(name), jpeg).ConfigureAwait(false);
+            await File.WriteAllBytesAsync(Path.Combine(_folder, name + ".tmp"), jpeg).ConfigureAwait(false);
+            File.Move(Path.Combine(_folder, name + ".tmp"), Path.Combine(_folder, name), overwrite: true);
             detected = detected with { Snapshot = name };
         }
         Events.Add(detected);
         _store.Add(detected);
         await _writer.WriteLineAsync(JsonSerializer.Serialize(detected, s_json)).ConfigureAwait(false);
+        await _writer.FlushAsync().ConfigureAwait(false);
     }
 
     public async ValueTask CompleteAsync(CancellationToken ct)
@@ -113,7 +119,10 @@ public sealed class EventsSink : IResultSink
         {
             _disposed = true;
             await _writer.DisposeAsync().ConfigureAwait(false);
-            _store.Dispose();
+            if (_ownsStore)
+            {
+                _store.Dispose();
+            }
             foreach (var clips in _clips.Values)
             {
                 clips.Dispose();

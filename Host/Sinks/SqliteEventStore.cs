@@ -36,6 +36,15 @@ public sealed class SqliteEventStore : IDisposable
     /// <summary>Stores an event and queues it for delivery; an event already stored (same id) is left as it is.</summary>
     public void Add(DetectedEvent e)
     {
+        // One connection serves every stream's sink in the service: one writer at a time.
+        lock (_connection)
+        {
+            AddLocked(e);
+        }
+    }
+
+    private void AddLocked(DetectedEvent e)
+    {
         using var transaction = _connection.BeginTransaction();
         using var insert = _connection.CreateCommand();
         insert.Transaction = transaction;

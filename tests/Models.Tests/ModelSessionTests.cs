@@ -42,7 +42,10 @@ public sealed class ModelSessionTests
         Assert.Equal(ExecutionProvider.Cuda, cuda.Provider);
         var a = cpu.Embed(frames.Items).ToArray();
         var b = cuda.Embed(frames.Items).ToArray();
-        Assert.True(a.Zip(b).Max(p => Math.Abs(p.First - p.Second)) < 5e-3f);
+        // CUDA runs convolutions in TF32 by default: measured on an H100, the largest difference on vtest frames was
+        // 1.3e-3 of the largest value (0.014 on values up to 11.7), so the bound is relative.
+        var largest = a.Max(Math.Abs);
+        Assert.True(a.Zip(b).Max(p => Math.Abs(p.First - p.Second)) < 5e-3f * largest);
     }
 
     [Fact]
