@@ -35,6 +35,7 @@ public static class EdgeConfiguration
         [Edge.Pipeline.Events.EventRules.Section] = typeof(Edge.Pipeline.Events.EventRules),
         [LoggingOptions.Section] = typeof(LoggingOptions),
         [DeliveryOptions.Section] = typeof(DeliveryOptions),
+        [Service.ServiceOptions.Section] = typeof(Service.ServiceOptions),
     };
 
     /// <summary>The config file to read: the one given, else config/edge.json here, else the copy beside the binary.</summary>
@@ -59,6 +60,40 @@ public static class EdgeConfiguration
         {
             ContentRootPath = Directory.GetCurrentDirectory(),
         });
+        var configuration = ReadConfiguration(configPath, overrides);
+        builder.Configuration.AddConfiguration(configuration);
+
+        AddOptions<CaptureOptions>(builder, CaptureOptions.Section);
+        AddOptions<PipelineOptions>(builder, PipelineOptions.Section);
+        AddOptions<ModelOptions>(builder, ModelOptions.Section);
+        AddOptions<AnalysisOptions>(builder, AnalysisOptions.Section);
+        AddOptions<Edge.Pipeline.Events.EventRules>(builder, Edge.Pipeline.Events.EventRules.Section);
+        builder.Services.AddSingleton<IValidateOptions<Edge.Pipeline.Events.EventRules>, EventRulesValidator>();
+        AddOptions<LoggingOptions>(builder, LoggingOptions.Section);
+        AddOptions<DeliveryOptions>(builder, DeliveryOptions.Section);
+        builder.Services.AddSingleton<IValidateOptions<DeliveryOptions>, DeliveryOptionsValidator>();
+        AddOptions<Service.ServiceOptions>(builder, Service.ServiceOptions.Section);
+        builder.Services.AddSingleton<IValidateOptions<Service.ServiceOptions>, Service.ServiceOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
+
+        var logging = new LoggingOptions();
+        try
+        {
+            builder.Configuration.GetSection(LoggingOptions.Section).Bind(logging);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ConfigException($"invalid config: {ex.Message}", ex);
+        }
+        builder.Services.AddSerilog(CreateLogger(logging), dispose: true);
+        return builder.Build();
+    }
+
+    /// <summary>Resolves and validates every options section now, so a bad value fails before any work starts.</summary>
+    /// <summary>Reads the config file, EDGE_* variables and overrides, and checks every key against the known sections.</summary>
+    private static IConfigurationRoot ReadConfiguration(string? configPath, IDictionary<string, string?> overrides)
+    {
         var file = FindConfigFile(configPath);
         var edgeConfiguration = new ConfigurationBuilder();
         if (file is not null)
@@ -77,34 +112,35 @@ public static class EdgeConfiguration
             throw new ConfigException($"config file {file} is not valid JSON: {ex.InnerException?.Message ?? ex.Message}", ex);
         }
         CheckKeys(configuration, file);
-        builder.Configuration.AddConfiguration(configuration);
+        return configuration;
+    }
 
-        AddOptions<CaptureOptions>(builder, CaptureOptions.Section);
-        AddOptions<PipelineOptions>(builder, PipelineOptions.Section);
-        AddOptions<ModelOptions>(builder, ModelOptions.Section);
-        AddOptions<AnalysisOptions>(builder, AnalysisOptions.Section);
-        AddOptions<Edge.Pipeline.Events.EventRules>(builder, Edge.Pipeline.Events.EventRules.Section);
-        builder.Services.AddSingleton<IValidateOptions<Edge.Pipeline.Events.EventRules>, EventRulesValidator>();
-        AddOptions<LoggingOptions>(builder, LoggingOptions.Section);
-        AddOptions<DeliveryOptions>(builder, DeliveryOptions.Section);
-        builder.Services.AddSingleton<IValidateOptions<DeliveryOptions>, DeliveryOptionsValidator>();
-        builder.Services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsValidator>();
-        builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
-
-        var logging = new LoggingOptions();
+    /// <summary>
+    /// Reads and validates the Service section again (a reload of the running service), with the same strictness as
+    /// at start; a <see cref="ConfigException"/> names what is wrong.
+    /// </summary>
+    public static Service.ServiceOptions ReloadServiceOptions(string? configPath, IDictionary<string, string?> overrides)
+    {
+        var configuration = ReadConfiguration(configPath, overrides);
+        var options = new Service.ServiceOptions();
         try
         {
-            builder.Configuration.GetSection(LoggingOptions.Section).Bind(logging);
+            configuration.GetSection(Service.ServiceOptions.Section).Bind(options, o => o.ErrorOnUnknownConfiguration = true);
         }
         catch (InvalidOperationException ex)
         {
             throw new ConfigException($"invalid config: {ex.Message}", ex);
         }
-        builder.Services.AddSerilog(CreateLogger(logging), dispose: true);
-        return builder.Build();
+        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new(options), results, validateAllProperties: true);
+        var failures = results.Select(r => $"Service: {r.ErrorMessage}").ToList();
+        if (new Service.ServiceOptionsValidator().Validate(null, options) is { Failed: true } invalid)
+        {
+            failures.AddRange(invalid.Failures);
+        }
+        return failures.Count == 0 ? options : throw new ConfigException($"invalid config: {string.Join("; ", failures)}");
     }
 
-    /// <summary>Resolves and validates every options section now, so a bad value fails before any work starts.</summary>
     public static void ValidateOptions(IServiceProvider services)
     {
         try
@@ -116,6 +152,7 @@ public static class EdgeConfiguration
             _ = services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
             _ = services.GetRequiredService<IOptions<LoggingOptions>>().Value;
             _ = services.GetRequiredService<IOptions<DeliveryOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<Service.ServiceOptions>>().Value;
         }
         catch (OptionsValidationException ex)
         {
@@ -161,6 +198,16 @@ public static class EdgeConfiguration
                 throw new ConfigException($"unknown config key '{path}:{key.Key}' in {where}; known keys: {string.Join(", ", properties.Keys.Order())}");
             }
             var nested = property.PropertyType;
+            if (nested.IsGenericType && nested.GetGenericTypeDefinition() == typeof(List<>)
+                && nested.GetGenericArguments()[0] is { IsClass: true } element && element != typeof(string))
+            {
+                // A list of options objects (Service:Streams): each entry is checked against the element type.
+                foreach (var entry in key.GetChildren())
+                {
+                    CheckKeys(entry, element, $"{path}:{key.Key}:{entry.Key}", where);
+                }
+                continue;
+            }
             if (nested.IsClass && nested != typeof(string) && !typeof(IEnumerable).IsAssignableFrom(nested))
             {
                 CheckKeys(key, nested, $"{path}:{key.Key}", where);

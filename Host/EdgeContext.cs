@@ -13,15 +13,18 @@ public sealed class EdgeContext : IAsyncDisposable
 {
     private readonly IHost _host;
 
-    private EdgeContext(IHost host)
+    private EdgeContext(IHost host, string? configPath, IDictionary<string, string?> overrides)
     {
         _host = host;
+        ConfigPath = configPath;
+        Overrides = overrides;
         Capture = host.Services.GetRequiredService<IOptions<CaptureOptions>>().Value;
         Pipeline = host.Services.GetRequiredService<IOptions<PipelineOptions>>().Value;
         Models = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value;
         Analysis = host.Services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
         Events = host.Services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
         Delivery = host.Services.GetRequiredService<IOptions<Edge.Host.Delivery.DeliveryOptions>>().Value;
+        Service = host.Services.GetRequiredService<IOptions<Edge.Host.Service.ServiceOptions>>().Value;
         LoggerFactory = host.Services.GetRequiredService<ILoggerFactory>();
     }
 
@@ -37,7 +40,15 @@ public sealed class EdgeContext : IAsyncDisposable
 
     public Edge.Host.Delivery.DeliveryOptions Delivery { get; }
 
+    public Edge.Host.Service.ServiceOptions Service { get; }
+
     public ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>The --config file given (null: the default search), for a reload.</summary>
+    public string? ConfigPath { get; }
+
+    /// <summary>The settings given by command-line flags, for a reload.</summary>
+    public IDictionary<string, string?> Overrides { get; }
 
     public ILogger CreateLogger(string category) => LoggerFactory.CreateLogger(category);
 
@@ -49,7 +60,7 @@ public sealed class EdgeContext : IAsyncDisposable
         {
             EdgeConfiguration.ValidateOptions(host.Services);
             await host.StartAsync(ct).ConfigureAwait(false);
-            return new EdgeContext(host);
+            return new EdgeContext(host, configPath, overrides);
         }
         catch
         {

@@ -73,6 +73,7 @@ namespace Edge.Host
             root.Options.Add(s_batch);
             root.Options.Add(s_model);
             root.Subcommands.Add(ProcessVerb());
+            root.Subcommands.Add(RunVerb());
             root.Subcommands.Add(ModelsVerb());
             root.Subcommands.Add(BenchVerb());
             root.Subcommands.Add(TrainVerb());
@@ -108,6 +109,14 @@ namespace Edge.Host
                     parse.GetValue(annotate), parse.GetValue(realtime));
                 return GuardAsync(parse, overrides, (context, stop) => ProcessCommand.RunAsync(context, args, stop));
             });
+            return command;
+        }
+
+        private static Command RunVerb()
+        {
+            var command = new Command("run", "Run as a service: every stream of Service:Streams (files in a loop, cameras, RTSP/HTTP URLs) at once, "
+                + "with reconnects, events and the web dashboard; SIGTERM or Ctrl+C drains and exits 0, SIGHUP reloads the streams from the config");
+            command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), RunCommand.RunAsync));
             return command;
         }
 

@@ -132,7 +132,7 @@ public static class ProcessCommand
     /// Opens a configured sequence model; a missing one is an error when Analysis:Required is set, else the stage runs
     /// without it and says so once.
     /// </summary>
-    private static SequenceModel? OpenSequenceModel(EdgeContext context, string configured, string role, int embeddingSize, ILogger logger)
+    internal static SequenceModel? OpenSequenceModel(EdgeContext context, string configured, string role, int embeddingSize, ILogger logger)
     {
         if (string.IsNullOrWhiteSpace(configured))
         {

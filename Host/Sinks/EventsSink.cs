@@ -26,24 +26,32 @@ public sealed class EventsSink : IResultSink
     private readonly HashSet<string> _idle;
     private readonly string _folder;
     private readonly bool _ownsStore;
+    private readonly bool _keepEvents;
     private readonly Dictionary<HysteresisDetector, byte[]> _peakJpegs = [];
     private readonly Dictionary<string, EventClips> _clips = new(StringComparer.Ordinal);
     private readonly double _fps;
     private bool _disposed;
 
-    /// <param name="folder">Where events.jsonl (appended), snapshots and clips are written.</param>
+    /// <param name="folder">Where the JSON lines (appended), snapshots and clips are written.</param>
     /// <param name="store">The event store (with its outbox, if any); disposed with the sink when <paramref name="ownsStore"/>.</param>
     /// <param name="fps">Frame rate of the results, for the clips.</param>
-    public EventsSink(string folder, SqliteEventStore store, EventRules rules, double fps, bool ownsStore)
+    /// <param name="jsonLines">File name of the JSON lines in <paramref name="folder"/>.</param>
+    /// <param name="keepEvents">Keep every event in <see cref="Events"/> (a run's summary); off for a service.</param>
+    public EventsSink(string folder, SqliteEventStore store, EventRules rules, double fps, bool ownsStore,
+        string jsonLines = EventsFile, bool keepEvents = true)
     {
         _fps = fps;
         _rules = rules;
         _folder = folder;
         _store = store;
         _ownsStore = ownsStore;
+        _keepEvents = keepEvents;
         _idle = new HashSet<string>(rules.IdleActivities, StringComparer.Ordinal);
-        _writer = new StreamWriter(Path.Combine(folder, EventsFile), append: true);
+        _writer = new StreamWriter(Path.Combine(folder, jsonLines), append: true);
     }
+
+    /// <summary>Raised on the sink's thread after each event is stored.</summary>
+    public event Action<DetectedEvent>? EventStored;
 
     public bool NeedsPixels => true;
 
@@ -97,10 +105,14 @@ public sealed class EventsSink : IResultSink
             File.Move(Path.Combine(_folder, name + ".tmp"), Path.Combine(_folder, name), overwrite: true);
             detected = detected with { Snapshot = name };
         }
-        Events.Add(detected);
+        if (_keepEvents)
+        {
+            Events.Add(detected);
+        }
         _store.Add(detected);
         await _writer.WriteLineAsync(JsonSerializer.Serialize(detected, s_json)).ConfigureAwait(false);
         await _writer.FlushAsync().ConfigureAwait(false);
+        EventStored?.Invoke(detected);
     }
 
     public async ValueTask CompleteAsync(CancellationToken ct)

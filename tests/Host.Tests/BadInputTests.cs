@@ -25,6 +25,9 @@ public sealed class BadInputTests : IDisposable
         { "webhook without url", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Webhook\":{\"Enabled\":true}}}}"], ExitCodes.Config, "Delivery:Webhook:Url must be an absolute http:// or https:// URL" },
         { "mqtt wildcard prefix", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Mqtt\":{\"Enabled\":true,\"TopicPrefix\":\"edge/#\"}}}}"], ExitCodes.Config, "Delivery:Mqtt:TopicPrefix must be a topic without wildcards" },
         { "mqtt bad port", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Mqtt\":{\"Enabled\":true,\"Port\":0,\"Username\":\"u\",\"Password\":\"pw-s3cret\"}}}}"], ExitCodes.Config, "Delivery:Mqtt:Port" },
+        { "unknown stream key", ["run", "--config", "{config:{\"Service\":{\"Streams\":[{\"Id\":\"a\",\"Sorce\":\"x.avi\"}]}}}"], ExitCodes.Config, "unknown config key 'Service:Streams:0:Sorce'" },
+        { "duplicate stream ids", ["run", "--config", "{config:{\"Service\":{\"Streams\":[{\"Id\":\"a\",\"Source\":\"0\"},{\"Id\":\"a\",\"Source\":\"1\"}]}}}"], ExitCodes.Config, "the stream id 'a' is used 2 times" },
+        { "stream source missing", ["run", "--config", "{config:{\"Service\":{\"Streams\":[{\"Id\":\"a\",\"Source\":\"missing.avi\"}]}}}"], ExitCodes.Config, "the source of stream 'a' is not a file that exists, a camera or a URL: missing.avi" },
         { "config file missing", ["process", "{clip}", "--config", "nope.json"], ExitCodes.Config, "config file not found: nope.json" },
         { "unknown option", ["process", "{clip}", "--frobnicate"], ExitCodes.Usage, "--frobnicate" },
         { "bad provider", ["process", "{clip}", "--provider", "tpu"], ExitCodes.Usage, "tpu" },
@@ -40,7 +43,7 @@ public sealed class BadInputTests : IDisposable
         {
             resolved.AddRange(["--model", TestData.FrameModel]);
         }
-        if (!resolved.Contains("--out"))
+        if (!resolved.Contains("--out") && resolved[0] == "process")
         {
             resolved.AddRange(["--out", "out"]);
         }

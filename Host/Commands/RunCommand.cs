@@ -1,0 +1,130 @@
+using System.Runtime.InteropServices;
+using Edge.Host.Delivery;
+using Edge.Host.Service;
+using Edge.Host.Sinks;
+using Edge.Models;
+using Edge.Pipeline;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Host.Commands;
+
+/// <summary>
+/// <c>edge run</c>: the live service. Runs every stream of <c>Service:Streams</c> at once on one shared CNN, stores
+/// events (SQLite, JSON lines, snapshots, clips) under <c>Service:DataDirectory</c>, delivers them when delivery is
+/// configured, and runs until SIGTERM or Ctrl+C, which drains every stream and exits 0. SIGHUP re-reads the config
+/// and adds, removes or restarts only the streams whose definition changed.
+/// </summary>
+public static class RunCommand
+{
+    public const string EventsFolderName = "events";
+
+    public static async Task<int> RunAsync(EdgeContext context, CancellationToken stop)
+    {
+        var logger = context.CreateLogger("Edge.Run");
+        var options = context.Service;
+        var eventsFolder = Path.Combine(options.DataDirectory, EventsFolderName);
+        foreach (var stream in options.Streams)
+        {
+            if (!Capture.FrameSources.IsUrl(stream.Source) && !Capture.FrameSources.IsCamera(stream.Source) && !File.Exists(stream.Source))
+            {
+                throw new ConfigException($"Service:Streams: the source of stream '{stream.Id}' is not a file that exists, a camera or a URL: {stream.Source}");
+            }
+        }
+
+        try
+        {
+            Directory.CreateDirectory(eventsFolder);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new OutputException($"cannot create the service's data folder {eventsFolder}: {ex.Message}", ex);
+        }
+        var frameModel = FrameEmbedder.Open(context.Models.Resolve(context.Models.FrameModel), context.Models, options.MaxBatch,
+            context.CreateLogger("Edge.Models"));
+        await using var embedder = new SharedEmbedder(frameModel, options.BatchWindowMs);
+        using var outbox = context.Delivery.AnyEnabled ? new EventOutbox(context.Delivery) : null;
+        await using var delivery = outbox is null ? null : new EventDelivery(outbox, context.Delivery, context.CreateLogger("Edge.Delivery"));
+        if (delivery is not null)
+        {
+            await delivery.StartAsync(stop).ConfigureAwait(false);
+        }
+        using var store = new SqliteEventStore(Path.Combine(options.DataDirectory, SqliteEventStore.FileName), outbox);
+        var shared = new StreamServiceContext(context, embedder, store, eventsFolder);
+        var service = new StreamService(shared);
+        try
+        {
+            foreach (var stream in options.Streams)
+            {
+                await service.AddAsync(stream.ToDefinition(), stop).ConfigureAwait(false);
+            }
+            logger.LogInformation("Edge is running {Count} stream(s) on {Provider}, batch up to {Batch} frames across streams; data in {Folder}",
+                options.Streams.Count, embedder.Provider, embedder.MaxBatch, Path.GetFullPath(options.DataDirectory));
+            if (options.Streams.Count == 0)
+            {
+                logger.LogWarning("No streams configured (Service:Streams)");
+            }
+            using var reload = PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =>
+            {
+                signal.Cancel = true;
+                _ = ReloadAsync(context, service, logger, stop);
+            });
+            await ReportUntilStoppedAsync(service, embedder, logger, stop).ConfigureAwait(false);
+        }
+        finally
+        {
+            logger.LogInformation("Stopping: draining {Count} stream(s)", service.Streams.Count);
+            var last = service.Streams;
+            await service.DisposeAsync().ConfigureAwait(false);
+            foreach (var status in last)
+            {
+                logger.LogInformation("{Stream}: {Read} frames read, {Dropped} dropped, {Events} events, {Reconnects} reconnects",
+                    status.Id, status.FramesRead, status.FramesDropped, status.Events, status.Reconnects);
+            }
+            if (delivery is not null)
+            {
+                await delivery.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Logs one line per stream every 30 s (state, fps, drops, frame age) until stopped.</summary>
+    private static async Task ReportUntilStoppedAsync(StreamService service, SharedEmbedder embedder, ILogger logger, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(30));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                foreach (var s in service.Streams)
+                {
+                    logger.LogInformation("{Stream}: {State}, {Fps:0.0} fps, {Dropped} dropped, age p50 {P50:0} ms p99 {P99:0} ms, {Events} events{Error}",
+                        s.Id, s.State, s.Fps, s.FramesDropped, s.AgeP50Ms, s.AgeP99Ms, s.Events, s.LastError is null ? "" : $", last error: {s.LastError}");
+                }
+                logger.LogDebug("CNN: {Calls} calls, {Frames} frames ({PerCall:0.0} per call)", embedder.Calls, embedder.Frames,
+                    embedder.Calls == 0 ? 0 : embedder.Frames / (double)embedder.Calls);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // SIGTERM or Ctrl+C: a normal stop.
+        }
+    }
+
+    private static async Task ReloadAsync(EdgeContext context, StreamService service, ILogger logger, CancellationToken stop)
+    {
+        try
+        {
+            var options = EdgeConfiguration.ReloadServiceOptions(context.ConfigPath, context.Overrides);
+            await service.ApplyAsync([.. options.Streams.Select(s => s.ToDefinition())], stop).ConfigureAwait(false);
+            logger.LogInformation("Config reloaded: {Count} stream(s)", options.Streams.Count);
+        }
+        catch (Exception ex) when (ex is ConfigException or ArgumentException)
+        {
+            logger.LogError("Config reload refused, the running streams are unchanged: {Error}", ex.Message);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+}

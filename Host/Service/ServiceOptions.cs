@@ -1,0 +1,77 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace Edge.Host.Service;
+
+/// <summary>The <c>Service</c> section: what <c>edge run</c> runs and where it keeps events.</summary>
+public sealed class ServiceOptions
+{
+    public const string Section = "Service";
+
+    /// <summary>Events database, snapshots and clips (DataDirectory/events/).</summary>
+    [Required]
+    public string DataDirectory { get; set; } = "out/service";
+
+    /// <summary>How long the shared CNN waits for other streams' frames before a call.</summary>
+    [Range(0, 1000)]
+    public double BatchWindowMs { get; set; } = 10;
+
+    /// <summary>The most frames one CNN call takes across streams.</summary>
+    [Range(1, 256)]
+    public int MaxBatch { get; set; } = 16;
+
+    /// <summary>
+    /// Frames queued per stream before the CNN; when full, the oldest is dropped. Small keeps latency low: a frame
+    /// waits at most this many frames' worth of analysis.
+    /// </summary>
+    [Range(1, 64)]
+    public int LiveQueue { get; set; } = 4;
+
+    /// <summary>Frame-age and fps statistics cover this many recent frames per stream.</summary>
+    [Range(10, 100_000)]
+    public int StatisticsWindow { get; set; } = 300;
+
+    public List<StreamOptions> Streams { get; set; } = [];
+}
+
+/// <summary>One entry of <c>Service:Streams</c>.</summary>
+public sealed class StreamOptions
+{
+    [Required]
+    [RegularExpression("^[A-Za-z0-9_-]{1,64}$", ErrorMessage = "a stream Id is 1-64 letters, digits, '_' or '-'")]
+    public string Id { get; set; } = "";
+
+    /// <summary>A file, camera ("0", "/dev/video0") or URL (rtsp://user:pass@host/path); credentials are never logged.</summary>
+    [Required]
+    public string Source { get; set; } = "";
+
+    [Range(0, 1000)]
+    public double TargetFps { get; set; }
+
+    public bool Loop { get; set; }
+
+    public string AnomalyModel { get; set; } = "";
+
+    public string ActivityModel { get; set; } = "";
+
+    public StreamDefinition ToDefinition() => new(Id, Source, TargetFps, Loop, AnomalyModel, ActivityModel);
+}
+
+internal sealed class ServiceOptionsValidator : IValidateOptions<ServiceOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ServiceOptions options)
+    {
+        var failures = new List<string>();
+        for (var i = 0; i < options.Streams.Count; i++)
+        {
+            var results = new List<ValidationResult>();
+            if (!Validator.TryValidateObject(options.Streams[i], new ValidationContext(options.Streams[i]), results, validateAllProperties: true))
+            {
+                failures.AddRange(results.Select(r => $"Service:Streams:{i}: {r.ErrorMessage}"));
+            }
+        }
+        failures.AddRange(options.Streams.GroupBy(s => s.Id, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1)
+            .Select(g => $"Service:Streams: the stream id '{g.Key}' is used {g.Count()} times"));
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using Edge.Capture;
+using Edge.Host.Sinks;
+using Edge.Models;
+using Edge.Pipeline;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Host.Service;
+
+/// <summary>
+/// Runs one live stream of <c>edge run</c>: its capture (reconnecting), its own pipeline (frame pool, channels,
+/// temporal models, event rules) and sinks, on the service's shared CNN. Owns its pipeline, source, sequence models
+/// and sinks; not the shared embedder or the event store.
+/// </summary>
+public sealed class StreamRunner : IAsyncDisposable
+{
+    private readonly StreamServiceContext _service;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly StreamStatusSink _status;
+    private readonly SequenceModel? _anomaly;
+    private readonly SequenceModel? _activity;
+    private Task? _run;
+    private volatile FramePipeline? _pipeline;
+    private volatile ReconnectingSource? _source;
+
+    public StreamRunner(StreamDefinition definition, StreamServiceContext service)
+    {
+        Definition = definition;
+        _service = service;
+        _logger = service.Context.CreateLogger("Edge.Stream");
+        _status = new StreamStatusSink(service.Options.StatisticsWindow);
+        var context = service.Context;
+        var modelsLogger = context.CreateLogger("Edge.Models");
+        _anomaly = Commands.ProcessCommand.OpenSequenceModel(context,
+            definition.AnomalyModel is { Length: > 0 } a ? a : context.Analysis.AnomalyModel, "anomaly", service.Embedder.EmbeddingSize, modelsLogger);
+        try
+        {
+            _activity = Commands.ProcessCommand.OpenSequenceModel(context,
+                definition.ActivityModel is { Length: > 0 } b ? b : context.Analysis.ActivityModel, "activity", service.Embedder.EmbeddingSize, modelsLogger);
+        }
+        catch
+        {
+            _anomaly?.Dispose();
+            throw;
+        }
+        Redacted = VideoCaptureSource.Redact(definition.Source);
+    }
+
+    public StreamDefinition Definition { get; }
+
+    /// <summary>The source with any credentials removed: the only form that is logged or shown.</summary>
+    public string Redacted { get; }
+
+    public IReadOnlyList<float> AnomalyHistory => _status.AnomalyHistory();
+
+    public void Start() => _run = Task.Run(() => RunAsync(_stop.Token));
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        var capture = CaptureFor(_service.Context.Capture, Definition.TargetFps);
+        var temporal = _anomaly is null && _activity is null ? null : new TemporalAnalyzer(_anomaly, _activity);
+        using var source = new ReconnectingSource(Definition.Id, Redacted,
+            () => FrameSources.Open(Definition.Source, capture, Definition.Id, replayAsLive: true, _service.Context.CreateLogger("Edge.Capture")),
+            Definition.Loop, _service.Reconnect, _logger);
+        _source = source;
+        var events = new EventsSink(_service.EventsFolder, _service.Store, _service.Context.Events,
+            Definition.TargetFps > 0 ? Definition.TargetFps : 10, ownsStore: false, jsonLines: $"{Definition.Id}.events.jsonl", keepEvents: false);
+        events.EventStored += _status.CountEvent;
+        var sinks = new List<IResultSink> { _status, events };
+        sinks.AddRange(_service.ExtraSinks(Definition.Id));
+        try
+        {
+            // Per stream, batches are small and the queue short: batching happens across streams in the shared CNN,
+            // and a short queue bounds a live frame's wait.
+            var queue = _service.Options.LiveQueue;
+            var pipelineOptions = new PipelineOptions
+            {
+                BatchSize = Math.Min(_service.Context.Pipeline.BatchSize, queue),
+                BatchTimeoutMs = _service.Context.Pipeline.BatchTimeoutMs,
+                CaptureQueue = queue,
+                ResultQueue = _service.Context.Pipeline.ResultQueue,
+            };
+            using var pipeline = new FramePipeline(source, _service.Embedder, sinks, pipelineOptions,
+                _service.Context.CreateLogger("Edge.Pipeline"), temporal);
+            _pipeline = pipeline;
+            _logger.LogInformation("{Stream}: started on {Source}", Definition.Id, Redacted);
+            var report = await pipeline.RunAsync(stop).ConfigureAwait(false);
+            _logger.LogInformation("{Stream}: stopped after {Read} frames read, {Processed} processed, {Dropped} dropped, {Reconnects} reconnects",
+                Definition.Id, report.FramesRead, report.FramesProcessed, report.FramesDropped, source.Health.Reconnects);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _logger.LogError("{Stream}: stopped by an error: {Error}", Definition.Id, ex.Message);
+            throw;
+        }
+    }
+
+    private static CaptureOptions CaptureFor(CaptureOptions shared, double targetFps) => new()
+    {
+        TargetFps = targetFps > 0 ? targetFps : shared.TargetFps,
+        FrameStride = shared.FrameStride,
+        MaxFrames = 0,
+        ResizeWidth = shared.ResizeWidth,
+        ResizeHeight = shared.ResizeHeight,
+        OpenTimeoutMs = shared.OpenTimeoutMs,
+        ReadTimeoutMs = shared.ReadTimeoutMs,
+        FolderFps = shared.FolderFps,
+    };
+
+    public StreamStatus Status()
+    {
+        var pipeline = _pipeline;
+        var health = _source?.Health;
+        var state = _run is { IsCompleted: true } ? StreamState.Stopped : health?.State ?? StreamState.Connecting;
+        var (p50, p99) = _status.AgePercentiles();
+        return new StreamStatus(Definition.Id, Redacted, state,
+            health?.LastError ?? (_run is { IsFaulted: true } failed ? failed.Exception?.InnerException?.Message : null),
+            health?.LastFrameUtc, pipeline?.Capture.In ?? 0, _status.Frames, pipeline?.Capture.Dropped ?? 0,
+            health?.Reconnects ?? 0, _status.Fps(), p50, p99, _status.Activity, _status.AnomalyScore, _status.Events);
+    }
+
+    /// <summary>Stops capture, lets the frames already read through, flushes the sinks.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_run is not null)
+        {
+            try
+            {
+                await _run.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Logged where it happened.
+            }
+        }
+        _anomaly?.Dispose();
+        _activity?.Dispose();
+        _stop.Dispose();
+    }
+}
+
+/// <summary>
+/// Keeps a stream's recent statistics for status and metrics: processed frames, fps and frame age (capture → here)
+/// over the last N frames, the latest activity and anomaly score, a short anomaly history. Thread-safe reads.
+/// </summary>
+internal sealed class StreamStatusSink(int window) : IResultSink
+{
+    private const int HistoryLength = 300;
+    private readonly object _gate = new();
+    private readonly double[] _ages = new double[window];
+    private readonly long[] _ticks = new long[window];
+    private readonly float[] _history = new float[HistoryLength];
+    private int _historyCount;
+    private long _frames;
+    private long _events;
+
+    public bool NeedsPixels => false;
+
+    public long Frames => Interlocked.Read(ref _frames);
+
+    public string? Activity { get; private set; }
+
+    public float? AnomalyScore { get; private set; }
+
+    public long Events => Interlocked.Read(ref _events);
+
+    public void CountEvent(Edge.Pipeline.Events.DetectedEvent detected) => Interlocked.Increment(ref _events);
+
+    public ValueTask WriteAsync(FrameResult result, CancellationToken ct)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var ageMs = Stopwatch.GetElapsedTime(result.CapturedTicks, now).TotalMilliseconds;
+        lock (_gate)
+        {
+            var slot = (int)(_frames % _ages.Length);
+            _ages[slot] = ageMs;
+            _ticks[slot] = now;
+            _frames++;
+            Activity = result.Analysis?.Activity;
+            AnomalyScore = result.Analysis?.AnomalyScore;
+            if (AnomalyScore is { } score)
+            {
+                _history[_historyCount % HistoryLength] = score;
+                _historyCount++;
+            }
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Frame age p50 and p99 over the window, in ms.</summary>
+    public (double P50, double P99) AgePercentiles()
+    {
+        double[] ages;
+        lock (_gate)
+        {
+            ages = _ages.AsSpan(0, (int)Math.Min(_frames, _ages.Length)).ToArray();
+        }
+        Array.Sort(ages);
+        return (StageMetrics.Percentile(ages, 0.50), StageMetrics.Percentile(ages, 0.99));
+    }
+
+    /// <summary>Frames per second over the window (0 when fewer than two frames or the last is older than 5 s).</summary>
+    public double Fps()
+    {
+        lock (_gate)
+        {
+            var count = (int)Math.Min(_frames, _ticks.Length);
+            if (count < 2)
+            {
+                return 0;
+            }
+            var newest = _ticks[(int)((_frames - 1) % _ticks.Length)];
+            var oldest = _ticks[(int)((_frames - count) % _ticks.Length)];
+            if (Stopwatch.GetElapsedTime(newest).TotalSeconds > 5)
+            {
+                return 0;
+            }
+            var seconds = Stopwatch.GetElapsedTime(oldest, newest).TotalSeconds;
+            return seconds > 0 ? (count - 1) / seconds : 0;
+        }
+    }
+
+    public IReadOnlyList<float> AnomalyHistory()
+    {
+        lock (_gate)
+        {
+            var count = Math.Min(_historyCount, HistoryLength);
+            var list = new float[count];
+            for (var i = 0; i < count; i++)
+            {
+                list[i] = _history[(_historyCount - count + i) % HistoryLength];
+            }
+            return list;
+        }
+    }
+
+    public ValueTask CompleteAsync(CancellationToken ct) => ValueTask.CompletedTask;
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

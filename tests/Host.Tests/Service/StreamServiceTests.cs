@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Edge.Host.Commands;
+using Edge.Host.Service;
+using Edge.Host.Sinks;
+using Edge.Models;
+using Edge.Pipeline;
+using Edge.Tests;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Edge.Host.Tests.Service;
+
+/// <summary>The live service on real looping video: streams run side by side on one shared CNN and come and go alone.</summary>
+public sealed class StreamServiceTests : IDisposable
+{
+    private readonly string _work = TestData.NewTempFolder();
+
+    private string WriteConfig(object service)
+    {
+        var path = Path.Combine(_work, "edge.json");
+        File.WriteAllText(path, JsonSerializer.Serialize(new
+        {
+            Models = new { Directory = Path.GetDirectoryName(TestData.FrameModel), FrameModel = Path.GetFileName(TestData.FrameModel), Provider = "Cpu", IntraOpThreads = 2 },
+            Logging = new { File = "" },
+            Service = service,
+        }));
+        return path;
+    }
+
+    [Fact]
+    public async Task Streams_AddedAndRemovedAtRuntime_OthersKeepRunning()
+    {
+        var config = WriteConfig(new { DataDirectory = Path.Combine(_work, "data") });
+        await using var context = await EdgeContext.StartAsync(config, new Dictionary<string, string?>(), CancellationToken.None);
+        var embedder = new SharedEmbedder(FrameEmbedder.Open(TestData.FrameModel, context.Models, 8, NullLogger.Instance), 10);
+        await using (embedder)
+        {
+            using var store = new SqliteEventStore(Path.Combine(_work, "events.db"));
+            var events = Path.Combine(_work, "events");
+            Directory.CreateDirectory(events);
+            await using var service = new StreamService(new StreamServiceContext(context, embedder, store, events));
+            var a = new StreamDefinition("a", TestData.VtestShort, TargetFps: 5, Loop: true);
+            await service.AddAsync(a, CancellationToken.None);
+            await service.AddAsync(new StreamDefinition("b", TestData.VtestShort, TargetFps: 5, Loop: true), CancellationToken.None);
+            await WaitUntil(() => service.Streams.All(s => s.FramesProcessed >= 10), "both streams process frames");
+            Assert.All(service.Streams, s => Assert.Equal(StreamState.Running, s.State));
+
+            Assert.True(await service.RemoveAsync("b", CancellationToken.None));
+            Assert.Null(service.Find("b"));
+            var before = service.Find("a")!.FramesProcessed;
+            await WaitUntil(() => service.Find("a")!.FramesProcessed >= before + 10, "stream a goes on after b is removed");
+
+            var duplicate = await Assert.ThrowsAsync<ArgumentException>(() => service.AddAsync(a, CancellationToken.None));
+            Assert.Contains("already running", duplicate.Message, StringComparison.Ordinal);
+            var missing = await Assert.ThrowsAsync<ArgumentException>(() =>
+                service.AddAsync(new StreamDefinition("c", Path.Combine(_work, "none.avi")), CancellationToken.None));
+            Assert.Contains("source file not found", missing.Message, StringComparison.Ordinal);
+
+            // A reload that keeps a as it is and adds c: a is not restarted (its counters go on), c starts.
+            var processed = service.Find("a")!.FramesProcessed;
+            await service.ApplyAsync([a, new StreamDefinition("c", TestData.VtestShort, TargetFps: 5, Loop: true)], CancellationToken.None);
+            Assert.True(service.Find("a")!.FramesProcessed >= processed, "a kept its counters");
+            await WaitUntil(() => service.Find("c") is { FramesProcessed: >= 5 }, "c starts on reload");
+            Assert.Equal(["a", "c"], service.Streams.Select(s => s.Id));
+            Assert.True(embedder.Frames >= embedder.Calls, "the shared CNN ran");
+        }
+    }
+
+    [Fact]
+    public async Task Run_Sigterm_DrainsEveryStreamAndExitsZero()
+    {
+        var config = WriteConfig(new
+        {
+            DataDirectory = Path.Combine(_work, "data"),
+            Streams = new[]
+            {
+                new { Id = "left", Source = TestData.VtestShort, Loop = true, TargetFps = 5.0 },
+                new { Id = "right", Source = TestData.VtestShort, Loop = true, TargetFps = 5.0 },
+            },
+        });
+        using var process = EdgeProcess.Start(_work, "run", "--config", config);
+        var stderr = new System.Text.StringBuilder();
+        process.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.AppendLine(e.Data); } };
+        process.BeginErrorReadLine();
+        await WaitUntil(() => { lock (stderr) { return Regex.Matches(stderr.ToString(), "started on").Count == 2; } }, "both streams start");
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        var log = stderr.ToString();
+        Assert.True(process.ExitCode == 0, log);
+        foreach (var id in new[] { "left", "right" })
+        {
+            var stopped = Regex.Match(log, $@"{id}: stopped after (\d+) frames read, (\d+) processed");
+            Assert.True(stopped.Success, log);
+            Assert.True(int.Parse(stopped.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, log);
+        }
+        Assert.True(File.Exists(Path.Combine(_work, "data", SqliteEventStore.FileName)));
+        Assert.True(Directory.Exists(Path.Combine(_work, "data", RunCommand.EventsFolderName)));
+    }
+
+    private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 90)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed.TotalSeconds < seconds, $"timed out waiting until {what}");
+            await Task.Delay(100);
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_work, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
