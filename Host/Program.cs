@@ -116,7 +116,10 @@ namespace Edge.Host
         {
             var command = new Command("run", "Run as a service: every stream of Service:Streams (files in a loop, cameras, RTSP/HTTP URLs) at once, "
                 + "with reconnects, events and the web dashboard; SIGTERM or Ctrl+C drains and exits 0, SIGHUP reloads the streams from the config");
-            command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), RunCommand.RunAsync));
+            var duration = new Option<double?>("--for") { Description = "Stop after this many seconds (benchmarks and smoke tests); default: run until SIGTERM or Ctrl+C" };
+            command.Options.Add(duration);
+            command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+                RunCommand.RunAsync(context, parse.GetValue(duration) is { } s ? TimeSpan.FromSeconds(s) : null, stop)));
             return command;
         }
 

@@ -5,6 +5,7 @@ using Edge.Host.Sinks;
 using Edge.Models;
 using Edge.Pipeline;
 using Microsoft.Extensions.Logging;
+using Spectre.Console;
 
 namespace Edge.Host.Commands;
 
@@ -18,8 +19,15 @@ public static class RunCommand
 {
     public const string EventsFolderName = "events";
 
-    public static async Task<int> RunAsync(EdgeContext context, CancellationToken stop)
+    /// <param name="duration">Stop by itself after this long (benchmarks, smoke tests); null runs until stopped.</param>
+    public static async Task<int> RunAsync(EdgeContext context, TimeSpan? duration, CancellationToken signal)
     {
+        using var timed = CancellationTokenSource.CreateLinkedTokenSource(signal);
+        if (duration is { } limit)
+        {
+            timed.CancelAfter(limit);
+        }
+        var stop = timed.Token;
         var logger = context.CreateLogger("Edge.Run");
         var options = context.Service;
         var eventsFolder = Path.Combine(options.DataDirectory, EventsFolderName);
@@ -74,18 +82,35 @@ public static class RunCommand
         {
             logger.LogInformation("Stopping: draining {Count} stream(s)", service.Streams.Count);
             var last = service.Streams;
+            var seconds = service.ElapsedSeconds;
             await service.DisposeAsync().ConfigureAwait(false);
-            foreach (var status in last)
-            {
-                logger.LogInformation("{Stream}: {Read} frames read, {Dropped} dropped, {Events} events, {Reconnects} reconnects",
-                    status.Id, status.FramesRead, status.FramesDropped, status.Events, status.Reconnects);
-            }
+            PrintSummary(last, seconds, embedder);
             if (delivery is not null)
             {
                 await delivery.StopAsync(CancellationToken.None).ConfigureAwait(false);
             }
         }
         return ExitCodes.Ok;
+    }
+
+    /// <summary>Per stream: offered and processed fps, drops, frame age at analysis (the last window), events.</summary>
+    private static void PrintSummary(IReadOnlyList<StreamStatus> streams, IReadOnlyDictionary<string, double> seconds, SharedEmbedder embedder)
+    {
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumns("stream", "state", "read", "processed", "dropped", "offered fps", "processed fps", "processed/offered", "age p50 ms", "age p99 ms", "events", "reconnects");
+        foreach (var s in streams)
+        {
+            var elapsed = seconds.GetValueOrDefault(s.Id, 0);
+            var offered = elapsed > 0 ? s.FramesRead / elapsed : 0;
+            var processed = elapsed > 0 ? s.FramesProcessed / elapsed : 0;
+            table.AddRow(s.Id, s.State.ToString(), s.FramesRead.ToString(c), s.FramesProcessed.ToString(c), s.FramesDropped.ToString(c),
+                offered.ToString("0.0", c), processed.ToString("0.0", c), offered > 0 ? (processed / offered).ToString("0.00", c) : "-",
+                s.AgeP50Ms.ToString("0", c), s.AgeP99Ms.ToString("0", c), s.Events.ToString(c), s.Reconnects.ToString(c));
+        }
+        Spectre.Console.AnsiConsole.Write(table);
+        Spectre.Console.AnsiConsole.WriteLine(string.Create(c,
+            $"CNN: {embedder.Calls} calls for {embedder.Frames} frames ({(embedder.Calls == 0 ? 0 : embedder.Frames / (double)embedder.Calls):0.0} frames per call) on {embedder.Provider}"));
     }
 
     /// <summary>Logs one line per stream every 30 s (state, fps, drops, frame age) until stopped.</summary>
@@ -107,7 +132,7 @@ public static class RunCommand
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            // SIGTERM or Ctrl+C: a normal stop.
+            // SIGTERM, Ctrl+C or the end of --for: a normal stop.
         }
     }
 

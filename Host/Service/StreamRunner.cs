@@ -54,7 +54,16 @@ public sealed class StreamRunner : IAsyncDisposable
 
     public IReadOnlyList<float> AnomalyHistory => _status.AnomalyHistory();
 
-    public void Start() => _run = Task.Run(() => RunAsync(_stop.Token));
+    private long _startedTicks;
+
+    /// <summary>Seconds since the stream started.</summary>
+    public double ElapsedSeconds => _startedTicks == 0 ? 0 : Stopwatch.GetElapsedTime(_startedTicks).TotalSeconds;
+
+    public void Start()
+    {
+        _startedTicks = Stopwatch.GetTimestamp();
+        _run = Task.Run(() => RunAsync(_stop.Token));
+    }
 
     private async Task RunAsync(CancellationToken stop)
     {

@@ -37,6 +37,10 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
 
     public IReadOnlyList<StreamStatus> Streams => [.. _runners.Values.OrderBy(r => r.Definition.Id, StringComparer.Ordinal).Select(r => r.Status())];
 
+    /// <summary>Seconds each stream has been running.</summary>
+    public IReadOnlyDictionary<string, double> ElapsedSeconds =>
+        _runners.ToDictionary(r => r.Key, r => r.Value.ElapsedSeconds, StringComparer.OrdinalIgnoreCase);
+
     public StreamStatus? Find(string id) => _runners.TryGetValue(id, out var runner) ? runner.Status() : null;
 
     public IReadOnlyList<float> AnomalyHistory(string id) => _runners.TryGetValue(id, out var runner) ? runner.AnomalyHistory : [];
