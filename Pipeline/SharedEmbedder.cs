@@ -131,6 +131,11 @@ public sealed class SharedEmbedder : IFrameEmbedder, IAsyncDisposable
         {
             var started = Stopwatch.GetTimestamp();
             var embeddings = _model.Embed(images);
+            var elapsedMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            // Counted before the callers are answered, so a caller sees its own frames in the totals.
+            Interlocked.Increment(ref _calls);
+            Interlocked.Add(ref _frames, frames);
+            OnCall?.Invoke(elapsedMs, frames);
             var offset = 0;
             foreach (var request in batch)
             {
@@ -138,9 +143,6 @@ public sealed class SharedEmbedder : IFrameEmbedder, IAsyncDisposable
                 request.Result.TrySetResult(embeddings.Slice(offset, length).ToArray());
                 offset += length;
             }
-            Interlocked.Increment(ref _calls);
-            Interlocked.Add(ref _frames, frames);
-            OnCall?.Invoke(Stopwatch.GetElapsedTime(started).TotalMilliseconds, frames);
         }
         catch (Exception ex)
         {
