@@ -30,6 +30,7 @@ public static class EdgeConfiguration
         [PipelineOptions.Section] = typeof(PipelineOptions),
         [ModelOptions.Section] = typeof(ModelOptions),
         [AnalysisOptions.Section] = typeof(AnalysisOptions),
+        [ObjectOptions.Section] = typeof(ObjectOptions),
         [Edge.Pipeline.Events.EventRules.Section] = typeof(Edge.Pipeline.Events.EventRules),
         [LoggingOptions.Section] = typeof(LoggingOptions),
     };
@@ -80,6 +81,8 @@ public static class EdgeConfiguration
         AddOptions<PipelineOptions>(builder, PipelineOptions.Section);
         AddOptions<ModelOptions>(builder, ModelOptions.Section);
         AddOptions<AnalysisOptions>(builder, AnalysisOptions.Section);
+        AddOptions<ObjectOptions>(builder, ObjectOptions.Section);
+        builder.Services.AddSingleton<IValidateOptions<ObjectOptions>, ObjectOptionsValidator>();
         AddOptions<Edge.Pipeline.Events.EventRules>(builder, Edge.Pipeline.Events.EventRules.Section);
         builder.Services.AddSingleton<IValidateOptions<Edge.Pipeline.Events.EventRules>, EventRulesValidator>();
         AddOptions<LoggingOptions>(builder, LoggingOptions.Section);
@@ -108,6 +111,7 @@ public static class EdgeConfiguration
             _ = services.GetRequiredService<IOptions<PipelineOptions>>().Value;
             _ = services.GetRequiredService<IOptions<ModelOptions>>().Value;
             _ = services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<ObjectOptions>>().Value;
             _ = services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
             _ = services.GetRequiredService<IOptions<LoggingOptions>>().Value;
         }
@@ -193,5 +197,13 @@ internal sealed class EventRulesValidator : IValidateOptions<Edge.Pipeline.Event
     public ValidateOptionsResult Validate(string? name, Edge.Pipeline.Events.EventRules rules) =>
         rules.AnomalyExit > rules.AnomalyEnter || rules.ActivityExit > rules.ActivityEnter
             ? ValidateOptionsResult.Fail("Events: an exit threshold must not be above its enter threshold (AnomalyExit <= AnomalyEnter, ActivityExit <= ActivityEnter)")
+            : ValidateOptionsResult.Success;
+}
+
+internal sealed class ObjectOptionsValidator : IValidateOptions<ObjectOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ObjectOptions options) =>
+        options.Enabled && string.IsNullOrWhiteSpace(options.HeadModel)
+            ? ValidateOptionsResult.Fail("Objects:HeadModel must name a classification head while Objects:Enabled is true")
             : ValidateOptionsResult.Success;
 }

@@ -20,6 +20,7 @@ public sealed class EdgeContext : IAsyncDisposable
         Pipeline = host.Services.GetRequiredService<IOptions<PipelineOptions>>().Value;
         Models = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value;
         Analysis = host.Services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
+        Objects = host.Services.GetRequiredService<IOptions<ObjectOptions>>().Value;
         Events = host.Services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
         LoggerFactory = host.Services.GetRequiredService<ILoggerFactory>();
     }
@@ -31,6 +32,8 @@ public sealed class EdgeContext : IAsyncDisposable
     public ModelOptions Models { get; }
 
     public AnalysisOptions Analysis { get; }
+
+    public ObjectOptions Objects { get; }
 
     public Edge.Pipeline.Events.EventRules Events { get; }
 
