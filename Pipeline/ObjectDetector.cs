@@ -132,7 +132,11 @@ public sealed class ObjectDetector : IDisposable
             for (var k = 0; k < chunk.Length; k++)
             {
                 var row = probabilities.AsSpan(k * labels.Count, labels.Count);
-                var best = row.IndexOf(row.ToArray().Max());
+                var best = 0;
+                for (var c = 1; c < row.Length; c++)
+                {
+                    best = row[c] > row[best] ? c : best;
+                }
                 if (labels[best] != BackgroundLabel)
                 {
                     var box = chunk[k].Box;
