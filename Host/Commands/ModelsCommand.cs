@@ -64,22 +64,20 @@ public static class ModelsCommand
     private static int PrepareObjectHead(EdgeContext context, bool force, ILogger logger, CancellationToken ct)
     {
         var head = context.Models.Resolve(context.Objects.HeadModel);
-        if (File.Exists(head) && File.Exists(ModelManifest.PathFor(head)) && !force)
+        var crops = ObjectCropsCommand.DefaultFolder;
+        // The crop set stays beside the head: its test split is how the head's accuracy is measured again.
+        if (File.Exists(head) && File.Exists(ModelManifest.PathFor(head)) && File.Exists(Path.Combine(crops, ObjectCropsCommand.ManifestFile)) && !force)
         {
-            logger.LogInformation("Object head {Path} is already prepared (use --force to rebuild it)", head);
+            logger.LogInformation("Object head {Path} and its crop set {Crops} are already prepared (use --force to rebuild them)", head, crops);
             return ExitCodes.Ok;
         }
         const string video = "data/vtest.avi";
-        var crops = ObjectCropsCommand.DefaultFolder;
-        if (!File.Exists(Path.Combine(crops, ObjectCropsCommand.ManifestFile)) || force)
+        if (!File.Exists(video))
         {
-            if (!File.Exists(video))
-            {
-                logger.LogWarning("{Video} is missing (scripts/fetch-data.sh fetches it): no default object head; the object stage stays off", video);
-                return ExitCodes.Ok;
-            }
-            ObjectCropsCommand.Run(context, new ObjectCropsCommand.Arguments(video, crops, Every: 4, TestFraction: 0.25), ct);
+            logger.LogWarning("{Video} is missing (scripts/fetch-data.sh fetches it): no default object head; the object stage stays off", video);
+            return ExitCodes.Ok;
         }
+        ObjectCropsCommand.Run(context, new ObjectCropsCommand.Arguments(video, crops, Every: 4, TestFraction: 0.25), ct);
         var options = new Edge.Training.TrainOptions { Epochs = 40, ValidationFraction = 0.2, Patience = 5 };
         var trained = TrainClassifierCommand.Run(context, new TrainClassifierCommand.Arguments(Path.Combine(crops, "train"), head, options), ct);
         if (trained != ExitCodes.Ok)
