@@ -32,6 +32,7 @@ public static class EdgeConfiguration
         [PipelineOptions.Section] = typeof(PipelineOptions),
         [ModelOptions.Section] = typeof(ModelOptions),
         [AnalysisOptions.Section] = typeof(AnalysisOptions),
+        [ObjectOptions.Section] = typeof(ObjectOptions),
         [Edge.Pipeline.Events.EventRules.Section] = typeof(Edge.Pipeline.Events.EventRules),
         [LoggingOptions.Section] = typeof(LoggingOptions),
         [DeliveryOptions.Section] = typeof(DeliveryOptions),
@@ -67,6 +68,8 @@ public static class EdgeConfiguration
         AddOptions<PipelineOptions>(builder, PipelineOptions.Section);
         AddOptions<ModelOptions>(builder, ModelOptions.Section);
         AddOptions<AnalysisOptions>(builder, AnalysisOptions.Section);
+        AddOptions<ObjectOptions>(builder, ObjectOptions.Section);
+        builder.Services.AddSingleton<IValidateOptions<ObjectOptions>, ObjectOptionsValidator>();
         AddOptions<Edge.Pipeline.Events.EventRules>(builder, Edge.Pipeline.Events.EventRules.Section);
         builder.Services.AddSingleton<IValidateOptions<Edge.Pipeline.Events.EventRules>, EventRulesValidator>();
         AddOptions<LoggingOptions>(builder, LoggingOptions.Section);
@@ -90,7 +93,6 @@ public static class EdgeConfiguration
         return builder.Build();
     }
 
-    /// <summary>Resolves and validates every options section now, so a bad value fails before any work starts.</summary>
     /// <summary>Reads the config file, EDGE_* variables and overrides, and checks every key against the known sections.</summary>
     private static IConfigurationRoot ReadConfiguration(string? configPath, IDictionary<string, string?> overrides)
     {
@@ -141,6 +143,7 @@ public static class EdgeConfiguration
         return failures.Count == 0 ? options : throw new ConfigException($"invalid config: {string.Join("; ", failures)}");
     }
 
+    /// <summary>Resolves and validates every options section now, so a bad value fails before any work starts.</summary>
     public static void ValidateOptions(IServiceProvider services)
     {
         try
@@ -149,6 +152,7 @@ public static class EdgeConfiguration
             _ = services.GetRequiredService<IOptions<PipelineOptions>>().Value;
             _ = services.GetRequiredService<IOptions<ModelOptions>>().Value;
             _ = services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<ObjectOptions>>().Value;
             _ = services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
             _ = services.GetRequiredService<IOptions<LoggingOptions>>().Value;
             _ = services.GetRequiredService<IOptions<DeliveryOptions>>().Value;
@@ -257,5 +261,13 @@ internal sealed class EventRulesValidator : IValidateOptions<Edge.Pipeline.Event
     public ValidateOptionsResult Validate(string? name, Edge.Pipeline.Events.EventRules rules) =>
         rules.AnomalyExit > rules.AnomalyEnter || rules.ActivityExit > rules.ActivityEnter
             ? ValidateOptionsResult.Fail("Events: an exit threshold must not be above its enter threshold (AnomalyExit <= AnomalyEnter, ActivityExit <= ActivityEnter)")
+            : ValidateOptionsResult.Success;
+}
+
+internal sealed class ObjectOptionsValidator : IValidateOptions<ObjectOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ObjectOptions options) =>
+        options.Enabled && string.IsNullOrWhiteSpace(options.HeadModel)
+            ? ValidateOptionsResult.Fail("Objects:HeadModel must name a classification head while Objects:Enabled is true")
             : ValidateOptionsResult.Success;
 }

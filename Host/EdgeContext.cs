@@ -22,6 +22,7 @@ public sealed class EdgeContext : IAsyncDisposable
         Pipeline = host.Services.GetRequiredService<IOptions<PipelineOptions>>().Value;
         Models = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value;
         Analysis = host.Services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
+        Objects = host.Services.GetRequiredService<IOptions<ObjectOptions>>().Value;
         Events = host.Services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
         Delivery = host.Services.GetRequiredService<IOptions<Edge.Host.Delivery.DeliveryOptions>>().Value;
         Service = host.Services.GetRequiredService<IOptions<Edge.Host.Service.ServiceOptions>>().Value;
@@ -35,6 +36,8 @@ public sealed class EdgeContext : IAsyncDisposable
     public ModelOptions Models { get; }
 
     public AnalysisOptions Analysis { get; }
+
+    public ObjectOptions Objects { get; }
 
     public Edge.Pipeline.Events.EventRules Events { get; }
 

@@ -92,10 +92,11 @@ namespace Edge.Host
             var annotate = new Option<bool>("--annotate") { Description = "Also write annotated.mp4" };
             var anomalyModel = new Option<string?>("--anomaly-model") { Description = "Sequence model scoring anomalies (sets Analysis:AnomalyModel)" };
             var activityModel = new Option<string?>("--activity-model") { Description = "Sequence model recognising activity (sets Analysis:ActivityModel)" };
+            var noObjects = new Option<bool>("--no-objects") { Description = "Turn the object stage off for this run (sets Objects:Enabled=false)" };
             var realtime = new Option<bool>("--realtime") { Description = "Play a file at its own frame rate, as a camera would (frames are dropped when Edge falls behind)" };
             var command = new Command("process", "Run a video, folder, camera or stream through the pipeline and write results")
             {
-                input, output, maxFrames, targetFps, stride, annotate, realtime, anomalyModel, activityModel,
+                input, output, maxFrames, targetFps, stride, annotate, realtime, anomalyModel, activityModel, noObjects,
             };
             command.SetAction((parse, _) =>
             {
@@ -105,6 +106,7 @@ namespace Edge.Host
                 Set(overrides, "Capture:FrameStride", parse.GetValue(stride));
                 Set(overrides, "Analysis:AnomalyModel", parse.GetValue(anomalyModel) is { } a ? Path.GetFullPath(a) : null);
                 Set(overrides, "Analysis:ActivityModel", parse.GetValue(activityModel) is { } b ? Path.GetFullPath(b) : null);
+                Set(overrides, "Objects:Enabled", parse.GetValue(noObjects) ? (bool?)false : null);
                 var args = new ProcessCommand.Arguments(parse.GetValue(input)!, parse.GetValue(output),
                     parse.GetValue(annotate), parse.GetValue(realtime));
                 return GuardAsync(parse, overrides, (context, stop) => ProcessCommand.RunAsync(context, args, stop));
@@ -129,9 +131,9 @@ namespace Edge.Host
             command.SetAction((parse, _) =>
                 GuardAsync(parse, CommonOverrides(parse), (context, _) => Task.FromResult(ModelsCommand.List(context))));
             var force = new Option<bool>("--force") { Description = "Rebuild even if the model exists" };
-            var prepare = new Command("prepare", "Build the default frame model (ResNet18 ImageNet featurizer, uint8 NHWC input, any batch)") { force };
+            var prepare = new Command("prepare", "Build the default frame model (ResNet18 ImageNet featurizer, uint8 NHWC input, any batch) and, from data/vtest.avi, the default object head") { force };
             prepare.SetAction((parse, _) =>
-                GuardAsync(parse, CommonOverrides(parse), (context, _) => Task.FromResult(ModelsCommand.Prepare(context, parse.GetValue(force)))));
+                GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() => ModelsCommand.Prepare(context, parse.GetValue(force), stop), stop)));
             command.Subcommands.Add(prepare);
             return command;
         }
@@ -272,7 +274,27 @@ namespace Edge.Host
                 Spectre.Console.AnsiConsole.WriteLine($"{truth.Video}: {truth.Frames} frames, {truth.Anomalies.Length} injected anomalies; ground truth and videos in {Path.GetFullPath(parse.GetValue(output)!)}");
                 return ExitCodes.Ok;
             }, stop)));
-            return new Command("data", "Build test material from real footage") { anomaly };
+            var objectsVideo = new Option<string>("--video") { Description = "Footage with people walking past a fixed camera", DefaultValueFactory = _ => "data/vtest.avi" };
+            var objectsOut = new Option<string>("--out") { Description = "Folder for train/ and test/, one subfolder per class, and crops.json", DefaultValueFactory = _ => ObjectCropsCommand.DefaultFolder };
+            var every = new Option<int>("--every") { Description = "Take crops from every Nth frame (neighbouring frames are near-duplicates)", DefaultValueFactory = _ => 4 };
+            var testFraction = new Option<double>("--test-fraction") { Description = "Share of the video, from its end, held out as the test split", DefaultValueFactory = _ => 0.25 };
+            var objects = new Command("objects", "Build a labeled crop set (person, background) for the object head: motion regions confirmed by OpenCV's HOG people detector, still squares as background, the end of the video held out")
+            {
+                objectsVideo, objectsOut, every, testFraction,
+            };
+            objects.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
+            {
+                var (n, fraction) = (parse.GetValue(every), parse.GetValue(testFraction));
+                if (n < 1 || fraction <= 0 || fraction >= 1)
+                {
+                    throw new ConfigException("--every must be at least 1 and --test-fraction between 0 and 1");
+                }
+                var summary = ObjectCropsCommand.Run(context, new ObjectCropsCommand.Arguments(parse.GetValue(objectsVideo)!, parse.GetValue(objectsOut)!, n, fraction), stop);
+                Spectre.Console.AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"crop set {Path.GetFullPath(parse.GetValue(objectsOut)!)}: train {summary.Train.Person} person, {summary.Train.Background} background; test (frames {summary.TestStartFrame}-{summary.Frames - 1}) {summary.Test.Person} person, {summary.Test.Background} background"));
+                return ExitCodes.Ok;
+            }, stop)));
+            return new Command("data", "Build training and test material from real footage") { anomaly, objects };
         }
 
         private static Command EvalVerb()

@@ -7,7 +7,8 @@ using Microsoft.Extensions.Logging;
 namespace Edge.Pipeline;
 
 /// <summary>
-/// The channel graph for one source: capture → CNN (batches of up to B frames or T ms) → analysis → sinks, with a
+/// The channel graph for one source: capture → CNN (batches of up to B frames or T ms; then the object stage on the
+/// same frames while their pixels exist) → analysis → sinks, with a
 /// bounded channel between each pair. Files are lossless (capture waits for the CNN); live sources drop the oldest
 /// queued frame and count it, so latency stays bounded when Edge is slower than the camera. Frames are leases from a
 /// pool sized for the channels: native memory is bounded by the pool, not by how far behind a stage is.
@@ -21,6 +22,7 @@ public sealed class FramePipeline : IDisposable
     private readonly IFrameEmbedder _embedder;
     private readonly IReadOnlyList<IResultSink> _sinks;
     private readonly TemporalAnalyzer? _temporal;
+    private readonly ObjectDetector? _objects;
     private readonly PipelineOptions _options;
     private readonly ILogger _logger;
     private readonly bool _needsPixels;
@@ -32,8 +34,9 @@ public sealed class FramePipeline : IDisposable
     private long _endTicks;
 
     /// <param name="temporal">The temporal stage's models, or null to pass results through with an empty analysis.</param>
+    /// <param name="objects">The object stage (over the same <paramref name="embedder"/>), or null for none.</param>
     public FramePipeline(IFrameSource source, IFrameEmbedder embedder, IReadOnlyList<IResultSink> sinks,
-        PipelineOptions options, ILogger logger, TemporalAnalyzer? temporal = null)
+        PipelineOptions options, ILogger logger, TemporalAnalyzer? temporal = null, ObjectDetector? objects = null)
     {
         if (temporal is not null && temporal.FeatureSize != embedder.EmbeddingSize)
         {
@@ -41,6 +44,7 @@ public sealed class FramePipeline : IDisposable
                 $"the sequence models read {temporal.FeatureSize}-d features but the frame model gives {embedder.EmbeddingSize}-d embeddings");
         }
         _temporal = temporal;
+        _objects = objects;
         _source = source;
         _embedder = embedder;
         _sinks = sinks;
@@ -68,6 +72,7 @@ public sealed class FramePipeline : IDisposable
         Pool = new FramePool(poolSize);
         Capture = new StageMetrics("capture");
         Inference = new StageMetrics("cnn", () => _frames.Reader.Count);
+        Objects = objects is null ? null : new StageMetrics("objects");
         Analysis = new StageMetrics("analysis", () => _embedded.Reader.Count);
         Sinks = new StageMetrics("sinks", () => _analysed.Reader.Count);
     }
@@ -86,7 +91,10 @@ public sealed class FramePipeline : IDisposable
 
     public StageMetrics Sinks { get; }
 
-    public IReadOnlyList<StageMetrics> Stages => [Capture, Inference, Analysis, Sinks];
+    /// <summary>The object stage's share of the CNN stage: frames in and out, crop CNN runs skipped; null when off.</summary>
+    public StageMetrics? Objects { get; }
+
+    public IReadOnlyList<StageMetrics> Stages => Objects is null ? [Capture, Inference, Analysis, Sinks] : [Capture, Inference, Objects, Analysis, Sinks];
 
     /// <summary>Seconds since the run started (or its total length once it has ended).</summary>
     public double ElapsedSeconds =>
@@ -218,6 +226,11 @@ public sealed class FramePipeline : IDisposable
                 }
                 var results = ToResults(batch, await _embedder.EmbedAsync(images, abort).ConfigureAwait(false));
                 var perFrameMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds / batch.Count;
+                if (_objects is not null)
+                {
+                    await DetectObjectsAsync(batch, results, abort).ConfigureAwait(false);
+                }
+                ReleaseUnneeded(batch);
                 batch.Clear();
                 for (var i = 0; i < results.Count; i++)
                 {
@@ -255,8 +268,8 @@ public sealed class FramePipeline : IDisposable
     }
 
     /// <summary>
-    /// Turns a batch into results. Frames are released here unless a sink needs their pixels, in which case each
-    /// result takes over its frame's lease.
+    /// Turns a batch into results. Each result takes over its frame's lease when a sink needs the pixels; otherwise
+    /// <see cref="ReleaseUnneeded"/> releases the frames once the object stage has seen them.
     /// </summary>
     private List<FrameResult> ToResults(List<Frame> batch, ReadOnlySpan<float> embeddings)
     {
@@ -270,10 +283,6 @@ public sealed class FramePipeline : IDisposable
             {
                 Pixels = _needsPixels ? frame : null,
             };
-            if (!_needsPixels)
-            {
-                frame.Dispose();
-            }
             results.Add(result);
         }
         lock (_frameAgesMs)
@@ -281,6 +290,38 @@ public sealed class FramePipeline : IDisposable
             _frameAgesMs.AddRange(results.Select(r => r.AgeMs));
         }
         return results;
+    }
+
+    private void ReleaseUnneeded(List<Frame> batch)
+    {
+        if (!_needsPixels)
+        {
+            foreach (var frame in batch)
+            {
+                frame.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Runs the object stage on the batch's pixels and puts each frame's objects on its result.</summary>
+    private async Task DetectObjectsAsync(List<Frame> batch, List<FrameResult> results, CancellationToken ct)
+    {
+        var started = Stopwatch.GetTimestamp();
+        foreach (var _ in batch)
+        {
+            Objects!.CountIn();
+        }
+        var (objects, ran) = await _objects!.DetectAsync(batch, ct).ConfigureAwait(false);
+        var perFrameMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds / batch.Count;
+        for (var i = 0; i < results.Count; i++)
+        {
+            results[i] = results[i] with { Objects = objects[i] };
+            if (!ran[i])
+            {
+                Objects!.CountSkipped();
+            }
+            Objects!.CountOut(perFrameMs);
+        }
     }
 
     /// <summary>Takes up to a batch of frames: what is queued now, then waits for more until the batch deadline.</summary>
@@ -413,7 +454,8 @@ public sealed class FramePipeline : IDisposable
             FrameAgeP50Ms: StageMetrics.Percentile(ages, 0.50),
             FrameAgeP99Ms: StageMetrics.Percentile(ages, 0.99),
             StoppedEarly: stopped,
-            Stages: [.. Stages.Select(s => s.Snapshot())]);
+            Stages: [.. Stages.Select(s => s.Snapshot())],
+            Objects: _objects?.Stats);
     }
 
     public void Dispose() => Pool.Dispose();

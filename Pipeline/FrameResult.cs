@@ -6,7 +6,7 @@ namespace Edge.Pipeline;
 public sealed record FrameAnalysis(string? Activity = null, float? ActivityConfidence = null, float? AnomalyScore = null);
 
 /// <summary>
-/// The per-frame record that flows downstream of the CNN: identity, timing and the embedding, without pixels.
+/// The per-frame record that flows downstream of the CNN: identity, timing, the embedding and the objects, without pixels.
 /// <see cref="Pixels"/> is set only when a sink asked for them (annotation); then this record owns that lease, and
 /// the sink stage disposes it after the last sink has seen it.
 /// </summary>
@@ -15,6 +15,9 @@ public sealed record FrameAnalysis(string? Activity = null, float? ActivityConfi
 public sealed record FrameResult(string StreamId, long Index, double TimestampMs, float[] Embedding, double AgeMs, long CapturedTicks)
 {
     public FrameAnalysis? Analysis { get; init; }
+
+    /// <summary>What the object stage found in the frame; empty when it is off or nothing was found.</summary>
+    public IReadOnlyList<DetectedObject> Objects { get; init; } = [];
 
     public Frame? Pixels { get; init; }
 }

@@ -12,6 +12,7 @@ public sealed class StageMetrics
     private long _in;
     private long _out;
     private long _dropped;
+    private long _skipped;
     private long _latencyCount;
     private long _firstTicks;
     private long _lastTicks;
@@ -30,6 +31,9 @@ public sealed class StageMetrics
     public long Out => Interlocked.Read(ref _out);
 
     public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Items that passed through without the stage's work, because a gate said it was not needed.</summary>
+    public long Skipped => Interlocked.Read(ref _skipped);
 
     public void CountIn()
     {
@@ -55,6 +59,8 @@ public sealed class StageMetrics
 
     public void CountDropped() => Interlocked.Increment(ref _dropped);
 
+    public void CountSkipped() => Interlocked.Increment(ref _skipped);
+
     public StageSnapshot Snapshot()
     {
         double[] latencies;
@@ -67,7 +73,7 @@ public sealed class StageMetrics
         var last = Volatile.Read(ref _lastTicks);
         var seconds = first == 0 || last <= first ? 0 : Stopwatch.GetElapsedTime(first, last).TotalSeconds;
         return new StageSnapshot(Name, In, Out, Dropped, seconds > 0 ? Out / seconds : 0,
-            Percentile(latencies, 0.50), Percentile(latencies, 0.99), _queueDepth?.Invoke() ?? 0, Volatile.Read(ref _peakQueue));
+            Percentile(latencies, 0.50), Percentile(latencies, 0.99), _queueDepth?.Invoke() ?? 0, Volatile.Read(ref _peakQueue), Skipped);
     }
 
     /// <summary>Nearest-rank percentile of sorted values; 0 when there are none.</summary>
@@ -78,5 +84,6 @@ public sealed class StageMetrics
 /// <param name="Fps">Frames out per second between the first frame in and the last frame out.</param>
 /// <param name="QueueDepth">Items waiting in the stage's input channel now.</param>
 /// <param name="PeakQueueDepth">Most items seen waiting in the stage's input channel.</param>
+/// <param name="Skipped">Items passed on without the stage's work (the object stage's gated-out frames).</param>
 public sealed record StageSnapshot(string Name, long In, long Out, long Dropped, double Fps,
-    double LatencyP50Ms, double LatencyP99Ms, int QueueDepth, int PeakQueueDepth);
+    double LatencyP50Ms, double LatencyP99Ms, int QueueDepth, int PeakQueueDepth, long Skipped = 0);

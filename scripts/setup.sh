@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything Edge needs on a fresh Debian 12 machine that has the .NET 10 SDK: Debian packages, the sample footage
-# (Debian's opencv-doc), a Release build (NuGet restore brings OpenCV, ONNX Runtime and the ResNet18 featurizer) and
-# the prepared frame model. Idempotent: a second run installs and downloads nothing.
+# (Debian's opencv-doc), a Release build (NuGet restore brings OpenCV, ONNX Runtime and the ResNet18 featurizer), the
+# prepared frame model and the default object head (trained on a crop set from vtest.avi, data/objects). Idempotent: a
+# second run installs, downloads and trains nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

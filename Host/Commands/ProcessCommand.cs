@@ -39,6 +39,8 @@ public static class ProcessCommand
         using var anomaly = OpenSequenceModel(context, context.Analysis.AnomalyModel, "anomaly", embedder.EmbeddingSize, logger);
         using var activity = OpenSequenceModel(context, context.Analysis.ActivityModel, "activity", embedder.EmbeddingSize, logger);
         var temporal = anomaly is null && activity is null ? null : new TemporalAnalyzer(anomaly, activity);
+        using var head = OpenObjectHead(context, embedder.EmbeddingSize, logger);
+        using var objects = head is null ? null : new ObjectDetector(embedder, head, context.Objects);
         using var output = new OutputDirectory(args.Out ?? Path.Combine("out", source.StreamId));
         var startedUtc = DateTimeOffset.UtcNow;
         // Delivery runs beside the pipeline (events go out as they end) and also sends what earlier runs left pending.
@@ -65,7 +67,7 @@ public static class ProcessCommand
         PipelineReport report;
         try
         {
-            using var pipeline = new FramePipeline(source, embedder, sinks, context.Pipeline, context.CreateLogger("Edge.Pipeline"), temporal);
+            using var pipeline = new FramePipeline(source, embedder, sinks, context.Pipeline, context.CreateLogger("Edge.Pipeline"), temporal, objects);
             report = await ProgressView.WatchAsync(pipeline, expected, source.StreamId, pipeline.RunAsync(stop), logger).ConfigureAwait(false);
         }
         finally
@@ -94,6 +96,9 @@ public static class ProcessCommand
             frameAgeP99Ms = Math.Round(report.FrameAgeP99Ms, 1),
             source = info,
             model = new { path = modelPath, embedder.Manifest.Name, embedder.EmbeddingSize, provider = report.Provider, fallbackReason = embedder.FallbackReason },
+            objects = report.Objects is { } o
+                ? new { headModel = head!.Manifest.Name, labels = head.Labels, o.Gating, context.Objects.EveryNthFrame, o.Frames, cropRuns = o.Runs, skippedInferences = o.Skipped, o.Crops, objects = o.Objects }
+                : null,
             analysis = new { anomalyModel = anomaly?.Manifest.Name, activityModel = activity?.Manifest.Name, sequenceRuns = temporal?.Runs ?? 0, events = events?.Events.Count },
             report.BatchSize,
             report.PoolSize,
@@ -126,6 +131,29 @@ public static class ProcessCommand
         }
         await delivery.StopAsync(CancellationToken.None).ConfigureAwait(false);
         return delivery.Counts();
+    }
+
+    /// <summary>
+    /// Opens the object stage's head; a missing one is an error when Objects:Required is set, else the object stage is
+    /// off and says so once.
+    /// </summary>
+    private static EmbeddingClassifier? OpenObjectHead(EdgeContext context, int embeddingSize, ILogger logger)
+    {
+        if (!context.Objects.Enabled)
+        {
+            return null;
+        }
+        var path = context.Models.Resolve(context.Objects.HeadModel);
+        if (!File.Exists(path) && !context.Objects.Required)
+        {
+            logger.LogWarning("The object head {Path} was not found: the object stage is off (`edge models prepare` builds the default one)", path);
+            return null;
+        }
+        var head = EmbeddingClassifier.Open(path, embeddingSize, context.Models, context.CreateLogger("Edge.Models"));
+        logger.LogInformation("Object stage: head {Name} ({Labels}), gating {Gating}{Nth}, at most {Max} crops a frame",
+            head.Manifest.Name, string.Join(", ", head.Labels), context.Objects.Gating,
+            context.Objects.Gating == ObjectGating.EveryNth ? $" (every {context.Objects.EveryNthFrame} frames)" : "", context.Objects.MaxObjects);
+        return head;
     }
 
     /// <summary>

@@ -18,14 +18,19 @@ public static class SummaryView
         console.MarkupLine(string.Create(c,
             $"frame age at the CNN's output p50 {report.FrameAgeP50Ms:0} ms, p99 {report.FrameAgeP99Ms:0} ms; frame buffers: {report.PoolPeak} of {report.PoolSize} in use at most"));
         var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("stage", "in", "out", "fps", "latency p50 ms", "latency p99 ms", "peak queue", "dropped");
+            .AddColumns("stage", "in", "out", "fps", "latency p50 ms", "latency p99 ms", "peak queue", "dropped", "skipped");
         foreach (var s in report.Stages)
         {
             table.AddRow(s.Name, s.In.ToString(c), s.Out.ToString(c), s.Fps.ToString("0.0", c),
                 s.LatencyP50Ms.ToString("0.00", c), s.LatencyP99Ms.ToString("0.00", c),
-                s.PeakQueueDepth.ToString(c), s.Dropped.ToString(c));
+                s.PeakQueueDepth.ToString(c), s.Dropped.ToString(c), s.Skipped.ToString(c));
         }
         console.Write(table);
+        if (report.Objects is { } o)
+        {
+            console.MarkupLine(string.Create(c,
+                $"objects: gating {o.Gating}, crop CNN on {o.Runs} of {o.Frames} frames ({o.Skipped} skipped), {o.Crops} crops, {o.Objects} objects reported"));
+        }
         if (report.StoppedEarly)
         {
             console.MarkupLine("[yellow]stopped before the end of the source[/]");

@@ -5,13 +5,17 @@ using OpenCvSharp;
 namespace Edge.Host.Sinks;
 
 /// <summary>
-/// Writes annotated.mp4 (MPEG-4 Part 2, "mp4v": the codec OpenCV's bundled FFmpeg can encode). Each frame is copied
+/// Writes annotated.mp4 (MPEG-4 Part 2, "mp4v": the codec OpenCV's bundled FFmpeg can encode): the frame with its
+/// object boxes, labels and confidences, the stream/frame/time line and the analysis. Each frame is copied
 /// to a canvas owned by this sink and drawn on there, so the pooled frame itself is never changed. The writer opens
 /// at the first frame, with that frame's size.
 /// </summary>
 public sealed class AnnotatedVideoSink : IResultSink
 {
     public const string VideoFile = "annotated.mp4";
+
+    /// <summary>Green (BGR) for object boxes and their labels.</summary>
+    public static readonly Scalar ObjectColor = new(0, 255, 0);
 
     private readonly string _path;
     private readonly double _fps;
@@ -45,6 +49,17 @@ public sealed class AnnotatedVideoSink : IResultSink
 
     private static void Draw(Mat canvas, FrameResult result)
     {
+        foreach (var o in result.Objects)
+        {
+            var box = Rect.FromLTRB(o.BoxXyxy[0], o.BoxXyxy[1], o.BoxXyxy[2], o.BoxXyxy[3]);
+            Cv2.Rectangle(canvas, box, ObjectColor, 2);
+            var label = string.Create(CultureInfo.InvariantCulture, $"{o.Label} {o.Confidence:0.00}");
+            var size = Cv2.GetTextSize(label, HersheyFonts.HersheySimplex, 0.45, 1, out var baseline);
+            // Above the box when there is room, else inside its top edge.
+            var top = box.Top - size.Height - baseline - 4 >= 0 ? box.Top - size.Height - baseline - 4 : box.Top;
+            Cv2.Rectangle(canvas, new Rect(box.Left, top, size.Width + 6, size.Height + baseline + 4), ObjectColor, -1);
+            Cv2.PutText(canvas, label, new Point(box.Left + 3, top + size.Height + 2), HersheyFonts.HersheySimplex, 0.45, Scalar.Black, 1, LineTypes.AntiAlias);
+        }
         var seconds = TimeSpan.FromMilliseconds(result.TimestampMs);
         var lines = new List<string>
         {

@@ -6,7 +6,7 @@ namespace Edge.Host.Sinks;
 
 /// <summary>
 /// Writes per-frame results: frames.jsonl (one JSON object per frame: stream, index, timestamp, frame age, the row of
-/// its embedding and the analysis slot) and embeddings.npy (float32 [frames, embedding size], loadable by numpy and
+/// its embedding, the analysis slot and the objects with box [x1, y1, x2, y2] in frame pixels, label and confidence) and embeddings.npy (float32 [frames, embedding size], loadable by numpy and
 /// by training). Both go to the staging folder of an <see cref="OutputDirectory"/>.
 /// </summary>
 public sealed class ResultFilesSink : IResultSink
@@ -46,6 +46,21 @@ public sealed class ResultFilesSink : IResultSink
             WriteNullable("anomalyScore", analysis.AnomalyScore);
         }
         _json.WriteEndObject();
+        _json.WriteStartArray("objects");
+        foreach (var o in result.Objects)
+        {
+            _json.WriteStartObject();
+            _json.WriteStartArray("box");
+            foreach (var v in o.BoxXyxy)
+            {
+                _json.WriteNumberValue(v);
+            }
+            _json.WriteEndArray();
+            _json.WriteString("label", o.Label);
+            _json.WriteNumber("confidence", Math.Round(o.Confidence, 4));
+            _json.WriteEndObject();
+        }
+        _json.WriteEndArray();
         _json.WriteEndObject();
         _json.Flush();
         _frames.WriteByte((byte)'\n');

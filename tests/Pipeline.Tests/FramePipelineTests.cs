@@ -157,7 +157,7 @@ public sealed class FramePipelineTests(Xunit.Abstractions.ITestOutputHelper outp
         return sorted[sorted.Length / 2];
     }
 
-    private sealed class CollectingSink(bool needsPixels = false, TimeSpan delay = default, Action<FrameResult>? onResult = null) : IResultSink
+    internal sealed class CollectingSink(bool needsPixels = false, TimeSpan delay = default, Action<FrameResult>? onResult = null) : IResultSink
     {
         public List<FrameResult> Results { get; } = [];
 

@@ -23,6 +23,12 @@ public static class TestData
     /// <summary>cup.mp4: 640x480 H.264, a hand moving a cup; 217 frames.</summary>
     public static string Cup => Require("cup.mp4");
 
+    /// <summary>The default object head (person, background) that set-up's `edge models prepare` trains, with its manifest.</summary>
+    public static string ObjectHead => RequirePrepared(Path.Combine("models", "objects-head.onnx"));
+
+    /// <summary>The crop set the default object head was trained on (data/objects: train/, test/, crops.json).</summary>
+    public static string ObjectCrops => Path.GetDirectoryName(RequirePrepared(Path.Combine("data", "objects", "crops.json")))!;
+
     /// <summary>The prepared frame model (uint8 NHWC, symbolic batch) with its manifest beside it.</summary>
     public static string FrameModel => s_frameModel.Value;
 
@@ -31,6 +37,13 @@ public static class TestData
         var path = Path.Combine(RepoRoot, "data", name);
         return File.Exists(path) ? path
             : throw new FileNotFoundException($"test footage {path} is missing: run scripts/setup.sh first", path);
+    }
+
+    private static string RequirePrepared(string relative)
+    {
+        var path = Path.Combine(RepoRoot, relative);
+        return File.Exists(path) ? path
+            : throw new FileNotFoundException($"{path} is missing: run scripts/setup.sh first (edge models prepare builds it)", path);
     }
 
     /// <summary>A new empty folder under the system temp folder, for one test's files.</summary>

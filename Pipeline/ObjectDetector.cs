@@ -1,0 +1,184 @@
+using Edge.Capture;
+using Edge.Models;
+using OpenCvSharp;
+
+namespace Edge.Pipeline;
+
+/// <summary>An object in a frame: its box in original-frame pixels (x1, y1, x2, y2), the head's label and its probability.</summary>
+public sealed record DetectedObject(int[] BoxXyxy, string Label, float Confidence);
+
+/// <summary>What the object stage did in a run, for the summary.</summary>
+/// <param name="Runs">Frames the crop CNN ran on.</param>
+/// <param name="Skipped">Frames it did not run on: gated out, or nothing to crop.</param>
+public sealed record ObjectStats(string Gating, long Frames, long Runs, long Skipped, long Crops, long Objects);
+
+/// <summary>
+/// The object stage, run inside the CNN stage while the pixels exist: per stream, motion regions
+/// (<see cref="MotionDetector"/>), gated by <see cref="ObjectOptions.Gating"/>; the largest regions cropped with a
+/// margin and squared, embedded by the frame model in batches, and classified by the head. Regions the head calls
+/// "background" are not reported. Does not own the embedder or the head; owns one motion detector per stream and
+/// frees them when disposed. Not thread-safe: the CNN stage is its only caller.
+/// </summary>
+public sealed class ObjectDetector : IDisposable
+{
+    public const string BackgroundLabel = "background";
+
+    private readonly IFrameEmbedder _embedder;
+    private readonly EmbeddingClassifier _head;
+    private readonly ObjectOptions _options;
+    private readonly Dictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
+    private long _frames;
+    private long _runs;
+    private long _crops;
+    private long _objects;
+
+    public ObjectDetector(IFrameEmbedder embedder, EmbeddingClassifier head, ObjectOptions options)
+    {
+        if (head.Manifest.FeatureSize != embedder.EmbeddingSize)
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"the object head reads {head.Manifest.FeatureSize}-d features but the frame model gives {embedder.EmbeddingSize}-d embeddings");
+        }
+        _embedder = embedder;
+        _head = head;
+        _options = options;
+    }
+
+    public ObjectStats Stats =>
+        new(_options.Gating.ToString(), Interlocked.Read(ref _frames), Interlocked.Read(ref _runs),
+            Interlocked.Read(ref _frames) - Interlocked.Read(ref _runs), Interlocked.Read(ref _crops), Interlocked.Read(ref _objects));
+
+    /// <summary>
+    /// The objects of each frame, in order. <paramref name="ranCrops"/> says which frames the crop CNN ran on; the
+    /// others were skipped (gated out, or nothing to crop).
+    /// </summary>
+    public async Task<(IReadOnlyList<DetectedObject>[] Objects, bool[] RanCrops)> DetectAsync(IReadOnlyList<Frame> frames, CancellationToken ct)
+    {
+        // Decide per frame first, so every crop of the batch goes through the CNN together.
+        var due = new bool[frames.Count];
+        var crops = new List<(int Frame, Rect Box, Rect Crop)>();
+        var ranCrops = new bool[frames.Count];
+        for (var i = 0; i < frames.Count; i++)
+        {
+            var frame = frames[i];
+            var state = StateOf(frame.StreamId);
+            var regions = state.Motion.Detect(frame.Image);
+            due[i] = _options.Gating != ObjectGating.EveryNth || state.Seen % _options.EveryNthFrame == 0;
+            state.Seen++;
+            if (!due[i])
+            {
+                continue;
+            }
+            if (regions.Count > 0)
+            {
+                state.LatestRegions = regions;
+            }
+            // Always classifies where something moved last once it stops, so an object that halts keeps its label.
+            var boxes = _options.Gating == ObjectGating.Always ? state.LatestRegions : regions;
+            var bounds = new Rect(0, 0, frame.Image.Width, frame.Image.Height);
+            foreach (var box in boxes.Take(_options.MaxObjects))
+            {
+                crops.Add((i, box, SquareCrop(box, bounds, _options.Margin)));
+            }
+            ranCrops[i] = boxes.Count > 0;
+        }
+
+        var found = await ClassifyAsync(frames, crops, ct).ConfigureAwait(false);
+        var results = new IReadOnlyList<DetectedObject>[frames.Count];
+        for (var i = 0; i < frames.Count; i++)
+        {
+            var state = _streams[frames[i].StreamId];
+            if (due[i])
+            {
+                state.Latest = found[i];
+            }
+            results[i] = state.Latest;
+        }
+        Interlocked.Add(ref _frames, frames.Count);
+        Interlocked.Add(ref _runs, ranCrops.Count(r => r));
+        Interlocked.Add(ref _crops, crops.Count);
+        Interlocked.Add(ref _objects, results.Sum(r => r.Count));
+        return (results, ranCrops);
+    }
+
+    private StreamState StateOf(string streamId)
+    {
+        if (!_streams.TryGetValue(streamId, out var state))
+        {
+            state = new StreamState(new MotionDetector(_options.MinAreaPx, _options.MergeGapPx));
+            _streams[streamId] = state;
+        }
+        return state;
+    }
+
+    /// <summary>Embeds the crops in batches the frame model takes and keeps the regions not labeled background.</summary>
+    private async Task<List<DetectedObject>[]> ClassifyAsync(IReadOnlyList<Frame> frames, List<(int Frame, Rect Box, Rect Crop)> crops, CancellationToken ct)
+    {
+        var found = Enumerable.Range(0, frames.Count).Select(_ => new List<DetectedObject>()).ToArray();
+        var labels = _head.Labels;
+        foreach (var chunk in crops.Chunk(_embedder.MaxBatch))
+        {
+            // Views into the pooled frames: no copy, disposed before the frames can go back to the pool.
+            var views = chunk.Select(c => new Mat(frames[c.Frame].Image, c.Crop)).ToList();
+            float[] probabilities;
+            try
+            {
+                probabilities = _head.Classify(await _embedder.EmbedAsync(views, ct).ConfigureAwait(false), chunk.Length);
+            }
+            finally
+            {
+                views.ForEach(v => v.Dispose());
+            }
+            for (var k = 0; k < chunk.Length; k++)
+            {
+                var row = probabilities.AsSpan(k * labels.Count, labels.Count);
+                var best = 0;
+                for (var c = 1; c < row.Length; c++)
+                {
+                    best = row[c] > row[best] ? c : best;
+                }
+                if (labels[best] != BackgroundLabel)
+                {
+                    var box = chunk[k].Box;
+                    found[chunk[k].Frame].Add(new DetectedObject([box.Left, box.Top, box.Right, box.Bottom], labels[best], row[best]));
+                }
+            }
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// The square around <paramref name="box"/> with <paramref name="margin"/> of its longer side added on each side,
+    /// moved inside the frame (and no larger than it), so the frame model sees the object unstretched with some context.
+    /// </summary>
+    public static Rect SquareCrop(Rect box, Rect frame, double margin)
+    {
+        var side = (int)Math.Round(Math.Max(box.Width, box.Height) * (1 + 2 * margin));
+        side = Math.Min(side, Math.Min(frame.Width, frame.Height));
+        var x = Math.Clamp(box.X + box.Width / 2 - side / 2, frame.Left, frame.Right - side);
+        var y = Math.Clamp(box.Y + box.Height / 2 - side / 2, frame.Top, frame.Bottom - side);
+        return new Rect(x, y, side, side);
+    }
+
+    public void Dispose()
+    {
+        foreach (var state in _streams.Values)
+        {
+            state.Motion.Dispose();
+        }
+        _streams.Clear();
+    }
+
+    private sealed class StreamState(MotionDetector motion)
+    {
+        public MotionDetector Motion { get; } = motion;
+
+        public long Seen { get; set; }
+
+        /// <summary>The objects of the latest frame the gate let through, which the frames after it carry.</summary>
+        public IReadOnlyList<DetectedObject> Latest { get; set; } = [];
+
+        /// <summary>The motion regions of the latest frame that had any.</summary>
+        public IReadOnlyList<Rect> LatestRegions { get; set; } = [];
+    }
+}

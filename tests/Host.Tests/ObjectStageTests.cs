@@ -1,0 +1,124 @@
+using System.Text.Json;
+using Edge.Tests;
+using OpenCvSharp;
+
+namespace Edge.Host.Tests;
+
+/// <summary>The object stage through the real <c>edge</c> executable: results, annotation, the head and its crop set.</summary>
+public sealed class ObjectStageTests : IDisposable
+{
+    /// <summary>Measured 100 % (314 held-out crops) when the default head was first built; the floor leaves room for retraining noise.</summary>
+    private const double HeldOutAccuracyFloor = 0.97;
+
+    private readonly string _work = TestData.NewTempFolder();
+
+    [Fact]
+    public async Task Process_WithObjectHead_FramesJsonlSummaryAndAnnotatedVideoCarryTheObjects()
+    {
+        WriteConfig($$"""{ "Objects": { "HeadModel": "{{TestData.ObjectHead}}", "Required": true, "Gating": "Motion" } }""");
+        var result = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--out", "out", "--annotate", "--max-frames", "12", "--config", "edge.json", .. EdgeProcess.ModelArgs]);
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("objects: gating Motion, crop CNN on", result.Stdout, StringComparison.Ordinal);
+        var frames = File.ReadAllLines(Path.Combine(_work, "out", "frames.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(12, frames.Count);
+        var objects = frames.Select(f => f.GetProperty("objects").EnumerateArray().ToList()).ToList();
+        Assert.True(objects.Count(o => o.Count > 0) >= 8, "people walk through every frame of the clip");
+        foreach (var o in objects.SelectMany(o => o))
+        {
+            Assert.Equal("person", o.GetProperty("label").GetString());
+            Assert.InRange(o.GetProperty("confidence").GetDouble(), 0.5, 1.0);
+            var box = o.GetProperty("box").EnumerateArray().Select(v => v.GetInt32()).ToArray();
+            Assert.True(box.Length == 4 && box[0] < box[2] && box[1] < box[3] && box[2] <= 768 && box[3] <= 576, string.Join(",", box));
+        }
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "out", "summary.json"))).RootElement.GetProperty("objects");
+        Assert.Equal(12, summary.GetProperty("frames").GetInt64());
+        Assert.Equal(12, summary.GetProperty("cropRuns").GetInt64() + summary.GetProperty("skippedInferences").GetInt64());
+        Assert.Equal(objects.Sum(o => o.Count), summary.GetProperty("objects").GetInt64());
+
+        // The annotated frame shows each box as a green outline the original frame does not have there.
+        var index = objects.FindLastIndex(o => o.Count > 0);
+        var first = objects[index][0].GetProperty("box").EnumerateArray().Select(v => v.GetInt32()).ToArray();
+        using var annotated = FrameAt(Path.Combine(_work, "out", "annotated.mp4"), index);
+        using var original = FrameAt(TestData.VtestShort, index);
+        Assert.True(GreenShare(annotated, first) > 0.6, "the box's top edge is drawn green");
+        Assert.True(GreenShare(original, first) < 0.2, "the original is not green there");
+    }
+
+    [Theory]
+    [InlineData(false, 0, "the object stage is off")]
+    [InlineData(true, ExitCodes.ModelNotFound, "classification head not found")]
+    public async Task Process_MissingObjectHead_WarnsOrFailsAsConfigured(bool required, int exitCode, string message)
+    {
+        WriteConfig($$"""{ "Objects": { "HeadModel": "none.onnx", "Required": {{(required ? "true" : "false")}} } }""");
+        var result = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--max-frames", "3", "--out", "out", "--config", "edge.json", .. EdgeProcess.ModelArgs]);
+        Assert.True(exitCode == result.ExitCode, result.Stderr);
+        Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
+        if (!required)
+        {
+            var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "out", "summary.json"))).RootElement;
+            Assert.Equal(JsonValueKind.Null, summary.GetProperty("objects").ValueKind);
+        }
+    }
+
+    [Fact]
+    public async Task Eval_DefaultObjectHead_HeldOutAccuracyAboveTheFloor()
+    {
+        var result = await EdgeProcess.RunAsync(_work, ["eval", TestData.ObjectHead, Path.Combine(TestData.ObjectCrops, "test"), "--out", "eval", .. EdgeProcess.ModelArgs]);
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var eval = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval", "eval.json"))).RootElement;
+        Assert.True(eval.GetProperty("samples").GetInt32() >= 200);
+        Assert.True(eval.GetProperty("accuracy").GetDouble() >= HeldOutAccuracyFloor, result.Stdout);
+    }
+
+    [Fact]
+    public async Task DataObjects_Vtest_SplitsByTimeWithBothClassesOnEachSide()
+    {
+        var result = await EdgeProcess.RunAsync(_work, ["data", "objects", "--video", TestData.Vtest, "--out", "crops", "--every", "20", .. EdgeProcess.ModelArgs]);
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var crops = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "crops", "crops.json"))).RootElement;
+        Assert.Equal(596, crops.GetProperty("testStartFrame").GetInt32());
+        foreach (var (split, frames) in new[] { ("train", (0, 596 - 30)), ("test", (596, 795)) })
+        {
+            foreach (var label in new[] { "person", "background" })
+            {
+                var files = Directory.GetFiles(Path.Combine(_work, "crops", split, label));
+                Assert.True(files.Length >= 5, $"{split}/{label}: {files.Length} crops");
+                Assert.Equal(files.Length, crops.GetProperty(split).GetProperty(label).GetInt32());
+                Assert.All(files, f => Assert.InRange(int.Parse(Path.GetFileName(f)[1..6], System.Globalization.CultureInfo.InvariantCulture), frames.Item1, frames.Item2 - 1));
+                using var image = Cv2.ImRead(files[0]);
+                Assert.Equal(new Size(224, 224), image.Size());
+            }
+        }
+        Assert.False(Directory.Exists(Path.Combine(_work, "crops.incomplete")));
+    }
+
+    private void WriteConfig(string json) => File.WriteAllText(Path.Combine(_work, "edge.json"), json);
+
+    private static Mat FrameAt(string video, int index)
+    {
+        using var capture = new VideoCapture(video);
+        var frame = new Mat();
+        for (var i = 0; i <= index; i++)
+        {
+            Assert.True(capture.Read(frame));
+        }
+        return frame;
+    }
+
+    /// <summary>Share of the pixels on the box's top edge that are strongly green.</summary>
+    private static double GreenShare(Mat image, int[] box)
+    {
+        var green = 0;
+        for (var x = box[0] + 2; x < box[2] - 2; x++)
+        {
+            var p = image.At<Vec3b>(box[1], x);
+            green += p.Item1 > 180 && p.Item0 < 110 && p.Item2 < 110 ? 1 : 0;
+        }
+        return green / (double)Math.Max(1, box[2] - box[0] - 4);
+    }
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
+}
