@@ -2,6 +2,7 @@ using System.Collections;
 using System.Reflection;
 using Edge.Capture;
 using Edge.Host.Delivery;
+using Edge.Host.Web;
 using Edge.Models;
 using Edge.Pipeline;
 using Microsoft.Extensions.Configuration;
@@ -35,6 +36,7 @@ public static class EdgeConfiguration
         [Edge.Pipeline.Events.EventRules.Section] = typeof(Edge.Pipeline.Events.EventRules),
         [LoggingOptions.Section] = typeof(LoggingOptions),
         [DeliveryOptions.Section] = typeof(DeliveryOptions),
+        [WebOptions.Section] = typeof(WebOptions),
     };
 
     /// <summary>The config file to read: the one given, else config/edge.json here, else the copy beside the binary.</summary>
@@ -88,6 +90,8 @@ public static class EdgeConfiguration
         AddOptions<LoggingOptions>(builder, LoggingOptions.Section);
         AddOptions<DeliveryOptions>(builder, DeliveryOptions.Section);
         builder.Services.AddSingleton<IValidateOptions<DeliveryOptions>, DeliveryOptionsValidator>();
+        AddOptions<WebOptions>(builder, WebOptions.Section);
+        builder.Services.AddSingleton<IValidateOptions<WebOptions>, WebOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
 
@@ -116,6 +120,7 @@ public static class EdgeConfiguration
             _ = services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
             _ = services.GetRequiredService<IOptions<LoggingOptions>>().Value;
             _ = services.GetRequiredService<IOptions<DeliveryOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<WebOptions>>().Value;
         }
         catch (OptionsValidationException ex)
         {

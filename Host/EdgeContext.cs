@@ -22,6 +22,7 @@ public sealed class EdgeContext : IAsyncDisposable
         Analysis = host.Services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
         Events = host.Services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
         Delivery = host.Services.GetRequiredService<IOptions<Edge.Host.Delivery.DeliveryOptions>>().Value;
+        Web = host.Services.GetRequiredService<IOptions<Edge.Host.Web.WebOptions>>().Value;
         LoggerFactory = host.Services.GetRequiredService<ILoggerFactory>();
     }
 
@@ -36,6 +37,8 @@ public sealed class EdgeContext : IAsyncDisposable
     public Edge.Pipeline.Events.EventRules Events { get; }
 
     public Edge.Host.Delivery.DeliveryOptions Delivery { get; }
+
+    public Edge.Host.Web.WebOptions Web { get; }
 
     public ILoggerFactory LoggerFactory { get; }
 

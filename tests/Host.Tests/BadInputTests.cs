@@ -25,6 +25,7 @@ public sealed class BadInputTests : IDisposable
         { "webhook without url", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Webhook\":{\"Enabled\":true}}}}"], ExitCodes.Config, "Delivery:Webhook:Url must be an absolute http:// or https:// URL" },
         { "mqtt wildcard prefix", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Mqtt\":{\"Enabled\":true,\"TopicPrefix\":\"edge/#\"}}}}"], ExitCodes.Config, "Delivery:Mqtt:TopicPrefix must be a topic without wildcards" },
         { "mqtt bad port", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Mqtt\":{\"Enabled\":true,\"Port\":0,\"Username\":\"u\",\"Password\":\"pw-s3cret\"}}}}"], ExitCodes.Config, "Delivery:Mqtt:Port" },
+        { "web exposed without token", ["process", "{clip}", "--config", "{config:{\"Web\":{\"Urls\":\"http://0.0.0.0:8080\"}}}"], ExitCodes.Config, "Web:ApiToken must be set when Web:Urls listens beyond this machine" },
         { "config file missing", ["process", "{clip}", "--config", "nope.json"], ExitCodes.Config, "config file not found: nope.json" },
         { "unknown option", ["process", "{clip}", "--frobnicate"], ExitCodes.Usage, "--frobnicate" },
         { "bad provider", ["process", "{clip}", "--provider", "tpu"], ExitCodes.Usage, "tpu" },
