@@ -49,7 +49,7 @@ public static partial class EdgeWeb
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseKestrelCore().UseUrls(options.UrlList);
         builder.Services.AddRoutingCore();
-        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton<ILoggerFactory>(new QuietRequestLogs(loggerFactory));
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.Services.ConfigureHttpJsonOptions(json =>
             json.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase)));
@@ -349,6 +349,24 @@ public static partial class EdgeWeb
             .Select(q => $"{Uri.EscapeDataString(q.Key)}={Uri.EscapeDataString(q.Value.ToString())}")
             .Append($"cursor={cursor}");
         return "/api/events?" + string.Join("&", parts);
+    }
+}
+
+/// <summary>
+/// The owner's logger factory without ASP.NET Core's per-request log, which writes each URL with its query string:
+/// a <c>?token=</c> would reach the log.
+/// </summary>
+internal sealed class QuietRequestLogs(ILoggerFactory inner) : ILoggerFactory
+{
+    public ILogger CreateLogger(string categoryName) =>
+        categoryName.StartsWith("Microsoft.AspNetCore.Hosting.Diagnostics", StringComparison.Ordinal)
+            ? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance : inner.CreateLogger(categoryName);
+
+    public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+    // The owner's factory outlives the app.
+    public void Dispose()
+    {
     }
 }
 

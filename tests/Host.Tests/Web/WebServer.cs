@@ -48,7 +48,8 @@ public sealed class WebServer : IAsyncDisposable
         Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(20) };
     }
 
-    public static async Task<WebServer> StartAsync(string apiToken = "", CannedStreamRegistry? registry = null)
+    public static async Task<WebServer> StartAsync(string apiToken = "", CannedStreamRegistry? registry = null,
+        Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         var folder = TestData.NewTempFolder();
         var events = new SqliteEventStore(Path.Combine(folder, SqliteEventStore.FileName));
@@ -61,7 +62,7 @@ public sealed class WebServer : IAsyncDisposable
             10, 10, 0, 4, 0, 0, 0, null, null, 0));
         var previews = new PreviewHub();
         var metrics = new EdgeMetrics();
-        var app = EdgeWeb.Build(options, registry, events, folder, metrics, previews, NullLoggerFactory.Instance);
+        var app = EdgeWeb.Build(options, registry, events, folder, metrics, previews, loggerFactory ?? NullLoggerFactory.Instance);
         await app.StartAsync();
         return new WebServer(app, events, stored, folder) { Registry = registry, Previews = previews, Metrics = metrics };
     }
