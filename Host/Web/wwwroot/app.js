@@ -114,8 +114,14 @@ async function refreshStreams() {
   document.getElementById('no-streams').hidden = streams.length > 0;
 }
 
+let shownEvents = '';
+
 async function refreshEvents() {
   const page = await getJson('/api/events?limit=20');
+  // Rebuild the table only when the list changed, so thumbnails are not fetched again on every poll.
+  const ids = page.items.map(e => e.id).join(',');
+  if (ids === shownEvents) return;
+  shownEvents = ids;
   const rows = page.items.map(e => {
     const snapshot = e.snapshotUrl ? element('img', { src: withToken(e.snapshotUrl), alt: 'snapshot of event ' + e.id, loading: 'lazy' }) : '';
     const clip = e.clipUrl ? element('a', { href: withToken(e.clipUrl), textContent: 'clip' }) : '';
