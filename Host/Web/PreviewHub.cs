@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 
 namespace Edge.Host.Web;
 
-/// <summary>One encoded preview: the JPEG bytes and its number in the stream's preview sequence (from 1).</summary>
+/// <summary>One encoded preview: the JPEG bytes and its sequence number (rising, from 1).</summary>
 public sealed record PreviewFrame(byte[] Jpeg, long Sequence);
 
 /// <summary>
@@ -13,6 +13,10 @@ public sealed record PreviewFrame(byte[] Jpeg, long Sequence);
 public sealed class PreviewHub
 {
     private readonly ConcurrentDictionary<string, Channel> _streams = new(StringComparer.Ordinal);
+
+    // One counter for the hub, not per stream: a viewer waiting across a stream's removal and re-adding must
+    // still see the new stream's previews as newer than the last one it had.
+    private long _sequence;
 
     private sealed class Channel
     {
@@ -29,7 +33,7 @@ public sealed class PreviewHub
         TaskCompletionSource<PreviewFrame> waiting;
         lock (channel)
         {
-            var frame = new PreviewFrame(jpeg, (channel.Latest?.Sequence ?? 0) + 1);
+            var frame = new PreviewFrame(jpeg, Interlocked.Increment(ref _sequence));
             channel.Latest = frame;
             waiting = channel.Next;
             channel.Next = new TaskCompletionSource<PreviewFrame>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -99,6 +99,23 @@ public sealed class PreviewTests : IAsyncLifetime
         Assert.NotEqual(parts[0], parts[2]);
     }
 
+    [Fact]
+    public async Task PreviewHub_NextAfterRemoveAndReAdd_IsTheNewStreamsFrame()
+    {
+        var hub = new Edge.Host.Web.PreviewHub();
+        hub.Publish("cam1", [1]);
+        hub.Publish("cam1", [2]);
+        var seen = hub.Latest("cam1")!.Sequence;
+        var waiting = hub.NextAsync("cam1", seen, CancellationToken.None);
+        Assert.False(waiting.IsCompleted);
+        hub.Publish("cam1", [3]);
+        Assert.Equal([3], (await waiting).Jpeg);
+        hub.Remove("cam1");
+        Assert.Null(hub.Latest("cam1"));
+        hub.Publish("cam1", [4]); // the same id added again
+        Assert.Equal([4], (await hub.NextAsync("cam1", (await waiting).Sequence, CancellationToken.None)).Jpeg);
+    }
+
     /// <summary>One multipart part: headers with Content-Length, a blank line, the JPEG, CRLF and the boundary.</summary>
     private static async Task<byte[]> ReadPartAsync(Stream body)
     {
