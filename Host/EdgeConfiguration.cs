@@ -2,6 +2,7 @@ using System.Collections;
 using System.Reflection;
 using Edge.Capture;
 using Edge.Host.Delivery;
+using Edge.Host.Web;
 using Edge.Models;
 using Edge.Pipeline;
 using Microsoft.Extensions.Configuration;
@@ -37,6 +38,7 @@ public static class EdgeConfiguration
         [LoggingOptions.Section] = typeof(LoggingOptions),
         [DeliveryOptions.Section] = typeof(DeliveryOptions),
         [Service.ServiceOptions.Section] = typeof(Service.ServiceOptions),
+        [WebOptions.Section] = typeof(WebOptions),
     };
 
     /// <summary>The config file to read: the one given, else config/edge.json here, else the copy beside the binary.</summary>
@@ -77,6 +79,8 @@ public static class EdgeConfiguration
         builder.Services.AddSingleton<IValidateOptions<DeliveryOptions>, DeliveryOptionsValidator>();
         AddOptions<Service.ServiceOptions>(builder, Service.ServiceOptions.Section);
         builder.Services.AddSingleton<IValidateOptions<Service.ServiceOptions>, Service.ServiceOptionsValidator>();
+        AddOptions<WebOptions>(builder, WebOptions.Section);
+        builder.Services.AddSingleton<IValidateOptions<WebOptions>, WebOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
 
@@ -157,6 +161,7 @@ public static class EdgeConfiguration
             _ = services.GetRequiredService<IOptions<LoggingOptions>>().Value;
             _ = services.GetRequiredService<IOptions<DeliveryOptions>>().Value;
             _ = services.GetRequiredService<IOptions<Service.ServiceOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<WebOptions>>().Value;
         }
         catch (OptionsValidationException ex)
         {

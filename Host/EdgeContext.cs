@@ -26,6 +26,7 @@ public sealed class EdgeContext : IAsyncDisposable
         Events = host.Services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
         Delivery = host.Services.GetRequiredService<IOptions<Edge.Host.Delivery.DeliveryOptions>>().Value;
         Service = host.Services.GetRequiredService<IOptions<Edge.Host.Service.ServiceOptions>>().Value;
+        Web = host.Services.GetRequiredService<IOptions<Edge.Host.Web.WebOptions>>().Value;
         LoggerFactory = host.Services.GetRequiredService<ILoggerFactory>();
     }
 
@@ -44,6 +45,7 @@ public sealed class EdgeContext : IAsyncDisposable
     public Edge.Host.Delivery.DeliveryOptions Delivery { get; }
 
     public Edge.Host.Service.ServiceOptions Service { get; }
+    public Edge.Host.Web.WebOptions Web { get; }
 
     public ILoggerFactory LoggerFactory { get; }
 

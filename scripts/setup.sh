@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # libgtk-3-0: OpenCV's native library links it. ffmpeg: cuts the short test clip, decodes network streams.
 # python3-onnx: onnx.checker for exported models. libonnx-testdata: the ONNX project's reference node models.
 # dataset-fashion-mnist: the Fashion-MNIST benchmark for `edge train cnn`. mosquitto: the MQTT broker the delivery
-# tests start (they run it themselves; the packaged service is not needed).
-packages=(libgtk-3-0 ffmpeg python3-onnx libonnx-testdata dataset-fashion-mnist mosquitto)
+# tests start (they run it themselves; the packaged service is not needed). prometheus: its promtool checks the
+# /metrics text. chromium: the headless browser that renders the dashboard in the web tests.
+packages=(libgtk-3-0 ffmpeg python3-onnx libonnx-testdata dataset-fashion-mnist mosquitto prometheus chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

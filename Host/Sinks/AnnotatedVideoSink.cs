@@ -1,4 +1,3 @@
-using System.Globalization;
 using Edge.Pipeline;
 using OpenCvSharp;
 
@@ -13,9 +12,6 @@ namespace Edge.Host.Sinks;
 public sealed class AnnotatedVideoSink : IResultSink
 {
     public const string VideoFile = "annotated.mp4";
-
-    /// <summary>Green (BGR) for object boxes and their labels.</summary>
-    public static readonly Scalar ObjectColor = new(0, 255, 0);
 
     private readonly string _path;
     private readonly double _fps;
@@ -42,48 +38,9 @@ public sealed class AnnotatedVideoSink : IResultSink
             }
         }
         image.CopyTo(_canvas);
-        Draw(_canvas, result);
+        FrameAnnotation.Draw(_canvas, result);
         _writer.Write(_canvas);
         return ValueTask.CompletedTask;
-    }
-
-    private static void Draw(Mat canvas, FrameResult result)
-    {
-        foreach (var o in result.Objects)
-        {
-            var box = Rect.FromLTRB(o.BoxXyxy[0], o.BoxXyxy[1], o.BoxXyxy[2], o.BoxXyxy[3]);
-            Cv2.Rectangle(canvas, box, ObjectColor, 2);
-            var label = string.Create(CultureInfo.InvariantCulture, $"{o.Label} {o.Confidence:0.00}");
-            var size = Cv2.GetTextSize(label, HersheyFonts.HersheySimplex, 0.45, 1, out var baseline);
-            // Above the box when there is room, else inside its top edge.
-            var top = box.Top - size.Height - baseline - 4 >= 0 ? box.Top - size.Height - baseline - 4 : box.Top;
-            Cv2.Rectangle(canvas, new Rect(box.Left, top, size.Width + 6, size.Height + baseline + 4), ObjectColor, -1);
-            Cv2.PutText(canvas, label, new Point(box.Left + 3, top + size.Height + 2), HersheyFonts.HersheySimplex, 0.45, Scalar.Black, 1, LineTypes.AntiAlias);
-        }
-        var seconds = TimeSpan.FromMilliseconds(result.TimestampMs);
-        var lines = new List<string>
-        {
-            string.Create(CultureInfo.InvariantCulture, $"{result.StreamId}  #{result.Index}  {seconds:hh\\:mm\\:ss\\.fff}"),
-        };
-        if (result.Analysis is { Activity: { } activity })
-        {
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $"activity: {activity} {result.Analysis.ActivityConfidence:0.00}"));
-        }
-        var y = 8;
-        foreach (var line in lines)
-        {
-            var size = Cv2.GetTextSize(line, HersheyFonts.HersheySimplex, 0.6, 1, out var baseline);
-            Cv2.Rectangle(canvas, new Rect(4, y, size.Width + 8, size.Height + baseline + 6), Scalar.Black, -1);
-            Cv2.PutText(canvas, line, new Point(8, y + size.Height + 3), HersheyFonts.HersheySimplex, 0.6, Scalar.White, 1, LineTypes.AntiAlias);
-            y += size.Height + baseline + 10;
-        }
-        if (result.Analysis is { AnomalyScore: { } score })
-        {
-            // Anomaly score bar along the bottom edge: green to red.
-            var width = (int)(Math.Clamp(score, 0, 1) * (canvas.Width - 16));
-            Cv2.Rectangle(canvas, new Rect(8, canvas.Height - 18, canvas.Width - 16, 10), Scalar.Gray, 1);
-            Cv2.Rectangle(canvas, new Rect(8, canvas.Height - 18, Math.Max(width, 1), 10), new Scalar(0, 255 * (1 - score), 255 * score), -1);
-        }
     }
 
     public ValueTask CompleteAsync(CancellationToken ct) => DisposeAsync();

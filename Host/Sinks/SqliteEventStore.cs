@@ -1,3 +1,4 @@
+using System.Globalization;
 using Edge.Host.Delivery;
 using Edge.Pipeline.Events;
 using Microsoft.Data.Sqlite;
@@ -7,13 +8,17 @@ namespace Edge.Host.Sinks;
 /// <summary>
 /// Events in an embedded SQLite database (one table, keyed by event id so a repeated write is ignored). With an
 /// outbox, each new event is queued for delivery in the same transaction. The store owns its connection (not the
-/// outbox); dispose it to close the file.
+/// outbox); dispose it to close the file. Thread-safe: the sink writing events and web requests reading them share
+/// one store, and one connection must not run two commands at once.
 /// </summary>
 public sealed class SqliteEventStore : IDisposable
 {
     public const string FileName = "events.db";
 
+    private const string Columns = "id, stream, kind, label, start_ms, end_ms, start_frame, end_frame, peak_score, peak_frame, snapshot, clip";
+
     private readonly SqliteConnection _connection;
+    private readonly Lock _lock = new();
     private readonly EventOutbox? _outbox;
 
     public SqliteEventStore(string path, EventOutbox? outbox = null)
@@ -28,6 +33,7 @@ public sealed class SqliteEventStore : IDisposable
                 start_ms REAL NOT NULL, end_ms REAL NOT NULL, start_frame INTEGER NOT NULL, end_frame INTEGER NOT NULL,
                 peak_score REAL NOT NULL, peak_frame INTEGER NOT NULL, snapshot TEXT, clip TEXT);
             CREATE INDEX IF NOT EXISTS events_stream_start ON events (stream, start_ms);
+            CREATE INDEX IF NOT EXISTS events_start ON events (start_ms);
             """;
         create.ExecuteNonQuery();
         outbox?.AttachTo(_connection);
@@ -36,8 +42,7 @@ public sealed class SqliteEventStore : IDisposable
     /// <summary>Stores an event and queues it for delivery; an event already stored (same id) is left as it is.</summary>
     public void Add(DetectedEvent e)
     {
-        // One connection serves every stream's sink in the service: one writer at a time.
-        lock (_connection)
+        lock (_lock)
         {
             AddLocked(e);
         }
@@ -78,15 +83,84 @@ public sealed class SqliteEventStore : IDisposable
     /// <summary>Events, oldest first, optionally of one stream and kind.</summary>
     public List<DetectedEvent> Query(string? stream = null, string? kind = null, int limit = 1000)
     {
-        using var select = _connection.CreateCommand();
-        select.CommandText = """
-            SELECT id, stream, kind, label, start_ms, end_ms, start_frame, end_frame, peak_score, peak_frame, snapshot, clip FROM events
-            WHERE ($stream IS NULL OR stream = $stream) AND ($kind IS NULL OR kind = $kind)
-            ORDER BY start_ms, id LIMIT $limit
-            """;
-        select.Parameters.AddWithValue("$stream", (object?)stream ?? DBNull.Value);
-        select.Parameters.AddWithValue("$kind", (object?)kind ?? DBNull.Value);
-        select.Parameters.AddWithValue("$limit", limit);
+        lock (_lock)
+        {
+            using var select = _connection.CreateCommand();
+            select.CommandText = $"""
+                SELECT {Columns} FROM events
+                WHERE ($stream IS NULL OR stream = $stream) AND ($kind IS NULL OR kind = $kind)
+                ORDER BY start_ms, id LIMIT $limit
+                """;
+            select.Parameters.AddWithValue("$stream", (object?)stream ?? DBNull.Value);
+            select.Parameters.AddWithValue("$kind", (object?)kind ?? DBNull.Value);
+            select.Parameters.AddWithValue("$limit", limit);
+            return Read(select);
+        }
+    }
+
+    /// <summary>
+    /// One page of events, newest first, that match every filter given. Pages are keyed by the last event's start
+    /// time and id (not an offset), so events stored while a client pages through do not shift or repeat rows.
+    /// </summary>
+    public EventPage Page(EventFilter filter, int limit, EventCursor? after = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        lock (_lock)
+        {
+            using var select = _connection.CreateCommand();
+            // Only the filters given become conditions, so SQLite can walk (stream, start_ms) or (start_ms) backwards
+            // and stop after one page.
+            var where = new List<string>();
+            void Condition(string sql, string name, object? value)
+            {
+                if (value is not null)
+                {
+                    where.Add(sql);
+                    select.Parameters.AddWithValue(name, value);
+                }
+            }
+            Condition("stream = $stream", "$stream", filter.Stream);
+            Condition("kind = $kind", "$kind", filter.Kind);
+            Condition("start_ms >= $from_ms", "$from_ms", filter.FromMs);
+            Condition("start_ms < $to_ms", "$to_ms", filter.ToMs);
+            Condition("peak_score >= $min_score", "$min_score", filter.MinScore);
+            if (after is not null)
+            {
+                where.Add("(start_ms < $after_ms OR (start_ms = $after_ms AND id < $after_id))");
+                select.Parameters.AddWithValue("$after_ms", after.StartMs);
+                select.Parameters.AddWithValue("$after_id", after.Id);
+            }
+            select.CommandText = $"""
+                SELECT {Columns} FROM events {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : "")}
+                ORDER BY start_ms DESC, id DESC LIMIT $limit
+                """;
+            // One row more than asked tells whether a next page exists without a second query.
+            select.Parameters.AddWithValue("$limit", limit + 1);
+            var events = Read(select);
+            if (events.Count <= limit)
+            {
+                return new EventPage(events, null);
+            }
+            events.RemoveAt(limit);
+            var last = events[^1];
+            return new EventPage(events, new EventCursor(last.StartMs, last.Id));
+        }
+    }
+
+    /// <summary>The event with this id, or null.</summary>
+    public DetectedEvent? Find(string id)
+    {
+        lock (_lock)
+        {
+            using var select = _connection.CreateCommand();
+            select.CommandText = $"SELECT {Columns} FROM events WHERE id = $id";
+            select.Parameters.AddWithValue("$id", id);
+            return Read(select) is [var found] ? found : null;
+        }
+    }
+
+    private static List<DetectedEvent> Read(SqliteCommand select)
+    {
         using var reader = select.ExecuteReader();
         var events = new List<DetectedEvent>();
         while (reader.Read())
@@ -101,5 +175,46 @@ public sealed class SqliteEventStore : IDisposable
         return events;
     }
 
-    public void Dispose() => _connection.Dispose();
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _connection.Dispose();
+        }
+    }
 }
+
+/// <summary>Which events to list; null = any. Times are the events' start, in the same milliseconds as <see cref="DetectedEvent.StartMs"/>.</summary>
+public sealed record EventFilter(string? Stream = null, string? Kind = null, double? FromMs = null, double? ToMs = null, double? MinScore = null);
+
+/// <summary>Where the next page starts: after the event with this start time and id.</summary>
+public sealed record EventCursor(double StartMs, string Id)
+{
+    /// <summary>An opaque URL-safe token for clients.</summary>
+    public string Encode() =>
+        Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{StartMs:R}|{Id}")))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static bool TryDecode(string token, out EventCursor? cursor)
+    {
+        cursor = null;
+        var base64 = token.Replace('-', '+').Replace('_', '/');
+        base64 = base64.PadRight(base64.Length + ((4 - (base64.Length % 4)) % 4), '=');
+        var bytes = new byte[base64.Length];
+        if (!Convert.TryFromBase64String(base64, bytes, out var written))
+        {
+            return false;
+        }
+        var text = System.Text.Encoding.UTF8.GetString(bytes, 0, written);
+        var bar = text.IndexOf('|', StringComparison.Ordinal);
+        if (bar <= 0 || !double.TryParse(text.AsSpan(0, bar), NumberStyles.Float, CultureInfo.InvariantCulture, out var startMs))
+        {
+            return false;
+        }
+        cursor = new EventCursor(startMs, text[(bar + 1)..]);
+        return true;
+    }
+}
+
+/// <summary>Events newest first, and where the next page starts (null on the last page).</summary>
+public sealed record EventPage(List<DetectedEvent> Events, EventCursor? Next);

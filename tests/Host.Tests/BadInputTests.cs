@@ -32,6 +32,7 @@ public sealed class BadInputTests : IDisposable
         { "no crops allowed", ["process", "{clip}", "--config", "{config:{\"Objects\":{\"MaxObjects\":0}}}"], ExitCodes.Config, "MaxObjects" },
         { "object stage without head", ["process", "{clip}", "--config", "{config:{\"Objects\":{\"HeadModel\":\"\"}}}"], ExitCodes.Config, "Objects:HeadModel must name a classification head" },
         { "unknown objects key", ["process", "{clip}", "--config", "{config:{\"Objects\":{\"EveryNth\":3}}}"], ExitCodes.Config, "unknown config key 'Objects:EveryNth'" },
+        { "web exposed without token", ["process", "{clip}", "--config", "{config:{\"Web\":{\"Urls\":\"http://0.0.0.0:8080\"}}}"], ExitCodes.Config, "Web:ApiToken must be set when Web:Urls listens beyond this machine" },
         { "config file missing", ["process", "{clip}", "--config", "nope.json"], ExitCodes.Config, "config file not found: nope.json" },
         { "unknown option", ["process", "{clip}", "--frobnicate"], ExitCodes.Usage, "--frobnicate" },
         { "bad provider", ["process", "{clip}", "--provider", "tpu"], ExitCodes.Usage, "tpu" },

@@ -30,6 +30,50 @@ public sealed class SqliteEventStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task PageWhileAdding_FromTwoThreads_EveryEventOnceAndNoError()
+    {
+        using var store = new SqliteEventStore(Path.Combine(_folder, "events.db"));
+        const int count = 400;
+        var writer = Task.Run(() =>
+        {
+            for (var i = 0; i < count; i++)
+            {
+                store.Add(new DetectedEvent($"e{i:D4}", i % 2 == 0 ? "cam1" : "cam2", DetectedEvent.AnomalyKind, "anomaly", i * 100, i * 100 + 50, i, i + 1, i % 7, i));
+            }
+        });
+        var reads = 0;
+        while (!writer.IsCompleted)
+        {
+            _ = store.Page(new EventFilter(Stream: "cam1"), 50);
+            reads++;
+        }
+        await writer;
+        var seen = new List<string>();
+        for (var page = store.Page(new EventFilter(), 64); ; page = store.Page(new EventFilter(), 64, page.Next))
+        {
+            seen.AddRange(page.Events.Select(e => e.Id));
+            if (page.Next is null)
+            {
+                break;
+            }
+        }
+        Assert.True(reads > 0);
+        Assert.Equal(Enumerable.Range(0, count).Reverse().Select(i => $"e{i:D4}"), seen);
+        Assert.Equal(count / 2, store.Page(new EventFilter(Stream: "cam2"), 500).Events.Count);
+        Assert.Equal([6, 6, 6], store.Page(new EventFilter(MinScore: 6), 3).Events.Select(e => e.PeakScore));
+    }
+
+    [Fact]
+    public void EventCursor_EncodeDecode_RoundTripsAndRejectsGarbage()
+    {
+        var cursor = new EventCursor(1_764_151_200_123.25, "3f2c|9a");
+        Assert.True(EventCursor.TryDecode(cursor.Encode(), out var decoded));
+        Assert.Equal(cursor, decoded);
+        Assert.False(EventCursor.TryDecode("@@", out _));
+        Assert.False(EventCursor.TryDecode("bm90LWEtY3Vyc29y", out _)); // "not-a-cursor"
+    }
+
+    [Fact]
     public void Add_WithOutbox_QueuesEachNewEventOncePerTargetWithItsMessage()
     {
         var options = new DeliveryOptions

@@ -1,0 +1,55 @@
+using System.Globalization;
+using Edge.Pipeline;
+using OpenCvSharp;
+
+namespace Edge.Host.Sinks;
+
+/// <summary>
+/// The overlay of annotated video and live previews: object boxes with label and confidence, stream, frame and time,
+/// activity, and an anomaly score bar.
+/// </summary>
+public static class FrameAnnotation
+{
+    /// <summary>Green (BGR) for object boxes and their labels.</summary>
+    public static readonly Scalar ObjectColor = new(0, 255, 0);
+
+    /// <summary>Draws on <paramref name="canvas"/>, a copy of the frame owned by the caller.</summary>
+    public static void Draw(Mat canvas, FrameResult result)
+    {
+        foreach (var o in result.Objects)
+        {
+            var box = Rect.FromLTRB(o.BoxXyxy[0], o.BoxXyxy[1], o.BoxXyxy[2], o.BoxXyxy[3]);
+            Cv2.Rectangle(canvas, box, ObjectColor, 2);
+            var label = string.Create(CultureInfo.InvariantCulture, $"{o.Label} {o.Confidence:0.00}");
+            var labelSize = Cv2.GetTextSize(label, HersheyFonts.HersheySimplex, 0.45, 1, out var labelBaseline);
+            // Above the box when there is room, else inside its top edge.
+            var top = box.Top - labelSize.Height - labelBaseline - 4 >= 0 ? box.Top - labelSize.Height - labelBaseline - 4 : box.Top;
+            Cv2.Rectangle(canvas, new Rect(box.Left, top, labelSize.Width + 6, labelSize.Height + labelBaseline + 4), ObjectColor, -1);
+            Cv2.PutText(canvas, label, new Point(box.Left + 3, top + labelSize.Height + 2), HersheyFonts.HersheySimplex, 0.45, Scalar.Black, 1, LineTypes.AntiAlias);
+        }
+        var seconds = TimeSpan.FromMilliseconds(result.TimestampMs);
+        var lines = new List<string>
+        {
+            string.Create(CultureInfo.InvariantCulture, $"{result.StreamId}  #{result.Index}  {seconds:hh\\:mm\\:ss\\.fff}"),
+        };
+        if (result.Analysis is { Activity: { } activity })
+        {
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"activity: {activity} {result.Analysis.ActivityConfidence:0.00}"));
+        }
+        var y = 8;
+        foreach (var line in lines)
+        {
+            var size = Cv2.GetTextSize(line, HersheyFonts.HersheySimplex, 0.6, 1, out var baseline);
+            Cv2.Rectangle(canvas, new Rect(4, y, size.Width + 8, size.Height + baseline + 6), Scalar.Black, -1);
+            Cv2.PutText(canvas, line, new Point(8, y + size.Height + 3), HersheyFonts.HersheySimplex, 0.6, Scalar.White, 1, LineTypes.AntiAlias);
+            y += size.Height + baseline + 10;
+        }
+        if (result.Analysis is { AnomalyScore: { } score })
+        {
+            // Anomaly score bar along the bottom edge: green to red.
+            var width = (int)(Math.Clamp(score, 0, 1) * (canvas.Width - 16));
+            Cv2.Rectangle(canvas, new Rect(8, canvas.Height - 18, canvas.Width - 16, 10), Scalar.Gray, 1);
+            Cv2.Rectangle(canvas, new Rect(8, canvas.Height - 18, Math.Max(width, 1), 10), new Scalar(0, 255 * (1 - score), 255 * score), -1);
+        }
+    }
+}

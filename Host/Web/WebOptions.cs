@@ -1,0 +1,86 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+using Microsoft.Extensions.Options;
+
+namespace Edge.Host.Web;
+
+/// <summary>The dashboard, REST API, /metrics and /healthz of <c>edge run</c>. Config section "Web".</summary>
+public sealed class WebOptions
+{
+    public const string Section = "Web";
+
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Where Kestrel listens, ';'-separated (http://HOST:PORT). Port 0 picks a free port.</summary>
+    public string Urls { get; set; } = "http://127.0.0.1:8080";
+
+    /// <summary>
+    /// Bearer token every request but /healthz must carry (<c>Authorization: Bearer …</c> or <c>?token=…</c>); empty =
+    /// no token, allowed only when every URL is a loopback address.
+    /// </summary>
+    public string ApiToken { get; set; } = "";
+
+    /// <summary>Shortest time between two live-preview JPEGs of a stream: caps the encoding cost per stream.</summary>
+    [Range(20, 60_000)]
+    public int PreviewIntervalMs { get; set; } = 200;
+
+    /// <summary>JPEG quality of the live previews.</summary>
+    [Range(10, 100)]
+    public int PreviewQuality { get; set; } = 75;
+
+    public const int MinTokenLength = 16;
+
+    public string[] UrlList => Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>Parses a Kestrel URL; its wildcard hosts (* and +) mean every address.</summary>
+    public static bool TryParseUrl(string url, out Uri uri) =>
+        Uri.TryCreate(url.Replace("://*:", "://0.0.0.0:", StringComparison.Ordinal).Replace("://+:", "://0.0.0.0:", StringComparison.Ordinal),
+            UriKind.Absolute, out uri!);
+
+    /// <summary>Whether a URL only accepts connections from this machine.</summary>
+    public static bool IsLoopback(Uri url) =>
+        url.IsLoopback || (IPAddress.TryParse(url.Host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
+}
+
+/// <summary>
+/// URLs must parse, and a URL reachable from other machines needs a token: an open API could add streams and read
+/// every event. Messages name keys, never the token.
+/// </summary>
+public sealed class WebOptionsValidator : IValidateOptions<WebOptions>
+{
+    public ValidateOptionsResult Validate(string? name, WebOptions options)
+    {
+        if (!options.Enabled)
+        {
+            return ValidateOptionsResult.Success;
+        }
+        var failures = new List<string>();
+        var urls = options.UrlList;
+        if (urls.Length == 0)
+        {
+            failures.Add("Web:Urls is empty; give at least one URL such as http://127.0.0.1:8080");
+        }
+        var exposed = new List<string>();
+        foreach (var url in urls)
+        {
+            if (!WebOptions.TryParseUrl(url, out var uri) || uri.Scheme != Uri.UriSchemeHttp
+                || uri.AbsolutePath != "/" || uri.Host.Length == 0)
+            {
+                failures.Add($"Web:Urls entry '{url}' is not an http://HOST:PORT URL");
+            }
+            else if (!WebOptions.IsLoopback(uri))
+            {
+                exposed.Add(url);
+            }
+        }
+        if (exposed.Count > 0 && string.IsNullOrEmpty(options.ApiToken))
+        {
+            failures.Add($"Web:ApiToken must be set when Web:Urls listens beyond this machine ({string.Join(", ", exposed)})");
+        }
+        if (options.ApiToken.Length is > 0 and < WebOptions.MinTokenLength)
+        {
+            failures.Add($"Web:ApiToken must be at least {WebOptions.MinTokenLength} characters");
+        }
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

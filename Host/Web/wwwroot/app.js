@@ -1,0 +1,154 @@
+'use strict';
+// The Edge dashboard: polls the REST API and redraws stream cards and the event list. With a token in the page
+// URL (?token=...), every request carries it: fetches as a Bearer header, images and links as a query parameter.
+const token = new URLSearchParams(location.search).get('token');
+const pollMs = 1500;
+
+function withToken(url) {
+  return token ? url + (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token) : url;
+}
+
+async function getJson(url) {
+  const response = await fetch(url, { headers: token ? { Authorization: 'Bearer ' + token } : {} });
+  if (!response.ok) throw new Error(url + ': HTTP ' + response.status);
+  return response.json();
+}
+
+function element(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function number(value, digits = 1) {
+  return value === null || value === undefined ? '–' : Number(value).toFixed(digits);
+}
+
+// Live streams stamp events in Unix milliseconds; files in media time from the start of the file.
+function eventTime(ms) {
+  if (ms > 1e11) return new Date(ms).toLocaleString();
+  const seconds = ms / 1000;
+  return Math.floor(seconds / 60) + ':' + (seconds % 60).toFixed(1).padStart(4, '0');
+}
+
+const svgNs = 'http://www.w3.org/2000/svg';
+
+// Anomaly scores as a polyline; the dashed line is 1.0, the model's threshold.
+function drawSparkline(svg, scores) {
+  svg.replaceChildren();
+  if (scores.length < 2) return;
+  const top = Math.max(1.5, ...scores);
+  const width = 300, height = 48;
+  const y = s => (height - 2 - (Math.min(s, top) / top) * (height - 4)).toFixed(1);
+  const points = scores.map((s, i) => (i * width / (scores.length - 1)).toFixed(1) + ',' + y(s)).join(' ');
+  const line = document.createElementNS(svgNs, 'polyline');
+  line.setAttribute('points', points);
+  const threshold = document.createElementNS(svgNs, 'line');
+  for (const [k, v] of [['x1', 0], ['x2', width], ['y1', y(1)], ['y2', y(1)]]) threshold.setAttribute(k, v);
+  svg.append(threshold, line);
+}
+
+function stat(label, cls) {
+  const value = element('dd', { className: cls });
+  return [element('div', {}, [element('dt', { textContent: label }), value]), value];
+}
+
+const cards = new Map();
+
+function card(stream) {
+  let c = cards.get(stream.id);
+  if (c) return c;
+  const base = '/api/streams/' + encodeURIComponent(stream.id);
+  const state = element('span', { className: 'state' });
+  const img = element('img', { className: 'preview', alt: 'live preview of ' + stream.id });
+  // An MJPEG response never ends: started before the page's load event, it would hold that event back.
+  const startPreview = () => { img.src = withToken(base + '/preview.mjpg'); };
+  if (document.readyState === 'complete') startPreview(); else window.addEventListener('load', startPreview, { once: true });
+  const stats = element('dl', { className: 'stats' });
+  const values = {};
+  for (const [key, label] of [['fps', 'fps'], ['processed', 'frames'], ['dropped', 'dropped'], ['reconnects', 'reconnects'],
+    ['age', 'age p50 / p99 ms'], ['activity', 'activity'], ['anomaly', 'anomaly'], ['events', 'events']]) {
+    const [box, value] = stat(label, key);
+    stats.append(box);
+    values[key] = value;
+  }
+  const error = element('p', { className: 'error' });
+  const spark = document.createElementNS(svgNs, 'svg');
+  spark.setAttribute('class', 'sparkline');
+  spark.setAttribute('viewBox', '0 0 300 48');
+  spark.setAttribute('preserveAspectRatio', 'none');
+  const root = element('article', { className: 'card', id: 'stream-' + stream.id }, [
+    element('h2', {}, [element('span', { className: 'stream-id', textContent: stream.id }), state]), img, stats, error, spark]);
+  document.getElementById('streams').append(root);
+  c = { root, state, values, error, spark, base };
+  cards.set(stream.id, c);
+  return c;
+}
+
+async function refreshStreams() {
+  const streams = await getJson('/api/streams');
+  const seen = new Set();
+  for (const s of streams) {
+    seen.add(s.id);
+    const c = card(s);
+    c.state.textContent = s.state;
+    c.state.className = 'state ' + s.state;
+    c.values.fps.textContent = number(s.fps);
+    c.values.processed.textContent = s.framesProcessed;
+    c.values.dropped.textContent = s.framesDropped;
+    c.values.reconnects.textContent = s.reconnects;
+    c.values.age.textContent = number(s.ageP50Ms, 0) + ' / ' + number(s.ageP99Ms, 0);
+    c.values.activity.textContent = s.activity ?? '–';
+    c.values.anomaly.textContent = number(s.anomalyScore, 2);
+    c.values.events.textContent = s.events;
+    c.error.textContent = s.lastError ?? '';
+    c.error.hidden = !s.lastError;
+    getJson(c.base + '/anomaly').then(a => drawSparkline(c.spark, a.scores)).catch(() => {});
+  }
+  for (const [id, c] of cards) {
+    if (!seen.has(id)) { c.root.remove(); cards.delete(id); }
+  }
+  const running = streams.filter(s => s.state === 'running').length;
+  document.getElementById('summary').textContent = running + ' of ' + streams.length + ' streams running';
+  document.getElementById('no-streams').hidden = streams.length > 0;
+}
+
+let shownEvents = '';
+
+async function refreshEvents() {
+  const page = await getJson('/api/events?limit=20');
+  // Rebuild the table only when the list changed, so thumbnails are not fetched again on every poll.
+  const ids = page.items.map(e => e.id).join(',');
+  if (ids === shownEvents) return;
+  shownEvents = ids;
+  const rows = page.items.map(e => {
+    const snapshot = e.snapshotUrl ? element('img', { src: withToken(e.snapshotUrl), alt: 'snapshot of event ' + e.id, loading: 'lazy' }) : '';
+    const clip = e.clipUrl ? element('a', { href: withToken(e.clipUrl), textContent: 'clip' }) : '';
+    return element('tr', { id: 'event-' + e.id }, [
+      element('td', {}, [snapshot]),
+      element('td', { textContent: eventTime(e.startMs) }),
+      element('td', { textContent: e.stream }),
+      element('td', { textContent: e.kind }),
+      element('td', { textContent: e.label }),
+      element('td', { className: 'num', textContent: number(e.peakScore, 2) }),
+      element('td', { className: 'num', textContent: (e.durationMs / 1000).toFixed(1) + ' s' }),
+      element('td', {}, [clip]),
+    ]);
+  });
+  document.querySelector('#events tbody').replaceChildren(...rows);
+  document.getElementById('no-events').hidden = rows.length > 0;
+}
+
+async function refresh() {
+  try {
+    await Promise.all([refreshStreams(), refreshEvents()]);
+    document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+  } catch (err) {
+    document.getElementById('updated').textContent = 'update failed: ' + err.message;
+  } finally {
+    setTimeout(refresh, pollMs);
+  }
+}
+
+refresh();
