@@ -137,7 +137,7 @@ public static class ProcessCommand
     /// Opens the object stage's head; a missing one is an error when Objects:Required is set, else the object stage is
     /// off and says so once.
     /// </summary>
-    private static EmbeddingClassifier? OpenObjectHead(EdgeContext context, int embeddingSize, ILogger logger)
+    internal static EmbeddingClassifier? OpenObjectHead(EdgeContext context, int embeddingSize, ILogger logger)
     {
         if (!context.Objects.Enabled)
         {

@@ -2,9 +2,11 @@ using System.Runtime.InteropServices;
 using Edge.Host.Delivery;
 using Edge.Host.Service;
 using Edge.Host.Sinks;
+using Edge.Host.Web;
 using Edge.Models;
 using Edge.Pipeline;
 using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Builder;
 using Spectre.Console;
 
 namespace Edge.Host.Commands;
@@ -49,7 +51,9 @@ public static class RunCommand
         }
         var frameModel = FrameEmbedder.Open(context.Models.Resolve(context.Models.FrameModel), context.Models, options.MaxBatch,
             context.CreateLogger("Edge.Models"));
-        await using var embedder = new SharedEmbedder(frameModel, options.BatchWindowMs);
+        var metrics = new EdgeMetrics();
+        var previews = new PreviewHub();
+        await using var embedder = new SharedEmbedder(frameModel, options.BatchWindowMs, metrics.RecordInference);
         using var outbox = context.Delivery.AnyEnabled ? new EventOutbox(context.Delivery) : null;
         await using var delivery = outbox is null ? null : new EventDelivery(outbox, context.Delivery, context.CreateLogger("Edge.Delivery"));
         if (delivery is not null)
@@ -57,13 +61,32 @@ public static class RunCommand
             await delivery.StartAsync(stop).ConfigureAwait(false);
         }
         using var store = new SqliteEventStore(Path.Combine(options.DataDirectory, SqliteEventStore.FileName), outbox);
-        var shared = new StreamServiceContext(context, embedder, store, eventsFolder);
+        var web = context.Web;
+        var shared = new StreamServiceContext(context, embedder, store, eventsFolder)
+        {
+            Metrics = metrics,
+            ExtraSinks = _ => web.Enabled ? [new PreviewSink(previews, web.PreviewIntervalMs, web.PreviewQuality)] : [],
+        };
         var service = new StreamService(shared);
+        WebApplication? app = null;
         try
         {
             foreach (var stream in options.Streams)
             {
                 await service.AddAsync(stream.ToDefinition(), stop).ConfigureAwait(false);
+            }
+            if (web.Enabled)
+            {
+                app = EdgeWeb.Build(web, service, store, eventsFolder, metrics, previews, context.LoggerFactory);
+                try
+                {
+                    await app.StartAsync(stop).ConfigureAwait(false);
+                }
+                catch (IOException ex)
+                {
+                    throw new ConfigException($"the web server cannot listen on {web.Urls}: {ex.Message}", ex);
+                }
+                logger.LogInformation("Dashboard, REST API and /metrics on {Urls}", string.Join(", ", app.Urls));
             }
             logger.LogInformation("Edge is running {Count} stream(s) on {Provider}, batch up to {Batch} frames across streams; data in {Folder}",
                 options.Streams.Count, embedder.Provider, embedder.MaxBatch, Path.GetFullPath(options.DataDirectory));
@@ -84,6 +107,11 @@ public static class RunCommand
             var last = service.Streams;
             var seconds = service.ElapsedSeconds;
             await service.DisposeAsync().ConfigureAwait(false);
+            if (app is not null)
+            {
+                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                await app.DisposeAsync().ConfigureAwait(false);
+            }
             PrintSummary(last, seconds, embedder);
             if (delivery is not null)
             {

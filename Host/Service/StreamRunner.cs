@@ -20,6 +20,7 @@ public sealed class StreamRunner : IAsyncDisposable
     private readonly StreamStatusSink _status;
     private readonly SequenceModel? _anomaly;
     private readonly SequenceModel? _activity;
+    private readonly EmbeddingClassifier? _objectHead;
     private Task? _run;
     private volatile FramePipeline? _pipeline;
     private volatile ReconnectingSource? _source;
@@ -29,7 +30,7 @@ public sealed class StreamRunner : IAsyncDisposable
         Definition = definition;
         _service = service;
         _logger = service.Context.CreateLogger("Edge.Stream");
-        _status = new StreamStatusSink(service.Options.StatisticsWindow);
+        _status = new StreamStatusSink(service.Options.StatisticsWindow, definition.Id, service.Metrics);
         var context = service.Context;
         var modelsLogger = context.CreateLogger("Edge.Models");
         _anomaly = Commands.ProcessCommand.OpenSequenceModel(context,
@@ -42,6 +43,16 @@ public sealed class StreamRunner : IAsyncDisposable
         catch
         {
             _anomaly?.Dispose();
+            throw;
+        }
+        try
+        {
+            _objectHead = Commands.ProcessCommand.OpenObjectHead(context, service.Embedder.EmbeddingSize, modelsLogger);
+        }
+        catch
+        {
+            _anomaly?.Dispose();
+            _activity?.Dispose();
             throw;
         }
         Redacted = VideoCaptureSource.Redact(definition.Source);
@@ -69,6 +80,7 @@ public sealed class StreamRunner : IAsyncDisposable
     {
         var capture = CaptureFor(_service.Context.Capture, Definition.TargetFps);
         var temporal = _anomaly is null && _activity is null ? null : new TemporalAnalyzer(_anomaly, _activity);
+        using var objects = _objectHead is null ? null : new ObjectDetector(_service.Embedder, _objectHead, _service.Context.Objects);
         using var source = new ReconnectingSource(Definition.Id, Redacted,
             () => FrameSources.Open(Definition.Source, capture, Definition.Id, replayAsLive: true, _service.Context.CreateLogger("Edge.Capture")),
             Definition.Loop, _service.Reconnect, _logger);
@@ -91,7 +103,7 @@ public sealed class StreamRunner : IAsyncDisposable
                 ResultQueue = _service.Context.Pipeline.ResultQueue,
             };
             using var pipeline = new FramePipeline(source, _service.Embedder, sinks, pipelineOptions,
-                _service.Context.CreateLogger("Edge.Pipeline"), temporal);
+                _service.Context.CreateLogger("Edge.Pipeline"), temporal, objects);
             _pipeline = pipeline;
             _logger.LogInformation("{Stream}: started on {Source}", Definition.Id, Redacted);
             var report = await pipeline.RunAsync(stop).ConfigureAwait(false);
@@ -146,6 +158,7 @@ public sealed class StreamRunner : IAsyncDisposable
         }
         _anomaly?.Dispose();
         _activity?.Dispose();
+        _objectHead?.Dispose();
         _stop.Dispose();
     }
 }
@@ -154,7 +167,7 @@ public sealed class StreamRunner : IAsyncDisposable
 /// Keeps a stream's recent statistics for status and metrics: processed frames, fps and frame age (capture → here)
 /// over the last N frames, the latest activity and anomaly score, a short anomaly history. Thread-safe reads.
 /// </summary>
-internal sealed class StreamStatusSink(int window) : IResultSink
+internal sealed class StreamStatusSink(int window, string streamId, Web.EdgeMetrics? metrics) : IResultSink
 {
     private const int HistoryLength = 300;
     private readonly object _gate = new();
@@ -175,7 +188,11 @@ internal sealed class StreamStatusSink(int window) : IResultSink
 
     public long Events => Interlocked.Read(ref _events);
 
-    public void CountEvent(Edge.Pipeline.Events.DetectedEvent detected) => Interlocked.Increment(ref _events);
+    public void CountEvent(Edge.Pipeline.Events.DetectedEvent detected)
+    {
+        Interlocked.Increment(ref _events);
+        metrics?.CountEvent(streamId, detected.Kind);
+    }
 
     public ValueTask WriteAsync(FrameResult result, CancellationToken ct)
     {
@@ -195,6 +212,7 @@ internal sealed class StreamStatusSink(int window) : IResultSink
                 _historyCount++;
             }
         }
+        metrics?.RecordFrameAge(streamId, ageMs);
         return ValueTask.CompletedTask;
     }
 

@@ -21,6 +21,9 @@ public sealed class StreamServiceContext(EdgeContext context, SharedEmbedder emb
 
     public ReconnectOptions Reconnect { get; init; } = new();
 
+    /// <summary>Frame ages and events for /metrics; null when nothing collects them.</summary>
+    public Web.EdgeMetrics? Metrics { get; init; }
+
     /// <summary>More sinks for a stream (e.g. the live preview), created per stream.</summary>
     public Func<string, IEnumerable<IResultSink>> ExtraSinks { get; init; } = _ => [];
 }
