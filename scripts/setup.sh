@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 # libgtk-3-0: OpenCV's native library links it. ffmpeg: cuts the short test clip, decodes network streams.
 # python3-onnx: onnx.checker for exported models. libonnx-testdata: the ONNX project's reference node models.
 # dataset-fashion-mnist: the Fashion-MNIST benchmark for `edge train cnn`. mosquitto: the MQTT broker the delivery
-# tests start (they run it themselves; the packaged service is not needed).
-packages=(libgtk-3-0 ffmpeg python3-onnx libonnx-testdata dataset-fashion-mnist mosquitto)
+# tests start (they run it themselves; the packaged service is not needed). python3-gi, gir1.2-gst-rtsp-server-1.0 and
+# the GStreamer plugins (JPEG decode, x264 encode, RTP payloading): the RTSP server the capture tests start and kill.
+packages=(libgtk-3-0 ffmpeg python3-onnx libonnx-testdata dataset-fashion-mnist mosquitto
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
