@@ -14,6 +14,7 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer
 
 port, video, fps, workdir = sys.argv[1:5]
+os.makedirs(workdir, exist_ok=True)
 if not glob.glob(os.path.join(workdir, "*.jpg")):
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", video, "-q:v", "3",
                     "-start_number", "0", os.path.join(workdir, "%05d.jpg")], check=True)
