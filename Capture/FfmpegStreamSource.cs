@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using OpenCvSharp;
 
@@ -26,7 +27,6 @@ public sealed class FfmpegStreamSource : IFrameSource
     private readonly Process _ffmpeg;
     private readonly Stream _stdout;
     private readonly CaptureOptions _options;
-    private readonly StringBuilder _stderr = new();
     private readonly byte[] _yuv;
     private readonly Mat _yuvMat;
     private readonly FrameShaping _shaping;
@@ -83,15 +83,13 @@ public sealed class FfmpegStreamSource : IFrameSource
             throw new CaptureException(CaptureError.Unreachable,
                 $"network streams need ffmpeg, which was not found (Debian: apt-get install ffmpeg); cannot open {location}");
         }
-        var stderr = new StringBuilder();
+        // Only the last line is kept: it says why ffmpeg stopped, and memory stays bounded over months of warnings.
+        var lastError = new StrongBox<string?>();
         ffmpeg.ErrorDataReceived += (_, e) =>
         {
-            if (e.Data is not null)
+            if (!string.IsNullOrWhiteSpace(e.Data))
             {
-                lock (stderr)
-                {
-                    stderr.AppendLine(e.Data);
-                }
+                Volatile.Write(ref lastError.Value, e.Data.Trim());
             }
         };
         ffmpeg.BeginErrorReadLine();
@@ -101,12 +99,10 @@ public sealed class FfmpegStreamSource : IFrameSource
             if (header is null)
             {
                 throw new CaptureException(CaptureError.Unreachable,
-                    $"stream did not answer: {location} (no video within {options.OpenTimeoutMs} ms{Reason(ffmpeg, stderr)})");
+                    $"stream did not answer: {location} (no video within {options.OpenTimeoutMs} ms{Reason(ffmpeg, lastError)})");
             }
             var (width, height, fps) = header.Value;
-            var source = new FfmpegStreamSource(ffmpeg, streamId, location, width, height, fps, options);
-            source._stderr.Append(stderr);
-            return source;
+            return new FfmpegStreamSource(ffmpeg, streamId, location, width, height, fps, options);
         }
         catch
         {
@@ -116,14 +112,11 @@ public sealed class FfmpegStreamSource : IFrameSource
         }
     }
 
-    private static string Reason(Process ffmpeg, StringBuilder stderr)
+    /// <summary>ffmpeg's last words, which repeat the URL as given: credentials are removed.</summary>
+    private static string Reason(Process ffmpeg, StrongBox<string?> lastError)
     {
         ffmpeg.WaitForExit(200);
-        lock (stderr)
-        {
-            var last = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
-            return last is null ? "" : ": " + last;
-        }
+        return Volatile.Read(ref lastError.Value) is { } line ? ": " + VideoCaptureSource.Redact(line) : "";
     }
 
     /// <summary>Reads "YUV4MPEG2 W768 H576 F10:1 ..." within the timeout; null if none came.</summary>

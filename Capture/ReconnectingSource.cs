@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 
 namespace Edge.Capture;
@@ -16,7 +15,7 @@ namespace Edge.Capture;
 /// frames it returns are leases from the caller's pool and belong to the caller. Read runs on one thread at a time;
 /// <see cref="Status"/> may be read from any thread. Dispose once no Read is running.
 /// </summary>
-public sealed partial class ReconnectingSource : IFrameSource
+public sealed class ReconnectingSource : IFrameSource
 {
     private readonly Func<CancellationToken, IFrameSource> _open;
     private readonly ReconnectOptions _options;
@@ -168,7 +167,7 @@ public sealed partial class ReconnectingSource : IFrameSource
                 State = CaptureState.Backoff,
                 Reconnects = s.Reconnects + 1,
                 ConsecutiveFailures = failures,
-                LastError = Redact(error),
+                LastError = VideoCaptureSource.Redact(error),
                 RetryAtUtc = DateTime.UtcNow.AddMilliseconds(delayMs),
             };
         });
@@ -192,12 +191,6 @@ public sealed partial class ReconnectingSource : IFrameSource
             return _status = change(_status);
         }
     }
-
-    /// <summary>Replaces the user and password of every URL in <paramref name="text"/> with ***.</summary>
-    public static string Redact(string text) => UserInfo().Replace(text, "***@");
-
-    [GeneratedRegex(@"(?<=://)[^/\s@]+@")]
-    private static partial Regex UserInfo();
 
     public void Dispose() => Stop();
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using OpenCvSharp;
 
 namespace Edge.Capture;
@@ -9,7 +10,7 @@ namespace Edge.Capture;
 /// as live, paced at its own frame rate, which is how a camera behaves for a consumer that falls behind; a looping
 /// file is such a replay that starts again at its end, with indices and timestamps that keep increasing.
 /// </summary>
-public sealed class VideoCaptureSource : IFrameSource
+public sealed partial class VideoCaptureSource : IFrameSource
 {
     private readonly VideoCapture _capture;
     private readonly CaptureOptions _options;
@@ -92,11 +93,11 @@ public sealed class VideoCaptureSource : IFrameSource
         return new VideoCaptureSource(capture, streamId, SourceKind.Camera, device, options, replayAsLive: false, loop: false);
     }
 
-    /// <summary>Removes user name and password from a URL so it can be logged.</summary>
-    public static string Redact(string url) =>
-        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0
-            ? url.Replace(uri.UserInfo + "@", "***@", StringComparison.Ordinal)
-            : url;
+    /// <summary>Replaces the user name and password of every URL in <paramref name="text"/> with ***, so it can be logged.</summary>
+    public static string Redact(string text) => UserInfo().Replace(text, "***@");
+
+    [GeneratedRegex(@"(?<=://)[^/\s]*@")]
+    private static partial Regex UserInfo();
 
     public Frame? Read(FramePool pool, CancellationToken ct)
     {
