@@ -93,7 +93,8 @@ public sealed class ReconnectingSource : IFrameSource
                         {
                             return Deliver(frame);
                         }
-                        error = "the stream ended";
+                        // Network streams end by themselves after Capture:ReadTimeoutMs without data.
+                        error = "the stream ended or stalled";
                     }
                     catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                     {

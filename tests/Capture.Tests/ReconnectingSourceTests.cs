@@ -197,6 +197,16 @@ public sealed class ReconnectingSourceTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData("rtsp://127.0.0.1:8554/test")]
+    [InlineData("0")]
+    public void OpenLive_LoopOnAStream_IsRejected(string location)
+    {
+        var error = Assert.Throws<ArgumentException>(() =>
+            FrameSources.OpenLive(location, new CaptureOptions(), new ReconnectOptions(), loop: true));
+        Assert.StartsWith("only a video file can loop", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData(500, 30_000, 2.0, 10_000, null)]
     [InlineData(2000, 1000, 2.0, 10_000, "Reconnect:MaxBackoffMs (1000) must be at least Reconnect:InitialBackoffMs (2000)")]
     [InlineData(500, 30_000, 0.5, 10_000, "The field BackoffMultiplier must be between 1 and 10.")]
