@@ -38,4 +38,12 @@ public sealed class CaptureOptions
     /// <summary>Frame rate given to an image folder, which has no timing of its own.</summary>
     [Range(0.001, 1000)]
     public double FolderFps { get; set; } = 10;
+
+    /// <summary>A copy without the frame limit, for each connection of a source that counts frames over all of them.</summary>
+    internal CaptureOptions WithoutFrameLimit()
+    {
+        var copy = (CaptureOptions)MemberwiseClone();
+        copy.MaxFrames = 0;
+        return copy;
+    }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using OpenCvSharp;
 
 namespace Edge.Capture;
@@ -6,29 +7,33 @@ namespace Edge.Capture;
 /// <summary>
 /// Frames from OpenCV's VideoCapture (FFmpeg for files, V4L2 for cameras). Files keep every
 /// <c>stride</c>-th frame and are lossless; live sources keep frames by wall-clock interval. A file can be replayed
-/// as live, paced at its own frame rate, which is how a camera behaves for a consumer that falls behind.
+/// as live, paced at its own frame rate, which is how a camera behaves for a consumer that falls behind; a looping
+/// file is such a replay that starts again at its end, with indices and timestamps that keep increasing.
 /// </summary>
-public sealed class VideoCaptureSource : IFrameSource
+public sealed partial class VideoCaptureSource : IFrameSource
 {
     private readonly VideoCapture _capture;
     private readonly CaptureOptions _options;
     private readonly bool _replayAsLive;
+    private readonly bool _loop;
     private readonly int _stride;
     private readonly FrameShaping _shaping;
     private readonly long _startTicks = Stopwatch.GetTimestamp();
     private long _position;
     private long _emitted;
+    private long _passStart;
 
     private VideoCaptureSource(VideoCapture capture, string streamId, SourceKind kind, string location,
-        CaptureOptions options, bool replayAsLive)
+        CaptureOptions options, bool replayAsLive, bool loop)
     {
         _capture = capture;
         _options = options;
-        _replayAsLive = replayAsLive;
+        _replayAsLive = replayAsLive || loop;
+        _loop = loop;
         StreamId = streamId;
         var fps = capture.Get(VideoCaptureProperties.Fps);
         var count = (long)capture.Get(VideoCaptureProperties.FrameCount);
-        var isLive = kind != SourceKind.File || replayAsLive;
+        var isLive = kind != SourceKind.File || _replayAsLive;
         _shaping = new FrameShaping(options);
         Info = new SourceInfo(kind, location, isLive,
             _shaping.Resize?.Width ?? capture.FrameWidth, _shaping.Resize?.Height ?? capture.FrameHeight,
@@ -40,8 +45,12 @@ public sealed class VideoCaptureSource : IFrameSource
 
     public SourceInfo Info { get; }
 
-    /// <summary>Opens a video file. <paramref name="replayAsLive"/> paces it at its frame rate and treats it as live.</summary>
-    public static VideoCaptureSource OpenFile(string path, string streamId, CaptureOptions options, bool replayAsLive = false)
+    /// <summary>
+    /// Opens a video file. <paramref name="replayAsLive"/> paces it at its frame rate and treats it as live;
+    /// <paramref name="loop"/> does the same and starts again at the end, for a test camera that never stops.
+    /// </summary>
+    public static VideoCaptureSource OpenFile(string path, string streamId, CaptureOptions options, bool replayAsLive = false,
+        bool loop = false)
     {
         if (Directory.Exists(path) || !File.Exists(path))
         {
@@ -53,7 +62,7 @@ public sealed class VideoCaptureSource : IFrameSource
             capture.Dispose();
             throw new CaptureException(CaptureError.Undecodable, $"not a video that can be decoded: {path}");
         }
-        return new VideoCaptureSource(capture, streamId, SourceKind.File, path, options, replayAsLive);
+        return new VideoCaptureSource(capture, streamId, SourceKind.File, path, options, replayAsLive, loop);
     }
 
     /// <summary>Opens a camera by index ("0") or device path ("/dev/video0").</summary>
@@ -81,14 +90,14 @@ public sealed class VideoCaptureSource : IFrameSource
             capture.Dispose();
             throw new CaptureException(CaptureError.Unreachable, $"camera {device} exists but could not be opened (busy or not a capture device?)");
         }
-        return new VideoCaptureSource(capture, streamId, SourceKind.Camera, device, options, replayAsLive: false);
+        return new VideoCaptureSource(capture, streamId, SourceKind.Camera, device, options, replayAsLive: false, loop: false);
     }
 
-    /// <summary>Removes user name and password from a URL so it can be logged.</summary>
-    public static string Redact(string url) =>
-        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0
-            ? url.Replace(uri.UserInfo + "@", "***@", StringComparison.Ordinal)
-            : url;
+    /// <summary>Replaces the user name and password of every URL in <paramref name="text"/> with ***, so it can be logged.</summary>
+    public static string Redact(string text) => UserInfo().Replace(text, "***@");
+
+    [GeneratedRegex(@"(?<=://)[^/\s]*@")]
+    private static partial Regex UserInfo();
 
     public Frame? Read(FramePool pool, CancellationToken ct)
     {
@@ -120,6 +129,10 @@ public sealed class VideoCaptureSource : IFrameSource
                 var target = _shaping.DecodeTarget(frame);
                 if (!_capture.Read(target) || target.Empty())
                 {
+                    if (_loop && Rewind())
+                    {
+                        continue;
+                    }
                     return End(frame);
                 }
                 var index = _position++;
@@ -168,6 +181,20 @@ public sealed class VideoCaptureSource : IFrameSource
         }
     }
 
+    /// <summary>Seeks a looping file back to its first frame; false when the pass that ended decoded nothing.</summary>
+    private bool Rewind()
+    {
+        var decoded = _position - _passStart;
+        if (decoded == 0)
+        {
+            return false;
+        }
+        CheckComplete(decoded);
+        _capture.Set(VideoCaptureProperties.PosFrames, 0);
+        _passStart = _position;
+        return true;
+    }
+
     private Frame? End(Frame frame)
     {
         frame.Dispose();
@@ -175,14 +202,21 @@ public sealed class VideoCaptureSource : IFrameSource
         {
             throw new CaptureException(CaptureError.Undecodable, $"no frame could be decoded from {Info.Location}");
         }
-        // A file that ends well before the length in its header is damaged: say so rather than pass off a partial
-        // result as the whole video. Containers estimate their length, so allow a small shortfall.
-        if (Info.FrameCount is { } count && _position < count - Math.Max(2, count / 100))
+        CheckComplete(_position - _passStart);
+        return null;
+    }
+
+    /// <summary>
+    /// A file that ends well before the length in its header is damaged: say so rather than pass off a partial
+    /// result as the whole video. Containers estimate their length, so allow a small shortfall.
+    /// </summary>
+    private void CheckComplete(long decoded)
+    {
+        if (Info.FrameCount is { } count && decoded < count - Math.Max(2, count / 100))
         {
             throw new CaptureException(CaptureError.Truncated,
-                $"video ends early: decoded {_position} of {count} frames from {Info.Location} (truncated or damaged file)");
+                $"video ends early: decoded {decoded} of {count} frames from {Info.Location} (truncated or damaged file)");
         }
-        return null;
     }
 
     public void Dispose()

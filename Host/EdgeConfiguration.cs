@@ -30,6 +30,7 @@ public static class EdgeConfiguration
     private static readonly Dictionary<string, Type> s_sections = new(StringComparer.OrdinalIgnoreCase)
     {
         [CaptureOptions.Section] = typeof(CaptureOptions),
+        [ReconnectOptions.Section] = typeof(ReconnectOptions),
         [PipelineOptions.Section] = typeof(PipelineOptions),
         [ModelOptions.Section] = typeof(ModelOptions),
         [AnalysisOptions.Section] = typeof(AnalysisOptions),
@@ -67,6 +68,8 @@ public static class EdgeConfiguration
         builder.Configuration.AddConfiguration(configuration);
 
         AddOptions<CaptureOptions>(builder, CaptureOptions.Section);
+        AddOptions<ReconnectOptions>(builder, ReconnectOptions.Section);
+        builder.Services.AddSingleton<IValidateOptions<ReconnectOptions>, ReconnectOptionsValidator>();
         AddOptions<PipelineOptions>(builder, PipelineOptions.Section);
         AddOptions<ModelOptions>(builder, ModelOptions.Section);
         AddOptions<AnalysisOptions>(builder, AnalysisOptions.Section);
@@ -153,6 +156,7 @@ public static class EdgeConfiguration
         try
         {
             _ = services.GetRequiredService<IOptions<CaptureOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<ReconnectOptions>>().Value;
             _ = services.GetRequiredService<IOptions<PipelineOptions>>().Value;
             _ = services.GetRequiredService<IOptions<ModelOptions>>().Value;
             _ = services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
@@ -251,6 +255,12 @@ internal sealed class CaptureOptionsValidator : IValidateOptions<CaptureOptions>
         (options.ResizeWidth == 0) != (options.ResizeHeight == 0)
             ? ValidateOptionsResult.Fail("Capture:ResizeWidth and Capture:ResizeHeight must be set together (or both 0)")
             : ValidateOptionsResult.Success;
+}
+
+internal sealed class ReconnectOptionsValidator : IValidateOptions<ReconnectOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ReconnectOptions options) =>
+        options.CrossFieldError() is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
 }
 
 internal sealed class PipelineOptionsValidator : IValidateOptions<PipelineOptions>

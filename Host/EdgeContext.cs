@@ -19,6 +19,7 @@ public sealed class EdgeContext : IAsyncDisposable
         ConfigPath = configPath;
         Overrides = overrides;
         Capture = host.Services.GetRequiredService<IOptions<CaptureOptions>>().Value;
+        Reconnect = host.Services.GetRequiredService<IOptions<ReconnectOptions>>().Value;
         Pipeline = host.Services.GetRequiredService<IOptions<PipelineOptions>>().Value;
         Models = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value;
         Analysis = host.Services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
@@ -31,6 +32,8 @@ public sealed class EdgeContext : IAsyncDisposable
     }
 
     public CaptureOptions Capture { get; }
+
+    public ReconnectOptions Reconnect { get; }
 
     public PipelineOptions Pipeline { get; }
 

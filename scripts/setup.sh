@@ -10,8 +10,11 @@ cd "$(dirname "$0")/.."
 # python3-onnx: onnx.checker for exported models. libonnx-testdata: the ONNX project's reference node models.
 # dataset-fashion-mnist: the Fashion-MNIST benchmark for `edge train cnn`. mosquitto: the MQTT broker the delivery
 # tests start (they run it themselves; the packaged service is not needed). prometheus: its promtool checks the
-# /metrics text. chromium: the headless browser that renders the dashboard in the web tests.
-packages=(libgtk-3-0 ffmpeg python3-onnx libonnx-testdata dataset-fashion-mnist mosquitto prometheus chromium)
+# /metrics text. chromium: the headless browser that renders the dashboard in the web tests. python3-gi,
+# gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins (JPEG decode, x264 encode, RTP payloading): the RTSP server the
+# capture tests start and kill.
+packages=(libgtk-3-0 ffmpeg python3-onnx libonnx-testdata dataset-fashion-mnist mosquitto prometheus chromium
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

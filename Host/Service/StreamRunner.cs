@@ -81,9 +81,8 @@ public sealed class StreamRunner : IAsyncDisposable
         var capture = CaptureFor(_service.Context.Capture, Definition.TargetFps);
         var temporal = _anomaly is null && _activity is null ? null : new TemporalAnalyzer(_anomaly, _activity);
         using var objects = _objectHead is null ? null : new ObjectDetector(_service.Embedder, _objectHead, _service.Context.Objects);
-        using var source = new ReconnectingSource(Definition.Id, Redacted,
-            () => FrameSources.Open(Definition.Source, capture, Definition.Id, replayAsLive: true, _service.Context.CreateLogger("Edge.Capture")),
-            Definition.Loop, _service.Reconnect, _logger);
+        using var source = FrameSources.OpenLive(Definition.Source, capture, _service.Context.Reconnect, Definition.Id,
+            Definition.Loop, _service.Context.CreateLogger("Edge.Capture"));
         _source = source;
         var events = new EventsSink(_service.EventsFolder, _service.Store, _service.Context.Events,
             Definition.TargetFps > 0 ? Definition.TargetFps : 10, ownsStore: false, jsonLines: $"{Definition.Id}.events.jsonl", keepEvents: false);
@@ -108,7 +107,7 @@ public sealed class StreamRunner : IAsyncDisposable
             _logger.LogInformation("{Stream}: started on {Source}", Definition.Id, Redacted);
             var report = await pipeline.RunAsync(stop).ConfigureAwait(false);
             _logger.LogInformation("{Stream}: stopped after {Read} frames read, {Processed} processed, {Dropped} dropped, {Reconnects} reconnects",
-                Definition.Id, report.FramesRead, report.FramesProcessed, report.FramesDropped, source.Health.Reconnects);
+                Definition.Id, report.FramesRead, report.FramesProcessed, report.FramesDropped, source.Status.Reconnects);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -132,8 +131,8 @@ public sealed class StreamRunner : IAsyncDisposable
     public StreamStatus Status()
     {
         var pipeline = _pipeline;
-        var health = _source?.Health;
-        var state = _run is { IsCompleted: true } ? StreamState.Stopped : health?.State ?? StreamState.Connecting;
+        var health = _source?.Status;
+        var state = _run is { IsCompleted: true } ? StreamState.Stopped : health is null ? StreamState.Connecting : (StreamState)health.State;
         var (p50, p99) = _status.AgePercentiles();
         return new StreamStatus(Definition.Id, Redacted, state,
             health?.LastError ?? (_run is { IsFaulted: true } failed ? failed.Exception?.InnerException?.Message : null),

@@ -19,8 +19,6 @@ public sealed class StreamServiceContext(EdgeContext context, SharedEmbedder emb
 
     public string EventsFolder { get; } = eventsFolder;
 
-    public ReconnectOptions Reconnect { get; init; } = new();
-
     /// <summary>Frame ages and events for /metrics; null when nothing collects them.</summary>
     public Web.EdgeMetrics? Metrics { get; init; }
 

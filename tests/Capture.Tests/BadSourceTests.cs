@@ -46,6 +46,9 @@ public sealed class BadSourceTests : IDisposable
     {
         Assert.Equal("rtsp://***@cam.local:554/live", VideoCaptureSource.Redact("rtsp://admin:secret@cam.local:554/live"));
         Assert.Equal("rtsp://cam.local/live", VideoCaptureSource.Redact("rtsp://cam.local/live"));
+        // ffmpeg's messages repeat the URL; a password may hold an unencoded @.
+        Assert.Equal("rtsp://***@cam.local/live: Connection refused; http://***@10.0.0.2/a@b",
+            VideoCaptureSource.Redact("rtsp://admin:p@ss@cam.local/live: Connection refused; http://u:v@10.0.0.2/a@b"));
     }
 
     private string Prepare(string input)
