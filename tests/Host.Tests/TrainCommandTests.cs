@@ -99,8 +99,11 @@ public sealed class TrainSequenceCommandTests : IDisposable
         var windows = Enumerable.Range(0, rows - 9).Select(start => values.AsSpan(start * 512, 9 * 512).ToArray()).ToList();
         var scores = sequence.Run([.. windows.SelectMany(w => w)], windows.Count);
         Assert.Equal(rows - 9, scores.Length);
-        Assert.All(scores, s => Assert.True(float.IsFinite(s) && s >= 0));
-        Assert.InRange(scores.Average(), 0, sequence.Manifest.Anomaly!.Threshold * 3);
+        Assert.All(scores, s => Assert.True(float.IsFinite(s)));
+        // Scores are sums of standardised terms: on the normal footage the model was trained on, they average below
+        // the calibrated threshold (the 99th percentile of held-out normal windows).
+        var calibration = sequence.Manifest.Anomaly!;
+        Assert.InRange(scores.Average(), calibration.Mean - 2 * calibration.Std, calibration.Threshold);
         Assert.Null(OnnxChecker.Check(model));
 
         // The temporal stage serves it in the pipeline: no score until a window is full, then one every stride.
