@@ -16,13 +16,14 @@ public sealed class StreamServiceTests : IDisposable
 {
     private readonly string _work = TestData.NewTempFolder();
 
-    private string WriteConfig(object service)
+    private string WriteConfig(object service, object? web = null)
     {
         var path = Path.Combine(_work, "edge.json");
         File.WriteAllText(path, JsonSerializer.Serialize(new
         {
             Models = new { Directory = Path.GetDirectoryName(TestData.FrameModel), FrameModel = Path.GetFileName(TestData.FrameModel), Provider = "Cpu", IntraOpThreads = 2 },
             Logging = new { File = "" },
+            Web = web ?? new { Enabled = false },
             Service = service,
         }));
         return path;
@@ -68,9 +69,10 @@ public sealed class StreamServiceTests : IDisposable
     }
 
     [Fact]
-    public async Task Run_Sigterm_DrainsEveryStreamAndExitsZero()
+    public async Task Run_TwoStreamsWithWeb_ServedLiveThenSigtermDrainsAndExitsZero()
     {
-        var config = WriteConfig(new
+        var port = FreePort();
+        var config = WriteConfig(web: new { Urls = $"http://127.0.0.1:{port}" }, service: new
         {
             DataDirectory = Path.Combine(_work, "data"),
             Streams = new[]
@@ -84,7 +86,27 @@ public sealed class StreamServiceTests : IDisposable
         process.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.AppendLine(e.Data); } };
         process.BeginErrorReadLine();
         await WaitUntil(() => { lock (stderr) { return Regex.Matches(stderr.ToString(), "started on").Count == 2; } }, "both streams start");
-        await Task.Delay(TimeSpan.FromSeconds(6));
+
+        // While it runs: the API lists both streams running, /metrics counts their frames, and the dashboard in
+        // headless Chromium shows both with a decoded live preview.
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await WaitUntil(() =>
+        {
+            var streams = JsonDocument.Parse(http.GetStringAsync("/api/streams").GetAwaiter().GetResult()).RootElement;
+            return streams.GetArrayLength() == 2 && streams.EnumerateArray().All(s =>
+                s.GetProperty("state").GetString() == "running" && s.GetProperty("framesProcessed").GetInt64() > 5);
+        }, "both streams are running in the API");
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Matches("edge_stream_frames_processed_total\\{stream=\"left\"\\} [1-9]", metrics);
+        Assert.Contains("edge_inference_seconds_count", metrics, StringComparison.Ordinal);
+        if (File.Exists("/usr/bin/chromium"))
+        {
+            var dom = await Web.DashboardTests.RenderAsync(new Uri($"http://127.0.0.1:{port}/"),
+                page => page.Contains("<span class=\"stream-id\">right</span>", StringComparison.Ordinal)
+                    && page.Contains("preview.mjpg", StringComparison.Ordinal));
+            Assert.Contains("<span class=\"stream-id\">left</span>", dom, StringComparison.Ordinal);
+            Assert.Contains("2 of 2 streams running", dom, StringComparison.Ordinal);
+        }
         using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
             await kill.WaitForExitAsync();
@@ -101,6 +123,13 @@ public sealed class StreamServiceTests : IDisposable
         }
         Assert.True(File.Exists(Path.Combine(_work, "data", SqliteEventStore.FileName)));
         Assert.True(Directory.Exists(Path.Combine(_work, "data", RunCommand.EventsFolderName)));
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 90)

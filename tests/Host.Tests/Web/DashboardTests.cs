@@ -78,7 +78,7 @@ public sealed class DashboardTests
     /// <paramref name="ready"/> holds or 30 s pass. (Chromium's --dump-dom waits for the network to go idle, which an
     /// open MJPEG preview never does.)
     /// </summary>
-    private static async Task<string> RenderAsync(Uri url, Func<string, bool> ready)
+    internal static async Task<string> RenderAsync(Uri url, Func<string, bool> ready)
     {
         var profile = TestData.NewTempFolder();
         var info = new ProcessStartInfo(Chromium,
