@@ -8,7 +8,7 @@ namespace Edge.Models;
 /// per window, anomaly models a raw score per window (of the frame after the window), to be
 /// normalised with the manifest's calibration. Owns its session.
 /// </summary>
-public sealed class SequenceModel : IDisposable
+public sealed class SequenceModel : IWindowModel, IDisposable
 {
     private readonly ModelSession _model;
     private readonly RunOptions _runOptions = new();
@@ -71,6 +71,12 @@ public sealed class SequenceModel : IDisposable
         using var input = OrtValue.CreateTensorValueFromMemory(windows, [count, InputFrames, FeatureSize]);
         using var outputs = _model.Session.Run(_runOptions, [Manifest.InputName], [input], [Manifest.OutputNames[0]]);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    public ValueTask<float[]> RunAsync(float[] windows, int count, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Run(windows, count));
     }
 
     public void Dispose()

@@ -365,7 +365,7 @@ public sealed class FramePipeline : IDisposable
             {
                 var started = Stopwatch.GetTimestamp();
                 Analysis.CountIn();
-                var analysis = _temporal?.Analyze(result) ?? new FrameAnalysis();
+                var analysis = _temporal is null ? new FrameAnalysis() : await _temporal.AnalyzeAsync(result, abort).ConfigureAwait(false);
                 await WriteResultAsync(_analysed.Writer, result with { Analysis = analysis }, abort).ConfigureAwait(false);
                 Analysis.CountOut(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }

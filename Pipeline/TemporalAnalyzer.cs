@@ -7,16 +7,16 @@ namespace Edge.Pipeline;
 /// (from the model's manifest) the GRU/LSTM runs on the newest window. An anomaly model scores
 /// the newest frame (its prediction error and motion energy), reported on the calibrated scale (0 = the mean of normal footage, 1 = its 99th percentile); an
 /// activity model gives a label and its probability. Frames between runs carry the latest values. Does not own the
-/// models it is given.
+/// models it is given; they may be shared with other streams' analyzers (batched across streams).
 /// </summary>
 public sealed class TemporalAnalyzer
 {
-    private readonly SequenceModel? _anomaly;
-    private readonly SequenceModel? _activity;
+    private readonly IWindowModel? _anomaly;
+    private readonly IWindowModel? _activity;
     private readonly int _ringSize;
     private readonly Dictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
 
-    public TemporalAnalyzer(SequenceModel? anomaly, SequenceModel? activity)
+    public TemporalAnalyzer(IWindowModel? anomaly, IWindowModel? activity)
     {
         if (anomaly is { IsAnomaly: false } || activity is { IsAnomaly: true })
         {
@@ -37,7 +37,7 @@ public sealed class TemporalAnalyzer
     public long Runs { get; private set; }
 
     /// <summary>Adds the frame's embedding to its stream's ring and returns the frame's analysis.</summary>
-    public FrameAnalysis Analyze(FrameResult result)
+    public async ValueTask<FrameAnalysis> AnalyzeAsync(FrameResult result, CancellationToken ct)
     {
         if (!_streams.TryGetValue(result.StreamId, out var state))
         {
@@ -47,13 +47,13 @@ public sealed class TemporalAnalyzer
         state.Push(result.Embedding);
         if (_anomaly is not null && state.Count >= _anomaly.InputFrames && state.Seen % (_anomaly.Manifest.WindowStride ?? 1) == 0)
         {
-            var raw = _anomaly.Run(state.Newest(_anomaly.InputFrames), 1)[0];
+            var raw = (await _anomaly.RunAsync(state.Newest(_anomaly.InputFrames), 1, ct).ConfigureAwait(false))[0];
             state.AnomalyScore = (float)_anomaly.Manifest.Anomaly!.Relative(raw);
             Runs++;
         }
         if (_activity is not null && state.Count >= _activity.InputFrames && state.Seen % (_activity.Manifest.WindowStride ?? 1) == 0)
         {
-            var probabilities = _activity.Run(state.Newest(_activity.InputFrames), 1);
+            var probabilities = await _activity.RunAsync(state.Newest(_activity.InputFrames), 1, ct).ConfigureAwait(false);
             var best = Array.IndexOf(probabilities, probabilities.Max());
             (state.Activity, state.ActivityConfidence) = (_activity.Manifest.Labels[best], probabilities[best]);
             Runs++;

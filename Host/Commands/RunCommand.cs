@@ -62,7 +62,7 @@ public static class RunCommand
         }
         using var store = new SqliteEventStore(Path.Combine(options.DataDirectory, SqliteEventStore.FileName), outbox);
         var web = context.Web;
-        var shared = new StreamServiceContext(context, embedder, store, eventsFolder)
+        await using var shared = new StreamServiceContext(context, embedder, store, eventsFolder)
         {
             Metrics = metrics,
             ExtraSinks = _ => web.Enabled ? [new PreviewSink(previews, web.PreviewIntervalMs, web.PreviewQuality)] : [],
@@ -71,10 +71,6 @@ public static class RunCommand
         WebApplication? app = null;
         try
         {
-            foreach (var stream in options.Streams)
-            {
-                await service.AddAsync(stream.ToDefinition(), stop).ConfigureAwait(false);
-            }
             if (web.Enabled)
             {
                 app = EdgeWeb.Build(web, service, store, eventsFolder, metrics, previews, context.LoggerFactory);
@@ -87,6 +83,10 @@ public static class RunCommand
                     throw new ConfigException($"the web server cannot listen on {web.Urls}: {ex.Message}", ex);
                 }
                 logger.LogInformation("Dashboard, REST API and /metrics on {Urls}", string.Join(", ", app.Urls));
+            }
+            foreach (var stream in options.Streams)
+            {
+                await service.AddAsync(stream.ToDefinition(), stop).ConfigureAwait(false);
             }
             logger.LogInformation("Edge is running {Count} stream(s) on {Provider}, batch up to {Batch} frames across streams; data in {Folder}",
                 options.Streams.Count, embedder.Provider, embedder.MaxBatch, Path.GetFullPath(options.DataDirectory));

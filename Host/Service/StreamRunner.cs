@@ -9,8 +9,8 @@ namespace Edge.Host.Service;
 
 /// <summary>
 /// Runs one live stream of <c>edge run</c>: its capture (reconnecting), its own pipeline (frame pool, channels,
-/// temporal models, event rules) and sinks, on the service's shared CNN. Owns its pipeline, source, sequence models
-/// and sinks; not the shared embedder or the event store.
+/// temporal state, event rules) and sinks, on the service's shared CNN and sequence models. Owns its pipeline, source,
+/// object head and sinks; not the shared models or the event store.
 /// </summary>
 public sealed class StreamRunner : IAsyncDisposable
 {
@@ -18,8 +18,8 @@ public sealed class StreamRunner : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly StreamStatusSink _status;
-    private readonly SequenceModel? _anomaly;
-    private readonly SequenceModel? _activity;
+    private readonly IWindowModel? _anomaly;
+    private readonly IWindowModel? _activity;
     private readonly EmbeddingClassifier? _objectHead;
     private Task? _run;
     private volatile FramePipeline? _pipeline;
@@ -33,28 +33,9 @@ public sealed class StreamRunner : IAsyncDisposable
         _status = new StreamStatusSink(service.Options.StatisticsWindow, definition.Id, service.Metrics);
         var context = service.Context;
         var modelsLogger = context.CreateLogger("Edge.Models");
-        _anomaly = Commands.ProcessCommand.OpenSequenceModel(context,
-            definition.AnomalyModel is { Length: > 0 } a ? a : context.Analysis.AnomalyModel, "anomaly", service.Embedder.EmbeddingSize, modelsLogger);
-        try
-        {
-            _activity = Commands.ProcessCommand.OpenSequenceModel(context,
-                definition.ActivityModel is { Length: > 0 } b ? b : context.Analysis.ActivityModel, "activity", service.Embedder.EmbeddingSize, modelsLogger);
-        }
-        catch
-        {
-            _anomaly?.Dispose();
-            throw;
-        }
-        try
-        {
-            _objectHead = Commands.ProcessCommand.OpenObjectHead(context, service.Embedder.EmbeddingSize, modelsLogger);
-        }
-        catch
-        {
-            _anomaly?.Dispose();
-            _activity?.Dispose();
-            throw;
-        }
+        _anomaly = service.SequenceModel(definition.AnomalyModel is { Length: > 0 } a ? a : context.Analysis.AnomalyModel, "anomaly");
+        _activity = service.SequenceModel(definition.ActivityModel is { Length: > 0 } b ? b : context.Analysis.ActivityModel, "activity");
+        _objectHead = Commands.ProcessCommand.OpenObjectHead(context, service.Embedder.EmbeddingSize, modelsLogger);
         Redacted = VideoCaptureSource.Redact(definition.Source);
     }
 
@@ -155,8 +136,6 @@ public sealed class StreamRunner : IAsyncDisposable
                 // Logged where it happened.
             }
         }
-        _anomaly?.Dispose();
-        _activity?.Dispose();
         _objectHead?.Dispose();
         _stop.Dispose();
     }

@@ -6,9 +6,14 @@ using Microsoft.Extensions.Logging;
 
 namespace Edge.Host.Service;
 
-/// <summary>What every stream of the service shares: options, the CNN, the event store and where event files go.</summary>
-public sealed class StreamServiceContext(EdgeContext context, SharedEmbedder embedder, SqliteEventStore store, string eventsFolder)
+/// <summary>
+/// What every stream of the service shares: options, the CNN, the sequence models (one session per model file, batched
+/// across the streams that use it), the event store and where event files go. Owns the sequence models.
+/// </summary>
+public sealed class StreamServiceContext(EdgeContext context, SharedEmbedder embedder, SqliteEventStore store, string eventsFolder) : IAsyncDisposable
 {
+    private readonly Dictionary<string, SharedSequenceModel?> _sequenceModels = new(StringComparer.Ordinal);
+
     public EdgeContext Context { get; } = context;
 
     public ServiceOptions Options => Context.Service;
@@ -24,6 +29,37 @@ public sealed class StreamServiceContext(EdgeContext context, SharedEmbedder emb
 
     /// <summary>More sinks for a stream (e.g. the live preview), created per stream.</summary>
     public Func<string, IEnumerable<IResultSink>> ExtraSinks { get; init; } = _ => [];
+
+    /// <summary>
+    /// The shared session of a configured sequence model (opened on first use), or null when none is configured or
+    /// it is missing and not required (said once, when first asked).
+    /// </summary>
+    public SharedSequenceModel? SequenceModel(string configured, string role)
+    {
+        lock (_sequenceModels)
+        {
+            var key = role + ":" + configured;
+            if (!_sequenceModels.TryGetValue(key, out var shared))
+            {
+                var model = Commands.ProcessCommand.OpenSequenceModel(Context, configured, role, Embedder.EmbeddingSize, Context.CreateLogger("Edge.Models"));
+                shared = model is null ? null : new SharedSequenceModel(model, Options.MaxBatch, Options.BatchWindowMs);
+                _sequenceModels[key] = shared;
+            }
+            return shared;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var model in _sequenceModels.Values)
+        {
+            if (model is not null)
+            {
+                await model.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        _sequenceModels.Clear();
+    }
 }
 
 /// <summary>
