@@ -82,6 +82,22 @@ public sealed class StreamServiceTests : IDisposable
             },
         });
         using var process = EdgeProcess.Start(_work, "run", "--config", config);
+        try
+        {
+            await ServeThenStopAsync(process, port);
+        }
+        finally
+        {
+            // A failed assertion must not leave the service running.
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    private async Task ServeThenStopAsync(Process process, int port)
+    {
         var stderr = new System.Text.StringBuilder();
         process.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.AppendLine(e.Data); } };
         process.BeginErrorReadLine();
