@@ -260,7 +260,25 @@ namespace Edge.Host
                 Spectre.Console.AnsiConsole.WriteLine($"{truth.Video}: {truth.Frames} frames, {truth.Anomalies.Length} injected anomalies; ground truth and videos in {Path.GetFullPath(parse.GetValue(output)!)}");
                 return ExitCodes.Ok;
             }, stop)));
-            return new Command("data", "Build test material from real footage") { anomaly };
+            var background = new Option<string>("--video") { Description = "Footage the figures are drawn over", DefaultValueFactory = _ => "data/vtest.avi" };
+            var activityOut = new Option<string>("--out") { Description = "Folder for train/<class>/*.avi, test/<class>/*.avi and activity.json", DefaultValueFactory = _ => "data/activity" };
+            var clips = new Option<int>("--clips-per-class") { Description = "Training clips per class", DefaultValueFactory = _ => 40 };
+            var testClips = new Option<int>("--test-clips-per-class") { Description = "Test clips per class", DefaultValueFactory = _ => 12 };
+            var frames = new Option<int>("--frames") { Description = "Frames per clip (10 fps)", DefaultValueFactory = _ => 32 };
+            var dataSeed = new Option<int>("--seed") { Description = "Seed: the same seed writes the same clips", DefaultValueFactory = _ => 1 };
+            var activity = new Command("activity", "Clips of animated figures (walk, run, fall, wave, stand) over real footage, where one frame cannot tell the classes apart")
+            {
+                background, activityOut, clips, testClips, frames, dataSeed,
+            };
+            activity.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
+                DataActivityCommand.Run(context, parse.GetValue(background)!, parse.GetValue(activityOut)!, new Edge.Training.Data.ActivityClips.Options
+                {
+                    TrainClipsPerClass = parse.GetValue(clips),
+                    TestClipsPerClass = parse.GetValue(testClips),
+                    Frames = parse.GetValue(frames),
+                    Seed = parse.GetValue(dataSeed),
+                }, stop), stop)));
+            return new Command("data", "Build test material from real footage") { anomaly, activity };
         }
 
         private static Command EvalVerb()
