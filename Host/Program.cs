@@ -262,10 +262,11 @@ namespace Edge.Host
             }, stop)));
             var background = new Option<string>("--video") { Description = "Footage the figures are drawn over", DefaultValueFactory = _ => "data/vtest.avi" };
             var activityOut = new Option<string>("--out") { Description = "Folder for train/<class>/*.avi, test/<class>/*.avi and activity.json", DefaultValueFactory = _ => "data/activity" };
-            var clips = new Option<int>("--clips-per-class") { Description = "Training clips per class", DefaultValueFactory = _ => 40 };
-            var testClips = new Option<int>("--test-clips-per-class") { Description = "Test clips per class", DefaultValueFactory = _ => 12 };
-            var frames = new Option<int>("--frames") { Description = "Frames per clip (10 fps)", DefaultValueFactory = _ => 32 };
-            var dataSeed = new Option<int>("--seed") { Description = "Seed: the same seed writes the same clips", DefaultValueFactory = _ => 1 };
+            var defaults = new Edge.Training.Data.ActivityClips.Options();
+            var clips = new Option<int>("--clips-per-class") { Description = "Training clips per class", DefaultValueFactory = _ => defaults.TrainClipsPerClass };
+            var testClips = new Option<int>("--test-clips-per-class") { Description = "Test clips per class", DefaultValueFactory = _ => defaults.TestClipsPerClass };
+            var frames = new Option<int>("--frames") { Description = "Frames per clip (10 fps)", DefaultValueFactory = _ => defaults.Frames };
+            var dataSeed = new Option<int>("--seed") { Description = "Seed: the same seed writes the same clips", DefaultValueFactory = _ => defaults.Seed };
             var activity = new Command("activity", "Clips of animated figures (walk, run, fall, wave, stand) over real footage, where one frame cannot tell the classes apart")
             {
                 background, activityOut, clips, testClips, frames, dataSeed,
@@ -309,6 +310,29 @@ namespace Edge.Host
                 return Task.Run(() => EvalAnomalyCommand.Run(context, new EvalAnomalyCommand.Arguments(video, gt, parse.GetValue(anomalyModel)!, parse.GetValue(anomalyOut)), stop), stop);
             }));
             command.Subcommands.Add(anomalyEval);
+            var activityTest = new Argument<string>("data") { Description = "Test clips: a folder with one subfolder per class (edge data activity's test/)" };
+            var activityModel = new Option<string>("--activity-model") { Description = "Activity model (sequence-activity)", Required = true };
+            var activityTrain = new Option<string>("--train") { Description = "Training clips, a folder per class, for the single-frame baseline (edge data activity's train/)", Required = true };
+            var activityOut = new Option<string?>("--out") { Description = "Folder for confusion-model.png, confusion-baseline.png and eval.json (default: out/eval/<model name>-activity)" };
+            var baselineEpochs = new Option<int>("--baseline-epochs") { Description = "Most epochs for the single-frame baseline", DefaultValueFactory = _ => 30 };
+            var activityEval = new Command("activity", "Window accuracy and confusion matrix of an activity model beside a single-frame classifier trained on the same embeddings")
+            {
+                activityTest, activityModel, activityTrain, activityOut, baselineEpochs, s_seed,
+            };
+            activityEval.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+            {
+                var baseline = new Edge.Training.TrainOptions
+                {
+                    Epochs = parse.GetValue(baselineEpochs),
+                    Patience = 5,
+                    Seed = parse.GetValue(s_seed),
+                    Threads = parse.GetValue(s_threads) ?? 0,
+                };
+                var args = new EvalActivityCommand.Arguments(parse.GetValue(activityTest)!, parse.GetValue(activityTrain)!, parse.GetValue(activityModel)!,
+                    parse.GetValue(activityOut), baseline);
+                return Task.Run(() => EvalActivityCommand.Run(context, args, stop), stop);
+            }));
+            command.Subcommands.Add(activityEval);
             command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
                 Task.Run(() => EvalCommand.Run(context, new EvalCommand.Arguments(parse.GetValue(model)!, parse.GetValue(data)!,
                     parse.GetValue(anomalous), parse.GetValue(output)), stop), stop)));
