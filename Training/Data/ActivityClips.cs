@@ -5,7 +5,7 @@ namespace Edge.Training.Data;
 
 /// <summary>
 /// Builds activity test material: short clips of a procedurally animated articulated figure (head, torso, upper and
-/// lower arms and legs) drawn over real footage (moving crops of vtest.avi), one folder per class. The classes are
+/// lower arms and legs) drawn over real footage (a still crop of one vtest.avi frame per clip), one folder per class. The classes are
 /// made so that one frame cannot tell several of them apart and only the motion can:
 /// <list type="bullet">
 /// <item>walk and run draw their poses from one gait distribution and differ only in cycle rate and ground speed;</item>
@@ -14,7 +14,7 @@ namespace Edge.Training.Data;
 /// </list>
 /// Every clip has its own random generator seeded from (seed, split, class, index), so the material is the same for
 /// a seed whatever the order of work. Training and test clips take their backgrounds from disjoint parts of the
-/// footage. Everything is written into a staging folder that replaces the output only once every clip is whole.
+/// footage (the first three quarters and the rest). Everything is written into a staging folder that replaces the output only once every clip is whole.
 /// </summary>
 public static class ActivityClips
 {
@@ -25,11 +25,11 @@ public static class ActivityClips
 
     public sealed record Options
     {
-        public int TrainClipsPerClass { get; init; } = 40;
+        public int TrainClipsPerClass { get; init; } = 100;
 
-        public int TestClipsPerClass { get; init; } = 12;
+        public int TestClipsPerClass { get; init; } = 30;
 
-        public int Frames { get; init; } = 32;
+        public int Frames { get; init; } = 12;
 
         public int Seed { get; init; } = 1;
 
@@ -44,7 +44,7 @@ public static class ActivityClips
     }
 
     /// <summary>What was drawn in one clip, for the metadata file.</summary>
-    public sealed record Clip(string Split, string Label, string File, int Frames, int BackgroundStartFrame, int FigureHeightPx,
+    public sealed record Clip(string Split, string Label, string File, int Frames, int BackgroundFrame, int FigureHeightPx,
         int Direction, double CyclePeriodFrames, double SpeedPxPerFrame, int? FallStartFrame);
 
     public sealed record Metadata(int Seed, int Width, int Height, double Fps, int Frames, string Background, string[] Labels, Clip[] Clips)
@@ -72,9 +72,9 @@ public static class ActivityClips
         try
         {
             var split = (int)(footage.Count * options.TrainFootageShare);
-            if (split < options.Frames || footage.Count - split < options.Frames)
+            if (split < 1 || split >= footage.Count)
             {
-                throw new TrainingDataException($"{backgroundVideo} has {footage.Count} frames: too few for two disjoint parts of {options.Frames}-frame backgrounds");
+                throw new TrainingDataException($"{backgroundVideo} has {footage.Count} frames: too few to give training and test clips backgrounds of their own");
             }
             if (Directory.Exists(staging))
             {
@@ -177,7 +177,7 @@ public static class ActivityClips
         var (w, h) = (o.Width, o.Height);
         var frames = o.Frames;
         var ground = r.Uniform(0.86, 0.97) * h;
-        var height = r.Uniform(0.5, 0.8) * h;
+        var height = r.Uniform(0.65, 0.9) * h;
         var direction = r.Next(2) == 0 ? 1 : -1;
         var gait = Gait.Draw(r);
         var wave = Wave.Draw(r);
@@ -250,7 +250,8 @@ public static class ActivityClips
                 throw new ArgumentException($"unknown activity {activity}");
         }
 
-        var background = Background.Draw(r, footage, first, last, frames, w, h);
+        var backgroundFrame = r.Next(first, last);
+        using var background = Backdrop(r, footage[backgroundFrame], w, h);
         var temp = path + ".tmp.avi";
         using (var writer = new VideoWriter(temp, FourCC.MJPG, o.Fps, new OpenCvSharp.Size(w, h)))
         {
@@ -261,13 +262,13 @@ public static class ActivityClips
             using var frame = new Mat();
             for (var t = 0; t < frames; t++)
             {
-                background.Frame(t, frame);
+                background.CopyTo(frame);
                 figure.Draw(frame, poses[t], x[t], ground, direction);
                 writer.Write(frame);
             }
         }
         System.IO.File.Move(temp, path);
-        return new Clip("", activity, "", frames, background.StartFrame, (int)Math.Round(height), direction, Math.Round(period, 2), Math.Round(speed, 2), fallStart);
+        return new Clip("", activity, "", frames, backgroundFrame, (int)Math.Round(height), direction, Math.Round(period, 2), Math.Round(speed, 2), fallStart);
     }
 
     /// <summary>A start position that keeps the whole figure in frame while it travels <paramref name="travel"/> pixels.</summary>
@@ -287,11 +288,11 @@ public static class ActivityClips
 
         public static Figure Draw(Random r, double height) => new(height,
             new Scalar(r.Next(256), r.Next(256), r.Next(256)), new Scalar(r.Next(200), r.Next(200), r.Next(200)), s_skins[r.Next(s_skins.Length)],
-            Math.Max(3, (int)(0.055 * height)), Math.Max(5, (int)(0.12 * height)));
+            Math.Max(3, (int)(0.07 * height)), Math.Max(5, (int)(0.14 * height)));
 
         public void Draw(Mat frame, Pose pose, double x, double ground, int direction)
         {
-            var (thigh, shin, torso, upperArm, forearm, head) = (0.25 * Height, 0.24 * Height, 0.3 * Height, 0.17 * Height, 0.16 * Height, 0.07 * Height);
+            var (thigh, shin, torso, upperArm, forearm, head) = (0.25 * Height, 0.24 * Height, 0.3 * Height, 0.17 * Height, 0.16 * Height, 0.075 * Height);
             // Body frame: hip at the origin, y up, x forward; the feet pivot for tilt.
             var leg = thigh + shin;
             var hip = (X: 0.0, Y: leg * (1 + pose.Bob) - leg);
@@ -333,32 +334,24 @@ public static class ActivityClips
         }
     }
 
-    /// <summary>A crop of consecutive footage frames, the same region in each, optionally mirrored.</summary>
-    private sealed class Background(List<Mat> footage, int startFrame, Rect crop, bool mirror, int width, int height)
+    /// <summary>
+    /// A random crop of one footage frame, resized and maybe mirrored: the camera holds still, so every change between
+    /// frames of a clip is the figure's.
+    /// </summary>
+    private static Mat Backdrop(Random r, Mat source, int width, int height)
     {
-        public int StartFrame { get; } = startFrame;
-
-        public static Background Draw(Random r, List<Mat> footage, int first, int last, int frames, int width, int height)
+        var size = source.Size();
+        var cropWidth = (int)(size.Width * r.Uniform(0.55, 1.0));
+        var cropHeight = Math.Min(size.Height, (int)(cropWidth * height / (double)width));
+        var crop = new Rect(r.Next(size.Width - cropWidth + 1), r.Next(size.Height - cropHeight + 1), cropWidth, cropHeight);
+        var backdrop = new Mat();
+        using var region = new Mat(source, crop);
+        Cv2.Resize(region, backdrop, new OpenCvSharp.Size(width, height), interpolation: InterpolationFlags.Area);
+        if (r.Next(2) == 0)
         {
-            var start = r.Next(first, last - frames + 1);
-            var size = footage[0].Size();
-            var scale = r.Uniform(0.55, 1.0);
-            var cropWidth = (int)(size.Width * scale);
-            var cropHeight = Math.Min(size.Height, (int)(cropWidth * height / (double)width));
-            var crop = new Rect(r.Next(size.Width - cropWidth + 1), r.Next(size.Height - cropHeight + 1), cropWidth, cropHeight);
-            return new Background(footage, start, crop, r.Next(2) == 0, width, height);
+            Cv2.Flip(backdrop, backdrop, FlipMode.Y);
         }
-
-        /// <summary>Writes frame <paramref name="t"/> of the clip's background into <paramref name="target"/>.</summary>
-        public void Frame(int t, Mat target)
-        {
-            using var region = new Mat(footage[StartFrame + t], crop);
-            Cv2.Resize(region, target, new OpenCvSharp.Size(width, height), interpolation: InterpolationFlags.Area);
-            if (mirror)
-            {
-                Cv2.Flip(target, target, FlipMode.Y);
-            }
-        }
+        return backdrop;
     }
 
     /// <summary>Decodes the footage at half size (4:3 frames of 384×288 for vtest), enough for crops upscaled to 320×240.</summary>
