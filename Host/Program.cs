@@ -188,6 +188,11 @@ namespace Edge.Host
             var stride = new Option<int>("--stride") { Description = "Frames between window starts", DefaultValueFactory = _ => 4 };
             var hidden = new Option<int>("--hidden") { Description = "Hidden units", DefaultValueFactory = _ => 128 };
             var layers = new Option<int>("--layers") { Description = "Recurrent layers", DefaultValueFactory = _ => 1 };
+            var input = new Option<string>("--input")
+            {
+                Description = "activity: what each step reads, the frame's embedding (frames) or its change from the previous frame (changes)",
+                DefaultValueFactory = _ => "frames",
+            }.AcceptOnlyFromAmong("frames", "changes");
             var sequenceData = new Argument<string>("data")
             {
                 Description = "anomaly: a video, an embeddings.npy from edge process, or a folder of them; activity: a folder with one subfolder of clips (videos or .npy) per class",
@@ -196,14 +201,14 @@ namespace Edge.Host
             var sequenceEpochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 30 };
             var sequence = new Command("sequence", "Train a GRU/LSTM over windows of frame embeddings for activity recognition or anomaly detection")
             {
-                sequenceData, task, cell, window, stride, hidden, layers, sequenceOut, sequenceEpochs, batch, learningRate, patience, seed, minutes,
+                sequenceData, task, cell, window, stride, hidden, layers, input, sequenceOut, sequenceEpochs, batch, learningRate, patience, seed, minutes,
             };
             sequence.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
             {
                 var options = TrainOptionsFrom(parse, parse.GetValue(sequenceEpochs), validationFraction: 0.2);
                 var settings = new Edge.Training.SequenceTrainer.Settings(parse.GetValue(window), parse.GetValue(stride),
                     parse.GetValue(cell) == "lstm" ? Edge.Training.RecurrentCell.Lstm : Edge.Training.RecurrentCell.Gru,
-                    parse.GetValue(hidden), parse.GetValue(layers));
+                    parse.GetValue(hidden), parse.GetValue(layers), parse.GetValue(input) == "changes");
                 var args = new TrainSequenceCommand.Arguments(parse.GetValue(task)!, parse.GetValue(sequenceData)!, parse.GetValue(sequenceOut)!, settings, options);
                 return Task.Run(() => TrainSequenceCommand.Run(context, args, stop), stop);
             }));
