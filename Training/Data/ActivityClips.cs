@@ -190,8 +190,10 @@ public static class ActivityClips
         {
             case "walk":
             case "run":
-                period = activity == "walk" ? r.Uniform(10, 14) : r.Uniform(4.5, 6.5);
-                speed = (activity == "walk" ? r.Uniform(0.006, 0.011) : r.Uniform(0.015, 0.021)) * w;
+                // Frames per gait cycle and ground speed (share of the frame width per frame): running is about three
+                // times faster in both, so that a 12-frame window holds under one walking cycle and about three running.
+                period = activity == "walk" ? r.Uniform(12, 16) : r.Uniform(4, 5);
+                speed = (activity == "walk" ? r.Uniform(0.004, 0.008) : r.Uniform(0.018, 0.024)) * w;
                 var phase0 = r.Uniform(0, 2 * Math.PI);
                 var start = Start(r, w, height, direction, speed * (frames - 1));
                 for (var t = 0; t < frames; t++)
@@ -221,8 +223,8 @@ public static class ActivityClips
                 // quadratic start, then lying. The fall comes early enough that every window of 16 frames sees it or
                 // the figure lying.
                 var walking = r.NextDouble() < 0.5;
-                period = walking ? r.Uniform(10, 14) : 0;
-                speed = walking ? r.Uniform(0.006, 0.011) * w : 0;
+                period = walking ? r.Uniform(12, 16) : 0;
+                speed = walking ? r.Uniform(0.004, 0.008) * w : 0;
                 var onset = r.Next(2, Math.Max(3, Math.Min(11, frames - 6)));
                 var duration = r.Uniform(3, 6);
                 var forward = r.Next(2) == 0 ? 1 : -1;
