@@ -41,7 +41,8 @@ public static class EvalActivityCommand
         var testInputs = Inputs(args.Data, labels);
         var trainInputs = Inputs(args.Train, labels);
         var embeddingSize = ModelManifest.Load(ModelManifest.PathFor(context.Models.Resolve(context.Models.FrameModel))).EmbeddingSize;
-        using var model = SequenceModel.Open(args.Model, embeddingSize, context.Models, context.CreateLogger("Edge.Models"));
+        var model = SequenceModel.Open(args.Model, embeddingSize, context.Models, context.CreateLogger("Edge.Models"));
+        using var ownedModel = model;
         using var output = new OutputDirectory(args.Out ?? Path.Combine("out", "eval", manifest.Name + "-activity"));
 
         logger.LogInformation("Embedding {Clips} test clips from {Data}", testInputs.Count, args.Data);
@@ -78,6 +79,8 @@ public static class EvalActivityCommand
         {
             throw new TrainingDataException($"no test clip in {args.Data} has the {frames} frames of one window");
         }
+        // libtorch trains the baseline only once ONNX Runtime's session (and its thread pool) is gone.
+        ownedModel.Dispose();
         var baseline = Baseline(train, newest.ToArray(), embeddingSize, labels.Length, args.Baseline, logger, ct);
 
         var results = new List<MethodResult>();
