@@ -202,6 +202,11 @@ namespace Edge.Host
             var stride = new Option<int>("--stride") { Description = "Frames between window starts", DefaultValueFactory = _ => 4 };
             var hidden = new Option<int>("--hidden") { Description = "Hidden units", DefaultValueFactory = _ => 128 };
             var layers = new Option<int>("--layers") { Description = "Recurrent layers", DefaultValueFactory = _ => 1 };
+            var input = new Option<string>("--input")
+            {
+                Description = "activity: what each step reads, the frame's embedding (frames) or its change from the previous frame (changes)",
+                DefaultValueFactory = _ => "frames",
+            }.AcceptOnlyFromAmong("frames", "changes");
             var sequenceData = new Argument<string>("data")
             {
                 Description = "anomaly: a video, an embeddings.npy from edge process, or a folder of them; activity: a folder with one subfolder of clips (videos or .npy) per class",
@@ -210,14 +215,14 @@ namespace Edge.Host
             var sequenceEpochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 30 };
             var sequence = new Command("sequence", "Train a GRU/LSTM over windows of frame embeddings for activity recognition or anomaly detection")
             {
-                sequenceData, task, cell, window, stride, hidden, layers, sequenceOut, sequenceEpochs, batch, learningRate, patience, seed, minutes,
+                sequenceData, task, cell, window, stride, hidden, layers, input, sequenceOut, sequenceEpochs, batch, learningRate, patience, seed, minutes,
             };
             sequence.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
             {
                 var options = TrainOptionsFrom(parse, parse.GetValue(sequenceEpochs), validationFraction: 0.2);
                 var settings = new Edge.Training.SequenceTrainer.Settings(parse.GetValue(window), parse.GetValue(stride),
                     parse.GetValue(cell) == "lstm" ? Edge.Training.RecurrentCell.Lstm : Edge.Training.RecurrentCell.Gru,
-                    parse.GetValue(hidden), parse.GetValue(layers));
+                    parse.GetValue(hidden), parse.GetValue(layers), parse.GetValue(input) == "changes");
                 var args = new TrainSequenceCommand.Arguments(parse.GetValue(task)!, parse.GetValue(sequenceData)!, parse.GetValue(sequenceOut)!, settings, options);
                 return Task.Run(() => TrainSequenceCommand.Run(context, args, stop), stop);
             }));
@@ -294,7 +299,26 @@ namespace Edge.Host
                     $"crop set {Path.GetFullPath(parse.GetValue(objectsOut)!)}: train {summary.Train.Person} person, {summary.Train.Background} background; test (frames {summary.TestStartFrame}-{summary.Frames - 1}) {summary.Test.Person} person, {summary.Test.Background} background"));
                 return ExitCodes.Ok;
             }, stop)));
-            return new Command("data", "Build training and test material from real footage") { anomaly, objects };
+            var background = new Option<string>("--video") { Description = "Footage the figures are drawn over", DefaultValueFactory = _ => "data/vtest.avi" };
+            var activityOut = new Option<string>("--out") { Description = "Folder for train/<class>/*.avi, test/<class>/*.avi and activity.json", DefaultValueFactory = _ => "data/activity" };
+            var defaults = new Edge.Training.Data.ActivityClips.Options();
+            var clips = new Option<int>("--clips-per-class") { Description = "Training clips per class", DefaultValueFactory = _ => defaults.TrainClipsPerClass };
+            var testClips = new Option<int>("--test-clips-per-class") { Description = "Test clips per class", DefaultValueFactory = _ => defaults.TestClipsPerClass };
+            var frames = new Option<int>("--frames") { Description = "Frames per clip (10 fps)", DefaultValueFactory = _ => defaults.Frames };
+            var dataSeed = new Option<int>("--seed") { Description = "Seed: the same seed writes the same clips", DefaultValueFactory = _ => defaults.Seed };
+            var activity = new Command("activity", "Clips of animated figures (walk, run, fall, wave, stand) over real footage, where one frame cannot tell the classes apart")
+            {
+                background, activityOut, clips, testClips, frames, dataSeed,
+            };
+            activity.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
+                DataActivityCommand.Run(context, parse.GetValue(background)!, parse.GetValue(activityOut)!, new Edge.Training.Data.ActivityClips.Options
+                {
+                    TrainClipsPerClass = parse.GetValue(clips),
+                    TestClipsPerClass = parse.GetValue(testClips),
+                    Frames = parse.GetValue(frames),
+                    Seed = parse.GetValue(dataSeed),
+                }, stop), stop)));
+            return new Command("data", "Build training and test material from real footage") { anomaly, objects, activity };
         }
 
         private static Command EvalVerb()
@@ -325,6 +349,29 @@ namespace Edge.Host
                 return Task.Run(() => EvalAnomalyCommand.Run(context, new EvalAnomalyCommand.Arguments(video, gt, parse.GetValue(anomalyModel)!, parse.GetValue(anomalyOut)), stop), stop);
             }));
             command.Subcommands.Add(anomalyEval);
+            var activityTest = new Argument<string>("data") { Description = "Test clips: a folder with one subfolder per class (edge data activity's test/)" };
+            var activityModel = new Option<string>("--activity-model") { Description = "Activity model (sequence-activity)", Required = true };
+            var activityTrain = new Option<string>("--train") { Description = "Training clips, a folder per class, for the single-frame baseline (edge data activity's train/)", Required = true };
+            var activityOut = new Option<string?>("--out") { Description = "Folder for confusion-model.png, confusion-baseline.png and eval.json (default: out/eval/<model name>-activity)" };
+            var baselineEpochs = new Option<int>("--baseline-epochs") { Description = "Most epochs for the single-frame baseline", DefaultValueFactory = _ => 30 };
+            var activityEval = new Command("activity", "Window accuracy and confusion matrix of an activity model beside a single-frame classifier trained on the same embeddings")
+            {
+                activityTest, activityModel, activityTrain, activityOut, baselineEpochs, s_seed,
+            };
+            activityEval.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+            {
+                var baseline = new Edge.Training.TrainOptions
+                {
+                    Epochs = parse.GetValue(baselineEpochs),
+                    Patience = 5,
+                    Seed = parse.GetValue(s_seed),
+                    Threads = parse.GetValue(s_threads) ?? 0,
+                };
+                var args = new EvalActivityCommand.Arguments(parse.GetValue(activityTest)!, parse.GetValue(activityTrain)!, parse.GetValue(activityModel)!,
+                    parse.GetValue(activityOut), baseline);
+                return Task.Run(() => EvalActivityCommand.Run(context, args, stop), stop);
+            }));
+            command.Subcommands.Add(activityEval);
             command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
                 Task.Run(() => EvalCommand.Run(context, new EvalCommand.Arguments(parse.GetValue(model)!, parse.GetValue(data)!,
                     parse.GetValue(anomalous), parse.GetValue(output)), stop), stop)));

@@ -37,26 +37,34 @@ public static class Networks
 
 /// <summary>
 /// A GRU or LSTM over a window of per-frame embeddings [N, T, F] (batch first), whose last time step goes through a
-/// linear head: class scores for activity, the next embedding for anomaly.
+/// linear head: class scores for activity, the next embedding for anomaly. With a <see cref="MotionScale"/> above 0
+/// each step reads the frame's change from the one before (zero for the first) times that scale instead of the frame:
+/// what moved rather than what is seen. Given the frames, a recurrent layer over a few hundred clips learns each
+/// clip's look (background, colours) long before it learns to difference frames itself, even with the changes beside
+/// the frames.
 /// </summary>
 public sealed class SequenceNetwork : Module<Tensor, Tensor>
 {
     private readonly Module rnn;
     private readonly Linear head;
 
-    public SequenceNetwork(RecurrentCell cell, int inputSize, int hiddenSize, int layers, int outputs) : base(nameof(SequenceNetwork))
+    public SequenceNetwork(RecurrentCell cell, int inputSize, int hiddenSize, int layers, int outputs, float motionScale = 0) : base(nameof(SequenceNetwork))
     {
         Cell = cell;
         InputSize = inputSize;
         HiddenSize = hiddenSize;
         Layers = layers;
         Outputs = outputs;
+        MotionScale = motionScale;
         rnn = cell == RecurrentCell.Gru
             ? GRU(inputSize, hiddenSize, layers, batchFirst: true)
             : LSTM(inputSize, hiddenSize, layers, batchFirst: true);
         head = Linear(hiddenSize, outputs);
         RegisterComponents();
     }
+
+    /// <summary>Factor on the frame-to-frame changes read instead of the frames; 0 reads the frames.</summary>
+    public float MotionScale { get; }
 
     public RecurrentCell Cell { get; }
 
@@ -71,6 +79,11 @@ public sealed class SequenceNetwork : Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
+        if (MotionScale > 0)
+        {
+            var previous = cat([input.narrow(1, 0, 1), input.narrow(1, 0, input.shape[1] - 1)], 1);
+            input = input.sub(previous).mul(MotionScale);
+        }
         var sequence = rnn switch
         {
             GRU gru => gru.call(input, null).Item1,

@@ -28,7 +28,7 @@ public static class SequenceExport
             WindowStride = settings.Stride,
             FeatureSize = result.Network.InputSize,
             Anomaly = result.Calibration,
-            Source = $"{source}; {settings.Cell} {settings.Layers}x{settings.Hidden}",
+            Source = $"{source}; {settings.Cell} {settings.Layers}x{settings.Hidden}" + (result.Network.MotionScale > 0 ? $", frame changes x{result.Network.MotionScale:0.###}" : ""),
         };
         builder.Save(path);
         manifest.Save(ModelManifest.PathFor(path));

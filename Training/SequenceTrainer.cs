@@ -20,7 +20,8 @@ public sealed class SequenceTrainer
     /// <summary>The embeddings of one clip or recording, rows back to back; Label is the class (activity) or -1.</summary>
     public sealed record Sequence(string Name, float[] Values, int Rows, int Label);
 
-    public sealed record Settings(int Window, int Stride, RecurrentCell Cell, int Hidden = 128, int Layers = 1);
+    /// <param name="Motion">Activity: the network reads frame-to-frame changes instead of the frames (<see cref="SequenceNetwork.MotionScale"/>).</param>
+    public sealed record Settings(int Window, int Stride, RecurrentCell Cell, int Hidden = 128, int Layers = 1, bool Motion = false);
 
     public sealed record Result(SequenceNetwork Network, float[] Mean, float[] Std, IReadOnlyList<EpochReport> Epochs,
         double? ValidationAccuracy, AnomalyCalibration? Calibration, int TrainWindows, int HeldOutWindows)
@@ -43,7 +44,7 @@ public sealed class SequenceTrainer
         var validation = shuffled[..held];
         var training = shuffled[held..];
         var (mean, std) = Standardisation(clips, features);
-        var network = new SequenceNetwork(settings.Cell, features, settings.Hidden, settings.Layers, classes);
+        var network = new SequenceNetwork(settings.Cell, features, settings.Hidden, settings.Layers, classes, settings.Motion ? MotionScale(clips, mean, std) : 0);
         var data = new WindowData(clips, mean, std, settings.Window);
 
         var (epochs, best) = Fit(network, training, validation, data, progress, ct,
@@ -256,6 +257,29 @@ public sealed class SequenceTrainer
         // The floor is relative to the typical feature's spread, so it suits raw and unit-length embeddings alike.
         var floor = Math.Max(0.1 * std.Order().ElementAt(std.Length / 2), 1e-6);
         return (mean, std.Select(v => (float)Math.Max(v, floor)).ToArray());
+    }
+
+    /// <summary>
+    /// 1 / the root mean square of standardised frame-to-frame changes within the clips, so that the changes reach the
+    /// recurrent layer at unit scale (they are far smaller than the differences between clips, which set the
+    /// standardisation).
+    /// </summary>
+    private static float MotionScale(IReadOnlyList<Sequence> clips, float[] mean, float[] std)
+    {
+        double squares = 0;
+        long count = 0;
+        foreach (var clip in clips)
+        {
+            for (var i = mean.Length; i < clip.Values.Length; i++)
+            {
+                var f = i % mean.Length;
+                var change = (clip.Values[i] - clip.Values[i - mean.Length]) / std[f];
+                squares += change * change;
+                count++;
+            }
+        }
+        var rms = count == 0 ? 0 : Math.Sqrt(squares / count);
+        return rms > 1e-6 ? (float)(1 / rms) : 1;
     }
 
     private static List<WindowRef> Windows(IReadOnlyList<Sequence> sequences, int length, int stride)

@@ -159,22 +159,31 @@ public static class EvalCommand
         return (fpr, tpr, auc, positive.Count(p => !p), positive.Count(p => p));
     }
 
-    private static List<SequenceTrainer.Sequence> Sequences(EdgeContext context, List<(string Path, int Label)> inputs, CancellationToken ct)
+    /// <summary>Embeddings of every input (videos through the frame model, .npy files as they are), logging progress to <paramref name="progress"/>.</summary>
+    internal static List<SequenceTrainer.Sequence> Sequences(EdgeContext context, List<(string Path, int Label)> inputs, CancellationToken ct, ILogger? progress = null)
     {
         FrameEmbedder? embedder = null;
         try
         {
             var sequences = new List<SequenceTrainer.Sequence>();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             foreach (var (path, label) in inputs)
             {
                 if (path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
                 {
                     var (values, rows, _) = NpyFile.Read(path);
                     sequences.Add(new SequenceTrainer.Sequence(path, values, rows, label));
-                    continue;
                 }
-                embedder ??= FrameEmbedder.Open(context.Models.Resolve(context.Models.FrameModel), context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
-                sequences.Add(TrainSequenceCommand.Embed(path, label, embedder, context.Capture, ct));
+                else
+                {
+                    embedder ??= FrameEmbedder.Open(context.Models.Resolve(context.Models.FrameModel), context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
+                    sequences.Add(TrainSequenceCommand.Embed(path, label, embedder, context.Capture, ct));
+                }
+                if (progress is not null && (sequences.Count * 10 / inputs.Count != (sequences.Count - 1) * 10 / inputs.Count))
+                {
+                    progress.LogInformation("Embedded {Done}/{Total} clips, {Frames} frames ({Seconds:0} s)",
+                        sequences.Count, inputs.Count, sequences.Sum(s => s.Rows), clock.Elapsed.TotalSeconds);
+                }
             }
             return sequences.Count > 0 ? sequences : throw new TrainingDataException("nothing to evaluate");
         }
@@ -184,7 +193,7 @@ public static class EvalCommand
         }
     }
 
-    private static List<float[]> Windows(SequenceTrainer.Sequence sequence, int frames, int stride)
+    internal static List<float[]> Windows(SequenceTrainer.Sequence sequence, int frames, int stride)
     {
         var features = sequence.Values.Length / sequence.Rows;
         var windows = new List<float[]>();

@@ -22,6 +22,10 @@ public static class TrainSequenceCommand
     {
         var logger = context.CreateLogger("Edge.Train");
         var anomaly = args.Task == "anomaly";
+        if (anomaly && args.Settings.Motion)
+        {
+            throw new ConfigException("--input changes is for activity models; an anomaly model predicts the next frame's embedding");
+        }
         var (sources, labels) = anomaly ? (NormalInputs(args.Data), Array.Empty<string>()) : LabeledInputs(args.Data);
         ModelOutput.EnsureWritable(args.Out);
         var frameModel = context.Models.Resolve(context.Models.FrameModel);

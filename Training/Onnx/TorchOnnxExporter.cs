@@ -116,6 +116,16 @@ public static class TorchOnnxExporter
         var (op, order) = network.Cell == RecurrentCell.Gru ? ("GRU", RecurrentWeights.GruOrder) : ("LSTM", RecurrentWeights.LstmOrder);
         var h = network.HiddenSize;
         long inputSize = network.InputSize;
+        if (network.MotionScale > 0)
+        {
+            // Time-major [T, N, F]: the previous frame of step t is step t − 1, of step 0 step 0 itself.
+            var first = builder.Node("Slice", [x, builder.Int64Initializer("motion.first.starts", 0), builder.Int64Initializer("motion.first.ends", 1),
+                builder.Int64Initializer("motion.axes", 0)]);
+            var rest = builder.Node("Slice", [x, builder.Int64Initializer("motion.rest.starts", 0), builder.Int64Initializer("motion.rest.ends", -1),
+                builder.Int64Initializer("motion.rest.axes", 0)]);
+            var previous = builder.Node("Concat", [first, rest], OnnxGraphBuilder.Int("axis", 0));
+            x = builder.Node("Mul", [builder.Node("Sub", [x, previous]), builder.Initializer("motion.scale", [network.MotionScale])]);
+        }
         for (var layer = 0; layer < network.Layers; layer++)
         {
             var w = RecurrentWeights.Reorder(Values(parameters[$"rnn.weight_ih_l{layer}"]), order, h, (int)inputSize);

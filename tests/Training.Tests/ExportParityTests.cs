@@ -68,16 +68,18 @@ public sealed class ExportParityTests : IDisposable
     }
 
     [Theory]
-    [InlineData(RecurrentCell.Gru, 1)]
-    [InlineData(RecurrentCell.Gru, 2)]
-    [InlineData(RecurrentCell.Lstm, 1)]
-    [InlineData(RecurrentCell.Lstm, 2)]
-    public void ActivitySequence_OnnxMatchesTorch(RecurrentCell cell, int layers)
+    [InlineData(RecurrentCell.Gru, 1, 0f)]
+    [InlineData(RecurrentCell.Gru, 2, 0f)]
+    [InlineData(RecurrentCell.Lstm, 1, 0f)]
+    [InlineData(RecurrentCell.Lstm, 2, 0f)]
+    [InlineData(RecurrentCell.Gru, 1, 3.5f)]
+    [InlineData(RecurrentCell.Lstm, 2, 3.5f)]
+    public void ActivitySequence_OnnxMatchesTorch(RecurrentCell cell, int layers, float motionScale)
     {
-        using var network = new SequenceNetwork(cell, 16, 12, layers, 5);
+        using var network = new SequenceNetwork(cell, 16, 12, layers, 5, motionScale);
         network.eval();
         var (mean, std) = (Enumerable.Range(0, 16).Select(i => i * 0.1f).ToArray(), Enumerable.Range(0, 16).Select(i => 0.5f + i * 0.05f).ToArray());
-        var path = Save(TorchOnnxExporter.ExportSequence(network, 8, mean, std, $"{cell}{layers}", anomaly: null), $"{cell}{layers}.onnx");
+        var path = Save(TorchOnnxExporter.ExportSequence(network, 8, mean, std, $"{cell}{layers}m{motionScale}", anomaly: null), $"{cell}{layers}m{motionScale}.onnx");
         using var x = randn(3, 8, 16).mul(2);
         using var standardised = x.sub(tensor(mean)).div(tensor(std));
         using var expected = functional.softmax(network.call(standardised), 1);
