@@ -67,7 +67,7 @@ public sealed class RequestBatcher<TItem, TResult> : IAsyncDisposable
             {
                 if (reader.TryPeek(out var next))
                 {
-                    if (count + next.Items.Count > MaxItems)
+                    if (count + next.Count > MaxItems)
                     {
                         break;
                     }
@@ -78,7 +78,7 @@ public sealed class RequestBatcher<TItem, TResult> : IAsyncDisposable
                         continue;
                     }
                     batch.Add(next);
-                    count += next.Items.Count;
+                    count += next.Count;
                     continue;
                 }
                 var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
@@ -128,8 +128,9 @@ public sealed class RequestBatcher<TItem, TResult> : IAsyncDisposable
             var offset = 0;
             foreach (var request in batch)
             {
-                request.Result.TrySetResult(results[offset..(offset + request.Items.Count)]);
-                offset += request.Items.Count;
+                // Count, not Items.Count: once answered, the caller may reuse its list for its next request.
+                request.Result.TrySetResult(results[offset..(offset + request.Count)]);
+                offset += request.Count;
             }
         }
         catch (Exception ex)
@@ -154,6 +155,8 @@ public sealed class RequestBatcher<TItem, TResult> : IAsyncDisposable
 
     private sealed record Request(IReadOnlyList<TItem> Items, CancellationToken Cancellation)
     {
+        public int Count { get; } = Items.Count;
+
         public TaskCompletionSource<TResult[]> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

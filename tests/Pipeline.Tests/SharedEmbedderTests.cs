@@ -46,6 +46,42 @@ public sealed class SharedEmbedderTests
     }
 
     [Fact]
+    public async Task EmbedAsync_CallersReuseTheirListAtOnce_EveryAnswerStillRight()
+    {
+        var frames = ReadFrames(TestData.VtestShort, 4);
+        try
+        {
+            float[] expected;
+            using (var direct = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 4, NullLogger.Instance))
+            {
+                expected = direct.Embed(frames).ToArray();
+            }
+            await using var shared = new SharedEmbedder(FrameEmbedder.Open(TestData.FrameModel, s_cpu, 4, NullLogger.Instance), windowMs: 5);
+            var size = shared.EmbeddingSize;
+            // Like a pipeline's CNN stage: one list per caller, cleared and refilled as soon as an answer arrives, with a
+            // batch size that changes between requests.
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(caller => Task.Run(async () =>
+            {
+                var images = new List<Mat>();
+                for (var round = 0; round < 12; round++)
+                {
+                    var count = 1 + (caller + round) % 2;
+                    images.Clear();
+                    images.AddRange(frames.GetRange(caller % 3, count));
+                    var result = await shared.EmbedAsync(images, CancellationToken.None);
+                    Assert.Equal(count * size, result.Length);
+                    Assert.True(Math.Abs(result[0] - expected[caller % 3 * size]) < 1e-4f, $"caller {caller}, round {round}");
+                }
+            })));
+            Assert.Equal(Enumerable.Range(0, 4).Sum(c => Enumerable.Range(0, 12).Sum(r => 1 + (c + r) % 2)), shared.Frames);
+        }
+        finally
+        {
+            frames.ForEach(f => f.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task EmbedAsync_CancelledBeforeItRuns_EndsCancelledAndOthersAreAnswered()
     {
         var frames = ReadFrames(TestData.VtestShort, 2);
