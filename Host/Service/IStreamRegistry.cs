@@ -16,8 +16,9 @@ public enum StreamState
 /// <param name="Loop">Files only: start again at the end (a looping test camera).</param>
 /// <param name="AnomalyModel">Anomaly model file for this stream, or empty for the service default.</param>
 /// <param name="ActivityModel">Activity model file for this stream, or empty for the service default.</param>
+/// <param name="Events">This stream's event rules instead of the <c>Events</c> section (keys not given take their defaults), or null.</param>
 public sealed record StreamDefinition(string Id, string Source, double TargetFps = 0, bool Loop = false,
-    string AnomalyModel = "", string ActivityModel = "");
+    string AnomalyModel = "", string ActivityModel = "", Edge.Pipeline.Events.EventRules? Events = null);
 
 /// <summary>A snapshot of one stream for the dashboard, the REST API and /metrics. Source is redacted.</summary>
 public sealed record StreamStatus(

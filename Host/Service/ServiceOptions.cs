@@ -54,7 +54,10 @@ public sealed class StreamOptions
 
     public string ActivityModel { get; set; } = "";
 
-    public StreamDefinition ToDefinition() => new(Id, Source, TargetFps, Loop, AnomalyModel, ActivityModel);
+    /// <summary>This stream's event rules instead of the Events section (keys not given take their defaults).</summary>
+    public Edge.Pipeline.Events.EventRules? Events { get; set; }
+
+    public StreamDefinition ToDefinition() => new(Id, Source, TargetFps, Loop, AnomalyModel, ActivityModel, Events);
 }
 
 internal sealed class ServiceOptionsValidator : IValidateOptions<ServiceOptions>
@@ -69,9 +72,26 @@ internal sealed class ServiceOptionsValidator : IValidateOptions<ServiceOptions>
             {
                 failures.AddRange(results.Select(r => $"Service:Streams:{i}: {r.ErrorMessage}"));
             }
+            if (options.Streams[i].Events is { } rules && EventRulesProblem(rules) is { } problem)
+            {
+                failures.Add($"Service:Streams:{i}:Events: {problem}");
+            }
         }
         failures.AddRange(options.Streams.GroupBy(s => s.Id, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1)
             .Select(g => $"Service:Streams: the stream id '{g.Key}' is used {g.Count()} times"));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>What is wrong with a stream's own event rules (ranges, exit above enter), or null.</summary>
+    internal static string? EventRulesProblem(Edge.Pipeline.Events.EventRules rules)
+    {
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(rules, new ValidationContext(rules), results, validateAllProperties: true))
+        {
+            return string.Join("; ", results.Select(r => r.ErrorMessage));
+        }
+        return rules.AnomalyExit > rules.AnomalyEnter || rules.ActivityExit > rules.ActivityEnter
+            ? "an exit threshold must not be above its enter threshold"
+            : null;
     }
 }

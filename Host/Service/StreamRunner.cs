@@ -65,7 +65,7 @@ public sealed class StreamRunner : IAsyncDisposable
         using var source = FrameSources.OpenLive(Definition.Source, capture, _service.Context.Reconnect, Definition.Id,
             Definition.Loop, _service.Context.CreateLogger("Edge.Capture"));
         _source = source;
-        var events = new EventsSink(_service.EventsFolder, _service.Store, _service.Context.Events,
+        var events = new EventsSink(_service.EventsFolder, _service.Store, Definition.Events ?? _service.Context.Events,
             Definition.TargetFps > 0 ? Definition.TargetFps : 10, ownsStore: false, jsonLines: $"{Definition.Id}.events.jsonl", keepEvents: false);
         events.EventStored += _status.CountEvent;
         var sinks = new List<IResultSink> { _status, events };

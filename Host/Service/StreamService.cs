@@ -132,7 +132,7 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
         var byId = wanted.ToDictionary(d => d.Id, StringComparer.OrdinalIgnoreCase);
         foreach (var (id, runner) in _runners.ToArray())
         {
-            if (!byId.TryGetValue(id, out var definition) || definition != runner.Definition)
+            if (!byId.TryGetValue(id, out var definition) || !SameDefinition(definition, runner.Definition))
             {
                 await RemoveAsync(id, ct).ConfigureAwait(false);
             }
@@ -142,6 +142,11 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
             await AddAsync(definition, ct).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Equal by value, event rules included (they are an options class, compared by their settings).</summary>
+    private static bool SameDefinition(StreamDefinition a, StreamDefinition b) =>
+        a with { Events = null } == b with { Events = null }
+        && System.Text.Json.JsonSerializer.Serialize(a.Events) == System.Text.Json.JsonSerializer.Serialize(b.Events);
 
     private static void Validate(StreamDefinition definition)
     {
@@ -160,6 +165,10 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
         if (definition.TargetFps is < 0 or > 1000)
         {
             throw new ArgumentException("targetFps must be between 0 and 1000");
+        }
+        if (definition.Events is { } rules && ServiceOptionsValidator.EventRulesProblem(rules) is { } problem)
+        {
+            throw new ArgumentException($"events: {problem}");
         }
     }
 

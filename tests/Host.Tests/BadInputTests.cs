@@ -27,6 +27,8 @@ public sealed class BadInputTests : IDisposable
         { "mqtt bad port", ["process", "{clip}", "--config", "{config:{\"Delivery\":{\"Mqtt\":{\"Enabled\":true,\"Port\":0,\"Username\":\"u\",\"Password\":\"pw-s3cret\"}}}}"], ExitCodes.Config, "Delivery:Mqtt:Port" },
         { "unknown stream key", ["run", "--config", "{config:{\"Service\":{\"Streams\":[{\"Id\":\"a\",\"Sorce\":\"x.avi\"}]}}}"], ExitCodes.Config, "unknown config key 'Service:Streams:0:Sorce'" },
         { "duplicate stream ids", ["run", "--config", "{config:{\"Service\":{\"Streams\":[{\"Id\":\"a\",\"Source\":\"0\"},{\"Id\":\"a\",\"Source\":\"1\"}]}}}"], ExitCodes.Config, "the stream id 'a' is used 2 times" },
+        { "stream event rules", ["run", "--config", "{config:{\"Service\":{\"Streams\":[{\"Id\":\"a\",\"Source\":\"0\",\"Events\":{\"AnomalyEnter\":1,\"AnomalyExit\":2}}]}}}"], ExitCodes.Config, "Service:Streams:0:Events: an exit threshold must not be above its enter threshold" },
+        { "unknown stream event key", ["run", "--config", "{config:{\"Service\":{\"Streams\":[{\"Id\":\"a\",\"Source\":\"0\",\"Events\":{\"Cooldown\":1}}]}}}"], ExitCodes.Config, "unknown config key 'Service:Streams:0:Events:Cooldown'" },
         { "stream source missing", ["run", "--config", "{config:{\"Service\":{\"Streams\":[{\"Id\":\"a\",\"Source\":\"missing.avi\"}]}}}"], ExitCodes.Config, "the source of stream 'a' is not a file that exists, a camera or a URL: missing.avi" },
         { "unknown gating", ["process", "{clip}", "--config", "{config:{\"Objects\":{\"Gating\":\"Sometimes\"}}}"], ExitCodes.Config, "Objects:Gating" },
         { "no crops allowed", ["process", "{clip}", "--config", "{config:{\"Objects\":{\"MaxObjects\":0}}}"], ExitCodes.Config, "MaxObjects" },

@@ -41,7 +41,8 @@ public sealed class StreamServiceTests : IDisposable
             var events = Path.Combine(_work, "events");
             Directory.CreateDirectory(events);
             await using var service = new StreamService(new StreamServiceContext(context, embedder, store, events));
-            var a = new StreamDefinition("a", TestData.VtestShort, TargetFps: 5, Loop: true);
+            var a = new StreamDefinition("a", TestData.VtestShort, TargetFps: 5, Loop: true,
+                Events: new Edge.Pipeline.Events.EventRules { AnomalyEnter = 2, AnomalyExit = 1.5 });
             await service.AddAsync(a, CancellationToken.None);
             await service.AddAsync(new StreamDefinition("b", TestData.VtestShort, TargetFps: 5, Loop: true), CancellationToken.None);
             await WaitUntil(() => service.Streams.All(s => s.FramesProcessed >= 10), "both streams process frames");
@@ -58,9 +59,11 @@ public sealed class StreamServiceTests : IDisposable
                 service.AddAsync(new StreamDefinition("c", Path.Combine(_work, "none.avi")), CancellationToken.None));
             Assert.Contains("source file not found", missing.Message, StringComparison.Ordinal);
 
-            // A reload that keeps a as it is and adds c: a is not restarted (its counters go on), c starts.
+            // A reload that keeps a as it is (its event rules equal, though another object) and adds c: a is not
+            // restarted (its counters go on), c starts.
             var processed = service.Find("a")!.FramesProcessed;
-            await service.ApplyAsync([a, new StreamDefinition("c", TestData.VtestShort, TargetFps: 5, Loop: true)], CancellationToken.None);
+            var sameA = a with { Events = new Edge.Pipeline.Events.EventRules { AnomalyEnter = 2, AnomalyExit = 1.5 } };
+            await service.ApplyAsync([sameA, new StreamDefinition("c", TestData.VtestShort, TargetFps: 5, Loop: true)], CancellationToken.None);
             Assert.True(service.Find("a")!.FramesProcessed >= processed, "a kept its counters");
             await WaitUntil(() => service.Find("c") is { FramesProcessed: >= 5 }, "c starts on reload");
             Assert.Equal(["a", "c"], service.Streams.Select(s => s.Id));
