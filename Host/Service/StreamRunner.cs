@@ -62,9 +62,14 @@ public sealed class StreamRunner : IAsyncDisposable
         var capture = CaptureFor(_service.Context.Capture, Definition.TargetFps);
         var temporal = _anomaly is null && _activity is null ? null : new TemporalAnalyzer(_anomaly, _activity);
         using var objects = _objectHead is null ? null : new ObjectDetector(_service.Embedder, _objectHead, _service.Context.Objects);
-        using var source = FrameSources.OpenLive(Definition.Source, capture, _service.Context.Reconnect, Definition.Id,
-            Definition.Loop, _service.Context.CreateLogger("Edge.Capture"));
-        _source = source;
+        // A file that does not loop plays once at its own rate and the stream then stops; everything else is live
+        // and reconnects.
+        var once = !Definition.Loop && !FrameSources.IsUrl(Definition.Source) && !FrameSources.IsCamera(Definition.Source);
+        var captureLogger = _service.Context.CreateLogger("Edge.Capture");
+        using var source = once
+            ? FrameSources.Open(Definition.Source, capture, Definition.Id, replayAsLive: true, captureLogger)
+            : FrameSources.OpenLive(Definition.Source, capture, _service.Context.Reconnect, Definition.Id, Definition.Loop, captureLogger);
+        _source = source as ReconnectingSource;
         var events = new EventsSink(_service.EventsFolder, _service.Store, Definition.Events ?? _service.Context.Events,
             Definition.TargetFps > 0 ? Definition.TargetFps : 10, ownsStore: false, jsonLines: $"{Definition.Id}.events.jsonl", keepEvents: false);
         events.EventStored += _status.CountEvent;
@@ -88,7 +93,7 @@ public sealed class StreamRunner : IAsyncDisposable
             _logger.LogInformation("{Stream}: started on {Source}", Definition.Id, Redacted);
             var report = await pipeline.RunAsync(stop).ConfigureAwait(false);
             _logger.LogInformation("{Stream}: stopped after {Read} frames read, {Processed} processed, {Dropped} dropped, {Reconnects} reconnects",
-                Definition.Id, report.FramesRead, report.FramesProcessed, report.FramesDropped, source.Status.Reconnects);
+                Definition.Id, report.FramesRead, report.FramesProcessed, report.FramesDropped, _source?.Status.Reconnects ?? 0);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -113,7 +118,10 @@ public sealed class StreamRunner : IAsyncDisposable
     {
         var pipeline = _pipeline;
         var health = _source?.Status;
-        var state = _run is { IsCompleted: true } ? StreamState.Stopped : health is null ? StreamState.Connecting : (StreamState)health.State;
+        var state = _run is { IsCompleted: true } ? StreamState.Stopped
+            : health is not null ? (StreamState)health.State
+            : pipeline is not null ? StreamState.Running
+            : StreamState.Connecting;
         var (p50, p99) = _status.AgePercentiles();
         return new StreamStatus(Definition.Id, Redacted, state,
             health?.LastError ?? (_run is { IsFaulted: true } failed ? failed.Exception?.InnerException?.Message : null),

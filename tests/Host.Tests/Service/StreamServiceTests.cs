@@ -67,6 +67,15 @@ public sealed class StreamServiceTests : IDisposable
             Assert.True(service.Find("a")!.FramesProcessed >= processed, "a kept its counters");
             await WaitUntil(() => service.Find("c") is { FramesProcessed: >= 5 }, "c starts on reload");
             Assert.Equal(["a", "c"], service.Streams.Select(s => s.Id));
+
+            // A file that does not loop plays once (at its own 10 fps) and its stream stops; the others go on.
+            await service.AddAsync(new StreamDefinition("once", TestData.VtestShort), CancellationToken.None);
+            await WaitUntil(() => service.Find("once") is { State: StreamState.Stopped }, "the file without loop ends");
+            var once = service.Find("once")!;
+            Assert.Equal(50, once.FramesRead);
+            Assert.Equal(once.FramesRead, once.FramesProcessed + once.FramesDropped);
+            Assert.Null(once.LastError);
+            Assert.Equal(StreamState.Running, service.Find("a")!.State);
             Assert.True(embedder.Frames >= embedder.Calls, "the shared CNN ran");
         }
     }
