@@ -29,6 +29,11 @@ public sealed class EdgeContext : IAsyncDisposable
         Service = host.Services.GetRequiredService<IOptions<Edge.Host.Service.ServiceOptions>>().Value;
         Web = host.Services.GetRequiredService<IOptions<Edge.Host.Web.WebOptions>>().Value;
         LoggerFactory = host.Services.GetRequiredService<ILoggerFactory>();
+        var file = host.Services.GetRequiredService<IOptions<LoggingOptions>>().Value.File;
+        // Serilog's daily rolling file inserts the date before the extension.
+        LogFile = string.IsNullOrWhiteSpace(file) ? null
+            : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(file) ?? "",
+                $"{Path.GetFileNameWithoutExtension(file)}{DateTime.Now:yyyyMMdd}{Path.GetExtension(file)}"));
     }
 
     public CaptureOptions Capture { get; }
@@ -51,6 +56,9 @@ public sealed class EdgeContext : IAsyncDisposable
     public Edge.Host.Web.WebOptions Web { get; }
 
     public ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>Today's log file, or null when file logging is off.</summary>
+    public string? LogFile { get; }
 
     /// <summary>The --config file given (null: the default search), for a reload.</summary>
     public string? ConfigPath { get; }

@@ -19,6 +19,7 @@ public static class ExitCodes
     public const int ProviderUnavailable = 10;
     public const int OutputNotWritable = 11;
     public const int TrainingDataUnusable = 12;
+    public const int NativeLibraryMissing = 13;
     public const int Interrupted = 130;
 
     public static int For(CaptureError error) => error switch

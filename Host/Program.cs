@@ -434,18 +434,15 @@ namespace Edge.Host
             {
                 return Fail(context, ExitCodes.Interrupted, "interrupted");
             }
+            catch (Exception ex) when (NativeDependencies.Describe(ex) is { } missing)
+            {
+                return Fail(context, ExitCodes.NativeLibraryMissing, missing, ex);
+            }
             catch (Exception ex)
             {
-                if (context is not null)
-                {
-                    // The full exception goes to stderr below; the log file gets it too, the console only once.
-                    var logger = context.CreateLogger("Edge");
-                    using (logger.BeginScope(new Dictionary<string, object> { [EdgeConfiguration.ShownToUser] = true }))
-                    {
-                        logger.LogCritical(ex, "Unexpected failure");
-                    }
-                }
-                await System.Console.Error.WriteLineAsync($"error: unexpected failure: {ex}").ConfigureAwait(false);
+                // One line on the console; the stack trace goes to the log file only.
+                var where = LogDetails(context, ex);
+                await System.Console.Error.WriteLineAsync($"error: unexpected failure: {ex.GetType().Name}: {FirstLine(ex.Message)}{where}").ConfigureAwait(false);
                 return ExitCodes.Unexpected;
             }
             finally
@@ -457,18 +454,48 @@ namespace Edge.Host
             }
         }
 
-        private static int Fail(EdgeContext? context, int exitCode, string message)
+        private static int Fail(EdgeContext? context, int exitCode, string message, Exception? detail = null)
         {
             if (context is not null)
             {
                 var logger = context.CreateLogger("Edge");
                 using (logger.BeginScope(new Dictionary<string, object> { [EdgeConfiguration.ShownToUser] = true }))
                 {
-                    logger.LogError("{Message} (exit code {ExitCode})", message, exitCode);
+                    logger.LogError(detail, "{Message} (exit code {ExitCode})", message, exitCode);
                 }
             }
             System.Console.Error.WriteLine($"error: {message}");
             return exitCode;
+        }
+
+        private static string FirstLine(string text) => text.Split('\n', 2)[0].TrimEnd();
+
+        /// <summary>
+        /// Writes the whole exception to the log file (the verb's, or the default one when the failure came before the
+        /// configuration was read) and says where, for the one console line.
+        /// </summary>
+        private static string LogDetails(EdgeContext? context, Exception ex)
+        {
+            if (context is not null)
+            {
+                var logger = context.CreateLogger("Edge");
+                using (logger.BeginScope(new Dictionary<string, object> { [EdgeConfiguration.ShownToUser] = true }))
+                {
+                    logger.LogCritical(ex, "Unexpected failure");
+                }
+                return context.LogFile is { } file ? $" (details in {file})" : "";
+            }
+            try
+            {
+                var file = Path.GetFullPath(Path.Combine("logs", $"edge-crash-{DateTime.UtcNow:yyyyMMdd-HHmmss}.log"));
+                Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+                File.WriteAllText(file, $"{DateTime.UtcNow:O} unexpected failure\n{ex}\n");
+                return $" (details in {file})";
+            }
+            catch (Exception write) when (write is IOException or UnauthorizedAccessException)
+            {
+                return "";
+            }
         }
     }
 }

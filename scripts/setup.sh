@@ -6,14 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libgtk-3-0: OpenCV's native library links it. ffmpeg: cuts the short test clip, decodes network streams.
+# libgtk-3-0, libatomic1: OpenCV's native library links them (a bare Debian 12 lacks libatomic1; scripts/check-native.sh
+# checks every native library of the build after it). ffmpeg: cuts the short test clip, decodes network streams.
 # python3-onnx: onnx.checker for exported models. libonnx-testdata: the ONNX project's reference node models.
 # dataset-fashion-mnist: the Fashion-MNIST benchmark for `edge train cnn`. mosquitto: the MQTT broker the delivery
 # tests start (they run it themselves; the packaged service is not needed). prometheus: its promtool checks the
 # /metrics text. chromium: the headless browser that renders the dashboard in the web tests. python3-gi,
 # gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins (JPEG decode, x264 encode, RTP payloading): the RTSP server the
 # capture tests start and kill.
-packages=(libgtk-3-0 ffmpeg python3-onnx libonnx-testdata dataset-fashion-mnist mosquitto prometheus chromium
+packages=(libgtk-3-0 libatomic1 ffmpeg python3-onnx libonnx-testdata dataset-fashion-mnist mosquitto prometheus chromium
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
 missing=()
 for p in "${packages[@]}"; do
@@ -43,4 +44,6 @@ scripts/fetch-data.sh
 
 echo "setup: building (Release)"
 dotnet build Edge.sln -c Release -nologo -v quiet -clp:ErrorsOnly "$@"
+# Every native library of the output must find its dependencies now, not at its first use in a test or a run.
+scripts/check-native.sh Host/bin/Release/net10.0
 Host/bin/Release/net10.0/edge models prepare
