@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Edge.Models.Onnx;
 using Onnx;
 
 namespace Edge.Models;
@@ -54,12 +55,12 @@ public static class FrameModelBuilder
         graph.Output.Clear();
         graph.Initializer.Add(mean);
 
-        graph.Input.Add(TensorInfo(InputName, TensorProto.Types.DataType.Uint8, "N", Size, Size, 3));
-        graph.Node.Insert(0, Node("Cast", [InputName], ["frames_float"], Attribute("to", (long)TensorProto.Types.DataType.Float)));
-        graph.Node.Insert(1, Node("Transpose", ["frames_float"], ["frames_nchw"], Attribute("perm", [0, 3, 1, 2])));
+        graph.Input.Add(TensorInfo(InputName, TensorProto.Types.DataType.Uint8, null, Size, Size, 3));
+        graph.Node.Insert(0, Node("Cast", [InputName], ["frames_float"], OnnxGraphBuilder.Int("to", (long)TensorProto.Types.DataType.Float)));
+        graph.Node.Insert(1, Node("Transpose", ["frames_float"], ["frames_nchw"], OnnxGraphBuilder.Ints("perm", 0, 3, 1, 2)));
         graph.Node.Insert(2, Node("Sub", ["frames_nchw", MeanImage], [FeaturizerInput]));
-        graph.Node.Add(Node("Flatten", [FeaturizerOutput], [OutputName], Attribute("axis", 1)));
-        graph.Output.Add(TensorInfo(OutputName, TensorProto.Types.DataType.Float, "N", EmbeddingSize));
+        graph.Node.Add(Node("Flatten", [FeaturizerOutput], [OutputName], OnnxGraphBuilder.Int("axis", 1)));
+        graph.Output.Add(TensorInfo(OutputName, TensorProto.Types.DataType.Float, null, EmbeddingSize));
         graph.Name = "resnet18_frame";
         model.DocString = "ResNet18 ImageNet featurizer (Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1) taking uint8 BGR NHWC frames";
 
@@ -106,37 +107,9 @@ public static class FrameModelBuilder
         }
     }
 
-    private static NodeProto Node(string op, string[] inputs, string[] outputs, params AttributeProto[] attributes)
-    {
-        var node = new NodeProto { OpType = op, Name = $"edge_{op}_{outputs[0]}" };
-        node.Input.AddRange(inputs);
-        node.Output.AddRange(outputs);
-        node.Attribute.AddRange(attributes);
-        return node;
-    }
+    private static NodeProto Node(string op, string[] inputs, string[] outputs, params AttributeProto[] attributes) =>
+        OnnxGraphBuilder.MakeNode(op, inputs, outputs, attributes);
 
-    private static AttributeProto Attribute(string name, long value) =>
-        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
-
-    private static AttributeProto Attribute(string name, long[] values)
-    {
-        var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
-        attribute.Ints.AddRange(values);
-        return attribute;
-    }
-
-    private static ValueInfoProto TensorInfo(string name, TensorProto.Types.DataType type, string batchName, params long[] dims)
-    {
-        var shape = new TensorShapeProto();
-        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = batchName });
-        foreach (var dim in dims)
-        {
-            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = dim });
-        }
-        return new ValueInfoProto
-        {
-            Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
-        };
-    }
+    private static ValueInfoProto TensorInfo(string name, TensorProto.Types.DataType type, params long?[] dims) =>
+        OnnxGraphBuilder.ValueInfo(name, type, dims);
 }

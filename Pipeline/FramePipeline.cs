@@ -451,8 +451,8 @@ public sealed class FramePipeline : IDisposable
             BatchSize: BatchSize,
             PoolSize: Pool.Capacity,
             PoolPeak: Pool.PeakOutstanding,
-            FrameAgeP50Ms: StageMetrics.Percentile(ages, 0.50),
-            FrameAgeP99Ms: StageMetrics.Percentile(ages, 0.99),
+            FrameAgeP50Ms: Statistics.Percentile(ages, 0.50),
+            FrameAgeP99Ms: Statistics.Percentile(ages, 0.99),
             StoppedEarly: stopped,
             Stages: [.. Stages.Select(s => s.Snapshot())],
             Objects: _objects?.Stats);

@@ -1,3 +1,4 @@
+using Edge.Models;
 using System.Diagnostics;
 
 namespace Edge.Pipeline;
@@ -73,12 +74,9 @@ public sealed class StageMetrics
         var last = Volatile.Read(ref _lastTicks);
         var seconds = first == 0 || last <= first ? 0 : Stopwatch.GetElapsedTime(first, last).TotalSeconds;
         return new StageSnapshot(Name, In, Out, Dropped, seconds > 0 ? Out / seconds : 0,
-            Percentile(latencies, 0.50), Percentile(latencies, 0.99), _queueDepth?.Invoke() ?? 0, Volatile.Read(ref _peakQueue), Skipped);
+            Statistics.Percentile(latencies, 0.50), Statistics.Percentile(latencies, 0.99), _queueDepth?.Invoke() ?? 0, Volatile.Read(ref _peakQueue), Skipped);
     }
 
-    /// <summary>Nearest-rank percentile of sorted values; 0 when there are none.</summary>
-    public static double Percentile(double[] sorted, double p) =>
-        sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
 }
 
 /// <param name="Fps">Frames out per second between the first frame in and the last frame out.</param>

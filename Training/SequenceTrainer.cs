@@ -90,7 +90,7 @@ public sealed class SequenceTrainer
         var scores = Collect(heldOut, batch => scoring.Score(network, data.Frames(batch), mean, std));
         Array.Sort(scores);
         var (scoreMean, scoreStd) = MeanAndStd(scores);
-        var calibration = new AnomalyCalibration(scoreMean, scoreStd, Percentile(scores, 0.99), 99, scores.Length);
+        var calibration = new AnomalyCalibration(scoreMean, scoreStd, Statistics.Percentile(scores, 0.99), 99, scores.Length);
         return new Result(network, mean, std, epochs, null, calibration, training.Count, heldOut.Count) { Scoring = scoring };
     }
 
@@ -104,7 +104,7 @@ public sealed class SequenceTrainer
         using var noGrad = no_grad();
         var steps = Collect(training, batch => AnomalyScore.Step(AnomalyScore.UnitLength(data.Frames(batch))));
         Array.Sort(steps);
-        var median = (float)Math.Max(Percentile(steps, 0.5), AnomalyScore.MotionEpsilon);
+        var median = (float)Math.Max(Statistics.Percentile(steps, 0.5), AnomalyScore.MotionEpsilon);
         var motionOnly = new AnomalyScore(0, 1, median, 0, 1);
         var (motionMean, motionStd) = MeanAndStd(Collect(training, batch => motionOnly.Motion(AnomalyScore.UnitLength(data.Frames(batch)))));
         var (errorMean, errorStd) = MeanAndStd(Collect(heldOut, batch =>
@@ -295,8 +295,6 @@ public sealed class SequenceTrainer
         return windows;
     }
 
-    private static double Percentile(double[] sorted, double p) =>
-        sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
 
     public sealed record WindowRef(int Sequence, int Start);
 

@@ -53,7 +53,7 @@ public static class EvalAnomalyCommand
         var curves = new List<(string, double[], double[], double)>();
         // The baseline has no calibration of its own: its threshold is the 90th percentile of its scores on this video
         // (blind to the ground truth). The learned score uses the model's calibration (1.0 = p99 of normal windows).
-        var baselineScale = Percentile([.. baseline.Where(v => !double.IsNaN(v))], 0.9);
+        var baselineScale = BaselineScale([.. baseline.Where(v => !double.IsNaN(v))], 0.9);
         foreach (var (method, scores, enterScale) in new[] { ("learned", learned, 1.0), ("frame difference", baseline, baselineScale) })
         {
             var (fpr, tpr, auc) = Metrics.Roc([.. scored.Select(i => scores[i])], [.. scored.Select(i => labels[i])]);
@@ -153,9 +153,7 @@ public static class EvalAnomalyCommand
         return events;
     }
 
-    private static double Percentile(double[] values, double p)
-    {
-        Array.Sort(values);
-        return values.Length == 0 ? 1 : Math.Max(values[Math.Clamp((int)Math.Ceiling(p * values.Length) - 1, 0, values.Length - 1)], 1e-6);
-    }
+    /// <summary>The baseline's scale: a percentile of its scores, never 0 (1 when there are none).</summary>
+    private static double BaselineScale(double[] values, double p) =>
+        values.Length == 0 ? 1 : Math.Max(Statistics.PercentileOf(values, p), 1e-6);
 }

@@ -211,7 +211,7 @@ internal sealed class StreamStatusSink(int window, string streamId, Web.EdgeMetr
             ages = _ages.AsSpan(0, (int)Math.Min(_frames, _ages.Length)).ToArray();
         }
         Array.Sort(ages);
-        return (StageMetrics.Percentile(ages, 0.50), StageMetrics.Percentile(ages, 0.99));
+        return (Statistics.Percentile(ages, 0.50), Statistics.Percentile(ages, 0.99));
     }
 
     /// <summary>Frames per second over the window (0 when fewer than two frames or the last is older than 5 s).</summary>

@@ -1,3 +1,4 @@
+using Edge.Models.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using Edge.Models.Onnx;
 using Edge.Tests;
 using Edge.Training.Onnx;
 using Microsoft.ML.OnnxRuntime;

@@ -1,3 +1,4 @@
+using Edge.Models.Onnx;
 using System.Runtime.InteropServices;
 using Edge.Training.Onnx;
 using Microsoft.ML.OnnxRuntime;

@@ -1,10 +1,11 @@
 using Google.Protobuf;
 using Onnx;
 
-namespace Edge.Training.Onnx;
+namespace Edge.Models.Onnx;
 
 /// <summary>
-/// Writes an ONNX graph (opset 17, IR 8) node by node from weights held as plain arrays: the layer helpers emit the
+/// Writes an ONNX graph (opset 17, IR 8) node by node from weights held as plain arrays (Edge's one ONNX writer: the
+/// trained models, the anomaly scoring graphs and the frame model's preparation use it): the layer helpers emit the
 /// node patterns Edge's exported models use (Gemm with transB=1, batch-first RNNs run as layout 0 between two
 /// Transposes, because ONNX Runtime's CPU kernels reject layout=1). Values get unique names; the batch axis of
 /// inputs and outputs is the symbolic "N".
@@ -213,7 +214,8 @@ public sealed class OnnxGraphBuilder
 
     public byte[] ToBytes() => _model.ToByteArray();
 
-    private static NodeProto MakeNode(string op, string[] inputs, string[] outputs, AttributeProto[] attributes)
+    /// <summary>A node proto named after its first output, for editing an existing graph.</summary>
+    public static NodeProto MakeNode(string op, string[] inputs, string[] outputs, params AttributeProto[] attributes)
     {
         var node = new NodeProto { OpType = op, Name = outputs[0] };
         node.Input.AddRange(inputs);
@@ -222,7 +224,8 @@ public sealed class OnnxGraphBuilder
         return node;
     }
 
-    private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, long?[] dims)
+    /// <summary>A tensor's type and shape; dims given as null are the symbolic batch axis.</summary>
+    public static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, params long?[] dims)
     {
         var shape = new TensorShapeProto();
         foreach (var dim in dims)
