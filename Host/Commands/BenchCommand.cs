@@ -28,13 +28,13 @@ public static class BenchCommand
         var capture = new CaptureOptions
         {
             MaxFrames = frames,
-            FrameStride = context.Capture.FrameStride,
-            TargetFps = context.Capture.TargetFps,
-            ResizeWidth = context.Capture.ResizeWidth,
-            ResizeHeight = context.Capture.ResizeHeight,
+            FrameStride = context.Get<CaptureOptions>().FrameStride,
+            TargetFps = context.Get<CaptureOptions>().TargetFps,
+            ResizeWidth = context.Get<CaptureOptions>().ResizeWidth,
+            ResizeHeight = context.Get<CaptureOptions>().ResizeHeight,
         };
-        var modelPath = context.Models.Resolve(context.Models.FrameModel);
-        using var embedder = FrameEmbedder.Open(modelPath, context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
+        var modelPath = context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel);
+        using var embedder = FrameEmbedder.Open(modelPath, context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
 
         // 1. Decode only: the source into a small pool, each frame returned at once.
         var (decoded, decodeSeconds) = Decode(video, capture, ct);
@@ -67,13 +67,13 @@ public static class BenchCommand
         PipelineReport report;
         using (var source = FrameSources.Open(video, capture))
         {
-            using var pipeline = new FramePipeline(source, embedder, [], context.Pipeline, context.CreateLogger("Edge.Pipeline"));
+            using var pipeline = new FramePipeline(source, embedder, [], context.Get<PipelineOptions>(), context.CreateLogger("Edge.Pipeline"));
             report = await pipeline.RunAsync(ct).ConfigureAwait(false);
         }
         logger.LogInformation("end-to-end: {Frames} frames in {Seconds:0.00} s", report.FramesProcessed, report.ElapsedSeconds);
 
         var result = new Result(video, decoded, embedder.MaxBatch, embedder.Provider.ToString(),
-            context.Models.IntraOpThreads == 0 ? Environment.ProcessorCount : context.Models.IntraOpThreads,
+            context.Get<ModelOptions>().IntraOpThreads == 0 ? Environment.ProcessorCount : context.Get<ModelOptions>().IntraOpThreads,
             decoded / decodeSeconds, preloaded.Count / inferenceSeconds, report.FramesProcessed / report.ElapsedSeconds);
         Print(result);
         if (jsonPath is not null)

@@ -40,8 +40,8 @@ public static class EvalActivityCommand
         var labels = manifest.Labels;
         var testInputs = Inputs(args.Data, labels);
         var trainInputs = Inputs(args.Train, labels);
-        var embeddingSize = ModelManifest.Load(ModelManifest.PathFor(context.Models.Resolve(context.Models.FrameModel))).EmbeddingSize;
-        var model = SequenceModel.Open(args.Model, embeddingSize, context.Models, context.CreateLogger("Edge.Models"));
+        var embeddingSize = ModelManifest.Load(ModelManifest.PathFor(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel))).EmbeddingSize;
+        var model = SequenceModel.Open(args.Model, embeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         using var ownedModel = model;
         using var output = new OutputDirectory(args.Out ?? Path.Combine("out", "eval", manifest.Name + "-activity"));
 

@@ -1,3 +1,4 @@
+using Edge.Pipeline;
 using System.Globalization;
 using System.Text.Json;
 using Edge.Capture;
@@ -30,8 +31,8 @@ public static class EvalAnomalyCommand
             throw new TrainingDataException($"ground-truth file not found: {args.GroundTruth}");
         }
         var truth = AnomalyInjector.GroundTruth.Load(args.GroundTruth);
-        using var embedder = FrameEmbedder.Open(context.Models.Resolve(context.Models.FrameModel), context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
-        using var model = SequenceModel.Open(args.Model, embedder.EmbeddingSize, context.Models, context.CreateLogger("Edge.Models"));
+        using var embedder = FrameEmbedder.Open(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel), context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
+        using var model = SequenceModel.Open(args.Model, embedder.EmbeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         if (!model.IsAnomaly)
         {
             throw new ModelException(ModelError.Invalid, $"{args.Model} is not an anomaly model");
@@ -58,7 +59,7 @@ public static class EvalAnomalyCommand
         {
             var (fpr, tpr, auc) = Metrics.Roc([.. scored.Select(i => scores[i])], [.. scored.Select(i => labels[i])]);
             curves.Add((method, fpr, tpr, auc));
-            var events = Events(scores, truth, context.Events, enterScale);
+            var events = Events(scores, truth, context.Get<Edge.Pipeline.Events.EventRules>(), enterScale);
             var truePositives = events.Count(e => truth.Anomalies.Any(a => e.StartFrame <= a.EndFrame && e.EndFrame >= a.StartFrame));
             var found = truth.Anomalies.Count(a => events.Any(e => e.StartFrame <= a.EndFrame && e.EndFrame >= a.StartFrame));
             results.Add(new MethodResult(method, auc, events.Count, events.Count == 0 ? 0 : truePositives / (double)events.Count, found / (double)truth.Anomalies.Length));

@@ -1,3 +1,5 @@
+using Edge.Pipeline;
+using Edge.Capture;
 using System.Globalization;
 using System.Text.Json;
 using Edge.Models;
@@ -82,7 +84,7 @@ public static class EvalCommand
 
     private static (List<int>, List<int>, string[]) ImageClassifierPredictions(EdgeContext context, Arguments args, ILogger logger)
     {
-        using var classifier = ImageClassifier.Open(args.Model, context.Models, context.CreateLogger("Edge.Models"));
+        using var classifier = ImageClassifier.Open(args.Model, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         var labels = classifier.Manifest.Labels;
         ImageClassifierTrainer.Data data;
         if (TrainCommand.FindIdx(args.Data) is { } idx)
@@ -106,8 +108,8 @@ public static class EvalCommand
 
     private static (List<int>, List<int>, string[]) HeadPredictions(EdgeContext context, Arguments args, ILogger logger, CancellationToken ct)
     {
-        using var embedder = FrameEmbedder.Open(context.Models.Resolve(context.Models.FrameModel), context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
-        using var head = EmbeddingClassifier.Open(args.Model, embedder.EmbeddingSize, context.Models, context.CreateLogger("Edge.Models"));
+        using var embedder = FrameEmbedder.Open(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel), context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
+        using var head = EmbeddingClassifier.Open(args.Model, embedder.EmbeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         var labels = head.Labels.ToArray();
         var loaded = ImageFolderDataset.Load(args.Data, embedder.Manifest.InputWidth, embedder.Manifest.InputHeight, false, logger);
         var embeddings = TrainClassifierCommand.Embed(embedder, loaded.Data, ct);
@@ -119,7 +121,7 @@ public static class EvalCommand
     {
         var sequences = Sequences(context, TrainSequenceCommand.LabeledInputs(args.Data) is var (inputs, folderLabels)
             ? inputs.Select(i => (i.Path, Array.IndexOf(manifest.Labels, folderLabels[i.Label]))).ToList() : [], ct);
-        using var model = SequenceModel.Open(args.Model, sequences[0].Values.Length / sequences[0].Rows, context.Models, context.CreateLogger("Edge.Models"));
+        using var model = SequenceModel.Open(args.Model, sequences[0].Values.Length / sequences[0].Rows, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         var truth = new List<int>();
         var predicted = new List<int>();
         foreach (var sequence in sequences)
@@ -143,7 +145,7 @@ public static class EvalCommand
         }
         var normal = Sequences(context, [.. TrainSequenceCommand.NormalInputs(args.Data).Select(i => (i.Path, 0))], ct);
         var anomalous = Sequences(context, [.. TrainSequenceCommand.NormalInputs(args.Anomalous).Select(i => (i.Path, 1))], ct);
-        using var model = SequenceModel.Open(args.Model, normal[0].Values.Length / normal[0].Rows, context.Models, context.CreateLogger("Edge.Models"));
+        using var model = SequenceModel.Open(args.Model, normal[0].Values.Length / normal[0].Rows, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         var scores = new List<double>();
         var positive = new List<bool>();
         foreach (var sequence in normal.Concat(anomalous))
@@ -176,8 +178,8 @@ public static class EvalCommand
                 }
                 else
                 {
-                    embedder ??= FrameEmbedder.Open(context.Models.Resolve(context.Models.FrameModel), context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
-                    sequences.Add(TrainSequenceCommand.Embed(path, label, embedder, context.Capture, ct));
+                    embedder ??= FrameEmbedder.Open(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel), context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
+                    sequences.Add(TrainSequenceCommand.Embed(path, label, embedder, context.Get<CaptureOptions>(), ct));
                 }
                 if (progress is not null && (sequences.Count * 10 / inputs.Count != (sequences.Count - 1) * 10 / inputs.Count))
                 {

@@ -1,3 +1,5 @@
+using Edge.Pipeline;
+using Edge.Capture;
 using Edge.Models;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
@@ -12,7 +14,7 @@ public static class ModelsCommand
 {
     public static int List(EdgeContext context)
     {
-        var directory = context.Models.Directory;
+        var directory = context.Get<ModelOptions>().Directory;
         var models = Directory.Exists(directory)
             ? Directory.EnumerateFiles(directory, "*.onnx").Order(StringComparer.Ordinal).ToList()
             : [];
@@ -21,7 +23,7 @@ public static class ModelsCommand
             AnsiConsole.MarkupLine($"no models in {Markup.Escape(Path.GetFullPath(directory))}; run [bold]edge models prepare[/] to create the default frame model");
             return ExitCodes.Ok;
         }
-        var frameModel = Path.GetFullPath(context.Models.Resolve(context.Models.FrameModel));
+        var frameModel = Path.GetFullPath(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel));
         foreach (var model in models)
         {
             var role = Path.GetFullPath(model) == frameModel ? "  [green](frame model)[/]" : "";
@@ -43,7 +45,7 @@ public static class ModelsCommand
     public static int Prepare(EdgeContext context, bool force, CancellationToken ct)
     {
         var logger = context.CreateLogger("Edge.Models");
-        var path = context.Models.Resolve(FrameModelBuilder.DefaultModelFile);
+        var path = context.Get<ModelOptions>().Resolve(FrameModelBuilder.DefaultModelFile);
         if (File.Exists(path) && File.Exists(ModelManifest.PathFor(path)) && !force)
         {
             logger.LogInformation("Frame model {Path} is already prepared (use --force to rebuild it)", path);
@@ -54,7 +56,7 @@ public static class ModelsCommand
             logger.LogInformation("Prepared frame model {Path}: {Input} uint8 NHWC {Width}x{Height} {Order} -> {Output} [N,{Size}]",
                 path, manifest.InputName, manifest.InputWidth, manifest.InputHeight, manifest.ChannelOrder, manifest.OutputNames[0], manifest.EmbeddingSize);
         }
-        return context.Objects.Enabled ? PrepareObjectHead(context, force, logger, ct) : ExitCodes.Ok;
+        return context.Get<ObjectOptions>().Enabled ? PrepareObjectHead(context, force, logger, ct) : ExitCodes.Ok;
     }
 
     /// <summary>
@@ -63,7 +65,7 @@ public static class ModelsCommand
     /// </summary>
     private static int PrepareObjectHead(EdgeContext context, bool force, ILogger logger, CancellationToken ct)
     {
-        var head = context.Models.Resolve(context.Objects.HeadModel);
+        var head = context.Get<ModelOptions>().Resolve(context.Get<ObjectOptions>().HeadModel);
         var crops = ObjectCropsCommand.DefaultFolder;
         // The crop set stays beside the head: its test split is how the head's accuracy is measured again.
         if (File.Exists(head) && File.Exists(ModelManifest.PathFor(head)) && File.Exists(Path.Combine(crops, ObjectCropsCommand.ManifestFile)) && !force)

@@ -49,7 +49,7 @@ public static class ObjectCropsCommand
         {
             throw new Edge.Capture.CaptureException(Edge.Capture.CaptureError.NotFound, $"video file not found: {args.Video}");
         }
-        var frameModel = context.Models.Resolve(context.Models.FrameModel);
+        var frameModel = context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel);
         var manifest = ModelManifest.Load(ModelManifest.PathFor(frameModel));
         var cropSize = new Size(manifest.InputWidth, manifest.InputHeight);
         var output = Path.GetFullPath(args.Out);
@@ -75,7 +75,7 @@ public static class ObjectCropsCommand
 
         try
         {
-            var summary = Write(args, staging, cropSize, context.Objects, logger, ct);
+            var summary = Write(args, staging, cropSize, context.Get<ObjectOptions>(), logger, ct);
             File.WriteAllText(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
             if (Directory.Exists(output))
             {

@@ -27,47 +27,47 @@ public static class ProcessCommand
     public static async Task<int> RunAsync(EdgeContext context, Arguments args, CancellationToken stop)
     {
         var logger = context.CreateLogger("Edge.Process");
-        using var source = FrameSources.Open(args.Input, context.Capture, replayAsLive: args.Realtime,
+        using var source = FrameSources.Open(args.Input, context.Get<CaptureOptions>(), replayAsLive: args.Realtime,
             logger: context.CreateLogger("Edge.Capture"));
         var info = source.Info;
         logger.LogInformation("Opened {Location}: {Kind}, {Width}x{Height}, {Fps:0.##} fps, {Frames} frames, {Backend}{Live}",
             info.Location, info.Kind, info.Width, info.Height, info.Fps, info.FrameCount?.ToString() ?? "unknown",
             info.Backend, info.IsLive ? ", live" : "");
 
-        var modelPath = context.Models.Resolve(context.Models.FrameModel);
-        using var embedder = FrameEmbedder.Open(modelPath, context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
-        using var anomaly = OpenSequenceModel(context, context.Analysis.AnomalyModel, "anomaly", embedder.EmbeddingSize, logger);
-        using var activity = OpenSequenceModel(context, context.Analysis.ActivityModel, "activity", embedder.EmbeddingSize, logger);
+        var modelPath = context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel);
+        using var embedder = FrameEmbedder.Open(modelPath, context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
+        using var anomaly = OpenSequenceModel(context, context.Get<AnalysisOptions>().AnomalyModel, "anomaly", embedder.EmbeddingSize, logger);
+        using var activity = OpenSequenceModel(context, context.Get<AnalysisOptions>().ActivityModel, "activity", embedder.EmbeddingSize, logger);
         var temporal = anomaly is null && activity is null ? null : new TemporalAnalyzer(anomaly, activity);
         using var head = OpenObjectHead(context, embedder.EmbeddingSize, logger);
-        using var objects = head is null ? null : new ObjectDetector(embedder, head, context.Objects);
+        using var objects = head is null ? null : new ObjectDetector(embedder, head, context.Get<ObjectOptions>());
         using var output = new OutputDirectory(args.Out ?? Path.Combine("out", source.StreamId));
         var startedUtc = DateTimeOffset.UtcNow;
         // Delivery runs beside the pipeline (events go out as they end) and also sends what earlier runs left pending.
-        using var outbox = context.Delivery.AnyEnabled ? new EventOutbox(context.Delivery) : null;
-        await using var delivery = outbox is null ? null : new EventDelivery(outbox, context.Delivery, context.CreateLogger("Edge.Delivery"));
+        using var outbox = context.Get<DeliveryOptions>().AnyEnabled ? new EventOutbox(context.Get<DeliveryOptions>()) : null;
+        await using var delivery = outbox is null ? null : new EventDelivery(outbox, context.Get<DeliveryOptions>(), context.CreateLogger("Edge.Delivery"));
         if (delivery is not null)
         {
             await delivery.StartAsync(stop).ConfigureAwait(false);
         }
 
-        var expected = ExpectedFrames(info, context.Capture);
+        var expected = ExpectedFrames(info, context.Get<CaptureOptions>());
         var sinks = new List<IResultSink> { new ResultFilesSink(output, embedder.EmbeddingSize) };
         var events = temporal is null ? null
-            : new EventsSink(output.Staging, new SqliteEventStore(output.StagingPath(SqliteEventStore.FileName), outbox), context.Events,
-                info.IsLive ? info.Fps : info.Fps / Strides.For(context.Capture, info.Fps), ownsStore: true);
+            : new EventsSink(output.Staging, new SqliteEventStore(output.StagingPath(SqliteEventStore.FileName), outbox), context.Get<Edge.Pipeline.Events.EventRules>(),
+                info.IsLive ? info.Fps : info.Fps / Strides.For(context.Get<CaptureOptions>(), info.Fps), ownsStore: true);
         if (events is not null)
         {
             sinks.Add(events);
         }
         if (args.Annotate)
         {
-            sinks.Add(new AnnotatedVideoSink(output, info.IsLive ? info.Fps : info.Fps / Math.Max(1, Strides.For(context.Capture, info.Fps))));
+            sinks.Add(new AnnotatedVideoSink(output, info.IsLive ? info.Fps : info.Fps / Math.Max(1, Strides.For(context.Get<CaptureOptions>(), info.Fps))));
         }
         PipelineReport report;
         try
         {
-            using var pipeline = new FramePipeline(source, embedder, sinks, context.Pipeline, context.CreateLogger("Edge.Pipeline"), temporal, objects);
+            using var pipeline = new FramePipeline(source, embedder, sinks, context.Get<PipelineOptions>(), context.CreateLogger("Edge.Pipeline"), temporal, objects);
             report = await ProgressView.WatchAsync(pipeline, expected, source.StreamId, pipeline.RunAsync(stop), logger).ConfigureAwait(false);
         }
         finally
@@ -78,7 +78,7 @@ public static class ProcessCommand
             }
         }
 
-        var deliveryCounts = delivery is null ? null : await FinishDeliveryAsync(delivery, context.Delivery, stop).ConfigureAwait(false);
+        var deliveryCounts = delivery is null ? null : await FinishDeliveryAsync(delivery, context.Get<DeliveryOptions>(), stop).ConfigureAwait(false);
 
         var complete = !report.StoppedEarly || info.IsLive;
         var summary = new
@@ -97,7 +97,7 @@ public static class ProcessCommand
             source = info,
             model = new { path = modelPath, embedder.Manifest.Name, embedder.EmbeddingSize, provider = report.Provider, fallbackReason = embedder.FallbackReason },
             objects = report.Objects is { } o
-                ? new { headModel = head!.Manifest.Name, labels = head.Labels, o.Gating, context.Objects.EveryNthFrame, o.Frames, cropRuns = o.Runs, skippedInferences = o.Skipped, o.Crops, objects = o.Objects }
+                ? new { headModel = head!.Manifest.Name, labels = head.Labels, o.Gating, context.Get<ObjectOptions>().EveryNthFrame, o.Frames, cropRuns = o.Runs, skippedInferences = o.Skipped, o.Crops, objects = o.Objects }
                 : null,
             analysis = new { anomalyModel = anomaly?.Manifest.Name, activityModel = activity?.Manifest.Name, sequenceRuns = temporal?.Runs ?? 0, events = events?.Events.Count },
             report.BatchSize,
@@ -139,20 +139,20 @@ public static class ProcessCommand
     /// </summary>
     internal static EmbeddingClassifier? OpenObjectHead(EdgeContext context, int embeddingSize, ILogger logger)
     {
-        if (!context.Objects.Enabled)
+        if (!context.Get<ObjectOptions>().Enabled)
         {
             return null;
         }
-        var path = context.Models.Resolve(context.Objects.HeadModel);
-        if (!File.Exists(path) && !context.Objects.Required)
+        var path = context.Get<ModelOptions>().Resolve(context.Get<ObjectOptions>().HeadModel);
+        if (!File.Exists(path) && !context.Get<ObjectOptions>().Required)
         {
             logger.LogWarning("The object head {Path} was not found: the object stage is off (`edge models prepare` builds the default one)", path);
             return null;
         }
-        var head = EmbeddingClassifier.Open(path, embeddingSize, context.Models, context.CreateLogger("Edge.Models"));
+        var head = EmbeddingClassifier.Open(path, embeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         logger.LogInformation("Object stage: head {Name} ({Labels}), gating {Gating}{Nth}, at most {Max} crops a frame",
-            head.Manifest.Name, string.Join(", ", head.Labels), context.Objects.Gating,
-            context.Objects.Gating == ObjectGating.EveryNth ? $" (every {context.Objects.EveryNthFrame} frames)" : "", context.Objects.MaxObjects);
+            head.Manifest.Name, string.Join(", ", head.Labels), context.Get<ObjectOptions>().Gating,
+            context.Get<ObjectOptions>().Gating == ObjectGating.EveryNth ? $" (every {context.Get<ObjectOptions>().EveryNthFrame} frames)" : "", context.Get<ObjectOptions>().MaxObjects);
         return head;
     }
 
@@ -166,13 +166,13 @@ public static class ProcessCommand
         {
             return null;
         }
-        var path = context.Models.Resolve(configured);
-        if (!File.Exists(path) && !context.Analysis.Required)
+        var path = context.Get<ModelOptions>().Resolve(configured);
+        if (!File.Exists(path) && !context.Get<AnalysisOptions>().Required)
         {
             logger.LogWarning("The {Role} model {Path} was not found: the temporal stage runs without it", role, path);
             return null;
         }
-        var model = SequenceModel.Open(path, embeddingSize, context.Models, context.CreateLogger("Edge.Models"));
+        var model = SequenceModel.Open(path, embeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         if (model.IsAnomaly != (role == "anomaly"))
         {
             model.Dispose();

@@ -31,7 +31,7 @@ public static class RunCommand
         }
         var stop = timed.Token;
         var logger = context.CreateLogger("Edge.Run");
-        var options = context.Service;
+        var options = context.Get<ServiceOptions>();
         var eventsFolder = Path.Combine(options.DataDirectory, EventsFolderName);
         foreach (var stream in options.Streams)
         {
@@ -49,19 +49,19 @@ public static class RunCommand
         {
             throw new OutputException($"cannot create the service's data folder {eventsFolder}: {ex.Message}", ex);
         }
-        var frameModel = FrameEmbedder.Open(context.Models.Resolve(context.Models.FrameModel), context.Models, options.MaxBatch,
+        var frameModel = FrameEmbedder.Open(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel), context.Get<ModelOptions>(), options.MaxBatch,
             context.CreateLogger("Edge.Models"));
         var metrics = new EdgeMetrics();
         var previews = new PreviewHub();
         await using var embedder = new SharedEmbedder(frameModel, options.BatchWindowMs, metrics.RecordInference);
-        using var outbox = context.Delivery.AnyEnabled ? new EventOutbox(context.Delivery) : null;
-        await using var delivery = outbox is null ? null : new EventDelivery(outbox, context.Delivery, context.CreateLogger("Edge.Delivery"));
+        using var outbox = context.Get<DeliveryOptions>().AnyEnabled ? new EventOutbox(context.Get<DeliveryOptions>()) : null;
+        await using var delivery = outbox is null ? null : new EventDelivery(outbox, context.Get<DeliveryOptions>(), context.CreateLogger("Edge.Delivery"));
         if (delivery is not null)
         {
             await delivery.StartAsync(stop).ConfigureAwait(false);
         }
         using var store = new SqliteEventStore(Path.Combine(options.DataDirectory, SqliteEventStore.FileName), outbox);
-        var web = context.Web;
+        var web = context.Get<WebOptions>();
         await using var shared = new StreamServiceContext(context, embedder, store, eventsFolder)
         {
             Metrics = metrics,
@@ -168,7 +168,7 @@ public static class RunCommand
     {
         try
         {
-            var options = EdgeConfiguration.ReloadServiceOptions(context.ConfigPath, context.Overrides);
+            var options = EdgeConfiguration.Reload<Service.ServiceOptions>(context.ConfigPath, context.Overrides);
             await service.ApplyAsync([.. options.Streams.Select(s => s.ToDefinition())], stop).ConfigureAwait(false);
             logger.LogInformation("Config reloaded: {Count} stream(s)", options.Streams.Count);
         }

@@ -1,3 +1,5 @@
+using Edge.Pipeline;
+using Edge.Capture;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Edge.Models;
@@ -21,8 +23,8 @@ public static class TrainClassifierCommand
     {
         var logger = context.CreateLogger("Edge.Train");
         ModelOutput.EnsureWritable(args.Out);
-        var frameModel = context.Models.Resolve(context.Models.FrameModel);
-        using var embedder = FrameEmbedder.Open(frameModel, context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
+        var frameModel = context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel);
+        using var embedder = FrameEmbedder.Open(frameModel, context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
         var manifest = embedder.Manifest;
         var loaded = ImageFolderDataset.Load(args.Data, manifest.InputWidth, manifest.InputHeight, grayscale: false, logger);
         if (loaded.Skipped > 0)
@@ -40,7 +42,7 @@ public static class TrainClassifierCommand
         HeadExport.Write(head, embedder.EmbeddingSize, loaded.Labels, args.Out, $"head over {manifest.Name} embeddings of {args.Data}");
 
         // Serve it as the pipeline will: frame model, then the head, on the held-out crops.
-        using var served = EmbeddingClassifier.Open(args.Out, embedder.EmbeddingSize, context.Models, context.CreateLogger("Edge.Models"));
+        using var served = EmbeddingClassifier.Open(args.Out, embedder.EmbeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         var correct = 0;
         foreach (var index in result.Validation)
         {

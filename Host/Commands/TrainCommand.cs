@@ -189,7 +189,7 @@ public static class TrainCommand
 
     private static (double Accuracy, long Correct) EvaluateOnnx(EdgeContext context, string modelPath, ImageClassifierTrainer.Data test)
     {
-        using var classifier = ImageClassifier.Open(modelPath, context.Models, context.CreateLogger("Edge.Models"));
+        using var classifier = ImageClassifier.Open(modelPath, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         var imageBytes = test.Height * test.Width * test.Channels;
         long correct = 0;
         const int batch = 256;

@@ -1,3 +1,4 @@
+using Edge.Pipeline;
 using System.Globalization;
 using System.Text.Json;
 using Edge.Capture;
@@ -28,7 +29,7 @@ public static class TrainSequenceCommand
         }
         var (sources, labels) = anomaly ? (NormalInputs(args.Data), Array.Empty<string>()) : LabeledInputs(args.Data);
         ModelOutput.EnsureWritable(args.Out);
-        var frameModel = context.Models.Resolve(context.Models.FrameModel);
+        var frameModel = context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel);
         var sequences = new List<SequenceTrainer.Sequence>();
         FrameEmbedder? embedder = null;
         try
@@ -41,8 +42,8 @@ public static class TrainSequenceCommand
                     sequences.Add(new SequenceTrainer.Sequence(path, values, rows, label));
                     continue;
                 }
-                embedder ??= FrameEmbedder.Open(frameModel, context.Models, context.Pipeline.BatchSize, context.CreateLogger("Edge.Models"));
-                sequences.Add(Embed(path, label, embedder, context.Capture, ct));
+                embedder ??= FrameEmbedder.Open(frameModel, context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
+                sequences.Add(Embed(path, label, embedder, context.Get<CaptureOptions>(), ct));
                 logger.LogInformation("Embedded {Path}: {Frames} frames", path, sequences[^1].Rows);
             }
         }

@@ -33,8 +33,8 @@ public sealed class StreamRunner : IAsyncDisposable
         _status = new StreamStatusSink(service.Options.StatisticsWindow, definition.Id, service.Metrics);
         var context = service.Context;
         var modelsLogger = context.CreateLogger("Edge.Models");
-        _anomaly = service.SequenceModel(definition.AnomalyModel is { Length: > 0 } a ? a : context.Analysis.AnomalyModel, "anomaly");
-        _activity = service.SequenceModel(definition.ActivityModel is { Length: > 0 } b ? b : context.Analysis.ActivityModel, "activity");
+        _anomaly = service.SequenceModel(definition.AnomalyModel is { Length: > 0 } a ? a : context.Get<AnalysisOptions>().AnomalyModel, "anomaly");
+        _activity = service.SequenceModel(definition.ActivityModel is { Length: > 0 } b ? b : context.Get<AnalysisOptions>().ActivityModel, "activity");
         _objectHead = Commands.ProcessCommand.OpenObjectHead(context, service.Embedder.EmbeddingSize, modelsLogger);
         Redacted = VideoCaptureSource.Redact(definition.Source);
     }
@@ -59,18 +59,18 @@ public sealed class StreamRunner : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken stop)
     {
-        var capture = CaptureFor(_service.Context.Capture, Definition.TargetFps);
+        var capture = CaptureFor(_service.Context.Get<CaptureOptions>(), Definition.TargetFps);
         var temporal = _anomaly is null && _activity is null ? null : new TemporalAnalyzer(_anomaly, _activity);
-        using var objects = _objectHead is null ? null : new ObjectDetector(_service.Embedder, _objectHead, _service.Context.Objects);
+        using var objects = _objectHead is null ? null : new ObjectDetector(_service.Embedder, _objectHead, _service.Context.Get<ObjectOptions>());
         // A file that does not loop plays once at its own rate and the stream then stops; everything else is live
         // and reconnects.
         var once = !Definition.Loop && !FrameSources.IsUrl(Definition.Source) && !FrameSources.IsCamera(Definition.Source);
         var captureLogger = _service.Context.CreateLogger("Edge.Capture");
         using var source = once
             ? FrameSources.Open(Definition.Source, capture, Definition.Id, replayAsLive: true, captureLogger)
-            : FrameSources.OpenLive(Definition.Source, capture, _service.Context.Reconnect, Definition.Id, Definition.Loop, captureLogger);
+            : FrameSources.OpenLive(Definition.Source, capture, _service.Context.Get<ReconnectOptions>(), Definition.Id, Definition.Loop, captureLogger);
         _source = source as ReconnectingSource;
-        var events = new EventsSink(_service.EventsFolder, _service.Store, Definition.Events ?? _service.Context.Events,
+        var events = new EventsSink(_service.EventsFolder, _service.Store, Definition.Events ?? _service.Context.Get<Edge.Pipeline.Events.EventRules>(),
             Definition.TargetFps > 0 ? Definition.TargetFps : 10, ownsStore: false, jsonLines: $"{Definition.Id}.events.jsonl", keepEvents: false);
         events.EventStored += _status.CountEvent;
         var sinks = new List<IResultSink> { _status, events };
@@ -82,10 +82,10 @@ public sealed class StreamRunner : IAsyncDisposable
             var queue = _service.Options.LiveQueue;
             var pipelineOptions = new PipelineOptions
             {
-                BatchSize = Math.Min(_service.Context.Pipeline.BatchSize, queue),
-                BatchTimeoutMs = _service.Context.Pipeline.BatchTimeoutMs,
+                BatchSize = Math.Min(_service.Context.Get<PipelineOptions>().BatchSize, queue),
+                BatchTimeoutMs = _service.Context.Get<PipelineOptions>().BatchTimeoutMs,
                 CaptureQueue = queue,
-                ResultQueue = _service.Context.Pipeline.ResultQueue,
+                ResultQueue = _service.Context.Get<PipelineOptions>().ResultQueue,
             };
             using var pipeline = new FramePipeline(source, _service.Embedder, sinks, pipelineOptions,
                 _service.Context.CreateLogger("Edge.Pipeline"), temporal, objects);

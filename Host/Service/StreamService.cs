@@ -16,7 +16,7 @@ public sealed class StreamServiceContext(EdgeContext context, SharedEmbedder emb
 
     public EdgeContext Context { get; } = context;
 
-    public ServiceOptions Options => Context.Service;
+    public ServiceOptions Options => Context.Get<ServiceOptions>();
 
     public SharedEmbedder Embedder { get; } = embedder;
 

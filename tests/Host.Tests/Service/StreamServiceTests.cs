@@ -34,7 +34,7 @@ public sealed class StreamServiceTests : IDisposable
     {
         var config = WriteConfig(new { DataDirectory = Path.Combine(_work, "data") });
         await using var context = await EdgeContext.StartAsync(config, new Dictionary<string, string?>(), CancellationToken.None);
-        var embedder = new SharedEmbedder(FrameEmbedder.Open(TestData.FrameModel, context.Models, 8, NullLogger.Instance), 10);
+        var embedder = new SharedEmbedder(FrameEmbedder.Open(TestData.FrameModel, context.Get<ModelOptions>(), 8, NullLogger.Instance), 10);
         await using (embedder)
         {
             using var store = new SqliteEventStore(Path.Combine(_work, "events.db"));

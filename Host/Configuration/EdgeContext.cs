@@ -12,22 +12,14 @@ namespace Edge.Host;
 public sealed class EdgeContext : IAsyncDisposable
 {
     private readonly IHost _host;
+    private readonly Dictionary<Type, object> _options;
 
     private EdgeContext(IHost host, string? configPath, IDictionary<string, string?> overrides)
     {
         _host = host;
         ConfigPath = configPath;
         Overrides = overrides;
-        Capture = host.Services.GetRequiredService<IOptions<CaptureOptions>>().Value;
-        Reconnect = host.Services.GetRequiredService<IOptions<ReconnectOptions>>().Value;
-        Pipeline = host.Services.GetRequiredService<IOptions<PipelineOptions>>().Value;
-        Models = host.Services.GetRequiredService<IOptions<ModelOptions>>().Value;
-        Analysis = host.Services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
-        Objects = host.Services.GetRequiredService<IOptions<ObjectOptions>>().Value;
-        Events = host.Services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
-        Delivery = host.Services.GetRequiredService<IOptions<Edge.Host.Delivery.DeliveryOptions>>().Value;
-        Service = host.Services.GetRequiredService<IOptions<Edge.Host.Service.ServiceOptions>>().Value;
-        Web = host.Services.GetRequiredService<IOptions<Edge.Host.Web.WebOptions>>().Value;
+        _options = OptionsTable.Sections.ToDictionary(s => s.Type, s => s.Resolve(host.Services));
         LoggerFactory = host.Services.GetRequiredService<ILoggerFactory>();
         var file = host.Services.GetRequiredService<IOptions<LoggingOptions>>().Value.File;
         // Serilog's daily rolling file inserts the date before the extension.
@@ -36,24 +28,8 @@ public sealed class EdgeContext : IAsyncDisposable
                 $"{Path.GetFileNameWithoutExtension(file)}{DateTime.Now:yyyyMMdd}{Path.GetExtension(file)}"));
     }
 
-    public CaptureOptions Capture { get; }
-
-    public ReconnectOptions Reconnect { get; }
-
-    public PipelineOptions Pipeline { get; }
-
-    public ModelOptions Models { get; }
-
-    public AnalysisOptions Analysis { get; }
-
-    public ObjectOptions Objects { get; }
-
-    public Edge.Pipeline.Events.EventRules Events { get; }
-
-    public Edge.Host.Delivery.DeliveryOptions Delivery { get; }
-
-    public Edge.Host.Service.ServiceOptions Service { get; }
-    public Edge.Host.Web.WebOptions Web { get; }
+    /// <summary>The validated options of one section of <see cref="OptionsTable"/>.</summary>
+    public T Get<T>() where T : class => (T)_options[typeof(T)];
 
     public ILoggerFactory LoggerFactory { get; }
 

@@ -27,21 +27,6 @@ public static class EdgeConfiguration
     /// <summary>Property marking a log event as an expected failure already shown to the user in one line.</summary>
     public const string ShownToUser = "ShownToUser";
 
-    private static readonly Dictionary<string, Type> s_sections = new(StringComparer.OrdinalIgnoreCase)
-    {
-        [CaptureOptions.Section] = typeof(CaptureOptions),
-        [ReconnectOptions.Section] = typeof(ReconnectOptions),
-        [PipelineOptions.Section] = typeof(PipelineOptions),
-        [ModelOptions.Section] = typeof(ModelOptions),
-        [AnalysisOptions.Section] = typeof(AnalysisOptions),
-        [ObjectOptions.Section] = typeof(ObjectOptions),
-        [Edge.Pipeline.Events.EventRules.Section] = typeof(Edge.Pipeline.Events.EventRules),
-        [LoggingOptions.Section] = typeof(LoggingOptions),
-        [DeliveryOptions.Section] = typeof(DeliveryOptions),
-        [Service.ServiceOptions.Section] = typeof(Service.ServiceOptions),
-        [WebOptions.Section] = typeof(WebOptions),
-    };
-
     /// <summary>The config file to read: the one given, else config/edge.json here, else the copy beside the binary.</summary>
     public static string? FindConfigFile(string? requested)
     {
@@ -67,25 +52,10 @@ public static class EdgeConfiguration
         var configuration = ReadConfiguration(configPath, overrides);
         builder.Configuration.AddConfiguration(configuration);
 
-        AddOptions<CaptureOptions>(builder, CaptureOptions.Section);
-        AddOptions<ReconnectOptions>(builder, ReconnectOptions.Section);
-        builder.Services.AddSingleton<IValidateOptions<ReconnectOptions>, ReconnectOptionsValidator>();
-        AddOptions<PipelineOptions>(builder, PipelineOptions.Section);
-        AddOptions<ModelOptions>(builder, ModelOptions.Section);
-        AddOptions<AnalysisOptions>(builder, AnalysisOptions.Section);
-        AddOptions<ObjectOptions>(builder, ObjectOptions.Section);
-        builder.Services.AddSingleton<IValidateOptions<ObjectOptions>, ObjectOptionsValidator>();
-        AddOptions<Edge.Pipeline.Events.EventRules>(builder, Edge.Pipeline.Events.EventRules.Section);
-        builder.Services.AddSingleton<IValidateOptions<Edge.Pipeline.Events.EventRules>, EventRulesValidator>();
-        AddOptions<LoggingOptions>(builder, LoggingOptions.Section);
-        AddOptions<DeliveryOptions>(builder, DeliveryOptions.Section);
-        builder.Services.AddSingleton<IValidateOptions<DeliveryOptions>, DeliveryOptionsValidator>();
-        AddOptions<Service.ServiceOptions>(builder, Service.ServiceOptions.Section);
-        builder.Services.AddSingleton<IValidateOptions<Service.ServiceOptions>, Service.ServiceOptionsValidator>();
-        AddOptions<WebOptions>(builder, WebOptions.Section);
-        builder.Services.AddSingleton<IValidateOptions<WebOptions>, WebOptionsValidator>();
-        builder.Services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsValidator>();
-        builder.Services.AddSingleton<IValidateOptions<PipelineOptions>, PipelineOptionsValidator>();
+        foreach (var section in OptionsTable.Sections)
+        {
+            section.Register(builder.Services, builder.Configuration);
+        }
 
         var logging = new LoggingOptions();
         try
@@ -125,28 +95,23 @@ public static class EdgeConfiguration
     }
 
     /// <summary>
-    /// Reads and validates the Service section again (a reload of the running service), with the same strictness as
+    /// Reads and validates one section again (a reload of the running service), with the same strictness and rules as
     /// at start; a <see cref="ConfigException"/> names what is wrong.
     /// </summary>
-    public static Service.ServiceOptions ReloadServiceOptions(string? configPath, IDictionary<string, string?> overrides)
+    public static T Reload<T>(string? configPath, IDictionary<string, string?> overrides) where T : class, new()
     {
         var configuration = ReadConfiguration(configPath, overrides);
-        var options = new Service.ServiceOptions();
+        var section = OptionsTable.Sections.Single(s => s.Type == typeof(T));
+        var options = new T();
         try
         {
-            configuration.GetSection(Service.ServiceOptions.Section).Bind(options, o => o.ErrorOnUnknownConfiguration = true);
+            configuration.GetSection(section.Name).Bind(options, o => o.ErrorOnUnknownConfiguration = true);
         }
         catch (InvalidOperationException ex)
         {
             throw new ConfigException($"invalid config: {ex.Message}", ex);
         }
-        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
-        System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new(options), results, validateAllProperties: true);
-        var failures = results.Select(r => $"Service: {r.ErrorMessage}").ToList();
-        if (new Service.ServiceOptionsValidator().Validate(null, options) is { Failed: true } invalid)
-        {
-            failures.AddRange(invalid.Failures);
-        }
+        var failures = section.Validate(options);
         return failures.Count == 0 ? options : throw new ConfigException($"invalid config: {string.Join("; ", failures)}");
     }
 
@@ -155,17 +120,10 @@ public static class EdgeConfiguration
     {
         try
         {
-            _ = services.GetRequiredService<IOptions<CaptureOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<ReconnectOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<PipelineOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<ModelOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<AnalysisOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<ObjectOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<Edge.Pipeline.Events.EventRules>>().Value;
-            _ = services.GetRequiredService<IOptions<LoggingOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<DeliveryOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<Service.ServiceOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<WebOptions>>().Value;
+            foreach (var section in OptionsTable.Sections)
+            {
+                _ = section.Resolve(services);
+            }
         }
         catch (OptionsValidationException ex)
         {
@@ -177,25 +135,17 @@ public static class EdgeConfiguration
         }
     }
 
-    private static void AddOptions<T>(HostApplicationBuilder builder, string section) where T : class
-    {
-        builder.Services.AddOptions<T>()
-            .Bind(builder.Configuration.GetSection(section), o => o.ErrorOnUnknownConfiguration = true)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
-    }
-
     /// <summary>Every key must name a known section and a property of its options: typos are errors, not defaults.</summary>
     private static void CheckKeys(IConfiguration configuration, string? file)
     {
         var where = file is null ? "configuration" : $"configuration ({file} or {EnvironmentPrefix}* variables)";
         foreach (var section in configuration.GetChildren())
         {
-            if (!s_sections.TryGetValue(section.Key, out var type))
+            if (OptionsTable.Find(section.Key) is not { } known)
             {
-                throw new ConfigException($"unknown config section '{section.Key}' in {where}; known sections: {string.Join(", ", s_sections.Keys)}");
+                throw new ConfigException($"unknown config section '{section.Key}' in {where}; known sections: {string.Join(", ", OptionsTable.Sections.Select(s => s.Name))}");
             }
-            CheckKeys(section, type, section.Key, where);
+            CheckKeys(section, known.Type, section.Key, where);
         }
     }
 
@@ -247,42 +197,4 @@ public static class EdgeConfiguration
         }
         return config.CreateLogger();
     }
-}
-
-internal sealed class CaptureOptionsValidator : IValidateOptions<CaptureOptions>
-{
-    public ValidateOptionsResult Validate(string? name, CaptureOptions options) =>
-        (options.ResizeWidth == 0) != (options.ResizeHeight == 0)
-            ? ValidateOptionsResult.Fail("Capture:ResizeWidth and Capture:ResizeHeight must be set together (or both 0)")
-            : ValidateOptionsResult.Success;
-}
-
-internal sealed class ReconnectOptionsValidator : IValidateOptions<ReconnectOptions>
-{
-    public ValidateOptionsResult Validate(string? name, ReconnectOptions options) =>
-        options.CrossFieldError() is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
-}
-
-internal sealed class PipelineOptionsValidator : IValidateOptions<PipelineOptions>
-{
-    public ValidateOptionsResult Validate(string? name, PipelineOptions options) =>
-        options.CaptureQueue < options.BatchSize
-            ? ValidateOptionsResult.Fail($"Pipeline:CaptureQueue ({options.CaptureQueue}) must hold at least one batch (Pipeline:BatchSize {options.BatchSize})")
-            : ValidateOptionsResult.Success;
-}
-
-internal sealed class EventRulesValidator : IValidateOptions<Edge.Pipeline.Events.EventRules>
-{
-    public ValidateOptionsResult Validate(string? name, Edge.Pipeline.Events.EventRules rules) =>
-        rules.AnomalyExit > rules.AnomalyEnter || rules.ActivityExit > rules.ActivityEnter
-            ? ValidateOptionsResult.Fail("Events: an exit threshold must not be above its enter threshold (AnomalyExit <= AnomalyEnter, ActivityExit <= ActivityEnter)")
-            : ValidateOptionsResult.Success;
-}
-
-internal sealed class ObjectOptionsValidator : IValidateOptions<ObjectOptions>
-{
-    public ValidateOptionsResult Validate(string? name, ObjectOptions options) =>
-        options.Enabled && string.IsNullOrWhiteSpace(options.HeadModel)
-            ? ValidateOptionsResult.Fail("Objects:HeadModel must name a classification head while Objects:Enabled is true")
-            : ValidateOptionsResult.Success;
 }
