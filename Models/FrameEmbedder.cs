@@ -10,13 +10,18 @@ namespace Edge.Models;
 /// Runs the frame model: images in, one embedding per image out. Frames enter the model as uint8 NHWC in the
 /// manifest's channel order; casting and normalisation happen inside the graph. The input and output buffers are
 /// allocated once (pinned) for the largest batch and reused by every call; the embedder owns them, the session and
-/// the OrtValues over them, and frees all of it when disposed. Not thread-safe: one caller at a time.
+/// the OrtValues over them, and frees all of it when disposed. Not thread-safe: one caller at a time. A model whose
+/// manifest describes a grid (<see cref="ModelManifest.Grid"/>) also gives each frame's spatial feature map from the
+/// same forward pass (<see cref="EmbedWithGrid"/>); its buffer is allocated once beside the embeddings'.
 /// </summary>
 public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
 {
     private readonly ModelSession _model;
     private readonly byte[] _input;
     private readonly float[] _output;
+    private readonly float[] _grid;
+    private readonly OrtValue[][] _outputValuesWithGrid;
+    private readonly string[] _outputNamesWithGrid;
     private readonly Mat[] _slots;
     private readonly OrtValue[][] _inputValues;
     private readonly OrtValue[][] _outputValues;
@@ -26,12 +31,16 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
     private readonly Size _inputSize;
     private readonly int _imageBytes;
 
-    private FrameEmbedder(ModelSession model, ModelManifest manifest, int maxBatch)
+    private FrameEmbedder(ModelSession model, ModelManifest manifest, int maxBatch, GridDescription? grid)
     {
         _model = model;
         Manifest = manifest;
         MaxBatch = maxBatch;
         EmbeddingSize = manifest.EmbeddingSize;
+        Grid = grid;
+        var gridSize = grid?.Size ?? 0;
+        _grid = GC.AllocateArray<float>(maxBatch * gridSize, pinned: true);
+        _outputValuesWithGrid = new OrtValue[grid is null ? 0 : maxBatch][];
         _inputSize = new Size(manifest.InputWidth, manifest.InputHeight);
         _imageBytes = manifest.InputWidth * manifest.InputHeight * 3;
         _input = GC.AllocateArray<byte>(maxBatch * _imageBytes, pinned: true);
@@ -48,10 +57,23 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
                 new Memory<byte>(_input, 0, batch * _imageBytes), [batch, _inputSize.Height, _inputSize.Width, 3])];
             _outputValues[i] = [OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
                 new Memory<float>(_output, 0, batch * EmbeddingSize), [batch, EmbeddingSize])];
+            if (grid is not null)
+            {
+                _outputValuesWithGrid[i] =
+                [
+                    OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<float>(_output, 0, batch * EmbeddingSize), [batch, EmbeddingSize]),
+                    OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<float>(_grid, 0, batch * gridSize),
+                        [batch, grid.Height, grid.Width, grid.Channels]),
+                ];
+            }
         }
         _inputNames = [manifest.InputName];
         _outputNames = [manifest.OutputNames[0]];
+        _outputNamesWithGrid = grid is null ? [] : [manifest.OutputNames[0], grid.OutputName];
     }
+
+    /// <summary>The spatial feature map the model gives beside the embedding, or null when it gives none.</summary>
+    public GridDescription? Grid { get; }
 
     public ModelManifest Manifest { get; }
 
@@ -85,7 +107,7 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
                 logger.LogWarning("Model {Model} has a fixed batch of {Batch}; batches are limited to it", modelPath, fixedBatch);
                 maxBatch = fixedBatch;
             }
-            return new FrameEmbedder(model, manifest, maxBatch);
+            return new FrameEmbedder(model, manifest, maxBatch, CheckGrid(model.Session, manifest, modelPath));
         }
         catch
         {
@@ -142,6 +164,31 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
         return dims[0] > 0 ? dims[0] : null;
     }
 
+    /// <summary>The manifest's grid, checked against the model's output; null when the manifest has none.</summary>
+    private static GridDescription? CheckGrid(InferenceSession session, ModelManifest manifest, string modelPath)
+    {
+        if (manifest.Grid is not { } grid)
+        {
+            return null;
+        }
+        if (grid.Channels <= 0 || grid.Height <= 0 || grid.Width <= 0)
+        {
+            throw new ModelException(ModelError.Invalid, $"{modelPath}: the manifest's grid needs positive channels, height and width");
+        }
+        if (!session.OutputMetadata.TryGetValue(grid.OutputName, out var output))
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath} has no grid output '{grid.OutputName}' (it has: {string.Join(", ", session.OutputMetadata.Keys)})");
+        }
+        var dims = output.Dimensions;
+        if (dims.Length != 4 || dims[1] != grid.Height || dims[2] != grid.Width || dims[3] != grid.Channels || output.ElementDataType != TensorElementType.Float)
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath}: grid output '{grid.OutputName}' is {output.ElementDataType} [{Shape(dims)}], the manifest needs Float [-1,{grid.Height},{grid.Width},{grid.Channels}]");
+        }
+        return grid;
+    }
+
     private static string Shape(int[] dims) => string.Join(',', dims);
 
     /// <summary>
@@ -150,6 +197,28 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
     /// next call.
     /// </summary>
     public ReadOnlySpan<float> Embed(IReadOnlyList<Mat> images)
+    {
+        var count = Prepare(images);
+        _model.Session.Run(_runOptions, _inputNames, _inputValues[count - 1], _outputNames, _outputValues[count - 1]);
+        return _output.AsSpan(0, count * EmbeddingSize);
+    }
+
+    /// <summary>
+    /// As <see cref="Embed"/>, and also each image's grid (<see cref="Grid"/>: Height·Width·Channels floats per image,
+    /// cell by cell) from the same forward pass. Both spans are valid until the next call. Throws when the model has
+    /// no grid.
+    /// </summary>
+    public ReadOnlySpan<float> EmbedWithGrid(IReadOnlyList<Mat> images, out ReadOnlySpan<float> grids)
+    {
+        var grid = Grid ?? throw new InvalidOperationException($"the frame model {_model.Path} has no grid output (prepare it again: `edge models prepare --force`)");
+        var count = Prepare(images);
+        _model.Session.Run(_runOptions, _inputNames, _inputValues[count - 1], _outputNamesWithGrid, _outputValuesWithGrid[count - 1]);
+        grids = _grid.AsSpan(0, count * grid.Size);
+        return _output.AsSpan(0, count * EmbeddingSize);
+    }
+
+    /// <summary>Checks the batch and resizes it into the input buffer; returns its size.</summary>
+    private int Prepare(IReadOnlyList<Mat> images)
     {
         var count = images.Count;
         if (count < 1 || count > MaxBatch)
@@ -172,8 +241,7 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
                 Cv2.Resize(image, _slots[i], _inputSize, interpolation: InterpolationFlags.Linear);
             }
         }
-        _model.Session.Run(_runOptions, _inputNames, _inputValues[count - 1], _outputNames, _outputValues[count - 1]);
-        return _output.AsSpan(0, count * EmbeddingSize);
+        return count;
     }
 
     /// <summary>Runs <see cref="Embed"/> on the calling thread and copies the embeddings out.</summary>
@@ -183,11 +251,23 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
         return ValueTask.FromResult(Embed(images).ToArray());
     }
 
+    /// <summary>Runs <see cref="EmbedWithGrid"/> (or <see cref="Embed"/> when the model has no grid) and copies the results out.</summary>
+    public ValueTask<FrameFeatures> EmbedFeaturesAsync(IReadOnlyList<Mat> images, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        if (Grid is null)
+        {
+            return ValueTask.FromResult(new FrameFeatures(Embed(images).ToArray(), null));
+        }
+        var embeddings = EmbedWithGrid(images, out var grids);
+        return ValueTask.FromResult(new FrameFeatures(embeddings.ToArray(), grids.ToArray()));
+    }
+
     public void Dispose()
     {
-        foreach (var values in _inputValues.Concat(_outputValues))
+        foreach (var value in _inputValues.Concat(_outputValues).Concat(_outputValuesWithGrid).SelectMany(v => v))
         {
-            values[0].Dispose();
+            value.Dispose();
         }
         foreach (var slot in _slots)
         {

@@ -22,4 +22,20 @@ public interface IFrameEmbedder
     /// task ends only once nothing reads them any more.
     /// </summary>
     ValueTask<float[]> EmbedAsync(IReadOnlyList<Mat> images, CancellationToken ct);
+
+    /// <summary>The spatial feature map the frame model gives beside each embedding; null when it gives none.</summary>
+    GridDescription? Grid => null;
+
+    /// <summary>
+    /// Embeddings and, when the model has a <see cref="Grid"/>, each image's grid from the same forward pass (null
+    /// otherwise). Same ownership rules as <see cref="EmbedAsync"/>. Embedders without grids need not implement it.
+    /// </summary>
+    async ValueTask<FrameFeatures> EmbedFeaturesAsync(IReadOnlyList<Mat> images, CancellationToken ct) =>
+        new(await EmbedAsync(images, ct).ConfigureAwait(false), null);
 }
+
+/// <summary>
+/// A batch's features: <paramref name="Embeddings"/> one row of the embedding size per image; <paramref name="Grids"/>
+/// one <see cref="GridDescription.Size"/> block per image (cells row-major, channels contiguous), or null.
+/// </summary>
+public sealed record FrameFeatures(float[] Embeddings, float[]? Grids);

@@ -13,6 +13,7 @@ public sealed record ModelManifest
     public const string FrameEmbeddingKind = "frame-embedding";
     public const string ActivityKind = "sequence-activity";
     public const string AnomalyKind = "sequence-anomaly";
+    public const string GridAnomalyKind = "grid-anomaly";
 
     /// <summary>Short name, e.g. "resnet18-frame".</summary>
     public required string Name { get; init; }
@@ -67,6 +68,16 @@ public sealed record ModelManifest
     /// <summary>Anomaly models: how raw scores of normal footage are distributed, for thresholds.</summary>
     public AnomalyCalibration? Anomaly { get; init; }
 
+    /// <summary>
+    /// Frame models: the spatial feature map the model outputs beside the embedding, if any (absent in manifests
+    /// written before grids existed; such models serve embeddings only). Grid anomaly models: the grid they read,
+    /// which must equal the frame model's.
+    /// </summary>
+    public GridDescription? Grid { get; init; }
+
+    /// <summary>Grid anomaly models: what the scoring graph computes and how it was learned.</summary>
+    public GridAnomalyDescription? GridAnomaly { get; init; }
+
     /// <summary>Where the weights came from.</summary>
     public string? Source { get; init; }
 
@@ -118,4 +129,31 @@ public sealed record AnomalyCalibration(double Mean, double Std, double Threshol
 {
     /// <summary>A raw score on the calibrated scale: 0 at the mean of normal windows, 1 at the threshold.</summary>
     public double Relative(double raw) => Threshold > Mean ? (raw - Mean) / (Threshold - Mean) : raw - Mean;
+}
+
+/// <summary>
+/// A spatial feature map: output <paramref name="OutputName"/> is [N, Height, Width, Channels] (each cell's channels
+/// contiguous); cell (r, c) covers input pixels [c·InputWidth/Width, (c+1)·InputWidth/Width) × [r·InputHeight/Height, …).
+/// </summary>
+/// <param name="Layer">Which backbone layer it is, for people ("layer3").</param>
+public sealed record GridDescription(string OutputName, int Channels, int Height, int Width, string? Layer = null)
+{
+    /// <summary>Floats per frame: Height · Width · Channels.</summary>
+    public int Size => Height * Width * Channels;
+}
+
+/// <summary>
+/// How a grid anomaly model scores (see Models/GridAnomalyModel): the score terms it combines, the projection and
+/// memory sizes, and the cell-score aggregation, so that a reader of the manifest knows what 1.0 means.
+/// </summary>
+/// <param name="Terms">The terms summed into each cell's score, e.g. ["memory", "motion"].</param>
+/// <param name="ProjectedChannels">Channels after the random projection.</param>
+/// <param name="MemoryPerCell">Normal features kept per cell (greedy k-centre coreset of its neighbourhood).</param>
+/// <param name="Neighbourhood">Radius in cells of the neighbourhood a cell's memory is drawn from.</param>
+/// <param name="TopK">The frame score is the mean of the TopK largest cell scores.</param>
+/// <param name="FramesLearned">Normal frames the model was learned from.</param>
+public sealed record GridAnomalyDescription(string[] Terms, int ProjectedChannels, int MemoryPerCell, int Neighbourhood, int TopK, int FramesLearned)
+{
+    /// <summary>Output name of the cell score map [N, Height, Width] (the frame score is the first output).</summary>
+    public string MapOutputName { get; init; } = "cells";
 }

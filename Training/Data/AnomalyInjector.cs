@@ -6,14 +6,28 @@ namespace Edge.Training.Data;
 /// <summary>
 /// Builds anomaly test material from real footage: the first part of a video, unchanged, for training on normal
 /// footage; the rest with injected anomalies, each of a known kind over known frames, and a ground-truth file.
-/// Kinds: frame freeze, camera shake, sudden darkness, partial occlusion, a foreign object crossing fast, temporal
-/// reversal, and a splice from another clip. Videos are written as MJPEG AVI through temporary names.
+/// <see cref="Create"/> writes the original seven kinds (frame freeze, camera shake, sudden darkness, partial
+/// occlusion, a foreign object crossing fast, temporal reversal, a splice from another clip) in a fixed order and
+/// length. <see cref="CreateSuite"/> draws from <see cref="SuiteKinds"/>, twenty kinds in three families (global
+/// appearance, local/spatial, temporal), each with a random strength, size, place and duration from the seed, and
+/// records the family, the strength and, for kinds that change part of the picture, the injected box per frame.
+/// Videos are written as MJPEG AVI through temporary names.
 /// </summary>
-public static class AnomalyInjector
+public static partial class AnomalyInjector
 {
     public static readonly string[] Kinds = ["freeze", "shake", "darkness", "occlusion", "foreign-object", "reversal", "splice"];
 
-    public sealed record Injection(string Kind, int StartFrame, int EndFrame);
+    /// <summary>One injected anomaly. Fields after EndFrame were added with the suite; older files leave them empty.</summary>
+    /// <param name="Family">"appearance", "spatial" or "temporal" (null in files written by <see cref="Create"/> before families existed).</param>
+    /// <param name="Strength">0..1: where in the kind's range its parameters were drawn (darker, bigger, faster...).</param>
+    /// <param name="Regions">Kinds that change part of the picture: the changed box per frame, in frame pixels.</param>
+    public sealed record Injection(string Kind, int StartFrame, int EndFrame, string? Family = null, double? Strength = null, Region[]? Regions = null);
+
+    /// <summary>The box (frame pixels, x, y, width, height) an injection changed in one frame.</summary>
+    public sealed record Region(int Frame, int X, int Y, int Width, int Height)
+    {
+        public Rect ToRect() => new(X, Y, Width, Height);
+    }
 
     /// <summary>Frame-level ground truth of a test video (frames are 0-based; EndFrame is inclusive).</summary>
     public sealed record GroundTruth(string Video, int Frames, double Fps, Injection[] Anomalies)
@@ -21,6 +35,9 @@ public static class AnomalyInjector
         private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
         public bool IsAnomalous(int frame) => Anomalies.Any(a => frame >= a.StartFrame && frame <= a.EndFrame);
+
+        /// <summary>The injection covering <paramref name="frame"/>, or null.</summary>
+        public Injection? At(int frame) => Anomalies.FirstOrDefault(a => frame >= a.StartFrame && frame <= a.EndFrame);
 
         public void Save(string path)
         {
