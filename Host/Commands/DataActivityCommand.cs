@@ -1,3 +1,4 @@
+using Edge.Pipeline.Outputs;
 using System.Diagnostics;
 using System.Globalization;
 using Edge.Capture;

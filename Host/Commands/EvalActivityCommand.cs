@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Edge.Host.Sinks;
+using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
 using Edge.Models;
 using Edge.Training;
 using Edge.Training.Evaluation;

@@ -1,3 +1,4 @@
+using Edge.Pipeline.Outputs;
 namespace Edge.Host.Commands;
 
 /// <summary>Checks, before training starts, that the model can be written where the user asked.</summary>

@@ -1,3 +1,4 @@
+using Edge.Pipeline.Outputs;
 using System.Globalization;
 using System.Text.Json;
 using Edge.Models;

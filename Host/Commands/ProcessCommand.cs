@@ -1,8 +1,9 @@
 using System.Text.Json;
 using Edge.Capture;
 using Edge.Host.Console;
-using Edge.Host.Delivery;
-using Edge.Host.Sinks;
+using Edge.Pipeline.Delivery;
+using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
 using Edge.Models;
 using Edge.Pipeline;
 using Microsoft.Extensions.Logging;

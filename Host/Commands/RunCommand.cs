@@ -1,7 +1,8 @@
 using System.Runtime.InteropServices;
-using Edge.Host.Delivery;
+using Edge.Pipeline.Delivery;
 using Edge.Host.Service;
-using Edge.Host.Sinks;
+using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
 using Edge.Host.Web;
 using Edge.Models;
 using Edge.Pipeline;

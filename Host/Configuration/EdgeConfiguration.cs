@@ -1,7 +1,7 @@
 using System.Collections;
 using System.Reflection;
 using Edge.Capture;
-using Edge.Host.Delivery;
+using Edge.Pipeline.Delivery;
 using Edge.Host.Web;
 using Edge.Models;
 using Edge.Pipeline;

@@ -42,6 +42,3 @@ public static class ExitCodes
 
 /// <summary>A configuration or usage failure with a message for the user.</summary>
 public sealed class ConfigException(string message, Exception? inner = null) : Exception(message, inner);
-
-/// <summary>An output location that cannot be written.</summary>
-public sealed class OutputException(string message, Exception? inner = null) : Exception(message, inner);

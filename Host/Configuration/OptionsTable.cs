@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Edge.Capture;
-using Edge.Host.Delivery;
+using Edge.Pipeline.Delivery;
 using Edge.Host.Service;
 using Edge.Host.Web;
 using Edge.Models;
@@ -34,7 +34,7 @@ public static class OptionsTable
             o.AnomalyExit > o.AnomalyEnter || o.ActivityExit > o.ActivityEnter
                 ? ["Events: an exit threshold must not be above its enter threshold (AnomalyExit <= AnomalyEnter, ActivityExit <= ActivityEnter)"] : []),
         OptionsSection.For<LoggingOptions>(LoggingOptions.Section),
-        OptionsSection.For<DeliveryOptions>(DeliveryOptions.Section, new DeliveryOptionsValidator()),
+        OptionsSection.For<DeliveryOptions>(DeliveryOptions.Section, DeliveryOptionsRules.Problems),
         OptionsSection.For<ServiceOptions>(ServiceOptions.Section, new ServiceOptionsValidator()),
         OptionsSection.For<WebOptions>(WebOptions.Section, new WebOptionsValidator()),
     ];

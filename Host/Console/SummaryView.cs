@@ -1,5 +1,5 @@
 using System.Globalization;
-using Edge.Host.Delivery;
+using Edge.Pipeline.Delivery;
 using Edge.Pipeline;
 using Spectre.Console;
 

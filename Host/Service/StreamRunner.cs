@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Edge.Capture;
-using Edge.Host.Sinks;
+using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
 using Edge.Models;
 using Edge.Pipeline;
 using Microsoft.Extensions.Logging;

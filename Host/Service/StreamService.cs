@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Edge.Capture;
-using Edge.Host.Sinks;
+using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
 using Edge.Pipeline;
 using Microsoft.Extensions.Logging;
 

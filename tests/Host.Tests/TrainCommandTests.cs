@@ -124,8 +124,8 @@ public sealed class TrainSequenceCommandTests : IDisposable
         // Events start at 3x the calibrated p99 score: this model saw only 96 training windows, so its p99 is rough.
         File.WriteAllText(Path.Combine(_work, "events.json"), """{ "Events": { "AnomalyEnter": 3, "AnomalyExit": 2 } }""");
         // The event is delivered as it is found: the webhook answers; the MQTT broker is down, so that copy stays pending.
-        using var broker = new Delivery.MosquittoBroker();
-        using var receiver = new Delivery.WebhookReceiver((_, _) => (200, null));
+        using var broker = new Edge.Pipeline.Tests.Delivery.MosquittoBroker();
+        using var receiver = new Edge.Pipeline.Tests.Delivery.WebhookReceiver((_, _) => (200, null));
         File.WriteAllText(Path.Combine(_work, "delivered.json"), $$"""
             { "Events": { "AnomalyEnter": 3, "AnomalyExit": 2 },
               "Delivery": { "OutboxPath": "state/outbox.db", "DeviceId": "test-device", "DrainTimeoutMs": 1500, "MaxBackoffMs": 500,
@@ -144,7 +144,7 @@ public sealed class TrainSequenceCommandTests : IDisposable
         Assert.Equal(2, delivery.GetArrayLength());
         // The next run, with the broker up, sends what was left (this short run has no sequence model, so no events of its own).
         broker.Start();
-        await using (var subscriber = await Delivery.EventSubscriber.ConnectAsync(broker.Port, "edge/#"))
+        await using (var subscriber = await Edge.Pipeline.Tests.Delivery.EventSubscriber.ConnectAsync(broker.Port, "edge/#"))
         {
             var next = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--max-frames", "5", "--out", "next", "--config", "delivered.json", .. EdgeProcess.ModelArgs]);
             Assert.True(next.ExitCode == 0, next.Stderr);
@@ -152,7 +152,7 @@ public sealed class TrainSequenceCommandTests : IDisposable
             Assert.True(await subscriber.WaitForAsync([anomalyId], TimeSpan.FromSeconds(5)));
             Assert.Equal(["edge/test-device/spliced/events"], subscriber.Topics);
         }
-        using (var store = new Edge.Host.Sinks.SqliteEventStore(Path.Combine(_work, "spliced", "events.db")))
+        using (var store = new Edge.Pipeline.Events.SqliteEventStore(Path.Combine(_work, "spliced", "events.db")))
         {
             var stored = Assert.Single(store.Query());
             Assert.Equal(anomaly.GetProperty("id").GetString(), stored.Id);

@@ -1,7 +1,8 @@
 using System.Net;
 using System.Text;
 using Edge.Capture;
-using Edge.Host.Sinks;
+using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
 using Edge.Pipeline;
 using Edge.Tests;
 using OpenCvSharp;
@@ -102,7 +103,7 @@ public sealed class PreviewTests : IAsyncLifetime
     [Fact]
     public async Task PreviewHub_NextAfterRemoveAndReAdd_IsTheNewStreamsFrame()
     {
-        var hub = new Edge.Host.Web.PreviewHub();
+        var hub = new Edge.Pipeline.Outputs.PreviewHub();
         hub.Publish("cam1", [1]);
         hub.Publish("cam1", [2]);
         var seen = hub.Latest("cam1")!.Sequence;

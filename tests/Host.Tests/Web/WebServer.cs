@@ -1,8 +1,8 @@
 using Edge.Capture;
 using Edge.Host.Service;
-using Edge.Host.Sinks;
-using Edge.Host.Web;
 using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
+using Edge.Host.Web;
 using Edge.Tests;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -2,7 +2,7 @@ using Edge.Pipeline;
 using Edge.Pipeline.Events;
 using OpenCvSharp;
 
-namespace Edge.Host.Sinks;
+namespace Edge.Pipeline.Events;
 
 /// <summary>
 /// Short clips around events for one stream. A ring keeps the last <c>preRoll</c> frames at half size (Mats owned by

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace Edge.Host.Delivery;
+namespace Edge.Pipeline.Delivery;
 
 /// <summary>
 /// Delivers the outbox: one loop per enabled target reads that target's pending messages in order, a page at a time,

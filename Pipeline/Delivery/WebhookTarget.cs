@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 
-namespace Edge.Host.Delivery;
+namespace Edge.Pipeline.Delivery;
 
 /// <summary>
 /// POSTs each message as JSON, with the event id in an <c>Idempotency-Key</c> header. 2xx is delivered; network

@@ -1,12 +1,13 @@
 using System.Diagnostics;
-using Edge.Host.Delivery;
-using Edge.Host.Sinks;
+using Edge.Pipeline.Delivery;
+using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
 using Edge.Tests;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
-using static Edge.Host.Tests.Delivery.DeliveryTestData;
+using static Edge.Pipeline.Tests.Delivery.DeliveryTestData;
 
-namespace Edge.Host.Tests.Delivery;
+namespace Edge.Pipeline.Tests.Delivery;
 
 /// <summary>Delivery to a real mosquitto broker that goes away and comes back, counted by a real subscriber.</summary>
 public sealed class MqttDeliveryTests(ITestOutputHelper output) : IDisposable

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Edge.Host.Web;
+namespace Edge.Pipeline.Outputs;
 
 /// <summary>One encoded preview: the JPEG bytes and its sequence number (rising, from 1).</summary>
 public sealed record PreviewFrame(byte[] Jpeg, long Sequence);

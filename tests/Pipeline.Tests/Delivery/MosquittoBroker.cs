@@ -5,7 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using Edge.Tests;
 
-namespace Edge.Host.Tests.Delivery;
+namespace Edge.Pipeline.Tests.Delivery;
 
 /// <summary>
 /// A real mosquitto broker (Debian package, installed by scripts/setup.sh) on a free local port, run as a child

@@ -1,11 +1,12 @@
 using System.Text;
-using Edge.Host.Delivery;
-using Edge.Host.Sinks;
+using Edge.Pipeline.Delivery;
+using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
 using Edge.Tests;
 using Microsoft.Extensions.Logging;
-using static Edge.Host.Tests.Delivery.DeliveryTestData;
+using static Edge.Pipeline.Tests.Delivery.DeliveryTestData;
 
-namespace Edge.Host.Tests.Delivery;
+namespace Edge.Pipeline.Tests.Delivery;
 
 /// <summary>Delivery to a real local HTTP server that fails, throttles, refuses and accepts.</summary>
 public sealed class WebhookDeliveryTests : IDisposable

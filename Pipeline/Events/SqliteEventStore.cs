@@ -1,9 +1,9 @@
 using System.Globalization;
-using Edge.Host.Delivery;
+using Edge.Pipeline.Delivery;
 using Edge.Pipeline.Events;
 using Microsoft.Data.Sqlite;
 
-namespace Edge.Host.Sinks;
+namespace Edge.Pipeline.Events;
 
 /// <summary>
 /// Events in an embedded SQLite database (one table, keyed by event id so a repeated write is ignored). With an

@@ -1,8 +1,9 @@
+using Edge.Pipeline.Outputs;
 using System.Text.Json;
 using Edge.Pipeline.Events;
 using Microsoft.Data.Sqlite;
 
-namespace Edge.Host.Delivery;
+namespace Edge.Pipeline.Delivery;
 
 /// <summary>
 /// The durable outbox: one row per event and delivery target in a SQLite file, written in the same transaction as the

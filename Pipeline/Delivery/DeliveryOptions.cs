@@ -1,7 +1,6 @@
 using System.ComponentModel.DataAnnotations;
-using Microsoft.Extensions.Options;
 
-namespace Edge.Host.Delivery;
+namespace Edge.Pipeline.Delivery;
 
 /// <summary>Where events are delivered beyond the local files. Config section "Delivery"; both targets off by default.</summary>
 public sealed class DeliveryOptions
@@ -71,11 +70,11 @@ public sealed class WebhookDeliveryOptions
 /// The nested sections' ranges and the rules between keys. Messages name keys, never values, so a password cannot
 /// reach the console or the log.
 /// </summary>
-internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOptions>
+public static class DeliveryOptionsRules
 {
     private static readonly char[] s_topicReserved = ['+', '#', '\0'];
 
-    public ValidateOptionsResult Validate(string? name, DeliveryOptions options)
+    public static IEnumerable<string> Problems(DeliveryOptions options)
     {
         var failures = new List<string>();
         Annotations(options.Mqtt, "Delivery:Mqtt", failures);
@@ -110,7 +109,7 @@ internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOption
         {
             failures.Add("Delivery:Webhook:Url must be an absolute http:// or https:// URL when Delivery:Webhook:Enabled is true");
         }
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return failures;
     }
 
     /// <summary>Data annotations of a nested section, which options validation does not visit by itself.</summary>

@@ -1,4 +1,4 @@
-namespace Edge.Host.Sinks;
+namespace Edge.Pipeline.Outputs;
 
 /// <summary>
 /// An output folder written through a staging folder inside it (".incomplete"): files appear under their final

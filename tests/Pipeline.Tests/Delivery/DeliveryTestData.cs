@@ -1,7 +1,7 @@
-using Edge.Host.Delivery;
+using Edge.Pipeline.Delivery;
 using Edge.Pipeline.Events;
 
-namespace Edge.Host.Tests.Delivery;
+namespace Edge.Pipeline.Tests.Delivery;
 
 public static class DeliveryTestData
 {

@@ -1,9 +1,9 @@
 using System.Text.Json;
-using Edge.Host.Delivery;
+using Edge.Pipeline.Delivery;
 using Edge.Pipeline;
 using Edge.Pipeline.Events;
 
-namespace Edge.Host.Sinks;
+namespace Edge.Pipeline.Events;
 
 /// <summary>
 /// Turns each frame's analysis into anomaly and activity events (hysteresis, minimum duration, cooldown; per stream)

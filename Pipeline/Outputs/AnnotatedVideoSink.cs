@@ -1,7 +1,7 @@
 using Edge.Pipeline;
 using OpenCvSharp;
 
-namespace Edge.Host.Sinks;
+namespace Edge.Pipeline.Outputs;
 
 /// <summary>
 /// Writes annotated.mp4 (MPEG-4 Part 2, "mp4v": the codec OpenCV's bundled FFmpeg can encode): the frame with its

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Edge.Models;
 using Edge.Pipeline;
 
-namespace Edge.Host.Sinks;
+namespace Edge.Pipeline.Outputs;
 
 /// <summary>
 /// Writes per-frame results: frames.jsonl (one JSON object per frame: stream, index, timestamp, frame age, the row of

@@ -1,10 +1,10 @@
 using System.Text.Json;
-using Edge.Host.Delivery;
-using Edge.Host.Sinks;
+using Edge.Pipeline.Delivery;
 using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
 using Edge.Tests;
 
-namespace Edge.Host.Tests;
+namespace Edge.Pipeline.Tests.Events;
 
 public sealed class SqliteEventStoreTests : IDisposable
 {

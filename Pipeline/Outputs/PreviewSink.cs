@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using Edge.Host.Web;
 using Edge.Pipeline;
 using OpenCvSharp;
 
-namespace Edge.Host.Sinks;
+namespace Edge.Pipeline.Outputs;
 
 /// <summary>
 /// Publishes an annotated JPEG of a stream to the <see cref="PreviewHub"/> at most once per interval; frames in

@@ -4,7 +4,7 @@ using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
-namespace Edge.Host.Delivery;
+namespace Edge.Pipeline.Delivery;
 
 /// <summary>
 /// Publishes each message with QoS 1 on <c>{prefix}/{device}/{stream}/events</c> and counts it delivered only when

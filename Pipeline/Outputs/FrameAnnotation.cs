@@ -2,7 +2,7 @@ using System.Globalization;
 using Edge.Pipeline;
 using OpenCvSharp;
 
-namespace Edge.Host.Sinks;
+namespace Edge.Pipeline.Outputs;
 
 /// <summary>
 /// The overlay of annotated video and live previews: object boxes with label and confidence, stream, frame and time,

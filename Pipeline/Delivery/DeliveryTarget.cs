@@ -1,4 +1,4 @@
-namespace Edge.Host.Delivery;
+namespace Edge.Pipeline.Delivery;
 
 /// <summary>The targets' names in the outbox, the logs and the summary.</summary>
 public static class DeliveryTargets

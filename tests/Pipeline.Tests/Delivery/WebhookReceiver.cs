@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 
-namespace Edge.Host.Tests.Delivery;
+namespace Edge.Pipeline.Tests.Delivery;
 
 /// <summary>
 /// A real local HTTP server (HttpListener) that answers each POST with the status <see cref="Answer"/> picks and

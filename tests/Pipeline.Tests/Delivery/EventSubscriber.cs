@@ -5,7 +5,7 @@ using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
-namespace Edge.Host.Tests.Delivery;
+namespace Edge.Pipeline.Tests.Delivery;
 
 /// <summary>
 /// An MQTT subscriber (MQTTnet) that counts the event ids it receives. Its session is persistent (clean session off,
