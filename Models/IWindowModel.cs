@@ -17,4 +17,22 @@ public interface IWindowModel
 
     /// <summary>Runs <paramref name="count"/> windows packed as [count, InputFrames, FeatureSize]; outputs row by row.</summary>
     ValueTask<float[]> RunAsync(float[] windows, int count, CancellationToken ct);
+
+    /// <summary>True when each frame's feature is the frame model's grid (<see cref="ModelManifest.Grid"/>), not its embedding.</summary>
+    bool ReadsGrid => false;
 }
+
+/// <summary>
+/// An anomaly model that also says where: besides the raw frame score it gives a cell score map per window
+/// ([Grid.Height, Grid.Width], 1 = the p99 of normal cells), for <see cref="AnomalyMap"/>.
+/// </summary>
+public interface ICellMapModel : IWindowModel
+{
+    GridDescription Grid { get; }
+
+    /// <summary>Runs <paramref name="count"/> windows; returns the raw scores [count] and the cell maps [count, H·W].</summary>
+    ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, CancellationToken ct);
+}
+
+/// <summary>Raw frame scores [N] and cell maps [N, H·W] (row-major) of a batch of windows.</summary>
+public sealed record WindowScores(float[] Scores, float[] Cells);

@@ -85,6 +85,16 @@ public sealed class OnnxGraphBuilder
         return unique;
     }
 
+    /// <summary>Adds an int64 scalar constant (a Gather index that drops its axis).</summary>
+    public string Int64Scalar(string name, long value)
+    {
+        var unique = Unique(name);
+        var tensor = new TensorProto { Name = unique, DataType = (int)TensorProto.Types.DataType.Int64 };
+        tensor.Int64Data.Add(value);
+        _graph.Initializer.Add(tensor);
+        return unique;
+    }
+
     /// <summary>Adds a node with one output and returns the output's name.</summary>
     public string Node(string op, string[] inputs, params AttributeProto[] attributes) =>
         Node(op, inputs, 1, attributes)[0];

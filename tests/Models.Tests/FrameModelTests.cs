@@ -83,6 +83,29 @@ public sealed class FrameModelTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task EmbedWithGrid_GivesLayer3GridBesideTheSameEmbedding()
+    {
+        var manifest = ModelManifest.Load(ModelManifest.PathFor(TestData.FrameModel));
+        Assert.Equal(new GridDescription("grid", 256, 14, 14, "layer3"), manifest.Grid);
+        var frames = ReadFrames(TestData.VtestShort, [0, 25]);
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 2, NullLogger.Instance);
+        Assert.Equal(manifest.Grid, embedder.Grid);
+        var plain = embedder.Embed(frames).ToArray();
+        var embeddings = embedder.EmbedWithGrid(frames, out var grids).ToArray();
+        var grid = grids.ToArray();
+        Assert.Equal(2 * 14 * 14 * 256, grid.Length);
+        Assert.True(plain.Zip(embeddings).Max(p => Math.Abs(p.First - p.Second)) < 1e-5f);
+        Assert.All(grid, v => Assert.True(v >= 0, "layer3 ends in a Relu"));
+        Assert.True(grid.Count(v => v > 0) > grid.Length / 10, "the grid should not be empty");
+        // The two frames differ where people walk, not everywhere: some cells change far more than others.
+        var changes = Enumerable.Range(0, 196).Select(c => Enumerable.Range(0, 256).Sum(k => Math.Abs(grid[c * 256 + k] - grid[(196 + c) * 256 + k]))).Order().ToArray();
+        Assert.True(changes[^1] > 3 * changes[98], $"largest cell change {changes[^1]}, median {changes[98]}");
+        var features = await embedder.EmbedFeaturesAsync(frames, CancellationToken.None);
+        Assert.Equal(grid, features.Grids);
+        Dispose(frames);
+    }
+
+    [Fact]
     public void Embed_WrongImageType_IsRejected()
     {
         using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 2, NullLogger.Instance);

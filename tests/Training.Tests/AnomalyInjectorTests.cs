@@ -75,3 +75,49 @@ public sealed class AnomalyInjectorTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 }
+
+public sealed class AnomalySuiteTests : IDisposable
+{
+    private readonly string _folder = TestData.NewTempFolder();
+
+    [Fact]
+    public void KindsForSeed_CoversEveryKindEquallyOverConsecutiveSeeds()
+    {
+        var kinds = Enumerable.Range(0, 5).SelectMany(s => AnomalyInjector.KindsForSeed(s, 4)).ToList();
+        Assert.Equal(AnomalyInjector.SuiteKinds.Select(k => k.Kind).Order(), kinds.Order());
+        Assert.Equal(3, AnomalyInjector.SuiteKinds.Select(k => k.Family).Distinct().Count());
+        Assert.True(AnomalyInjector.SuiteKinds.Count >= 12);
+        Assert.All(AnomalyInjector.UnseenKinds, k => Assert.Contains(k, AnomalyInjector.SuiteKinds.Select(s => s.Kind)));
+    }
+
+    [Fact]
+    public void CreateSuite_Vtest_IsReproducibleAndRecordsFamiliesStrengthsAndBoxes()
+    {
+        // Seed 2: blur, shake, small-object, intruder (two spatial kinds with boxes).
+        var truth = AnomalyInjector.CreateSuite(TestData.Vtest, TestData.Cup, _folder, trainFrames: 400, seed: 2);
+        Assert.Equal(395, truth.Frames);
+        Assert.Equal(AnomalyInjector.KindsForSeed(2, 4), truth.Anomalies.Select(a => a.Kind));
+        Assert.All(truth.Anomalies, a => Assert.Equal(AnomalyInjector.FamilyOf(a.Kind), a.Family));
+        Assert.All(truth.Anomalies, a => Assert.InRange(a.EndFrame - a.StartFrame + 1, 10, 25));
+        Assert.All(truth.Anomalies.Zip(truth.Anomalies.Skip(1)), p => Assert.True(p.Second.StartFrame - p.First.EndFrame > 55));
+        foreach (var a in truth.Anomalies.Where(a => a.Family == AnomalyInjector.SpatialFamily))
+        {
+            Assert.Equal(a.EndFrame - a.StartFrame + 1, a.Regions!.Length);
+            Assert.All(a.Regions, r => Assert.True(r.Width > 0 && r.Height > 0 && r.X >= 0 && r.Y >= 0 && r.X + r.Width <= 768 && r.Y + r.Height <= 576));
+        }
+        var loaded = AnomalyInjector.GroundTruth.Load(Path.Combine(_folder, "vtest-s2-test.gt.json"));
+        Assert.Equal(truth.Anomalies.Select(a => (a.Kind, a.StartFrame, a.Family, a.Strength, a.Regions?.Length)),
+            loaded.Anomalies.Select(a => (a.Kind, a.StartFrame, a.Family, a.Strength, a.Regions?.Length)));
+        // The same seed gives the same ground truth.
+        var again = AnomalyInjector.CreateSuite(TestData.Vtest, TestData.Cup, Path.Combine(_folder, "again"), trainFrames: 400, seed: 2);
+        Assert.Equal(truth.Anomalies.Select(a => (a.StartFrame, a.EndFrame, a.Strength)), again.Anomalies.Select(a => (a.StartFrame, a.EndFrame, a.Strength)));
+        // Ground truth written before families existed still loads.
+        var old = Path.Combine(_folder, "old.gt.json");
+        File.WriteAllText(old, """{"video":"v.avi","frames":10,"fps":10,"anomalies":[{"kind":"freeze","startFrame":2,"endFrame":4}]}""");
+        var oldTruth = AnomalyInjector.GroundTruth.Load(old);
+        Assert.Null(oldTruth.Anomalies[0].Family);
+        Assert.True(oldTruth.IsAnomalous(3));
+    }
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+}

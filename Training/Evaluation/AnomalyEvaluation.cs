@@ -1,0 +1,216 @@
+using Edge.Models;
+using Edge.Models.GridAnomaly;
+using Edge.Training.Data;
+
+namespace Edge.Training.Evaluation;
+
+/// <summary>
+/// Evaluates anomaly scores against the injected suite's ground truth (<see cref="AnomalyInjector.CreateSuite"/>):
+/// frame ROC AUC overall and per kind (each kind's frames against every normal frame of the same videos),
+/// per family, cell-level localisation AUC for kinds with injected boxes, event precision and recall with the
+/// caller's event rules, false-alarm events per hour on held-out normal footage, and the nearest-normal-frame
+/// reference (each frame's pooled embedding's distance to its nearest training frame) beside every number.
+/// Works on features already extracted (embeddings and grids per frame), so one extraction serves many models.
+/// </summary>
+public static class AnomalyEvaluation
+{
+    /// <summary>A test video's per-frame features and ground truth. Grids may be null for embedding-only methods.</summary>
+    public sealed record Video(string Name, float[] Embeddings, float[]? Grids, int Frames, AnomalyInjector.GroundTruth Truth);
+
+    /// <summary>Per-frame scores of one video (NaN where unscored) and, if the method localises, its cell maps [frames][H·W].</summary>
+    public sealed record VideoScores(double[] Scores, float[][]? Cells);
+
+    /// <summary>Turns one video's calibrated scores into events (start and end frame, inclusive); the caller's event rules.</summary>
+    public delegate IReadOnlyList<(long StartFrame, long EndFrame)> EventSegmenter(double[] scores, double fps);
+
+    public sealed record KindResult(string Kind, string Family, double Auc, int Injections, int Frames);
+
+    public sealed record MethodReport(string Method, double FrameAuc, double MeanKindAuc, double MinKindAuc, KindResult[] Kinds,
+        Dictionary<string, double> FamilyAuc, double? LocalisationAuc, int Events, double EventPrecision, double EventRecall,
+        double? FalseAlarmsPerHour);
+
+    /// <summary>Scores every frame of each video with a grid model: frame t is the newest frame of window [t − Steps, t].</summary>
+    public static VideoScores ScoreWithModel(ICellMapModel model, Video video, int batch = 32)
+    {
+        var grids = video.Grids ?? throw new ArgumentException($"{video.Name} has no grids");
+        var frames = model.InputFrames;
+        var size = model.FeatureSize;
+        var calibration = model.Manifest.Anomaly!;
+        var scores = Enumerable.Repeat(double.NaN, video.Frames).ToArray();
+        var cells = new float[video.Frames][];
+        var cellCount = model.Grid.Height * model.Grid.Width;
+        var ends = Enumerable.Range(frames - 1, Math.Max(0, video.Frames - frames + 1)).ToArray();
+        foreach (var chunk in ends.Chunk(batch))
+        {
+            var windows = new float[chunk.Length * frames * size];
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                grids.AsSpan((chunk[i] - frames + 1) * size, frames * size).CopyTo(windows.AsSpan(i * frames * size));
+            }
+            var result = model.RunWithCellsAsync(windows, chunk.Length, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                scores[chunk[i]] = calibration.Relative(result.Scores[i]);
+                cells[chunk[i]] = result.Cells.AsSpan(i * cellCount, cellCount).ToArray();
+            }
+        }
+        for (var t = 0; t < frames - 1; t++)
+        {
+            cells[t] = new float[cellCount];
+        }
+        return new VideoScores(scores, cells);
+    }
+
+    /// <summary>
+    /// The no-learning reference: each frame's distance to the nearest training frame's pooled embedding, scaled so
+    /// that 1.0 is the p99 of the same distance for held-out training frames (every 5th block of 40, against the rest).
+    /// </summary>
+    public static Func<Video, VideoScores> NearestNormalFrame(float[] trainEmbeddings, int embeddingSize)
+    {
+        var rows = trainEmbeddings.Length / embeddingSize;
+        var heldOut = Enumerable.Range(0, rows).Where(r => r / 40 % 5 == 4).ToArray();
+        var kept = Enumerable.Range(0, rows).Where(r => r / 40 % 5 != 4).ToArray();
+        double Nearest(ReadOnlySpan<float> x, int[] among)
+        {
+            var best = double.MaxValue;
+            foreach (var r in among)
+            {
+                var row = trainEmbeddings.AsSpan(r * embeddingSize, embeddingSize);
+                double sum = 0;
+                for (var j = 0; j < embeddingSize; j++)
+                {
+                    var v = x[j] - row[j];
+                    sum += v * v;
+                }
+                best = Math.Min(best, sum);
+            }
+            return Math.Sqrt(best);
+        }
+        var normal = heldOut.Select(r => Nearest(trainEmbeddings.AsSpan(r * embeddingSize, embeddingSize), kept)).ToArray();
+        var mean = normal.Length == 0 ? 0 : normal.Average();
+        var p99 = Statistics.PercentileOf(normal, 0.99);
+        var all = Enumerable.Range(0, rows).ToArray();
+        return video => new VideoScores(
+            [.. Enumerable.Range(0, video.Frames).Select(t => (Nearest(video.Embeddings.AsSpan(t * embeddingSize, embeddingSize), all) - mean) / Math.Max(p99 - mean, 1e-9))],
+            null);
+    }
+
+    /// <summary>
+    /// Everything for one method over the test videos. <paramref name="kinds"/> limits the kinds counted (others'
+    /// frames are left out, neither positive nor negative); <paramref name="normal"/> are held-out normal videos for
+    /// false alarms per hour (their scores with the same method); <paramref name="grid"/> and the frame size map
+    /// injected boxes to cells for localisation.
+    /// </summary>
+    public static MethodReport Evaluate(string method, IReadOnlyList<Video> videos, IReadOnlyList<VideoScores> scores, EventSegmenter events,
+        IReadOnlySet<string>? kinds = null, IReadOnlyList<(Video Video, VideoScores Scores)>? normal = null,
+        (int Height, int Width, int FrameWidth, int FrameHeight)? grid = null)
+    {
+        var pooled = new List<(double Score, string? Kind)>();
+        var localScores = new List<double>();
+        var localLabels = new List<bool>();
+        int truePositiveEvents = 0, allEvents = 0, found = 0, injections = 0;
+        for (var v = 0; v < videos.Count; v++)
+        {
+            var truth = videos[v].Truth;
+            var s = scores[v].Scores;
+            var excluded = new bool[s.Length];
+            foreach (var a in truth.Anomalies.Where(a => kinds is not null && !kinds.Contains(a.Kind)))
+            {
+                for (var t = a.StartFrame; t <= a.EndFrame && t < s.Length; t++)
+                {
+                    excluded[t] = true;
+                }
+            }
+            for (var t = 0; t < s.Length; t++)
+            {
+                if (!double.IsNaN(s[t]) && !excluded[t])
+                {
+                    pooled.Add((s[t], truth.At(t)?.Kind));
+                }
+            }
+            var counted = truth.Anomalies.Where(a => kinds is null || kinds.Contains(a.Kind)).ToArray();
+            var found_ = events(s, truth.Fps);
+            foreach (var e in found_)
+            {
+                // An event that overlaps only excluded kinds is neither right nor wrong.
+                if (truth.Anomalies.Any(a => Overlaps(e, a) && !counted.Contains(a)) && !counted.Any(a => Overlaps(e, a)))
+                {
+                    continue;
+                }
+                allEvents++;
+                truePositiveEvents += counted.Any(a => Overlaps(e, a)) ? 1 : 0;
+            }
+            found += counted.Count(a => found_.Any(e => Overlaps(e, a)));
+            injections += counted.Length;
+            if (grid is { } g && scores[v].Cells is { } cells)
+            {
+                foreach (var a in counted.Where(a => a.Regions is { Length: > 0 }))
+                {
+                    foreach (var region in a.Regions!)
+                    {
+                        if (region.Frame >= cells.Length || double.IsNaN(s[region.Frame]))
+                        {
+                            continue;
+                        }
+                        var map = cells[region.Frame];
+                        for (var r = 0; r < g.Height; r++)
+                        {
+                            for (var c = 0; c < g.Width; c++)
+                            {
+                                var box = AnomalyMap.CellBox(r, c, g.Height, g.Width, g.FrameWidth, g.FrameHeight);
+                                var inside = (box & region.ToRect()).Width * (box & region.ToRect()).Height;
+                                // A cell counts as anomalous when the injected box covers a quarter of it or more.
+                                localLabels.Add(inside * 4 >= box.Width * box.Height);
+                                localScores.Add(map[r * g.Width + c]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var labels = pooled.Select(p => p.Kind is not null).ToArray();
+        var frameAuc = Metrics.Roc([.. pooled.Select(p => p.Score)], labels).Auc;
+        var kindResults = new List<KindResult>();
+        foreach (var kind in pooled.Where(p => p.Kind is not null).Select(p => p.Kind!).Distinct().Order())
+        {
+            var subset = pooled.Where(p => p.Kind is null || p.Kind == kind).ToArray();
+            var auc = Metrics.Roc([.. subset.Select(p => p.Score)], [.. subset.Select(p => p.Kind is not null)]).Auc;
+            var count = videos.Sum(v => v.Truth.Anomalies.Count(a => a.Kind == kind));
+            kindResults.Add(new KindResult(kind, FamilyOrNone(kind), auc, count, subset.Count(p => p.Kind is not null)));
+        }
+        var families = kindResults.GroupBy(k => k.Family).ToDictionary(g => g.Key, g => g.Average(k => k.Auc));
+        double? localisation = localLabels.Contains(true) && localLabels.Contains(false)
+            ? Metrics.Roc(localScores, localLabels).Auc : null;
+        double? falseAlarms = null;
+        if (normal is { Count: > 0 })
+        {
+            var hours = normal.Sum(n => n.Video.Frames / n.Video.Truth.Fps) / 3600;
+            falseAlarms = normal.Sum(n => events(n.Scores.Scores, n.Video.Truth.Fps).Count) / hours;
+        }
+        return new MethodReport(method, frameAuc, kindResults.Count == 0 ? double.NaN : kindResults.Average(k => k.Auc),
+            kindResults.Count == 0 ? double.NaN : kindResults.Min(k => k.Auc), [.. kindResults], families, localisation,
+            allEvents, allEvents == 0 ? 0 : truePositiveEvents / (double)allEvents, injections == 0 ? 0 : found / (double)injections, falseAlarms);
+    }
+
+    /// <summary>
+    /// Leave-one-family-out: for each family, the candidate whose mean kind AUC over the other families' kinds is
+    /// highest is chosen, and its mean kind AUC on the held-out family is reported. <paramref name="results"/> holds
+    /// each candidate's report over the tuning videos.
+    /// </summary>
+    public static IReadOnlyList<(string Family, string Chosen, double ChosenOnOthers, double HeldOutAuc)> LeaveOneFamilyOut(IReadOnlyList<MethodReport> results)
+    {
+        var families = results.SelectMany(r => r.Kinds.Select(k => k.Family)).Distinct().Order().ToArray();
+        var outcome = new List<(string, string, double, double)>();
+        foreach (var family in families)
+        {
+            var best = results.Select(r => (Report: r, Others: r.Kinds.Where(k => k.Family != family).Select(k => k.Auc).DefaultIfEmpty(0).Average()))
+                .OrderByDescending(x => x.Others).First();
+            outcome.Add((family, best.Report.Method, best.Others, best.Report.Kinds.Where(k => k.Family == family).Select(k => k.Auc).DefaultIfEmpty(double.NaN).Average()));
+        }
+        return outcome;
+    }
+
+    private static bool Overlaps((long StartFrame, long EndFrame) e, AnomalyInjector.Injection a) => e.StartFrame <= a.EndFrame && e.EndFrame >= a.StartFrame;
+
+    private static string FamilyOrNone(string kind) => AnomalyInjector.SuiteKinds.Any(k => k.Kind == kind) ? AnomalyInjector.FamilyOf(kind) : "other";
+}
