@@ -27,6 +27,16 @@ public sealed class CaptureOptions
     [Range(0, 16_384)]
     public int ResizeHeight { get; set; }
 
+    /// <summary>
+    /// Most pixels a live frame (camera, network stream, file replayed as live) may have in the frame pool; a larger
+    /// one is scaled down at capture, keeping its aspect ratio (both sides even), so that a 4K camera cannot fill a
+    /// pool of dozens of frames with gigabytes. Default 1920×1080. An explicit resize larger than this is scaled too.
+    /// </summary>
+    [Range(4_096, 67_108_864)]
+    public int MaxFramePixels { get; set; } = DefaultMaxFramePixels;
+
+    public const int DefaultMaxFramePixels = 1920 * 1080;
+
     /// <summary>Time allowed to open a network stream or camera.</summary>
     [Range(100, 600_000)]
     public int OpenTimeoutMs { get; set; } = 5_000;

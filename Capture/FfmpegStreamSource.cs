@@ -1,8 +1,9 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
 
 namespace Edge.Capture;
@@ -12,6 +13,10 @@ namespace Edge.Capture;
 /// OpenCvSharp's runtime package is built without network protocols, so streams go through the system's ffmpeg
 /// (Debian package ffmpeg), as Frigate does: ffmpeg writes YUV4MPEG2 to its stdout, whose header gives the frame size
 /// and rate; each frame is read into a buffer owned by this source and converted to BGR in the leased frame.
+/// The URL never appears on ffmpeg's command line or in its environment (both readable by other local users through
+/// ps and /proc): it is written to ffmpeg's stdin as a one-entry ffconcat script, which also carries the input's
+/// options and the protocol whitelist of its scheme. ffmpeg scales frames above
+/// <see cref="CaptureOptions.MaxFramePixels"/> down before they reach Edge.
 /// The source owns the child process and kills it when disposed.
 /// </summary>
 public sealed class FfmpegStreamSource : IFrameSource
@@ -24,24 +29,39 @@ public sealed class FfmpegStreamSource : IFrameSource
     /// </summary>
     private const string AnalyzeMicroseconds = "1000000";
 
+    /// <summary>
+    /// What a user or API hears about any failing network source: one text for a closed port, an open port that is
+    /// not a video stream, a host that does not answer and refused credentials. The reason is for the log only.
+    /// </summary>
+    internal static string NoAnswer(string location) =>
+        $"stream did not answer: {location} (or it is not a video stream; check the address, port and credentials)";
+
+    /// <summary>Environment variables ffmpeg keeps; the rest (EDGE_* with a camera URL, proxies) stays with Edge.</summary>
+    private static readonly string[] s_environment = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
+
     private readonly Process _ffmpeg;
     private readonly Stream _stdout;
     private readonly CaptureOptions _options;
     private readonly byte[] _yuv;
     private readonly Mat _yuvMat;
     private readonly FrameShaping _shaping;
+    private readonly LastLines _lastError;
+    private readonly ILogger _logger;
     private long _position;
     private long _emitted;
 
-    private FfmpegStreamSource(Process ffmpeg, string streamId, string location, int width, int height, double fps, CaptureOptions options)
+    private FfmpegStreamSource(Process ffmpeg, string streamId, string location, int width, int height, double fps,
+        CaptureOptions options, LastLines lastError, ILogger logger)
     {
         _ffmpeg = ffmpeg;
         _stdout = ffmpeg.StandardOutput.BaseStream;
         _options = options;
+        _lastError = lastError;
+        _logger = logger;
         StreamId = streamId;
         _yuv = new byte[width * height * 3 / 2];
         _yuvMat = Mat.FromPixelData(height * 3 / 2, width, MatType.CV_8UC1, _yuv);
-        _shaping = new FrameShaping(options);
+        _shaping = new FrameShaping(options, width, height, isLive: true);
         Info = new SourceInfo(SourceKind.Network, location, true, _shaping.Resize?.Width ?? width, _shaping.Resize?.Height ?? height, fps, null, "ffmpeg");
     }
 
@@ -49,14 +69,33 @@ public sealed class FfmpegStreamSource : IFrameSource
 
     public SourceInfo Info { get; }
 
+    /// <summary>The ffmpeg child's process id (tests read its /proc entries).</summary>
+    internal int ProcessId => _ffmpeg.Id;
+
     /// <summary>
-    /// Starts ffmpeg on <paramref name="url"/> and waits up to <see cref="CaptureOptions.OpenTimeoutMs"/> for the
-    /// first bytes of video; a stream that does not answer in time is <see cref="CaptureError.Unreachable"/>.
+    /// Checks <paramref name="url"/> against <paramref name="policy"/> (default <see cref="SourcePolicy.CommandLine"/>),
+    /// starts ffmpeg on it and waits up to <see cref="CaptureOptions.OpenTimeoutMs"/> for the first bytes of video.
+    /// A source that is not an allowed URL is <see cref="CaptureError.Refused"/>; a stream that does not answer in
+    /// time, refuses the connection or the credentials, or is not video is <see cref="CaptureError.Unreachable"/> with
+    /// one message for all of them (ffmpeg's reason is in <see cref="CaptureException.Detail"/>).
     /// Cancelling <paramref name="ct"/> stops the wait with <see cref="OperationCanceledException"/>.
     /// </summary>
-    public static FfmpegStreamSource Open(string url, string streamId, CaptureOptions options, CancellationToken ct = default)
+    public static FfmpegStreamSource Open(string url, string streamId, CaptureOptions options, CancellationToken ct = default,
+        SourcePolicy? policy = null, ILogger? logger = null)
     {
-        var location = VideoCaptureSource.Redact(url);
+        var allowed = (policy ?? SourcePolicy.CommandLine).Check(url);
+        if (allowed.Kind != SourceKind.Network)
+        {
+            throw new CaptureException(CaptureError.Refused, $"source refused: not a network URL: {allowed.Location}");
+        }
+        return Start(allowed.OpenPath, allowed.Location, allowed.Scheme!, allowed.ProtocolWhitelist!, streamId, options,
+            logger ?? NullLogger.Instance, ct);
+    }
+
+    /// <summary>Starts ffmpeg on a URL a policy allowed, reading only through the protocols in <paramref name="whitelist"/>.</summary>
+    internal static FfmpegStreamSource Start(string url, string location, string scheme, string whitelist, string streamId,
+        CaptureOptions options, ILogger logger, CancellationToken ct)
+    {
         var info = new ProcessStartInfo("ffmpeg")
         {
             RedirectStandardOutput = true,
@@ -64,12 +103,13 @@ public sealed class FfmpegStreamSource : IFrameSource
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        var timeoutMicroseconds = (options.ReadTimeoutMs * 1000L).ToString(CultureInfo.InvariantCulture);
-        string[] input = url.StartsWith("rtsp", StringComparison.OrdinalIgnoreCase)
-            ? ["-rtsp_transport", "tcp", "-timeout", timeoutMicroseconds, "-analyzeduration", AnalyzeMicroseconds]
-            : ["-rw_timeout", timeoutMicroseconds];
-        foreach (var arg in (string[])["-hide_banner", "-nostdin", "-loglevel", "error", .. input, "-i", url,
-                     "-map", "0:v:0", "-an", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"])
+        KeepOnly(info.Environment, s_environment);
+        // The script is read from stdin ("pipe"): the outer input needs no other protocol, and the stream's own
+        // protocols come from the script's whitelist, which replaces the outer one for the stream and whatever it
+        // redirects to or lists (HLS, DASH, SDP).
+        foreach (var arg in (string[])["-hide_banner", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "pipe",
+                     "-f", "concat", "-safe", "0", "-i", "pipe:0",
+                     "-map", "0:v:0", "-an", "-vf", ScaleFilter(options.MaxFramePixels), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"])
         {
             info.ArgumentList.Add(arg);
         }
@@ -83,26 +123,27 @@ public sealed class FfmpegStreamSource : IFrameSource
             throw new CaptureException(CaptureError.Unreachable,
                 $"network streams need ffmpeg, which was not found (Debian: apt-get install ffmpeg); cannot open {location}");
         }
-        // Only the last line is kept: it says why ffmpeg stopped, and memory stays bounded over months of warnings.
-        var lastError = new StrongBox<string?>();
+        var lastError = new LastLines();
         ffmpeg.ErrorDataReceived += (_, e) =>
         {
             if (!string.IsNullOrWhiteSpace(e.Data))
             {
-                Volatile.Write(ref lastError.Value, e.Data.Trim());
+                lastError.Add(e.Data.Trim());
             }
         };
         ffmpeg.BeginErrorReadLine();
         try
         {
+            WriteScript(ffmpeg, Script(url, scheme, whitelist, options));
             var header = ReadHeader(ffmpeg.StandardOutput.BaseStream, options.OpenTimeoutMs, ct);
             if (header is null)
             {
-                throw new CaptureException(CaptureError.Unreachable,
-                    $"stream did not answer: {location} (no video within {options.OpenTimeoutMs} ms{Reason(ffmpeg, lastError)})");
+                ffmpeg.WaitForExit(200);
+                var reason = lastError.Text ?? $"no video within {options.OpenTimeoutMs} ms";
+                throw new CaptureException(CaptureError.Unreachable, NoAnswer(location), $"ffmpeg: {reason}");
             }
             var (width, height, fps) = header.Value;
-            return new FfmpegStreamSource(ffmpeg, streamId, location, width, height, fps, options);
+            return new FfmpegStreamSource(ffmpeg, streamId, location, width, height, fps, options, lastError, logger);
         }
         catch
         {
@@ -112,11 +153,66 @@ public sealed class FfmpegStreamSource : IFrameSource
         }
     }
 
-    /// <summary>ffmpeg's last words, which repeat the URL as given: credentials are removed.</summary>
-    private static string Reason(Process ffmpeg, StrongBox<string?> lastError)
+    /// <summary>
+    /// The ffconcat script that names the stream: the URL in single quotes (a quote inside written as '\''), then the
+    /// options of that input, which ffmpeg applies to it alone. A policy refuses URLs with control characters, so
+    /// the URL cannot end its line and add directives.
+    /// </summary>
+    internal static string Script(string url, string scheme, string whitelist, CaptureOptions options)
     {
-        ffmpeg.WaitForExit(200);
-        return Volatile.Read(ref lastError.Value) is { } line ? ": " + VideoCaptureSource.Redact(line) : "";
+        if (url.Any(char.IsControl))
+        {
+            throw new CaptureException(CaptureError.Refused, "source refused: the source contains control characters");
+        }
+        var timeoutMicroseconds = (options.ReadTimeoutMs * 1000L).ToString(CultureInfo.InvariantCulture);
+        var script = new StringBuilder("ffconcat version 1.0\n");
+        script.Append("file '").Append(url.Replace("'", @"'\''", StringComparison.Ordinal)).Append("'\n");
+        script.Append("option protocol_whitelist ").Append(whitelist).Append('\n');
+        if (scheme is "rtsp" or "rtsps")
+        {
+            script.Append("option rtsp_transport tcp\n");
+            script.Append("option timeout ").Append(timeoutMicroseconds).Append('\n');
+            script.Append("option analyzeduration ").Append(AnalyzeMicroseconds).Append('\n');
+        }
+        else
+        {
+            script.Append("option rw_timeout ").Append(timeoutMicroseconds).Append('\n');
+        }
+        return script.ToString();
+    }
+
+    /// <summary>
+    /// ffmpeg's scale filter for frames above <paramref name="maxPixels"/>: the largest even size of the same aspect
+    /// ratio within the bound (as <see cref="FrameShaping.Fit"/> computes); frames within it pass unchanged.
+    /// </summary>
+    internal static string ScaleFilter(int maxPixels)
+    {
+        var max = maxPixels.ToString(CultureInfo.InvariantCulture);
+        string Side(string side) => $"if(gt(iw*ih,{max}),max(2,floor({side}*sqrt({max}/(iw*ih))/2)*2),{side})";
+        return $"scale=w='{Side("iw")}':h='{Side("ih")}'";
+    }
+
+    private static void WriteScript(Process ffmpeg, string script)
+    {
+        try
+        {
+            var stdin = ffmpeg.StandardInput.BaseStream;
+            stdin.Write(new UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(script));
+            stdin.Flush();
+            ffmpeg.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // ffmpeg ended before reading its script; its last line says why.
+        }
+    }
+
+    private static void KeepOnly(IDictionary<string, string?> environment, string[] names)
+    {
+        foreach (var name in environment.Keys.Where(k => !names.Contains(k, StringComparer.Ordinal)).ToList())
+        {
+            environment.Remove(name);
+        }
     }
 
     /// <summary>Reads "YUV4MPEG2 W768 H576 F10:1 ..." within the timeout; null if none came.</summary>
@@ -197,6 +293,10 @@ public sealed class FfmpegStreamSource : IFrameSource
                 if (!ReadFrame(ct))
                 {
                     frame.Dispose();
+                    if (_lastError.Text is { } reason)
+                    {
+                        _logger.LogDebug("{Stream}: the stream ended; ffmpeg: {Reason}", StreamId, Redaction.Redact(reason));
+                    }
                     return null;
                 }
                 var index = _position++;
@@ -256,6 +356,43 @@ public sealed class FfmpegStreamSource : IFrameSource
         }
         catch (InvalidOperationException)
         {
+        }
+    }
+
+    /// <summary>
+    /// ffmpeg's last few stderr lines, redacted: the first names the cause ("Protocol 'file' not on whitelist", "Connection
+    /// refused"), the last what it did about it. Bounded, so months of warnings cost nothing. Written by the stderr
+    /// reader thread, read by the capture thread.
+    /// </summary>
+    private sealed class LastLines
+    {
+        private const int Kept = 4;
+        private readonly Queue<string> _lines = new(Kept);
+        private readonly Lock _lock = new();
+
+        public void Add(string line)
+        {
+            // Redacted before it is cut: a URL cut in its user information would no longer look like one.
+            line = Redaction.Redact(line);
+            lock (_lock)
+            {
+                if (_lines.Count == Kept)
+                {
+                    _lines.Dequeue();
+                }
+                _lines.Enqueue(line.Length > 500 ? line[..500] : line);
+            }
+        }
+
+        public string? Text
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _lines.Count == 0 ? null : string.Join(" | ", _lines);
+                }
+            }
         }
     }
 

@@ -21,7 +21,8 @@ public sealed class ImageFolderSource : IFrameSource
     private long _position;
     private long _emitted;
 
-    public ImageFolderSource(string folder, string streamId, CaptureOptions options, ILogger logger)
+    /// <param name="policy">When it has file roots, images whose links lead outside them are left out; null: all.</param>
+    public ImageFolderSource(string folder, string streamId, CaptureOptions options, ILogger logger, SourcePolicy? policy = null)
     {
         if (!Directory.Exists(folder))
         {
@@ -29,6 +30,7 @@ public sealed class ImageFolderSource : IFrameSource
         }
         _files = Directory.EnumerateFiles(folder)
             .Where(f => s_extensions.Contains(Path.GetExtension(f)))
+            .Where(f => policy is null || policy.AllowsFile(f))
             .Order(StringComparer.Ordinal)
             .ToArray();
         if (_files.Length == 0)
@@ -45,7 +47,7 @@ public sealed class ImageFolderSource : IFrameSource
             using var first = FirstDecodable() ?? throw new CaptureException(CaptureError.Undecodable, $"none of the images in {folder} can be decoded");
             (width, height) = (first.Width, first.Height);
         }
-        Info = new SourceInfo(SourceKind.ImageFolder, folder, false, width, height, options.FolderFps, _files.Length, "imread");
+        Info = new SourceInfo(SourceKind.ImageFolder, Redaction.Redact(folder), false, width, height, options.FolderFps, _files.Length, "imread");
     }
 
     public string StreamId { get; }
@@ -84,7 +86,7 @@ public sealed class ImageFolderSource : IFrameSource
             if (image.Empty())
             {
                 Skipped++;
-                _logger.LogWarning("Skipping {File}: not a decodable image", _files[index]);
+                _logger.LogWarning("Skipping {File}: not a decodable image", Redaction.Redact(_files[index]));
                 continue;
             }
             var frame = pool.Rent(ct);

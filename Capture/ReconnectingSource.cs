@@ -39,7 +39,7 @@ public sealed class ReconnectingSource : IFrameSource
     {
         options.Validate();
         StreamId = streamId;
-        _info = initialInfo with { IsLive = true };
+        _info = initialInfo with { IsLive = true, Location = Redaction.Redact(initialInfo.Location) };
         _open = open;
         _options = options;
         _maxFrames = maxFrames;
@@ -83,6 +83,7 @@ public sealed class ReconnectingSource : IFrameSource
                     continue;
                 }
                 string error;
+                string? detail = null;
                 // The watchdog cancels only this read: the inner source unblocks and is replaced, the caller goes on.
                 using (var watchdog = CancellationTokenSource.CreateLinkedTokenSource(ct))
                 {
@@ -103,9 +104,10 @@ public sealed class ReconnectingSource : IFrameSource
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
                         error = ex.Message;
+                        detail = (ex as CaptureException)?.Detail;
                     }
                 }
-                Fail(error, ct);
+                Fail(error, detail, ct);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -125,12 +127,12 @@ public sealed class ReconnectingSource : IFrameSource
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            Fail(ex.Message, ct);
+            Fail(ex.Message, (ex as CaptureException)?.Detail, ct);
             return false;
         }
         _connectedTicks = Stopwatch.GetTimestamp();
         _indexBase = _nextIndex;
-        var info = _inner.Info with { IsLive = true };
+        var info = _inner.Info with { IsLive = true, Location = Redaction.Redact(_inner.Info.Location) };
         Volatile.Write(ref _info, info);
         Update(s => s with { State = CaptureState.Running });
         _logger.LogInformation("{Stream}: connected to {Location} ({Width}x{Height}, {Fps:0.##} fps)",
@@ -153,8 +155,11 @@ public sealed class ReconnectingSource : IFrameSource
         return frame;
     }
 
-    /// <summary>Drops the inner source, records why, and waits out the backoff (throws if cancelled meanwhile).</summary>
-    private void Fail(string error, CancellationToken ct)
+    /// <summary>
+    /// Drops the inner source, records why, and waits out the backoff (throws if cancelled meanwhile). The status gets
+    /// the user-facing <paramref name="error"/>; the log also gets <paramref name="detail"/> (ffmpeg's reason).
+    /// </summary>
+    private void Fail(string error, string? detail, CancellationToken ct)
     {
         _inner?.Dispose();
         _inner = null;
@@ -168,12 +173,20 @@ public sealed class ReconnectingSource : IFrameSource
                 State = CaptureState.Backoff,
                 Reconnects = s.Reconnects + 1,
                 ConsecutiveFailures = failures,
-                LastError = VideoCaptureSource.Redact(error),
+                LastError = Redaction.Redact(error),
                 RetryAtUtc = DateTime.UtcNow.AddMilliseconds(delayMs),
             };
         });
-        _logger.LogWarning("{Stream}: {Error}; reconnecting in {DelayMs:0} ms (failure {Failures} in a row)",
-            StreamId, status.LastError, delayMs, status.ConsecutiveFailures);
+        if (detail is null)
+        {
+            _logger.LogWarning("{Stream}: {Error}; reconnecting in {DelayMs:0} ms (failure {Failures} in a row)",
+                StreamId, status.LastError, delayMs, status.ConsecutiveFailures);
+        }
+        else
+        {
+            _logger.LogWarning("{Stream}: {Error} ({Detail}); reconnecting in {DelayMs:0} ms (failure {Failures} in a row)",
+                StreamId, status.LastError, Redaction.Redact(detail), delayMs, status.ConsecutiveFailures);
+        }
         ct.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(delayMs));
         ct.ThrowIfCancellationRequested();
     }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using OpenCvSharp;
 
 namespace Edge.Capture;
@@ -10,7 +9,7 @@ namespace Edge.Capture;
 /// as live, paced at its own frame rate, which is how a camera behaves for a consumer that falls behind; a looping
 /// file is such a replay that starts again at its end, with indices and timestamps that keep increasing.
 /// </summary>
-public sealed partial class VideoCaptureSource : IFrameSource
+public sealed class VideoCaptureSource : IFrameSource
 {
     private readonly VideoCapture _capture;
     private readonly CaptureOptions _options;
@@ -34,8 +33,8 @@ public sealed partial class VideoCaptureSource : IFrameSource
         var fps = capture.Get(VideoCaptureProperties.Fps);
         var count = (long)capture.Get(VideoCaptureProperties.FrameCount);
         var isLive = kind != SourceKind.File || _replayAsLive;
-        _shaping = new FrameShaping(options);
-        Info = new SourceInfo(kind, location, isLive,
+        _shaping = new FrameShaping(options, capture.FrameWidth, capture.FrameHeight, isLive);
+        Info = new SourceInfo(kind, Redaction.Redact(location), isLive,
             _shaping.Resize?.Width ?? capture.FrameWidth, _shaping.Resize?.Height ?? capture.FrameHeight,
             fps > 0 ? fps : 0, kind == SourceKind.File && count > 0 ? count : null, capture.GetBackendName());
         _stride = Strides.For(options, Info.Fps);
@@ -50,24 +49,33 @@ public sealed partial class VideoCaptureSource : IFrameSource
     /// <paramref name="loop"/> does the same and starts again at the end, for a test camera that never stops.
     /// </summary>
     public static VideoCaptureSource OpenFile(string path, string streamId, CaptureOptions options, bool replayAsLive = false,
-        bool loop = false)
+        bool loop = false) => OpenFile(path, path, streamId, options, replayAsLive, loop);
+
+    /// <summary>Opens <paramref name="path"/> (as a <see cref="SourcePolicy"/> resolved it), naming it <paramref name="location"/>.</summary>
+    internal static VideoCaptureSource OpenFile(string path, string location, string streamId, CaptureOptions options,
+        bool replayAsLive, bool loop)
     {
         if (Directory.Exists(path) || !File.Exists(path))
         {
-            throw new CaptureException(CaptureError.NotFound, $"video file not found: {path}");
+            throw new CaptureException(CaptureError.NotFound, $"video file not found: {location}");
         }
         var capture = new VideoCapture(path, VideoCaptureAPIs.FFMPEG);
         if (!capture.IsOpened() || capture.FrameWidth <= 0)
         {
             capture.Dispose();
-            throw new CaptureException(CaptureError.Undecodable, $"not a video that can be decoded: {path}");
+            throw new CaptureException(CaptureError.Undecodable, $"not a video that can be decoded: {location}");
         }
-        return new VideoCaptureSource(capture, streamId, SourceKind.File, path, options, replayAsLive, loop);
+        return new VideoCaptureSource(capture, streamId, SourceKind.File, location, options, replayAsLive, loop);
     }
 
     /// <summary>Opens a camera by index ("0") or device path ("/dev/video0").</summary>
     public static VideoCaptureSource OpenCamera(string device, string streamId, CaptureOptions options)
     {
+        if (SourcePolicy.Classify(device, out _) != SourcePolicy.SourceShape.Camera)
+        {
+            // Only a number or /dev/videoN: V4L2 on any other path would tell which files exist.
+            throw new CaptureException(CaptureError.Refused, $"source refused: not a camera (a number or /dev/videoN): {device}");
+        }
         VideoCapture capture;
         if (int.TryParse(device, out var index))
         {
@@ -93,11 +101,8 @@ public sealed partial class VideoCaptureSource : IFrameSource
         return new VideoCaptureSource(capture, streamId, SourceKind.Camera, device, options, replayAsLive: false, loop: false);
     }
 
-    /// <summary>Replaces the user name and password of every URL in <paramref name="text"/> with ***, so it can be logged.</summary>
-    public static string Redact(string text) => UserInfo().Replace(text, "***@");
-
-    [GeneratedRegex(@"(?<=://)[^/\s]*@")]
-    private static partial Regex UserInfo();
+    /// <summary>The same as <see cref="Redaction.Redact"/>, kept for existing callers: there is one redaction.</summary>
+    public static string Redact(string text) => Redaction.Redact(text);
 
     public Frame? Read(FramePool pool, CancellationToken ct)
     {

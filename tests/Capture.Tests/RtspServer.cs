@@ -17,10 +17,14 @@ public sealed class RtspServer : IDisposable
     private readonly string _frames = TestData.NewTempFolder();
     private Process? _process;
 
-    public RtspServer(string video, int fps)
+    private readonly string[] _credentials;
+
+    /// <param name="user">With <paramref name="password"/>: the stream requires basic authentication with them.</param>
+    public RtspServer(string video, int fps, string? user = null, string? password = null)
     {
         _video = video;
         _fps = fps;
+        _credentials = user is null || password is null ? [] : [user, password];
         Port = FreePort();
         Start();
     }
@@ -29,12 +33,16 @@ public sealed class RtspServer : IDisposable
 
     public string Url => $"rtsp://127.0.0.1:{Port}/test";
 
+    /// <summary>The stream's URL with <paramref name="user"/> and <paramref name="password"/> in it, percent-encoded.</summary>
+    public string UrlWith(string user, string password) =>
+        $"rtsp://{Uri.EscapeDataString(user)}:{Uri.EscapeDataString(password)}@127.0.0.1:{Port}/test";
+
     /// <summary>Starts the server and returns once it listens.</summary>
     public void Start()
     {
         var script = Path.Combine(TestData.RepoRoot, "tests", "Capture.Tests", "rtsp_server.py");
         var process = Process.Start(new ProcessStartInfo("/usr/bin/python3",
-            [script, Port.ToString(System.Globalization.CultureInfo.InvariantCulture), _video, _fps.ToString(System.Globalization.CultureInfo.InvariantCulture), _frames])
+            [script, Port.ToString(System.Globalization.CultureInfo.InvariantCulture), _video, _fps.ToString(System.Globalization.CultureInfo.InvariantCulture), _frames, .. _credentials])
         { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true })!;
         _process = process;
         var stderr = process.StandardError.ReadToEndAsync();

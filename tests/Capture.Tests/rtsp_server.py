@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A real RTSP server for the capture tests: serves a video file, looping, at rtsp://127.0.0.1:PORT/test.
 
-Usage: rtsp_server.py PORT VIDEO FPS WORKDIR. GStreamer's gst-rtsp-server (Debian: gir1.2-gst-rtsp-server-1.0 and
+Usage: rtsp_server.py PORT VIDEO FPS WORKDIR [USER PASSWORD]. With USER and PASSWORD the stream asks for HTTP basic
+authentication (RTSP 401 without them or with others). GStreamer's gst-rtsp-server (Debian: gir1.2-gst-rtsp-server-1.0 and
 the GStreamer plugins scripts/setup.sh installs) encodes H.264 for each client that connects. The file is first cut
 into JPEG frames in WORKDIR (once; a restarted server reuses them) because multifilesrc loops a frame sequence
 forever with steady timestamps, which a demuxed file does not do without seeking at every end.
@@ -28,6 +29,17 @@ factory.set_launch(
 server = GstRtspServer.RTSPServer()
 server.set_address("127.0.0.1")
 server.set_service(port)
+if len(sys.argv) >= 7:
+    user, password = sys.argv[5:7]
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", "viewer")
+    auth = GstRtspServer.RTSPAuth()
+    auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+    server.set_auth(auth)
+    permissions = GstRtspServer.RTSPPermissions()
+    permissions.add_permission_for_role("viewer", "media.factory.access", True)
+    permissions.add_permission_for_role("viewer", "media.factory.construct", True)
+    factory.set_permissions(permissions)
 server.get_mount_points().add_factory("/test", factory)
 if server.attach(None) == 0:
     sys.exit(f"cannot listen on port {port}")
