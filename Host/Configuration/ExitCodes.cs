@@ -20,6 +20,7 @@ public static class ExitCodes
     public const int OutputNotWritable = 11;
     public const int TrainingDataUnusable = 12;
     public const int NativeLibraryMissing = 13;
+    public const int SourceRefused = 14;
     public const int Interrupted = 130;
 
     public static int For(CaptureError error) => error switch
@@ -28,6 +29,7 @@ public static class ExitCodes
         CaptureError.Undecodable => InputUndecodable,
         CaptureError.Truncated => InputTruncated,
         CaptureError.Unreachable => SourceUnreachable,
+        CaptureError.Refused => SourceRefused,
         _ => Unexpected,
     };
 

@@ -23,6 +23,7 @@ public static class OptionsTable
     [
         OptionsSection.For<CaptureOptions>(CaptureOptions.Section, o =>
             (o.ResizeWidth == 0) != (o.ResizeHeight == 0) ? ["Capture:ResizeWidth and Capture:ResizeHeight must be set together (or both 0)"] : []),
+        OptionsSection.For<SourcesOptions>(SourcesOptions.Section, new SourcesOptionsValidator()),
         OptionsSection.For<ReconnectOptions>(ReconnectOptions.Section, o => o.CrossFieldError() is { } error ? [error] : []),
         OptionsSection.For<PipelineOptions>(PipelineOptions.Section, o =>
             o.CaptureQueue < o.BatchSize ? [$"Pipeline:CaptureQueue ({o.CaptureQueue}) must hold at least one batch (Pipeline:BatchSize {o.BatchSize})"] : []),
