@@ -16,7 +16,7 @@ namespace Edge.Models.GridAnomaly;
 /// <param name="Seed">Seed of the random projection.</param>
 public sealed record GridAnomalyOptions(
     int ProjectedChannels = 32,
-    int PoolRadius = 1,
+    int PoolRadius = 0,
     int Neighbourhood = 2,
     int MemoryPerCell = 128,
     int OwnBufferPerCell = 1024,
