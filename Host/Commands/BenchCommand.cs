@@ -4,6 +4,7 @@ using System.Text.Json;
 using Edge.Capture;
 using Edge.Models;
 using Edge.Pipeline;
+using Edge.Pipeline.Composition;
 using Microsoft.Extensions.Logging;
 using OpenCvSharp;
 using Spectre.Console;
@@ -33,8 +34,10 @@ public static class BenchCommand
             ResizeWidth = context.Get<CaptureOptions>().ResizeWidth,
             ResizeHeight = context.Get<CaptureOptions>().ResizeHeight,
         };
-        var modelPath = context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel);
-        using var embedder = FrameEmbedder.Open(modelPath, context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
+        await using var models = ModelCatalog.Open(
+            new ModelSettings(context.Get<ModelOptions>(), context.Get<AnalysisOptions>(), context.Get<ObjectOptions>()),
+            context.Get<PipelineOptions>().BatchSize, context.LoggerFactory);
+        var embedder = models.FrameModel;
 
         // 1. Decode only: the source into a small pool, each frame returned at once.
         var (decoded, decodeSeconds) = Decode(video, capture, ct);
@@ -63,17 +66,17 @@ public static class BenchCommand
         }
         logger.LogInformation("inference-only: {Frames} frames in {Seconds:0.00} s", preloaded.Count, inferenceSeconds);
 
-        // 3. End to end: the pipeline from the file, with no sinks.
+        // 3. End to end: the stream as edge process builds it, without the object stage, models or sinks.
         PipelineReport report;
-        using (var source = FrameSources.Open(video, capture))
+        await using (var stream = StreamAssembly.Build(new StreamSpec { Source = video, Capture = capture, Pipeline = context.Get<PipelineOptions>(), ObjectStage = false },
+            models, context.LoggerFactory))
         {
-            using var pipeline = new FramePipeline(source, embedder, [], context.Get<PipelineOptions>(), context.CreateLogger("Edge.Pipeline"));
-            report = await pipeline.RunAsync(ct).ConfigureAwait(false);
+            report = await stream.RunAsync(ct).ConfigureAwait(false);
         }
         logger.LogInformation("end-to-end: {Frames} frames in {Seconds:0.00} s", report.FramesProcessed, report.ElapsedSeconds);
 
         var result = new Result(video, decoded, embedder.MaxBatch, embedder.Provider.ToString(),
-            context.Get<ModelOptions>().IntraOpThreads == 0 ? Environment.ProcessorCount : context.Get<ModelOptions>().IntraOpThreads,
+            models.Settings.Models.IntraOpThreads == 0 ? Environment.ProcessorCount : context.Get<ModelOptions>().IntraOpThreads,
             decoded / decodeSeconds, preloaded.Count / inferenceSeconds, report.FramesProcessed / report.ElapsedSeconds);
         Print(result);
         if (jsonPath is not null)

@@ -31,13 +31,15 @@ public static class EvalAnomalyCommand
             throw new TrainingDataException($"ground-truth file not found: {args.GroundTruth}");
         }
         var truth = AnomalyInjector.GroundTruth.Load(args.GroundTruth);
-        using var embedder = FrameEmbedder.Open(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel), context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
+        using var models = context.OpenModels();
+        var embedder = models.FrameModel;
         using var model = SequenceModel.Open(args.Model, embedder.EmbeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         if (!model.IsAnomaly)
         {
             throw new ModelException(ModelError.Invalid, $"{args.Model} is not an anomaly model");
         }
-        var sequence = TrainSequenceCommand.Embed(args.Video, 0, embedder, new CaptureOptions(), ct);
+        var (values, rows) = context.EmbedVideo(models, args.Video, new CaptureOptions(), ct);
+        var sequence = new SequenceTrainer.Sequence(args.Video, values, rows, 0);
         if (sequence.Rows != truth.Frames)
         {
             throw new TrainingDataException($"{args.GroundTruth} describes {truth.Frames} frames but {args.Video} has {sequence.Rows}");

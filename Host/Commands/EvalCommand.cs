@@ -1,4 +1,5 @@
 using Edge.Pipeline;
+using Edge.Pipeline.Composition;
 using Edge.Capture;
 using System.Globalization;
 using System.Text.Json;
@@ -164,7 +165,7 @@ public static class EvalCommand
     /// <summary>Embeddings of every input (videos through the frame model, .npy files as they are), logging progress to <paramref name="progress"/>.</summary>
     internal static List<SequenceTrainer.Sequence> Sequences(EdgeContext context, List<(string Path, int Label)> inputs, CancellationToken ct, ILogger? progress = null)
     {
-        FrameEmbedder? embedder = null;
+        ModelCatalog? models = null;
         try
         {
             var sequences = new List<SequenceTrainer.Sequence>();
@@ -178,8 +179,9 @@ public static class EvalCommand
                 }
                 else
                 {
-                    embedder ??= FrameEmbedder.Open(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel), context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
-                    sequences.Add(TrainSequenceCommand.Embed(path, label, embedder, context.Get<CaptureOptions>(), ct));
+                    models ??= context.OpenModels();
+                    var (values, rows) = context.EmbedVideo(models, path, context.Get<CaptureOptions>(), ct);
+                    sequences.Add(new SequenceTrainer.Sequence(path, values, rows, label));
                 }
                 if (progress is not null && (sequences.Count * 10 / inputs.Count != (sequences.Count - 1) * 10 / inputs.Count))
                 {
@@ -191,7 +193,7 @@ public static class EvalCommand
         }
         finally
         {
-            embedder?.Dispose();
+            models?.Dispose();
         }
     }
 

@@ -5,6 +5,7 @@ using Edge.Pipeline.Delivery;
 using Edge.Pipeline.Events;
 using Edge.Pipeline.Outputs;
 using Edge.Models;
+using Edge.Pipeline.Composition;
 using Edge.Pipeline;
 using Microsoft.Extensions.Logging;
 
@@ -28,64 +29,57 @@ public static class ProcessCommand
     public static async Task<int> RunAsync(EdgeContext context, Arguments args, CancellationToken stop)
     {
         var logger = context.CreateLogger("Edge.Process");
-        using var source = FrameSources.Open(args.Input, context.Get<CaptureOptions>(), replayAsLive: args.Realtime,
-            logger: context.CreateLogger("Edge.Capture"));
-        var info = source.Info;
-        logger.LogInformation("Opened {Location}: {Kind}, {Width}x{Height}, {Fps:0.##} fps, {Frames} frames, {Backend}{Live}",
-            info.Location, info.Kind, info.Width, info.Height, info.Fps, info.FrameCount?.ToString() ?? "unknown",
-            info.Backend, info.IsLive ? ", live" : "");
-
-        var modelPath = context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel);
-        using var embedder = FrameEmbedder.Open(modelPath, context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
-        using var anomaly = OpenSequenceModel(context, context.Get<AnalysisOptions>().AnomalyModel, "anomaly", embedder.EmbeddingSize, logger);
-        using var activity = OpenSequenceModel(context, context.Get<AnalysisOptions>().ActivityModel, "activity", embedder.EmbeddingSize, logger);
-        var temporal = anomaly is null && activity is null ? null : new TemporalAnalyzer(anomaly, activity);
-        using var head = OpenObjectHead(context, embedder.EmbeddingSize, logger);
-        using var objects = head is null ? null : new ObjectDetector(embedder, head, context.Get<ObjectOptions>());
-        using var output = new OutputDirectory(args.Out ?? Path.Combine("out", source.StreamId));
+        var capture = context.Get<CaptureOptions>();
+        var pipelineOptions = context.Get<PipelineOptions>();
+        var analysis = context.Get<AnalysisOptions>();
+        var deliveryOptions = context.Get<DeliveryOptions>();
+        await using var models = ModelCatalog.Open(
+            new ModelSettings(context.Get<ModelOptions>(), analysis, context.Get<ObjectOptions>()), pipelineOptions.BatchSize, context.LoggerFactory);
+        var streamId = FrameSources.StreamIdFor(args.Input);
+        using var output = new OutputDirectory(args.Out ?? Path.Combine("out", streamId));
         var startedUtc = DateTimeOffset.UtcNow;
         // Delivery runs beside the pipeline (events go out as they end) and also sends what earlier runs left pending.
-        using var outbox = context.Get<DeliveryOptions>().AnyEnabled ? new EventOutbox(context.Get<DeliveryOptions>()) : null;
-        await using var delivery = outbox is null ? null : new EventDelivery(outbox, context.Get<DeliveryOptions>(), context.CreateLogger("Edge.Delivery"));
+        using var outbox = deliveryOptions.AnyEnabled ? new EventOutbox(deliveryOptions) : null;
+        await using var delivery = outbox is null ? null : new EventDelivery(outbox, deliveryOptions, context.CreateLogger("Edge.Delivery"));
         if (delivery is not null)
         {
             await delivery.StartAsync(stop).ConfigureAwait(false);
         }
-
-        var expected = ExpectedFrames(info, context.Get<CaptureOptions>());
-        var sinks = new List<IResultSink> { new ResultFilesSink(output, embedder.EmbeddingSize) };
-        var events = temporal is null ? null
-            : new EventsSink(output.Staging, new SqliteEventStore(output.StagingPath(SqliteEventStore.FileName), outbox), context.Get<Edge.Pipeline.Events.EventRules>(),
-                info.IsLive ? info.Fps : info.Fps / Strides.For(context.Get<CaptureOptions>(), info.Fps), ownsStore: true);
-        if (events is not null)
+        var spec = new StreamSpec
         {
-            sinks.Add(events);
-        }
-        if (args.Annotate)
-        {
-            sinks.Add(new AnnotatedVideoSink(output, info.IsLive ? info.Fps : info.Fps / Math.Max(1, Strides.For(context.Get<CaptureOptions>(), info.Fps))));
-        }
-        PipelineReport report;
-        try
-        {
-            using var pipeline = new FramePipeline(source, embedder, sinks, context.Get<PipelineOptions>(), context.CreateLogger("Edge.Pipeline"), temporal, objects);
-            report = await ProgressView.WatchAsync(pipeline, expected, source.StreamId, pipeline.RunAsync(stop), logger).ConfigureAwait(false);
-        }
-        finally
-        {
-            foreach (var sink in sinks)
+            Source = args.Input,
+            Mode = args.Realtime ? SourceMode.FileAsLive : SourceMode.File,
+            Policy = SourcePolicy.ForCommandLine(context.Get<SourcesOptions>()),
+            Capture = capture,
+            Pipeline = pipelineOptions,
+            AnomalyModel = analysis.AnomalyModel,
+            ActivityModel = analysis.ActivityModel,
+            Events = context.Get<EventRules>(),
+            Outputs = new StreamOutputs
             {
-                await sink.DisposeAsync().ConfigureAwait(false);
-            }
-        }
+                Results = output,
+                AnnotatedVideo = args.Annotate ? output : null,
+                Events = new EventOutput(output.Staging, () => new SqliteEventStore(output.StagingPath(SqliteEventStore.FileName), outbox), OwnsStore: true),
+            },
+        };
+        await using var stream = StreamAssembly.Build(spec, models, context.LoggerFactory);
+        var info = stream.Source.Info;
+        logger.LogInformation("Opened {Location}: {Kind}, {Width}x{Height}, {Fps:0.##} fps, {Frames} frames, {Backend}{Live}",
+            info.Location, info.Kind, info.Width, info.Height, info.Fps, info.FrameCount?.ToString() ?? "unknown",
+            info.Backend, info.IsLive ? ", live" : "");
+        var report = await ProgressView.WatchAsync(stream.Pipeline, ExpectedFrames(info, capture), stream.StreamId, stream.RunAsync(stop), logger).ConfigureAwait(false);
 
-        var deliveryCounts = delivery is null ? null : await FinishDeliveryAsync(delivery, context.Get<DeliveryOptions>(), stop).ConfigureAwait(false);
+        var deliveryCounts = delivery is null ? null : await FinishDeliveryAsync(delivery, deliveryOptions, stop).ConfigureAwait(false);
 
         var complete = !report.StoppedEarly || info.IsLive;
+        var embedder = models.FrameModel;
+        var head = stream.ObjectHead;
+        var temporal = stream.Temporal;
+        var events = stream.Events;
         var summary = new
         {
             input = info.Location,
-            streamId = source.StreamId,
+            streamId = stream.StreamId,
             complete,
             stoppedEarly = report.StoppedEarly,
             framesRead = report.FramesRead,
@@ -96,11 +90,17 @@ public static class ProcessCommand
             frameAgeP50Ms = Math.Round(report.FrameAgeP50Ms, 1),
             frameAgeP99Ms = Math.Round(report.FrameAgeP99Ms, 1),
             source = info,
-            model = new { path = modelPath, embedder.Manifest.Name, embedder.EmbeddingSize, provider = report.Provider, fallbackReason = embedder.FallbackReason },
-            objects = report.Objects is { } o
-                ? new { headModel = head!.Manifest.Name, labels = head.Labels, o.Gating, context.Get<ObjectOptions>().EveryNthFrame, o.Frames, cropRuns = o.Runs, skippedInferences = o.Skipped, o.Crops, objects = o.Objects }
+            model = new { path = models.FrameModelPath, embedder.Manifest.Name, embedder.EmbeddingSize, provider = report.Provider, fallbackReason = embedder.FallbackReason },
+            objects = report.Objects is { } o && head is not null
+                ? new { headModel = head.Manifest.Name, labels = head.Labels, o.Gating, context.Get<ObjectOptions>().EveryNthFrame, o.Frames, cropRuns = o.Runs, skippedInferences = o.Skipped, o.Crops, objects = o.Objects }
                 : null,
-            analysis = new { anomalyModel = anomaly?.Manifest.Name, activityModel = activity?.Manifest.Name, sequenceRuns = temporal?.Runs ?? 0, events = events?.Events.Count },
+            analysis = new
+            {
+                anomalyModel = models.SequenceModel(analysis.AnomalyModel, "anomaly")?.Manifest.Name,
+                activityModel = models.SequenceModel(analysis.ActivityModel, "activity")?.Manifest.Name,
+                sequenceRuns = temporal?.Runs ?? 0,
+                events = events?.Events.Count,
+            },
             report.BatchSize,
             report.PoolSize,
             report.PoolPeak,
@@ -115,7 +115,7 @@ public static class ProcessCommand
         await File.WriteAllTextAsync(output.StagingPath(SummaryFile), JsonSerializer.Serialize(summary, s_json), CancellationToken.None).ConfigureAwait(false);
         output.Commit();
         logger.LogInformation("{Stream}: {Read} frames read, {Processed} processed, {Dropped} dropped, {Fps:0.0} fps; results in {Output}",
-            source.StreamId, report.FramesRead, report.FramesProcessed, report.FramesDropped, report.Fps, output.Path);
+            stream.StreamId, report.FramesRead, report.FramesProcessed, report.FramesDropped, report.Fps, output.Path);
         SummaryView.Print(report, output.Path, deliveryCounts);
         return complete ? ExitCodes.Ok : ExitCodes.Interrupted;
     }
@@ -132,56 +132,6 @@ public static class ProcessCommand
         }
         await delivery.StopAsync(CancellationToken.None).ConfigureAwait(false);
         return delivery.Counts();
-    }
-
-    /// <summary>
-    /// Opens the object stage's head; a missing one is an error when Objects:Required is set, else the object stage is
-    /// off and says so once.
-    /// </summary>
-    internal static EmbeddingClassifier? OpenObjectHead(EdgeContext context, int embeddingSize, ILogger logger)
-    {
-        if (!context.Get<ObjectOptions>().Enabled)
-        {
-            return null;
-        }
-        var path = context.Get<ModelOptions>().Resolve(context.Get<ObjectOptions>().HeadModel);
-        if (!File.Exists(path) && !context.Get<ObjectOptions>().Required)
-        {
-            logger.LogWarning("The object head {Path} was not found: the object stage is off (`edge models prepare` builds the default one)", path);
-            return null;
-        }
-        var head = EmbeddingClassifier.Open(path, embeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
-        logger.LogInformation("Object stage: head {Name} ({Labels}), gating {Gating}{Nth}, at most {Max} crops a frame",
-            head.Manifest.Name, string.Join(", ", head.Labels), context.Get<ObjectOptions>().Gating,
-            context.Get<ObjectOptions>().Gating == ObjectGating.EveryNth ? $" (every {context.Get<ObjectOptions>().EveryNthFrame} frames)" : "", context.Get<ObjectOptions>().MaxObjects);
-        return head;
-    }
-
-    /// <summary>
-    /// Opens a configured sequence model; a missing one is an error when Analysis:Required is set, else the stage runs
-    /// without it and says so once.
-    /// </summary>
-    internal static SequenceModel? OpenSequenceModel(EdgeContext context, string configured, string role, int embeddingSize, ILogger logger)
-    {
-        if (string.IsNullOrWhiteSpace(configured))
-        {
-            return null;
-        }
-        var path = context.Get<ModelOptions>().Resolve(configured);
-        if (!File.Exists(path) && !context.Get<AnalysisOptions>().Required)
-        {
-            logger.LogWarning("The {Role} model {Path} was not found: the temporal stage runs without it", role, path);
-            return null;
-        }
-        var model = SequenceModel.Open(path, embeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
-        if (model.IsAnomaly != (role == "anomaly"))
-        {
-            model.Dispose();
-            throw new ModelException(ModelError.Invalid, $"{path} is a '{model.Manifest.Kind}' model, configured as the {role} model");
-        }
-        logger.LogInformation("Temporal stage: {Role} model {Name} ({Cell}, window {Window}, every {Stride} frames)",
-            role, model.Manifest.Name, model.Manifest.Source, model.Manifest.WindowLength, model.Manifest.WindowStride);
-        return model;
     }
 
     /// <summary>Frames a file run will produce, for the progress bar; null for live sources.</summary>

@@ -4,7 +4,9 @@ using Edge.Host.Service;
 using Edge.Pipeline.Events;
 using Edge.Pipeline.Outputs;
 using Edge.Host.Web;
+using Edge.Capture;
 using Edge.Models;
+using Edge.Pipeline.Composition;
 using Edge.Pipeline;
 using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Builder;
@@ -34,11 +36,20 @@ public static class RunCommand
         var logger = context.CreateLogger("Edge.Run");
         var options = context.Get<ServiceOptions>();
         var eventsFolder = Path.Combine(options.DataDirectory, EventsFolderName);
+        var policy = SourcePolicy.ForService(context.Get<SourcesOptions>());
         foreach (var stream in options.Streams)
         {
-            if (!Capture.FrameSources.IsUrl(stream.Source) && !Capture.FrameSources.IsCamera(stream.Source) && !File.Exists(stream.Source))
+            try
             {
-                throw new ConfigException($"Service:Streams: the source of stream '{stream.Id}' is not a file that exists, a camera or a URL: {stream.Source}");
+                var allowed = policy.Check(stream.Source);
+                if (allowed.Kind == SourceKind.File && !File.Exists(allowed.OpenPath))
+                {
+                    throw new ConfigException($"Service:Streams: the source of stream '{stream.Id}' is not a file that exists, a camera or a URL: {allowed.Location}");
+                }
+            }
+            catch (CaptureException ex)
+            {
+                throw new ConfigException($"Service:Streams: stream '{stream.Id}': {ex.Message}", ex);
             }
         }
 
@@ -50,24 +61,23 @@ public static class RunCommand
         {
             throw new OutputException($"cannot create the service's data folder {eventsFolder}: {ex.Message}", ex);
         }
-        var frameModel = FrameEmbedder.Open(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel), context.Get<ModelOptions>(), options.MaxBatch,
-            context.CreateLogger("Edge.Models"));
         var metrics = new EdgeMetrics();
         var previews = new PreviewHub();
-        await using var embedder = new SharedEmbedder(frameModel, options.BatchWindowMs, metrics.RecordInference);
-        using var outbox = context.Get<DeliveryOptions>().AnyEnabled ? new EventOutbox(context.Get<DeliveryOptions>()) : null;
-        await using var delivery = outbox is null ? null : new EventDelivery(outbox, context.Get<DeliveryOptions>(), context.CreateLogger("Edge.Delivery"));
+        await using var models = ModelCatalog.OpenShared(
+            new ModelSettings(context.Get<ModelOptions>(), context.Get<AnalysisOptions>(), context.Get<ObjectOptions>()),
+            options.MaxBatch, options.BatchWindowMs, context.LoggerFactory, metrics.RecordInference);
+        var embedder = models.Shared!;
+        var deliveryOptions = context.Get<DeliveryOptions>();
+        using var outbox = deliveryOptions.AnyEnabled ? new EventOutbox(deliveryOptions) : null;
+        await using var delivery = outbox is null ? null : new EventDelivery(outbox, deliveryOptions, context.CreateLogger("Edge.Delivery"));
         if (delivery is not null)
         {
             await delivery.StartAsync(stop).ConfigureAwait(false);
         }
         using var store = new SqliteEventStore(Path.Combine(options.DataDirectory, SqliteEventStore.FileName), outbox);
         var web = context.Get<WebOptions>();
-        await using var shared = new StreamServiceContext(context, embedder, store, eventsFolder)
-        {
-            Metrics = metrics,
-            ExtraSinks = _ => web.Enabled ? [new PreviewSink(previews, web.PreviewIntervalMs, web.PreviewQuality)] : [],
-        };
+        var shared = StreamServiceContext.From(context, models, store, eventsFolder, metrics,
+            web.Enabled ? new PreviewOutput(previews, web.PreviewIntervalMs, web.PreviewQuality) : null);
         var service = new StreamService(shared);
         WebApplication? app = null;
         try

@@ -1,4 +1,5 @@
 using Edge.Pipeline;
+using Edge.Pipeline.Composition;
 using System.Globalization;
 using System.Text.Json;
 using Edge.Capture;
@@ -31,25 +32,26 @@ public static class TrainSequenceCommand
         ModelOutput.EnsureWritable(args.Out);
         var frameModel = context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel);
         var sequences = new List<SequenceTrainer.Sequence>();
-        FrameEmbedder? embedder = null;
+        ModelCatalog? models = null;
         try
         {
             foreach (var (path, label) in sources)
             {
                 if (path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
                 {
-                    var (values, rows, _) = NpyFile.Read(path);
-                    sequences.Add(new SequenceTrainer.Sequence(path, values, rows, label));
+                    var (stored, storedRows, _) = NpyFile.Read(path);
+                    sequences.Add(new SequenceTrainer.Sequence(path, stored, storedRows, label));
                     continue;
                 }
-                embedder ??= FrameEmbedder.Open(frameModel, context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
-                sequences.Add(Embed(path, label, embedder, context.Get<CaptureOptions>(), ct));
+                models ??= context.OpenModels();
+                var (values, rows) = context.EmbedVideo(models, path, context.Get<CaptureOptions>(), ct);
+                sequences.Add(new SequenceTrainer.Sequence(path, values, rows, label));
                 logger.LogInformation("Embedded {Path}: {Frames} frames", path, sequences[^1].Rows);
             }
         }
         finally
         {
-            embedder?.Dispose();
+            models?.Dispose();
         }
         var expectedFeatures = ModelManifest.Load(ModelManifest.PathFor(frameModel)).EmbeddingSize;
         var mismatch = sequences.FirstOrDefault(s => s.Values.Length != s.Rows * expectedFeatures);
@@ -92,42 +94,6 @@ public static class TrainSequenceCommand
             ? string.Create(c, $"anomaly model {args.Out}: {result.Epochs.Count} epochs, held-out normal score mean {manifest.Anomaly!.Mean:0.000}, std {manifest.Anomaly.Std:0.000}, threshold (p99) {manifest.Anomaly.Threshold:0.000} over {manifest.Anomaly.Windows} windows")
             : string.Create(c, $"activity model {args.Out}: {result.Epochs.Count} epochs, held-out window accuracy {result.ValidationAccuracy * 100 ?? 0:0.0} % ({result.HeldOutWindows} windows, classes: {string.Join(", ", labels)})"));
         return ExitCodes.Ok;
-    }
-
-    internal static SequenceTrainer.Sequence Embed(string video, int label, FrameEmbedder embedder, CaptureOptions capture, CancellationToken ct)
-    {
-        using var source = FrameSources.Open(video, capture);
-        using var pool = new FramePool(embedder.MaxBatch + 1);
-        var values = new List<float>();
-        var batch = new List<Frame>();
-        var rows = 0;
-        try
-        {
-            while (true)
-            {
-                var frame = source.Read(pool, ct);
-                if (frame is not null)
-                {
-                    batch.Add(frame);
-                }
-                if (batch.Count == embedder.MaxBatch || (frame is null && batch.Count > 0))
-                {
-                    values.AddRange(embedder.Embed(batch.Select(f => f.Image).ToList()).ToArray());
-                    rows += batch.Count;
-                    batch.ForEach(f => f.Dispose());
-                    batch.Clear();
-                }
-                if (frame is null)
-                {
-                    break;
-                }
-            }
-        }
-        finally
-        {
-            batch.ForEach(f => f.Dispose());
-        }
-        return new SequenceTrainer.Sequence(video, [.. values], rows, label);
     }
 
     internal static List<(string Path, int Label)> NormalInputs(string data)

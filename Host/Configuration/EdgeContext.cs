@@ -44,6 +44,17 @@ public sealed class EdgeContext : IAsyncDisposable
 
     public ILogger CreateLogger(string category) => LoggerFactory.CreateLogger(category);
 
+    /// <summary>The model sections, for a <see cref="Edge.Pipeline.Composition.ModelCatalog"/>.</summary>
+    public Edge.Pipeline.Composition.ModelSettings ModelSettings() => new(Get<ModelOptions>(), Get<AnalysisOptions>(), Get<ObjectOptions>());
+
+    /// <summary>A catalog for one caller, the frame model taking batches of Pipeline:BatchSize frames.</summary>
+    public Edge.Pipeline.Composition.ModelCatalog OpenModels() =>
+        Edge.Pipeline.Composition.ModelCatalog.Open(ModelSettings(), Get<PipelineOptions>().BatchSize, LoggerFactory);
+
+    /// <summary>Every frame's embedding of a video, as the pipeline computes it (a training or evaluation verb's input).</summary>
+    public (float[] Values, int Rows) EmbedVideo(Edge.Pipeline.Composition.ModelCatalog models, string video, CaptureOptions capture, CancellationToken ct) =>
+        Edge.Pipeline.Composition.VideoEmbedding.EmbedAsync(video, capture, models, LoggerFactory, ct).GetAwaiter().GetResult();
+
     /// <summary>Builds the host, validates every option (failing with a <see cref="ConfigException"/>) and starts it.</summary>
     public static async Task<EdgeContext> StartAsync(string? configPath, IDictionary<string, string?> overrides, CancellationToken ct)
     {

@@ -17,8 +17,19 @@ public enum StreamState
 /// <param name="AnomalyModel">Anomaly model file for this stream, or empty for the service default.</param>
 /// <param name="ActivityModel">Activity model file for this stream, or empty for the service default.</param>
 /// <param name="Events">This stream's event rules instead of the <c>Events</c> section (keys not given take their defaults), or null.</param>
-public sealed record StreamDefinition(string Id, string Source, double TargetFps = 0, bool Loop = false,
-    string AnomalyModel = "", string ActivityModel = "", Edge.Pipeline.Events.EventRules? Events = null);
+public sealed partial record StreamDefinition(string Id, string Source, double TargetFps = 0, bool Loop = false,
+    string AnomalyModel = "", string ActivityModel = "", Edge.Pipeline.Events.EventRules? Events = null)
+{
+    /// <summary>The one rule for stream ids, used by the config, the API and the service.</summary>
+    public const string IdPattern = "^[A-Za-z0-9_-]{1,64}$";
+
+    public const string IdRule = "a stream id is 1-64 letters, digits, '_' or '-'";
+
+    public static bool IsValidId(string id) => IdRegex().IsMatch(id);
+
+    [System.Text.RegularExpressions.GeneratedRegex(IdPattern)]
+    private static partial System.Text.RegularExpressions.Regex IdRegex();
+}
 
 /// <summary>A snapshot of one stream for the dashboard, the REST API and /metrics. Source is redacted.</summary>
 public sealed record StreamStatus(

@@ -38,7 +38,7 @@ public sealed class ServiceOptions
 public sealed class StreamOptions
 {
     [Required]
-    [RegularExpression("^[A-Za-z0-9_-]{1,64}$", ErrorMessage = "a stream Id is 1-64 letters, digits, '_' or '-'")]
+    [RegularExpression(StreamDefinition.IdPattern, ErrorMessage = StreamDefinition.IdRule)]
     public string Id { get; set; } = "";
 
     /// <summary>A file, camera ("0", "/dev/video0") or URL (rtsp://user:pass@host/path); credentials are never logged.</summary>

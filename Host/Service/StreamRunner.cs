@@ -4,6 +4,7 @@ using Edge.Pipeline.Events;
 using Edge.Pipeline.Outputs;
 using Edge.Models;
 using Edge.Pipeline;
+using Edge.Pipeline.Composition;
 using Microsoft.Extensions.Logging;
 
 namespace Edge.Host.Service;
@@ -19,25 +20,20 @@ public sealed class StreamRunner : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly StreamStatusSink _status;
-    private readonly IWindowModel? _anomaly;
-    private readonly IWindowModel? _activity;
-    private readonly EmbeddingClassifier? _objectHead;
+    private readonly string _anomalyModel;
+    private readonly string _activityModel;
     private Task? _run;
-    private volatile FramePipeline? _pipeline;
-    private volatile ReconnectingSource? _source;
+    private volatile StreamAssembly? _stream;
 
-    public StreamRunner(StreamDefinition definition, StreamServiceContext service)
+    public StreamRunner(StreamDefinition definition, StreamServiceContext service, string anomalyModel, string activityModel)
     {
         Definition = definition;
         _service = service;
-        _logger = service.Context.CreateLogger("Edge.Stream");
+        _logger = service.Logs.CreateLogger("Edge.Stream");
         _status = new StreamStatusSink(service.Options.StatisticsWindow, definition.Id, service.Metrics);
-        var context = service.Context;
-        var modelsLogger = context.CreateLogger("Edge.Models");
-        _anomaly = service.SequenceModel(definition.AnomalyModel is { Length: > 0 } a ? a : context.Get<AnalysisOptions>().AnomalyModel, "anomaly");
-        _activity = service.SequenceModel(definition.ActivityModel is { Length: > 0 } b ? b : context.Get<AnalysisOptions>().ActivityModel, "activity");
-        _objectHead = Commands.ProcessCommand.OpenObjectHead(context, service.Embedder.EmbeddingSize, modelsLogger);
-        Redacted = VideoCaptureSource.Redact(definition.Source);
+        _anomalyModel = anomalyModel;
+        _activityModel = activityModel;
+        Redacted = Redaction.Redact(definition.Source);
     }
 
     public StreamDefinition Definition { get; }
@@ -60,41 +56,48 @@ public sealed class StreamRunner : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken stop)
     {
-        var capture = CaptureFor(_service.Context.Get<CaptureOptions>(), Definition.TargetFps);
-        var temporal = _anomaly is null && _activity is null ? null : new TemporalAnalyzer(_anomaly, _activity);
-        using var objects = _objectHead is null ? null : new ObjectDetector(_service.Embedder, _objectHead, _service.Context.Get<ObjectOptions>());
+        var defaults = _service.Defaults;
         // A file that does not loop plays once at its own rate and the stream then stops; everything else is live
         // and reconnects.
         var once = !Definition.Loop && !FrameSources.IsUrl(Definition.Source) && !FrameSources.IsCamera(Definition.Source);
-        var captureLogger = _service.Context.CreateLogger("Edge.Capture");
-        using var source = once
-            ? FrameSources.Open(Definition.Source, capture, Definition.Id, replayAsLive: true, captureLogger)
-            : FrameSources.OpenLive(Definition.Source, capture, _service.Context.Get<ReconnectOptions>(), Definition.Id, Definition.Loop, captureLogger);
-        _source = source as ReconnectingSource;
-        var events = new EventsSink(_service.EventsFolder, _service.Store, Definition.Events ?? _service.Context.Get<Edge.Pipeline.Events.EventRules>(),
-            Definition.TargetFps > 0 ? Definition.TargetFps : 10, ownsStore: false, jsonLines: $"{Definition.Id}.events.jsonl", keepEvents: false);
-        events.EventStored += _status.CountEvent;
-        var sinks = new List<IResultSink> { _status, events };
-        sinks.AddRange(_service.ExtraSinks(Definition.Id));
+        // Per stream, batches are small and the queue short: batching happens across streams in the shared CNN,
+        // and a short queue bounds a live frame's wait.
+        var queue = _service.Options.LiveQueue;
+        var spec = new StreamSpec
+        {
+            Source = Definition.Source,
+            StreamId = Definition.Id,
+            Mode = once ? SourceMode.FileAsLive : SourceMode.Live,
+            Loop = Definition.Loop,
+            Policy = defaults.Policy,
+            Capture = CaptureFor(defaults.Capture, Definition.TargetFps),
+            Reconnect = defaults.Reconnect,
+            Pipeline = new PipelineOptions
+            {
+                BatchSize = Math.Min(defaults.Pipeline.BatchSize, queue),
+                BatchTimeoutMs = defaults.Pipeline.BatchTimeoutMs,
+                CaptureQueue = queue,
+                ResultQueue = defaults.Pipeline.ResultQueue,
+            },
+            AnomalyModel = _anomalyModel,
+            ActivityModel = _activityModel,
+            Events = Definition.Events ?? defaults.Events,
+            Outputs = new StreamOutputs
+            {
+                Events = new EventOutput(_service.EventsFolder, () => _service.Store, OwnsStore: false,
+                    JsonLines: $"{Definition.Id}.events.jsonl", KeepEvents: false, OnStored: _status.CountEvent),
+                Preview = _service.Preview,
+                Extra = [_status],
+            },
+        };
         try
         {
-            // Per stream, batches are small and the queue short: batching happens across streams in the shared CNN,
-            // and a short queue bounds a live frame's wait.
-            var queue = _service.Options.LiveQueue;
-            var pipelineOptions = new PipelineOptions
-            {
-                BatchSize = Math.Min(_service.Context.Get<PipelineOptions>().BatchSize, queue),
-                BatchTimeoutMs = _service.Context.Get<PipelineOptions>().BatchTimeoutMs,
-                CaptureQueue = queue,
-                ResultQueue = _service.Context.Get<PipelineOptions>().ResultQueue,
-            };
-            using var pipeline = new FramePipeline(source, _service.Embedder, sinks, pipelineOptions,
-                _service.Context.CreateLogger("Edge.Pipeline"), temporal, objects);
-            _pipeline = pipeline;
+            await using var stream = StreamAssembly.Build(spec, _service.Models, _service.Logs);
+            _stream = stream;
             _logger.LogInformation("{Stream}: started on {Source}", Definition.Id, Redacted);
-            var report = await pipeline.RunAsync(stop).ConfigureAwait(false);
+            var report = await stream.RunAsync(stop).ConfigureAwait(false);
             _logger.LogInformation("{Stream}: stopped after {Read} frames read, {Processed} processed, {Dropped} dropped, {Reconnects} reconnects",
-                Definition.Id, report.FramesRead, report.FramesProcessed, report.FramesDropped, _source?.Status.Reconnects ?? 0);
+                Definition.Id, report.FramesRead, report.FramesProcessed, report.FramesDropped, (stream.Source as ReconnectingSource)?.Status.Reconnects ?? 0);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -110,6 +113,7 @@ public sealed class StreamRunner : IAsyncDisposable
         MaxFrames = 0,
         ResizeWidth = shared.ResizeWidth,
         ResizeHeight = shared.ResizeHeight,
+        MaxFramePixels = shared.MaxFramePixels,
         OpenTimeoutMs = shared.OpenTimeoutMs,
         ReadTimeoutMs = shared.ReadTimeoutMs,
         FolderFps = shared.FolderFps,
@@ -117,8 +121,9 @@ public sealed class StreamRunner : IAsyncDisposable
 
     public StreamStatus Status()
     {
-        var pipeline = _pipeline;
-        var health = _source?.Status;
+        var stream = _stream;
+        var pipeline = stream?.Pipeline;
+        var health = (stream?.Source as ReconnectingSource)?.Status;
         var state = _run is { IsCompleted: true } ? StreamState.Stopped
             : health is not null ? (StreamState)health.State
             : pipeline is not null ? StreamState.Running
@@ -145,7 +150,6 @@ public sealed class StreamRunner : IAsyncDisposable
                 // Logged where it happened.
             }
         }
-        _objectHead?.Dispose();
         _stop.Dispose();
     }
 }

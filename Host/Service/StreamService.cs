@@ -3,64 +3,55 @@ using Edge.Capture;
 using Edge.Pipeline.Events;
 using Edge.Pipeline.Outputs;
 using Edge.Pipeline;
+using Edge.Models;
+using Edge.Pipeline.Composition;
 using Microsoft.Extensions.Logging;
 
 namespace Edge.Host.Service;
 
 /// <summary>
-/// What every stream of the service shares: options, the CNN, the sequence models (one session per model file, batched
-/// across the streams that use it), the event store and where event files go. Owns the sequence models.
+/// What every stream of the service shares: the options streams are built from, the models (one frame model and one
+/// session per sequence model, batched across streams), the source policy, the event store and where event files go,
+/// metrics and previews. Owns none of them: the service's owner keeps them alive until every stream has stopped.
 /// </summary>
-public sealed class StreamServiceContext(EdgeContext context, SharedEmbedder embedder, SqliteEventStore store, string eventsFolder) : IAsyncDisposable
+public sealed class StreamServiceContext(ServiceOptions options, StreamDefaults defaults, ModelCatalog models, SqliteEventStore store,
+    string eventsFolder, ILoggerFactory logs)
 {
-    private readonly Dictionary<string, SharedSequenceModel?> _sequenceModels = new(StringComparer.Ordinal);
+    public ServiceOptions Options { get; } = options;
 
-    public EdgeContext Context { get; } = context;
+    public StreamDefaults Defaults { get; } = defaults;
 
-    public ServiceOptions Options => Context.Get<ServiceOptions>();
-
-    public SharedEmbedder Embedder { get; } = embedder;
+    public ModelCatalog Models { get; } = models;
 
     public SqliteEventStore Store { get; } = store;
 
     public string EventsFolder { get; } = eventsFolder;
 
+    public ILoggerFactory Logs { get; } = logs;
+
     /// <summary>Frame ages and events for /metrics; null when nothing collects them.</summary>
     public Web.EdgeMetrics? Metrics { get; init; }
 
-    /// <summary>More sinks for a stream (e.g. the live preview), created per stream.</summary>
-    public Func<string, IEnumerable<IResultSink>> ExtraSinks { get; init; } = _ => [];
+    /// <summary>Where streams publish live previews; null for none.</summary>
+    public PreviewOutput? Preview { get; init; }
 
-    /// <summary>
-    /// The shared session of a configured sequence model (opened on first use), or null when none is configured or
-    /// it is missing and not required (said once, when first asked).
-    /// </summary>
-    public SharedSequenceModel? SequenceModel(string configured, string role)
-    {
-        lock (_sequenceModels)
+    /// <summary>The service's parts from a verb's configuration.</summary>
+    public static StreamServiceContext From(EdgeContext context, ModelCatalog models, SqliteEventStore store, string eventsFolder,
+        Web.EdgeMetrics? metrics = null, PreviewOutput? preview = null) =>
+        new(context.Get<ServiceOptions>(), StreamDefaults.From(context), models, store, eventsFolder, context.LoggerFactory)
         {
-            var key = role + ":" + configured;
-            if (!_sequenceModels.TryGetValue(key, out var shared))
-            {
-                var model = Commands.ProcessCommand.OpenSequenceModel(Context, configured, role, Embedder.EmbeddingSize, Context.CreateLogger("Edge.Models"));
-                shared = model is null ? null : new SharedSequenceModel(model, Options.MaxBatch, Options.BatchWindowMs);
-                _sequenceModels[key] = shared;
-            }
-            return shared;
-        }
-    }
+            Metrics = metrics,
+            Preview = preview,
+        };
+}
 
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var model in _sequenceModels.Values)
-        {
-            if (model is not null)
-            {
-                await model.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-        _sequenceModels.Clear();
-    }
+/// <summary>The configured sections a stream of the service is built from when its definition does not say otherwise.</summary>
+public sealed record StreamDefaults(CaptureOptions Capture, ReconnectOptions Reconnect, PipelineOptions Pipeline, AnalysisOptions Analysis,
+    EventRules Events, SourcePolicy Policy)
+{
+    public static StreamDefaults From(EdgeContext context) => new(context.Get<CaptureOptions>(), context.Get<ReconnectOptions>(),
+        context.Get<PipelineOptions>(), context.Get<AnalysisOptions>(), context.Get<EventRules>(),
+        SourcePolicy.ForService(context.Get<SourcesOptions>()));
 }
 
 /// <summary>
@@ -71,7 +62,7 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
 {
     private readonly ConcurrentDictionary<string, StreamRunner> _runners = new(StringComparer.OrdinalIgnoreCase);
     private readonly SemaphoreSlim _changes = new(1, 1);
-    private readonly ILogger _logger = shared.Context.CreateLogger("Edge.Service");
+    private readonly ILogger _logger = shared.Logs.CreateLogger("Edge.Service");
 
     public IReadOnlyList<StreamStatus> Streams => [.. _runners.Values.OrderBy(r => r.Definition.Id, StringComparer.Ordinal).Select(r => r.Status())];
 
@@ -93,7 +84,7 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
             {
                 throw new ArgumentException($"a stream with id '{definition.Id}' is already running");
             }
-            var runner = new StreamRunner(definition, shared);
+            var runner = new StreamRunner(definition, shared, AnomalyModelOf(definition), ActivityModelOf(definition));
             _runners[definition.Id] = runner;
             runner.Start();
             _logger.LogInformation("Stream {Stream} added ({Source})", definition.Id, runner.Redacted);
@@ -149,19 +140,32 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
         a with { Events = null } == b with { Events = null }
         && System.Text.Json.JsonSerializer.Serialize(a.Events) == System.Text.Json.JsonSerializer.Serialize(b.Events);
 
-    private static void Validate(StreamDefinition definition)
+    /// <summary>
+    /// Checks a definition before anything starts: its id, its source against the service's source policy (a refused
+    /// source, or a file inside the allowed folders that does not exist), its event rules and its models (a model file
+    /// that is not a model of its role). Throws <see cref="ArgumentException"/> with a message for the API.
+    /// </summary>
+    private void Validate(StreamDefinition definition)
     {
-        if (string.IsNullOrWhiteSpace(definition.Id) || !System.Text.RegularExpressions.Regex.IsMatch(definition.Id, "^[A-Za-z0-9_-]{1,64}$"))
+        if (string.IsNullOrWhiteSpace(definition.Id) || !StreamDefinition.IsValidId(definition.Id))
         {
-            throw new ArgumentException("a stream id is 1-64 letters, digits, '_' or '-'");
+            throw new ArgumentException(StreamDefinition.IdRule);
         }
         if (string.IsNullOrWhiteSpace(definition.Source))
         {
             throw new ArgumentException("a stream needs a source (file, camera or URL)");
         }
-        if (!FrameSources.IsUrl(definition.Source) && !FrameSources.IsCamera(definition.Source) && !File.Exists(definition.Source))
+        try
         {
-            throw new ArgumentException($"source file not found: {definition.Source}");
+            var allowed = shared.Defaults.Policy.Check(definition.Source);
+            if (allowed.Kind is SourceKind.File && !File.Exists(allowed.OpenPath))
+            {
+                throw new ArgumentException($"source file not found: {allowed.Location}");
+            }
+        }
+        catch (CaptureException ex)
+        {
+            throw new ArgumentException(ex.Message, ex);
         }
         if (definition.TargetFps is < 0 or > 1000)
         {
@@ -171,7 +175,22 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
         {
             throw new ArgumentException($"events: {problem}");
         }
+        try
+        {
+            _ = shared.Models.SequenceModel(AnomalyModelOf(definition), "anomaly");
+            _ = shared.Models.SequenceModel(ActivityModelOf(definition), "activity");
+        }
+        catch (ModelException ex)
+        {
+            throw new ArgumentException(ex.Message, ex);
+        }
     }
+
+    internal string AnomalyModelOf(StreamDefinition definition) =>
+        definition.AnomalyModel is { Length: > 0 } path ? path : shared.Defaults.Analysis.AnomalyModel;
+
+    internal string ActivityModelOf(StreamDefinition definition) =>
+        definition.ActivityModel is { Length: > 0 } path ? path : shared.Defaults.Analysis.ActivityModel;
 
     /// <summary>Stops every stream: capture stops, frames already read are analysed, sinks are flushed.</summary>
     public async ValueTask DisposeAsync()

@@ -244,14 +244,11 @@ public static partial class EdgeWeb
         }
     }
 
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
-    private static partial Regex StreamId();
-
     private static string? Check(StreamDefinition? definition) => definition switch
     {
         null => "the body is empty; send a JSON stream definition such as {\"id\": \"gate\", \"source\": \"rtsp://camera/stream\"}",
         { Id: null or "" } => "'id' is required",
-        _ when !StreamId().IsMatch(definition.Id) => "'id' must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
+        _ when !StreamDefinition.IsValidId(definition.Id) => "'id' must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
         { Source: null or "" } => "'source' is required (a file, a camera such as 0 or /dev/video0, or a URL)",
         _ when !double.IsFinite(definition.TargetFps) || definition.TargetFps is < 0 or > 1000 => "'targetFps' must be between 0 (the source's rate) and 1000",
         _ => null,

@@ -7,6 +7,7 @@ using Edge.Pipeline.Events;
 using Edge.Pipeline.Outputs;
 using Edge.Models;
 using Edge.Pipeline;
+using Edge.Pipeline.Composition;
 using Edge.Tests;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -24,6 +25,8 @@ public sealed class StreamServiceTests : IDisposable
         {
             Models = new { Directory = Path.GetDirectoryName(TestData.FrameModel), FrameModel = Path.GetFileName(TestData.FrameModel), Provider = "Cpu", IntraOpThreads = 2 },
             Logging = new { File = "" },
+            // The test footage and this test's folder are where streams may read files (the source policy's roots).
+            Sources = new { FileRoots = new[] { Path.GetDirectoryName(TestData.VtestShort)!, _work } },
             Web = web ?? new { Enabled = false },
             Service = service,
         }));
@@ -35,13 +38,14 @@ public sealed class StreamServiceTests : IDisposable
     {
         var config = WriteConfig(new { DataDirectory = Path.Combine(_work, "data") });
         await using var context = await EdgeContext.StartAsync(config, new Dictionary<string, string?>(), CancellationToken.None);
-        var embedder = new SharedEmbedder(FrameEmbedder.Open(TestData.FrameModel, context.Get<ModelOptions>(), 8, NullLogger.Instance), 10);
-        await using (embedder)
+        var models = ModelCatalog.OpenShared(context.ModelSettings(), 8, 10, NullLoggerFactory.Instance);
+        var embedder = models.Shared!;
+        await using (models)
         {
             using var store = new SqliteEventStore(Path.Combine(_work, "events.db"));
             var events = Path.Combine(_work, "events");
             Directory.CreateDirectory(events);
-            await using var service = new StreamService(new StreamServiceContext(context, embedder, store, events));
+            await using var service = new StreamService(StreamServiceContext.From(context, models, store, events));
             var a = new StreamDefinition("a", TestData.VtestShort, TargetFps: 5, Loop: true,
                 Events: new Edge.Pipeline.Events.EventRules { AnomalyEnter = 2, AnomalyExit = 1.5 });
             await service.AddAsync(a, CancellationToken.None);

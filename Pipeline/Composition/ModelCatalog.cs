@@ -1,0 +1,167 @@
+using Edge.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Pipeline.Composition;
+
+/// <summary>The options that say which models a stream uses and how they run.</summary>
+public sealed record ModelSettings(ModelOptions Models, AnalysisOptions Analysis, ObjectOptions Objects);
+
+/// <summary>
+/// The models streams run on, and the one rule for loading them: a configured model that is missing is an error when
+/// its section says Required, otherwise that stage is off and says so once. One catalog serves one stream
+/// (<see cref="Open"/>: the frame model called directly) or many (<see cref="OpenShared"/>: the frame model and each
+/// sequence model shared by every stream and batched across them). Owns the frame model and the sequence models; an
+/// object head is opened per stream and owned by its stream.
+/// </summary>
+public sealed class ModelCatalog : IAsyncDisposable, IDisposable
+{
+    private readonly ModelSettings _settings;
+    private readonly ILoggerFactory _logs;
+    private readonly ILogger _logger;
+    private readonly SharedEmbedder? _shared;
+    private readonly double _batchWindowMs;
+    private readonly int _maxWindows;
+    private readonly Dictionary<string, IWindowModel?> _sequenceModels = new(StringComparer.Ordinal);
+
+    private ModelCatalog(ModelSettings settings, FrameEmbedder frameModel, string frameModelPath, SharedEmbedder? shared,
+        double batchWindowMs, int maxWindows, ILoggerFactory logs)
+    {
+        _settings = settings;
+        _logs = logs;
+        _logger = logs.CreateLogger("Edge.Models");
+        FrameModel = frameModel;
+        FrameModelPath = frameModelPath;
+        _shared = shared;
+        _batchWindowMs = batchWindowMs;
+        _maxWindows = maxWindows;
+    }
+
+    public ModelSettings Settings => _settings;
+
+    /// <summary>The frame model itself (for measurements that call it directly).</summary>
+    public FrameEmbedder FrameModel { get; }
+
+    public string FrameModelPath { get; }
+
+    /// <summary>What the streams' CNN stages call: the frame model, or its batching front when shared.</summary>
+    public IFrameEmbedder Embedder => _shared is null ? FrameModel : _shared;
+
+    /// <summary>The batching front of a shared catalog (calls and frames for metrics); null for one stream.</summary>
+    public SharedEmbedder? Shared => _shared;
+
+    /// <summary>A catalog for one stream: the frame model takes batches of up to <paramref name="maxBatch"/> frames.</summary>
+    public static ModelCatalog Open(ModelSettings settings, int maxBatch, ILoggerFactory logs)
+    {
+        var path = settings.Models.Resolve(settings.Models.FrameModel);
+        var frameModel = FrameEmbedder.Open(path, settings.Models, maxBatch, logs.CreateLogger("Edge.Models"));
+        return new ModelCatalog(settings, frameModel, path, null, 0, 1, logs);
+    }
+
+    /// <summary>
+    /// A catalog for many streams: one frame model batched across them (up to <paramref name="maxBatch"/> frames a call,
+    /// waiting at most <paramref name="batchWindowMs"/> for other streams), and one session per sequence model.
+    /// </summary>
+    /// <param name="onCall">Called after each frame-model call with its duration (ms) and frame count, for metrics.</param>
+    public static ModelCatalog OpenShared(ModelSettings settings, int maxBatch, double batchWindowMs, ILoggerFactory logs,
+        Action<double, int>? onCall = null)
+    {
+        var path = settings.Models.Resolve(settings.Models.FrameModel);
+        var frameModel = FrameEmbedder.Open(path, settings.Models, maxBatch, logs.CreateLogger("Edge.Models"));
+        return new ModelCatalog(settings, frameModel, path, new SharedEmbedder(frameModel, batchWindowMs, onCall), batchWindowMs, maxBatch, logs);
+    }
+
+    /// <summary>
+    /// The sequence model configured for <paramref name="role"/> ("anomaly" or "activity"), opened on first use and
+    /// shared by every stream that asks for the same file; null when none is configured, or when it is missing and
+    /// Analysis:Required is off (said once).
+    /// </summary>
+    public IWindowModel? SequenceModel(string configured, string role)
+    {
+        if (string.IsNullOrWhiteSpace(configured))
+        {
+            return null;
+        }
+        lock (_sequenceModels)
+        {
+            var key = role + ":" + configured;
+            if (!_sequenceModels.TryGetValue(key, out var model))
+            {
+                var opened = OpenSequenceModel(configured, role);
+                model = opened is null ? null : _shared is null ? opened : new SharedSequenceModel(opened, _maxWindows, _batchWindowMs);
+                _sequenceModels[key] = model;
+            }
+            return model;
+        }
+    }
+
+    private SequenceModel? OpenSequenceModel(string configured, string role)
+    {
+        var path = _settings.Models.Resolve(configured);
+        if (!File.Exists(path) && !_settings.Analysis.Required)
+        {
+            _logger.LogWarning("The {Role} model {Path} was not found: the temporal stage runs without it", role, path);
+            return null;
+        }
+        var model = Models.SequenceModel.Open(path, FrameModel.EmbeddingSize, _settings.Models, _logger);
+        if (model.IsAnomaly != (role == "anomaly"))
+        {
+            model.Dispose();
+            throw new ModelException(ModelError.Invalid, $"{path} is a '{model.Manifest.Kind}' model, configured as the {role} model");
+        }
+        _logger.LogInformation("Temporal stage: {Role} model {Name} ({Cell}, window {Window}, every {Stride} frames)",
+            role, model.Manifest.Name, model.Manifest.Source, model.Manifest.WindowLength, model.Manifest.WindowStride);
+        return model;
+    }
+
+    /// <summary>
+    /// Opens the object stage's head for one stream (the caller owns it); null when the object stage is off, or when
+    /// the head is missing and Objects:Required is off (then the stage is off and says so).
+    /// </summary>
+    public EmbeddingClassifier? OpenObjectHead()
+    {
+        var objects = _settings.Objects;
+        if (!objects.Enabled)
+        {
+            return null;
+        }
+        var path = _settings.Models.Resolve(objects.HeadModel);
+        if (!File.Exists(path) && !objects.Required)
+        {
+            _logger.LogWarning("The object head {Path} was not found: the object stage is off (`edge models prepare` builds the default one)", path);
+            return null;
+        }
+        var head = EmbeddingClassifier.Open(path, FrameModel.EmbeddingSize, _settings.Models, _logs.CreateLogger("Edge.Models"));
+        _logger.LogInformation("Object stage: head {Name} ({Labels}), gating {Gating}{Nth}, at most {Max} crops a frame",
+            head.Manifest.Name, string.Join(", ", head.Labels), objects.Gating,
+            objects.Gating == ObjectGating.EveryNth ? $" (every {objects.EveryNthFrame} frames)" : "", objects.MaxObjects);
+        return head;
+    }
+
+    /// <summary>For callers that run synchronously; a shared catalog's batchers stop as in <see cref="DisposeAsync"/>.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var model in _sequenceModels.Values)
+        {
+            switch (model)
+            {
+                case SharedSequenceModel shared:
+                    await shared.DisposeAsync().ConfigureAwait(false);
+                    break;
+                case IDisposable disposable:
+                    disposable.Dispose();
+                    break;
+            }
+        }
+        _sequenceModels.Clear();
+        if (_shared is not null)
+        {
+            await _shared.DisposeAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            FrameModel.Dispose();
+        }
+    }
+}
