@@ -15,7 +15,7 @@ public static class AnomalyLearning
 {
     /// <summary>
     /// Learns from <paramref name="videos"/> (each a separate recording) and writes the model to
-    /// <paramref name="outputPath"/> with its manifest beside it. Throws <see cref="AnomalyLearningException"/> when
+    /// <paramref name="outputPath"/> with its manifest beside it. Throws <see cref="TrainingDataException"/> when
     /// the footage is too short or too uniform to calibrate, <see cref="ModelException"/> when the frame model has
     /// no grid. Nothing is written unless learning succeeds.
     /// </summary>

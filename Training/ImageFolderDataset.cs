@@ -1,3 +1,4 @@
+using Edge.Models;
 using Microsoft.Extensions.Logging;
 using OpenCvSharp;
 
@@ -72,6 +73,3 @@ public static class ImageFolderDataset
             [.. classes.Select(c => c.Name)], skipped);
     }
 }
-
-/// <summary>Training data that cannot be used, with a message for the user.</summary>
-public sealed class TrainingDataException(string message) : Exception(message);

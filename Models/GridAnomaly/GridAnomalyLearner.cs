@@ -1,8 +1,5 @@
 namespace Edge.Models.GridAnomaly;
 
-/// <summary>Normal footage that cannot give a calibrated anomaly model: too short, or too uniform.</summary>
-public sealed class AnomalyLearningException(string message) : Exception(message);
-
 /// <summary>
 /// Learns the default anomaly model from normal footage in plain C# (no gradient training, no TorchSharp): frames
 /// are fed one at a time (<see cref="Add"/>), in order, with <see cref="EndSequence"/> between recordings. Memory stays
@@ -115,7 +112,7 @@ public sealed class GridAnomalyLearner
 
     /// <summary>
     /// Builds the memories, standardises every term on the held-out frames and calibrates the frame score on held-out
-    /// windows. Throws <see cref="AnomalyLearningException"/> when the footage is too short or too uniform.
+    /// windows. Throws <see cref="TrainingDataException"/> when the footage is too short or too uniform.
     /// </summary>
     public GridAnomalyParameters Learn()
     {
@@ -124,7 +121,7 @@ public sealed class GridAnomalyLearner
         var minimumFrames = _o.BlockFrames * _o.HeldOutEvery;
         if (_frames < minimumFrames || _memoryFrames < _o.BlockFrames || _heldOutBlocks.Count(b => b.Count > _o.Steps) == 0)
         {
-            throw new AnomalyLearningException(
+            throw new TrainingDataException(
                 $"normal footage too short: {_frames} frames ({_memoryFrames} for the memory, {heldOutFrames} held out); at least {minimumFrames} consecutive frames are needed ({_o.BlockFrames}-frame blocks, every {_o.HeldOutEvery}th held out to calibrate)");
         }
         var memory = BuildMemory();
@@ -140,7 +137,7 @@ public sealed class GridAnomalyLearner
         var globalStd = Math.Sqrt(Math.Max(_globalSquares / _motionCount - globalMean * globalMean, 0));
         if (globalStd < 1e-3)
         {
-            throw new AnomalyLearningException(
+            throw new TrainingDataException(
                 $"normal footage too uniform: the picture changes by the same amount every frame (std of log change {globalStd:0.0000}); a still image or a frozen feed cannot be calibrated");
         }
 
@@ -199,7 +196,7 @@ public sealed class GridAnomalyLearner
         }
         if (terms.Count < 20)
         {
-            throw new AnomalyLearningException($"normal footage too short: only {terms.Count} held-out windows of {_o.Steps + 1} frames to calibrate (at least 20)");
+            throw new TrainingDataException($"normal footage too short: only {terms.Count} held-out windows of {_o.Steps + 1} frames to calibrate (at least 20)");
         }
         var termMean = new float[3];
         var termP99 = new float[3];
@@ -213,7 +210,7 @@ public sealed class GridAnomalyLearner
             var spread = Math.Sqrt(values.Average(v => (v - mean) * (v - mean)));
             if (p99 - mean < 1e-4 || spread < 1e-5)
             {
-                throw new AnomalyLearningException(
+                throw new TrainingDataException(
                     $"normal footage too uniform to calibrate: the {new[] { "memory", "cell motion", "global motion" }[i]} term hardly varies over {terms.Count} held-out windows");
             }
             termMean[i] = (float)mean;

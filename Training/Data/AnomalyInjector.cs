@@ -1,3 +1,4 @@
+using Edge.Models;
 using System.Text.Json;
 using OpenCvSharp;
 

@@ -1,3 +1,4 @@
+using Edge.Models;
 using OpenCvSharp;
 
 namespace Edge.Training.Data;

@@ -48,8 +48,9 @@ public sealed class StreamSecurityTests(ITestOutputHelper output)
             Assert.DoesNotContain("127.0.0.1", commandLine, StringComparison.Ordinal);
             Assert.DoesNotContain(Secret, environment, StringComparison.Ordinal);
             Assert.Contains("PATH=", environment, StringComparison.Ordinal);
-            // Nor in any other ffmpeg this process runs.
-            foreach (var child in FfmpegChildren())
+            // Nor in any other stream's ffmpeg this process runs (ffmpeg that other tests start for their own set-up
+            // inherit this process's environment, the variable above included: they are not Edge's streams).
+            foreach (var child in FfmpegChildren().Where(c => TryReadProc(c, "cmdline").Contains("pipe:0", StringComparison.Ordinal)))
             {
                 Assert.DoesNotContain(Secret, TryReadProc(child, "cmdline") + TryReadProc(child, "environ"), StringComparison.Ordinal);
             }

@@ -1,3 +1,4 @@
+using Edge.Models;
 using Edge.Tests;
 using Edge.Training.Data;
 using OpenCvSharp;

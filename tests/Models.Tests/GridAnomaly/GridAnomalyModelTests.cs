@@ -73,10 +73,10 @@ public sealed class GridAnomalyModelTests : IDisposable
     [Fact]
     public void Learn_TooShortOrUniform_Refuses()
     {
-        var shortError = Assert.Throws<AnomalyLearningException>(() => Learn(Normal(50, 1)));
+        var shortError = Assert.Throws<TrainingDataException>(() => Learn(Normal(50, 1)));
         Assert.Contains("too short", shortError.Message);
         var still = Enumerable.Repeat(Normal(1, 1)[0], 240).ToList();
-        var uniformError = Assert.Throws<AnomalyLearningException>(() => Learn(still));
+        var uniformError = Assert.Throws<TrainingDataException>(() => Learn(still));
         Assert.Contains("too uniform", uniformError.Message);
     }
 

@@ -107,7 +107,7 @@ public static class ObjectCropsCommand
         var frames = capture.FrameCount;
         if (frames < 100)
         {
-            throw new Edge.Training.TrainingDataException($"{args.Video} has {frames} frames; a crop set with a held-out part needs at least 100");
+            throw new TrainingDataException($"{args.Video} has {frames} frames; a crop set with a held-out part needs at least 100");
         }
         var testStart = (int)Math.Round(frames * (1 - args.TestFraction));
         using var motion = new MotionDetector(options.MinAreaPx, options.MergeGapPx);

@@ -1,0 +1,208 @@
+using System.CommandLine;
+using System.Globalization;
+using Edge.Capture;
+using Edge.Host.Commands;
+using Edge.Models;
+using Edge.Pipeline.Outputs;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Host.Cli;
+
+/// <summary>
+/// The <c>edge</c> command line: the root command, the options every verb shares, and the mapping of failures to
+/// exit codes. The serving verbs (process, run, bench, models, learn) are in every build; the training verbs (train,
+/// eval, data) only in the full build, which references Training (<c>-p:EdgeServing=true</c> leaves them out).
+/// </summary>
+public static partial class EdgeCli
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (System.Console.IsOutputRedirected)
+        {
+            // Logs and CI: keep the summary table on whole lines instead of wrapping it at 80 columns.
+            Spectre.Console.AnsiConsole.Profile.Width = 140;
+        }
+        var root = Build();
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors)
+            {
+                await System.Console.Error.WriteLineAsync($"error: {error.Message}").ConfigureAwait(false);
+            }
+            await System.Console.Error.WriteLineAsync("see: edge --help").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
+    }
+
+    private static readonly Option<string?> s_config = new("--config")
+    {
+        Description = $"Configuration file (default: {EdgeConfiguration.DefaultConfigPath})",
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> s_provider = new Option<string?>("--provider")
+    {
+        Description = "Where the CNN runs: auto (CUDA if it works here, else CPU), cuda, cpu",
+        Recursive = true,
+    }.AcceptOnlyFromAmong("auto", "cuda", "cpu");
+
+    private static readonly Option<int?> s_threads = new("--threads")
+    {
+        Description = "CPU threads for the CNN (0 = one per core)",
+        Recursive = true,
+    };
+
+    private static readonly Option<int?> s_batch = new("--batch")
+    {
+        Description = "Most frames per CNN call",
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> s_model = new("--model")
+    {
+        Description = "Frame model (.onnx with its .json manifest beside it)",
+        Recursive = true,
+    };
+
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Edge: real-time video analytics. Reads video files, cameras, streams and image folders, runs a CNN on every frame and writes per-frame results.");
+        root.Options.Add(s_config);
+        root.Options.Add(s_provider);
+        root.Options.Add(s_threads);
+        root.Options.Add(s_batch);
+        root.Options.Add(s_model);
+        root.Subcommands.Add(ProcessVerb());
+        root.Subcommands.Add(RunVerb());
+        root.Subcommands.Add(ModelsVerb());
+        root.Subcommands.Add(BenchVerb());
+        AddTrainingVerbs(root);
+        return root;
+    }
+
+
+    /// <summary>Adds train, eval and data: implemented only in the full build.</summary>
+    static partial void AddTrainingVerbs(RootCommand root);
+
+    private static Dictionary<string, string?> CommonOverrides(ParseResult parse)
+    {
+        var overrides = new Dictionary<string, string?>();
+        Set(overrides, "Models:Provider", parse.GetValue(s_provider));
+        Set(overrides, "Models:IntraOpThreads", parse.GetValue(s_threads));
+        Set(overrides, "Pipeline:BatchSize", parse.GetValue(s_batch));
+        Set(overrides, "Models:FrameModel", parse.GetValue(s_model) is { } model ? Path.GetFullPath(model) : null);
+        return overrides;
+    }
+
+    private static void Set<T>(Dictionary<string, string?> overrides, string key, T? value)
+    {
+        if (value is not null)
+        {
+            overrides[key] = Convert.ToString(value, CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>
+    /// Starts the host, runs the verb and maps every expected failure to one line on stderr and its exit code.
+    /// Only unexpected failures print a stack trace.
+    /// </summary>
+    private static async Task<int> GuardAsync(ParseResult parse, Dictionary<string, string?> overrides,
+        Func<EdgeContext, CancellationToken, Task<int>> verb)
+    {
+        using var stop = new StopSignal();
+        EdgeContext? context = null;
+        try
+        {
+            context = await EdgeContext.StartAsync(parse.GetValue(s_config), overrides, stop.Token).ConfigureAwait(false);
+            return await verb(context, stop.Token).ConfigureAwait(false);
+        }
+        catch (CaptureException ex)
+        {
+            return Fail(context, ExitCodes.For(ex.Error), ex.Message);
+        }
+        catch (ModelException ex)
+        {
+            return Fail(context, ExitCodes.For(ex.Error), ex.Message);
+        }
+        catch (ConfigException ex)
+        {
+            return Fail(context, ExitCodes.Config, ex.Message);
+        }
+        catch (OutputException ex)
+        {
+            return Fail(context, ExitCodes.OutputNotWritable, ex.Message);
+        }
+        catch (TrainingDataException ex)
+        {
+            return Fail(context, ExitCodes.TrainingDataUnusable, ex.Message);
+        }
+        catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
+        {
+            return Fail(context, ExitCodes.Interrupted, "interrupted");
+        }
+        catch (Exception ex) when (NativeDependencies.Describe(ex) is { } missing)
+        {
+            return Fail(context, ExitCodes.NativeLibraryMissing, missing, ex);
+        }
+        catch (Exception ex)
+        {
+            // One line on the console; the stack trace goes to the log file only.
+            var where = LogDetails(context, ex);
+            await System.Console.Error.WriteLineAsync($"error: unexpected failure: {ex.GetType().Name}: {FirstLine(ex.Message)}{where}").ConfigureAwait(false);
+            return ExitCodes.Unexpected;
+        }
+        finally
+        {
+            if (context is not null)
+            {
+                await context.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static int Fail(EdgeContext? context, int exitCode, string message, Exception? detail = null)
+    {
+        if (context is not null)
+        {
+            var logger = context.CreateLogger("Edge");
+            using (logger.BeginScope(new Dictionary<string, object> { [EdgeConfiguration.ShownToUser] = true }))
+            {
+                logger.LogError(detail, "{Message} (exit code {ExitCode})", message, exitCode);
+            }
+        }
+        System.Console.Error.WriteLine($"error: {message}");
+        return exitCode;
+    }
+
+    private static string FirstLine(string text) => text.Split('\n', 2)[0].TrimEnd();
+
+    /// <summary>
+    /// Writes the whole exception to the log file (the verb's, or the default one when the failure came before the
+    /// configuration was read) and says where, for the one console line.
+    /// </summary>
+    private static string LogDetails(EdgeContext? context, Exception ex)
+    {
+        if (context is not null)
+        {
+            var logger = context.CreateLogger("Edge");
+            using (logger.BeginScope(new Dictionary<string, object> { [EdgeConfiguration.ShownToUser] = true }))
+            {
+                logger.LogCritical(ex, "Unexpected failure");
+            }
+            return context.LogFile is { } file ? $" (details in {file})" : "";
+        }
+        try
+        {
+            var file = Path.GetFullPath(Path.Combine("logs", $"edge-crash-{DateTime.UtcNow:yyyyMMdd-HHmmss}.log"));
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            File.WriteAllText(file, $"{DateTime.UtcNow:O} unexpected failure\n{ex}\n");
+            return $" (details in {file})";
+        }
+        catch (Exception write) when (write is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+}

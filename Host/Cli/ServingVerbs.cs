@@ -1,0 +1,81 @@
+using System.CommandLine;
+using System.Globalization;
+using Edge.Capture;
+using Edge.Host.Commands;
+using Edge.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Host.Cli;
+
+public static partial class EdgeCli
+{
+    private static Command ProcessVerb()
+    {
+        var input = new Argument<string>("input") { Description = "Video file, image folder, camera (0 or /dev/video0) or stream URL (rtsp://, http://)" };
+        var output = new Option<string?>("--out") { Description = "Results folder (default: out/<stream id>)" };
+        var maxFrames = new Option<long?>("--max-frames") { Description = "Stop after this many frames" };
+        var targetFps = new Option<double?>("--target-fps") { Description = "Keep this many frames per second (0 keeps all)" };
+        var stride = new Option<int?>("--stride") { Description = "Keep every Nth frame of a file" };
+        var annotate = new Option<bool>("--annotate") { Description = "Also write annotated.mp4" };
+        var anomalyModel = new Option<string?>("--anomaly-model") { Description = "Sequence model scoring anomalies (sets Analysis:AnomalyModel)" };
+        var activityModel = new Option<string?>("--activity-model") { Description = "Sequence model recognising activity (sets Analysis:ActivityModel)" };
+        var noObjects = new Option<bool>("--no-objects") { Description = "Turn the object stage off for this run (sets Objects:Enabled=false)" };
+        var realtime = new Option<bool>("--realtime") { Description = "Play a file at its own frame rate, as a camera would (frames are dropped when Edge falls behind)" };
+        var command = new Command("process", "Run a video, folder, camera or stream through the pipeline and write results")
+        {
+            input, output, maxFrames, targetFps, stride, annotate, realtime, anomalyModel, activityModel, noObjects,
+        };
+        command.SetAction((parse, _) =>
+        {
+            var overrides = CommonOverrides(parse);
+            Set(overrides, "Capture:MaxFrames", parse.GetValue(maxFrames));
+            Set(overrides, "Capture:TargetFps", parse.GetValue(targetFps));
+            Set(overrides, "Capture:FrameStride", parse.GetValue(stride));
+            Set(overrides, "Analysis:AnomalyModel", parse.GetValue(anomalyModel) is { } a ? Path.GetFullPath(a) : null);
+            Set(overrides, "Analysis:ActivityModel", parse.GetValue(activityModel) is { } b ? Path.GetFullPath(b) : null);
+            Set(overrides, "Objects:Enabled", parse.GetValue(noObjects) ? (bool?)false : null);
+            var args = new ProcessCommand.Arguments(parse.GetValue(input)!, parse.GetValue(output),
+                parse.GetValue(annotate), parse.GetValue(realtime));
+            return GuardAsync(parse, overrides, (context, stop) => ProcessCommand.RunAsync(context, args, stop));
+        });
+        return command;
+    }
+
+    private static Command RunVerb()
+    {
+        var command = new Command("run", "Run as a service: every stream of Service:Streams (files in a loop, cameras, RTSP/HTTP URLs) at once, "
+            + "with reconnects, events and the web dashboard; SIGTERM or Ctrl+C drains and exits 0, SIGHUP reloads the streams from the config");
+        var duration = new Option<double?>("--for") { Description = "Stop after this many seconds (benchmarks and smoke tests); default: run until SIGTERM or Ctrl+C" };
+        command.Options.Add(duration);
+        command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+            RunCommand.RunAsync(context, parse.GetValue(duration) is { } s ? TimeSpan.FromSeconds(s) : null, stop)));
+        return command;
+    }
+
+    private static Command ModelsVerb()
+    {
+        var command = new Command("models", "List the models found and their manifests");
+        command.SetAction((parse, _) =>
+            GuardAsync(parse, CommonOverrides(parse), (context, _) => Task.FromResult(ModelsCommand.List(context))));
+        var force = new Option<bool>("--force") { Description = "Rebuild even if the model exists" };
+        var prepare = new Command("prepare", "Build the default frame model (ResNet18 ImageNet featurizer, uint8 NHWC input, any batch) and, from data/vtest.avi, the default object head") { force };
+        prepare.SetAction((parse, _) =>
+            GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() => ModelsCommand.Prepare(context, parse.GetValue(force), stop), stop)));
+        command.Subcommands.Add(prepare);
+        return command;
+    }
+
+    private static Command BenchVerb()
+    {
+        var video = new Argument<string>("video") { Description = "Video file to measure with" };
+        var frames = new Option<int>("--frames") { Description = "Frames to use from the start of the video", DefaultValueFactory = _ => 300 };
+        var json = new Option<string?>("--json") { Description = "Also write the numbers to this JSON file" };
+        var command = new Command("bench", "Measure decode-only, inference-only and end-to-end fps on the same frames, and their ratio")
+        {
+            video, frames, json,
+        };
+        command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse),
+            (context, stop) => BenchCommand.RunAsync(context, parse.GetValue(video)!, parse.GetValue(frames), parse.GetValue(json), stop)));
+        return command;
+    }
+}

@@ -1,0 +1,244 @@
+using System.CommandLine;
+using System.Globalization;
+using Edge.Capture;
+using Edge.Host.Commands;
+using Edge.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Host.Cli;
+
+public static partial class EdgeCli
+{
+    static partial void AddTrainingVerbs(RootCommand root)
+    {
+        root.Subcommands.Add(TrainVerb());
+        root.Subcommands.Add(EvalVerb());
+        root.Subcommands.Add(DataVerb());
+    }
+
+    private static readonly Option<int> s_batchSize = new("--batch-size") { Description = "Samples per training step", DefaultValueFactory = _ => 64 };
+    private static readonly Option<double> s_learningRate = new("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
+    private static readonly Option<int> s_patience = new("--patience") { Description = "Stop after this many epochs without improvement", DefaultValueFactory = _ => 3 };
+    private static readonly Option<long> s_seed = new("--seed") { Description = "Seed for weights and shuffling (repeatable runs)", DefaultValueFactory = _ => 1 };
+    private static readonly Option<double> s_timeLimit = new("--time-limit") { Description = "Stop before this many minutes pass, keeping the best epoch", DefaultValueFactory = _ => 60 };
+
+    /// <summary>The options every trainer shares, from its command line.</summary>
+    private static Edge.Training.TrainOptions TrainOptionsFrom(ParseResult parse, int epochs, double validationFraction = 0.1) => new()
+    {
+        Epochs = epochs,
+        BatchSize = parse.GetValue(s_batchSize),
+        LearningRate = parse.GetValue(s_learningRate),
+        Patience = parse.GetValue(s_patience),
+        Seed = parse.GetValue(s_seed),
+        Threads = parse.GetValue(s_threads) ?? 0,
+        TimeLimit = TimeSpan.FromMinutes(parse.GetValue(s_timeLimit)),
+        ValidationFraction = validationFraction,
+    };
+
+    private static Command TrainVerb()
+    {
+        var data = new Argument<string>("data")
+        {
+            Description = "Fashion-MNIST/MNIST idx folder (train-images-idx3-ubyte[.gz], ...) or a folder with one subfolder of images per class",
+        };
+        var output = new Option<string>("--out") { Description = "Model to write (.onnx; its manifest is written beside it)", DefaultValueFactory = _ => "models/cnn.onnx" };
+        var epochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 8 };
+        var (batch, learningRate, patience, seed) = (s_batchSize, s_learningRate, s_patience, s_seed);
+        var limit = new Option<int>("--limit") { Description = "Use only the first N training images (0 = all)" };
+        var size = new Option<int>("--image-size") { Description = "Image folders: resize images to this square size", DefaultValueFactory = _ => 32 };
+        var gray = new Option<bool>("--grayscale") { Description = "Image folders: train on grayscale images" };
+        var minutes = s_timeLimit;
+        var cnn = new Command("cnn", "Train a small CNN from scratch on images, export it as ONNX and check the export's accuracy")
+        {
+            data, output, epochs, batch, learningRate, patience, seed, limit, size, gray, minutes,
+        };
+        cnn.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+        {
+            var options = TrainOptionsFrom(parse, parse.GetValue(epochs));
+            var args = new TrainCommand.CnnArguments(parse.GetValue(data)!, parse.GetValue(output)!, options,
+                parse.GetValue(limit), parse.GetValue(size), parse.GetValue(gray));
+            return Task.Run(() => TrainCommand.RunCnn(context, args, stop), stop);
+        }));
+        var task = new Option<string>("--task") { Description = "activity (a folder per class of clips) or anomaly (normal footage only)", Required = true }
+            .AcceptOnlyFromAmong("activity", "anomaly");
+        var cell = new Option<string>("--cell") { Description = "Recurrent cell", DefaultValueFactory = _ => "gru" }.AcceptOnlyFromAmong("gru", "lstm");
+        var window = new Option<int>("--window") { Description = "Frames per window", DefaultValueFactory = _ => 16 };
+        var stride = new Option<int>("--stride") { Description = "Frames between window starts", DefaultValueFactory = _ => 4 };
+        var hidden = new Option<int>("--hidden") { Description = "Hidden units", DefaultValueFactory = _ => 128 };
+        var layers = new Option<int>("--layers") { Description = "Recurrent layers", DefaultValueFactory = _ => 1 };
+        var input = new Option<string>("--input")
+        {
+            Description = "activity: what each step reads, the frame's embedding (frames) or its change from the previous frame (changes)",
+            DefaultValueFactory = _ => "frames",
+        }.AcceptOnlyFromAmong("frames", "changes");
+        var sequenceData = new Argument<string>("data")
+        {
+            Description = "anomaly: a video, an embeddings.npy from edge process, or a folder of them; activity: a folder with one subfolder of clips (videos or .npy) per class",
+        };
+        var sequenceOut = new Option<string>("--out") { Description = "Model to write (.onnx; its manifest is written beside it)", DefaultValueFactory = _ => "models/sequence.onnx" };
+        var sequenceEpochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 30 };
+        var sequence = new Command("sequence", "Train a GRU/LSTM over windows of frame embeddings for activity recognition or anomaly detection")
+        {
+            sequenceData, task, cell, window, stride, hidden, layers, input, sequenceOut, sequenceEpochs, batch, learningRate, patience, seed, minutes,
+        };
+        sequence.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+        {
+            var options = TrainOptionsFrom(parse, parse.GetValue(sequenceEpochs), validationFraction: 0.2);
+            var settings = new Edge.Training.SequenceTrainer.Settings(parse.GetValue(window), parse.GetValue(stride),
+                parse.GetValue(cell) == "lstm" ? Edge.Training.RecurrentCell.Lstm : Edge.Training.RecurrentCell.Gru,
+                parse.GetValue(hidden), parse.GetValue(layers), parse.GetValue(input) == "changes");
+            var args = new TrainSequenceCommand.Arguments(parse.GetValue(task)!, parse.GetValue(sequenceData)!, parse.GetValue(sequenceOut)!, settings, options);
+            return Task.Run(() => TrainSequenceCommand.Run(context, args, stop), stop);
+        }));
+        var benchSteps = new Option<int>("--steps") { Description = "Timed training steps per network (after 5 warm-up steps)", DefaultValueFactory = _ => 50 };
+        var benchJson = new Option<string?>("--json") { Description = "Also write the timings to this JSON file" };
+        var bench = new Command("bench", "Time training steps of Edge's CNN (batch 64) and GRU (batch 32) in TorchSharp; scripts/bench-train.sh compares PyTorch")
+        {
+            benchSteps, benchJson,
+        };
+        bench.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+            Task.Run(() => TrainCommand.Bench(parse.GetValue(s_threads) ?? 0, parse.GetValue(benchSteps), parse.GetValue(benchJson)), stop)));
+        var crops = new Argument<string>("data") { Description = "A folder with one subfolder of image crops per class" };
+        var headOut = new Option<string>("--out") { Description = "Head to write (.onnx; its manifest is written beside it)", DefaultValueFactory = _ => "models/head.onnx" };
+        var headEpochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 40 };
+        var classifier = new Command("classifier", "Train a classification head on frozen frame-model embeddings of image crops")
+        {
+            crops, headOut, headEpochs, batch, learningRate, patience, seed, minutes,
+        };
+        classifier.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+        {
+            var options = TrainOptionsFrom(parse, parse.GetValue(headEpochs), validationFraction: 0.2);
+            var args = new TrainClassifierCommand.Arguments(parse.GetValue(crops)!, parse.GetValue(headOut)!, options);
+            return Task.Run(() => TrainClassifierCommand.Run(context, args, stop), stop);
+        }));
+        var train = new Command("train", "Train the models Edge serves") { cnn, classifier, sequence, bench };
+        return train;
+    }
+
+    private static Command DataVerb()
+    {
+        var video = new Option<string>("--video") { Description = "Footage to split and inject into", DefaultValueFactory = _ => "data/vtest.avi" };
+        var splice = new Option<string>("--splice") { Description = "Other footage spliced in as one of the anomalies", DefaultValueFactory = _ => "data/cup.mp4" };
+        var output = new Option<string>("--out") { Description = "Folder for NAME-train.avi, NAME-test.avi and NAME-test.gt.json", DefaultValueFactory = _ => "data/anomaly" };
+        var trainFrames = new Option<int>("--train-frames") { Description = "Frames of normal footage kept for training", DefaultValueFactory = _ => 400 };
+        var anomaly = new Command("anomaly", "Split footage into a normal training part and a test part with injected anomalies and frame-level ground truth")
+        {
+            video, splice, output, trainFrames,
+        };
+        anomaly.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
+        {
+            var (source, other) = (parse.GetValue(video)!, parse.GetValue(splice)!);
+            foreach (var path in new[] { source, other })
+            {
+                if (!File.Exists(path))
+                {
+                    throw new Edge.Capture.CaptureException(Edge.Capture.CaptureError.NotFound, $"video file not found: {path}");
+                }
+            }
+            var truth = Edge.Training.Data.AnomalyInjector.Create(source, other, parse.GetValue(output)!, parse.GetValue(trainFrames));
+            foreach (var a in truth.Anomalies)
+            {
+                Spectre.Console.AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{a.Kind,-15} frames {a.StartFrame}-{a.EndFrame}"));
+            }
+            Spectre.Console.AnsiConsole.WriteLine($"{truth.Video}: {truth.Frames} frames, {truth.Anomalies.Length} injected anomalies; ground truth and videos in {Path.GetFullPath(parse.GetValue(output)!)}");
+            return ExitCodes.Ok;
+        }, stop)));
+        var objectsVideo = new Option<string>("--video") { Description = "Footage with people walking past a fixed camera", DefaultValueFactory = _ => "data/vtest.avi" };
+        var objectsOut = new Option<string>("--out") { Description = "Folder for train/ and test/, one subfolder per class, and crops.json", DefaultValueFactory = _ => ObjectCropsCommand.DefaultFolder };
+        var every = new Option<int>("--every") { Description = "Take crops from every Nth frame (neighbouring frames are near-duplicates)", DefaultValueFactory = _ => 4 };
+        var testFraction = new Option<double>("--test-fraction") { Description = "Share of the video, from its end, held out as the test split", DefaultValueFactory = _ => 0.25 };
+        var objects = new Command("objects", "Build a labeled crop set (person, background) for the object head: motion regions confirmed by OpenCV's HOG people detector, still squares as background, the end of the video held out")
+        {
+            objectsVideo, objectsOut, every, testFraction,
+        };
+        objects.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
+        {
+            var (n, fraction) = (parse.GetValue(every), parse.GetValue(testFraction));
+            if (n < 1 || fraction <= 0 || fraction >= 1)
+            {
+                throw new ConfigException("--every must be at least 1 and --test-fraction between 0 and 1");
+            }
+            var summary = ObjectCropsCommand.Run(context, new ObjectCropsCommand.Arguments(parse.GetValue(objectsVideo)!, parse.GetValue(objectsOut)!, n, fraction), stop);
+            Spectre.Console.AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"crop set {Path.GetFullPath(parse.GetValue(objectsOut)!)}: train {summary.Train.Person} person, {summary.Train.Background} background; test (frames {summary.TestStartFrame}-{summary.Frames - 1}) {summary.Test.Person} person, {summary.Test.Background} background"));
+            return ExitCodes.Ok;
+        }, stop)));
+        var background = new Option<string>("--video") { Description = "Footage the figures are drawn over", DefaultValueFactory = _ => "data/vtest.avi" };
+        var activityOut = new Option<string>("--out") { Description = "Folder for train/<class>/*.avi, test/<class>/*.avi and activity.json", DefaultValueFactory = _ => "data/activity" };
+        var defaults = new Edge.Training.Data.ActivityClips.Options();
+        var clips = new Option<int>("--clips-per-class") { Description = "Training clips per class", DefaultValueFactory = _ => defaults.TrainClipsPerClass };
+        var testClips = new Option<int>("--test-clips-per-class") { Description = "Test clips per class", DefaultValueFactory = _ => defaults.TestClipsPerClass };
+        var frames = new Option<int>("--frames") { Description = "Frames per clip (10 fps)", DefaultValueFactory = _ => defaults.Frames };
+        var dataSeed = new Option<int>("--seed") { Description = "Seed: the same seed writes the same clips", DefaultValueFactory = _ => defaults.Seed };
+        var activity = new Command("activity", "Clips of animated figures (walk, run, fall, wave, stand) over real footage, where one frame cannot tell the classes apart")
+        {
+            background, activityOut, clips, testClips, frames, dataSeed,
+        };
+        activity.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
+            DataActivityCommand.Run(context, parse.GetValue(background)!, parse.GetValue(activityOut)!, new Edge.Training.Data.ActivityClips.Options
+            {
+                TrainClipsPerClass = parse.GetValue(clips),
+                TestClipsPerClass = parse.GetValue(testClips),
+                Frames = parse.GetValue(frames),
+                Seed = parse.GetValue(dataSeed),
+            }, stop), stop)));
+        return new Command("data", "Build training and test material from real footage") { anomaly, objects, activity };
+    }
+
+    private static Command EvalVerb()
+    {
+        var model = new Argument<string>("model") { Description = "Model to evaluate (.onnx with its manifest)" };
+        var data = new Argument<string>("data")
+        {
+            Description = "Classifiers: idx folder or a folder per class; activity: a folder per class of clips; anomaly: normal footage (video, .npy or a folder)",
+        };
+        var anomalous = new Option<string?>("--anomalous") { Description = "Anomaly models: footage whose windows count as anomalous" };
+        var output = new Option<string?>("--out") { Description = "Folder for plots and eval.json (default: out/eval/<model name>)" };
+        var command = new Command("eval", "Evaluate a trained model: accuracy and confusion matrix, or ROC AUC for anomaly scores, with PNG plots")
+        {
+            model, data, anomalous, output,
+        };
+        var testVideo = new Argument<string>("video") { Description = "Test video with injected anomalies (edge data anomaly)" };
+        var groundTruth = new Option<string?>("--gt") { Description = "Ground-truth file (default: the video's name with .gt.json)" };
+        var anomalyModel = new Option<string>("--anomaly-model") { Description = "Anomaly model (sequence-anomaly)", Required = true };
+        var anomalyOut = new Option<string?>("--out") { Description = "Folder for timeline.png, roc.png and eval-anomaly.json" };
+        var anomalyEval = new Command("anomaly", "Frame-level ROC AUC and event precision/recall of an anomaly model against ground truth, beside a frame-difference baseline")
+        {
+            testVideo, groundTruth, anomalyModel, anomalyOut,
+        };
+        anomalyEval.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+        {
+            var video = parse.GetValue(testVideo)!;
+            var gt = parse.GetValue(groundTruth) ?? Path.ChangeExtension(video, ".gt.json");
+            return Task.Run(() => EvalAnomalyCommand.Run(context, new EvalAnomalyCommand.Arguments(video, gt, parse.GetValue(anomalyModel)!, parse.GetValue(anomalyOut)), stop), stop);
+        }));
+        command.Subcommands.Add(anomalyEval);
+        var activityTest = new Argument<string>("data") { Description = "Test clips: a folder with one subfolder per class (edge data activity's test/)" };
+        var activityModel = new Option<string>("--activity-model") { Description = "Activity model (sequence-activity)", Required = true };
+        var activityTrain = new Option<string>("--train") { Description = "Training clips, a folder per class, for the single-frame baseline (edge data activity's train/)", Required = true };
+        var activityOut = new Option<string?>("--out") { Description = "Folder for confusion-model.png, confusion-baseline.png and eval.json (default: out/eval/<model name>-activity)" };
+        var baselineEpochs = new Option<int>("--baseline-epochs") { Description = "Most epochs for the single-frame baseline", DefaultValueFactory = _ => 30 };
+        var activityEval = new Command("activity", "Window accuracy and confusion matrix of an activity model beside a single-frame classifier trained on the same embeddings")
+        {
+            activityTest, activityModel, activityTrain, activityOut, baselineEpochs, s_seed,
+        };
+        activityEval.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+        {
+            var baseline = new Edge.Training.TrainOptions
+            {
+                Epochs = parse.GetValue(baselineEpochs),
+                Patience = 5,
+                Seed = parse.GetValue(s_seed),
+                Threads = parse.GetValue(s_threads) ?? 0,
+            };
+            var args = new EvalActivityCommand.Arguments(parse.GetValue(activityTest)!, parse.GetValue(activityTrain)!, parse.GetValue(activityModel)!,
+                parse.GetValue(activityOut), baseline);
+            return Task.Run(() => EvalActivityCommand.Run(context, args, stop), stop);
+        }));
+        command.Subcommands.Add(activityEval);
+        command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+            Task.Run(() => EvalCommand.Run(context, new EvalCommand.Arguments(parse.GetValue(model)!, parse.GetValue(data)!,
+                parse.GetValue(anomalous), parse.GetValue(output)), stop), stop)));
+        return command;
+    }
+}
