@@ -8,6 +8,7 @@ using Edge.Capture;
 using Edge.Models;
 using Edge.Pipeline.Composition;
 using Edge.Pipeline;
+using Edge.Pipeline.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Builder;
 using Spectre.Console;
@@ -61,11 +62,11 @@ public static class RunCommand
         {
             throw new OutputException($"cannot create the service's data folder {eventsFolder}: {ex.Message}", ex);
         }
-        var metrics = new EdgeMetrics();
+        using var instruments = new EdgeInstruments();
         var previews = new PreviewHub();
         await using var models = ModelCatalog.OpenShared(
             new ModelSettings(context.Get<ModelOptions>(), context.Get<AnalysisOptions>(), context.Get<ObjectOptions>()),
-            options.MaxBatch, options.BatchWindowMs, context.LoggerFactory, metrics.RecordInference);
+            options.MaxBatch, options.BatchWindowMs, context.LoggerFactory, instruments.RecordInference);
         var embedder = models.Shared!;
         var deliveryOptions = context.Get<DeliveryOptions>();
         using var outbox = deliveryOptions.AnyEnabled ? new EventOutbox(deliveryOptions) : null;
@@ -76,15 +77,24 @@ public static class RunCommand
         }
         using var store = new SqliteEventStore(Path.Combine(options.DataDirectory, SqliteEventStore.FileName), outbox);
         var web = context.Get<WebOptions>();
-        var shared = StreamServiceContext.From(context, models, store, eventsFolder, metrics,
+        var shared = StreamServiceContext.From(context, models, store, eventsFolder, instruments,
             web.Enabled ? new PreviewOutput(previews, web.PreviewIntervalMs, web.PreviewQuality) : null);
         var service = new StreamService(shared);
+        using var metrics = web.Enabled ? new EdgeMetrics(instruments) : null;
         WebApplication? app = null;
         try
         {
             if (web.Enabled)
             {
-                app = EdgeWeb.Build(web, service, store, eventsFolder, metrics, previews, context.LoggerFactory);
+                var token = WebToken.Resolve(web, options.DataDirectory, out var createdTokenFile);
+                if (createdTokenFile is not null)
+                {
+                    // Shown once, on the console only (never in the log file), as Frigate shows its first password.
+                    System.Console.Error.WriteLine($"API token (generated now, kept in {Path.GetFullPath(createdTokenFile)}, mode 0600): {token.Value}");
+                    System.Console.Error.WriteLine("Send it as 'Authorization: Bearer <token>' to add or remove streams; the dashboard asks for it when it needs it.");
+                    logger.LogInformation("API token generated into {File}", Path.GetFullPath(createdTokenFile));
+                }
+                app = EdgeWeb.Build(web, token, context.Get<ModelOptions>().Directory, service, store, eventsFolder, metrics!, previews, context.LoggerFactory);
                 try
                 {
                     await app.StartAsync(stop).ConfigureAwait(false);
@@ -114,15 +124,17 @@ public static class RunCommand
         }
         finally
         {
-            logger.LogInformation("Stopping: draining {Count} stream(s)", service.Streams.Count);
-            var last = service.Streams;
-            var seconds = service.ElapsedSeconds;
-            await service.DisposeAsync().ConfigureAwait(false);
+            // The web server stops first: no request may reach the service (add a stream, read a status) while it is
+            // being disposed.
             if (app is not null)
             {
                 await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
                 await app.DisposeAsync().ConfigureAwait(false);
             }
+            logger.LogInformation("Stopping: draining {Count} stream(s)", service.Streams.Count);
+            var last = service.Streams;
+            var seconds = service.ElapsedSeconds;
+            await service.DisposeAsync().ConfigureAwait(false);
             PrintSummary(last, seconds, embedder);
             if (delivery is not null)
             {

@@ -25,6 +25,13 @@ public sealed partial record StreamDefinition(string Id, string Source, double T
 
     public const string IdRule = "a stream id is 1-64 letters, digits, '_' or '-'";
 
+    /// <summary>
+    /// The one case rule for stream ids: exact (case-sensitive) in the registry, previews, metrics and events. Two
+    /// streams may not have ids that differ only in case (the config and the service refuse it), so no lookup is
+    /// ever ambiguous to a reader.
+    /// </summary>
+    public static StringComparer IdComparer => StringComparer.Ordinal;
+
     public static bool IsValidId(string id) => IdRegex().IsMatch(id);
 
     [System.Text.RegularExpressions.GeneratedRegex(IdPattern)]
@@ -59,9 +66,15 @@ public interface IStreamRegistry
     /// <summary>Recent anomaly scores of a stream, oldest first (at most a few hundred), for a sparkline.</summary>
     IReadOnlyList<float> AnomalyHistory(string id);
 
-    /// <summary>Starts a stream; throws <see cref="ArgumentException"/> for a bad or duplicate definition.</summary>
+    /// <summary>
+    /// Starts a stream; throws <see cref="ArgumentException"/> for a bad or duplicate definition, and its subclass
+    /// <see cref="StreamLimitException"/> when as many streams run as allowed.
+    /// </summary>
     Task<StreamStatus> AddAsync(StreamDefinition definition, CancellationToken ct);
 
     /// <summary>Stops and removes a stream (its events stay); false when there is no such stream.</summary>
     Task<bool> RemoveAsync(string id, CancellationToken ct);
 }
+
+/// <summary>A stream could not be added because the service already runs as many as it may (Service:MaxStreams).</summary>
+public sealed class StreamLimitException(string message) : ArgumentException(message);

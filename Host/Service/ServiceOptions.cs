@@ -31,6 +31,13 @@ public sealed class ServiceOptions
     [Range(10, 100_000)]
     public int StatisticsWindow { get; set; } = 300;
 
+    /// <summary>
+    /// Most streams that run at once (config and API together): each costs a frame pool, threads and CNN time, so an
+    /// API client cannot exhaust the machine by adding streams.
+    /// </summary>
+    [Range(1, 1024)]
+    public int MaxStreams { get; set; } = 64;
+
     public List<StreamOptions> Streams { get; set; } = [];
 }
 
@@ -77,8 +84,13 @@ internal sealed class ServiceOptionsValidator : IValidateOptions<ServiceOptions>
                 failures.Add($"Service:Streams:{i}:Events: {problem}");
             }
         }
+        // Ids are exact everywhere (StreamDefinition.IdComparer), but two may not differ only in case.
         failures.AddRange(options.Streams.GroupBy(s => s.Id, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1)
             .Select(g => $"Service:Streams: the stream id '{g.Key}' is used {g.Count()} times"));
+        if (options.Streams.Count > options.MaxStreams)
+        {
+            failures.Add($"Service:Streams has {options.Streams.Count} streams, more than Service:MaxStreams ({options.MaxStreams})");
+        }
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

@@ -158,7 +158,7 @@ public sealed class StreamRunner : IAsyncDisposable
 /// Keeps a stream's recent statistics for status and metrics: processed frames, fps and frame age (capture → here)
 /// over the last N frames, the latest activity and anomaly score, a short anomaly history. Thread-safe reads.
 /// </summary>
-internal sealed class StreamStatusSink(int window, string streamId, Web.EdgeMetrics? metrics) : IResultSink
+internal sealed class StreamStatusSink(int window, string streamId, Edge.Pipeline.Telemetry.EdgeInstruments? metrics) : IResultSink
 {
     private const int HistoryLength = 300;
     private readonly object _gate = new();

@@ -30,14 +30,14 @@ public sealed class StreamServiceContext(ServiceOptions options, StreamDefaults 
     public ILoggerFactory Logs { get; } = logs;
 
     /// <summary>Frame ages and events for /metrics; null when nothing collects them.</summary>
-    public Web.EdgeMetrics? Metrics { get; init; }
+    public Edge.Pipeline.Telemetry.EdgeInstruments? Metrics { get; init; }
 
     /// <summary>Where streams publish live previews; null for none.</summary>
     public PreviewOutput? Preview { get; init; }
 
     /// <summary>The service's parts from a verb's configuration.</summary>
     public static StreamServiceContext From(EdgeContext context, ModelCatalog models, SqliteEventStore store, string eventsFolder,
-        Web.EdgeMetrics? metrics = null, PreviewOutput? preview = null) =>
+        Edge.Pipeline.Telemetry.EdgeInstruments? metrics = null, PreviewOutput? preview = null) =>
         new(context.Get<ServiceOptions>(), StreamDefaults.From(context), models, store, eventsFolder, context.LoggerFactory)
         {
             Metrics = metrics,
@@ -56,11 +56,13 @@ public sealed record StreamDefaults(CaptureOptions Capture, ReconnectOptions Rec
 
 /// <summary>
 /// The streams of <c>edge run</c>: starts, adds and removes <see cref="StreamRunner"/>s, each independent of the
-/// others (a failing or reconnecting stream does not disturb the rest). Owns the runners.
+/// others (a failing or reconnecting stream does not disturb the rest). Owns the runners. Stream ids are exact
+/// (<see cref="StreamDefinition.IdComparer"/>) here as in previews, metrics and events; two ids may not differ only in
+/// case. At most <see cref="ServiceOptions.MaxStreams"/> streams run at once.
 /// </summary>
 public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry, IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<string, StreamRunner> _runners = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, StreamRunner> _runners = new(StreamDefinition.IdComparer);
     private readonly SemaphoreSlim _changes = new(1, 1);
     private readonly ILogger _logger = shared.Logs.CreateLogger("Edge.Service");
 
@@ -68,7 +70,7 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
 
     /// <summary>Seconds each stream has been running.</summary>
     public IReadOnlyDictionary<string, double> ElapsedSeconds =>
-        _runners.ToDictionary(r => r.Key, r => r.Value.ElapsedSeconds, StringComparer.OrdinalIgnoreCase);
+        _runners.ToDictionary(r => r.Key, r => r.Value.ElapsedSeconds, StreamDefinition.IdComparer);
 
     public StreamStatus? Find(string id) => _runners.TryGetValue(id, out var runner) ? runner.Status() : null;
 
@@ -83,6 +85,15 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
             if (_runners.ContainsKey(definition.Id))
             {
                 throw new ArgumentException($"a stream with id '{definition.Id}' is already running");
+            }
+            if (_runners.Keys.FirstOrDefault(id => string.Equals(id, definition.Id, StringComparison.OrdinalIgnoreCase)) is { } other)
+            {
+                throw new ArgumentException($"a stream with id '{other}' is already running; ids may not differ only in case");
+            }
+            if (_runners.Count >= shared.Options.MaxStreams)
+            {
+                throw new StreamLimitException(
+                    $"the service already runs {_runners.Count} streams, its limit (Service:MaxStreams = {shared.Options.MaxStreams}); remove one first");
             }
             var runner = new StreamRunner(definition, shared, AnomalyModelOf(definition), ActivityModelOf(definition));
             _runners[definition.Id] = runner;
@@ -106,6 +117,7 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
                 return false;
             }
             await runner.DisposeAsync().ConfigureAwait(false);
+            shared.Metrics?.ForgetStream(runner.Definition.Id);
             _logger.LogInformation("Stream {Stream} removed", id);
             return true;
         }
@@ -121,7 +133,7 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
     /// </summary>
     public async Task ApplyAsync(IReadOnlyList<StreamDefinition> wanted, CancellationToken ct)
     {
-        var byId = wanted.ToDictionary(d => d.Id, StringComparer.OrdinalIgnoreCase);
+        var byId = wanted.ToDictionary(d => d.Id, StreamDefinition.IdComparer);
         foreach (var (id, runner) in _runners.ToArray())
         {
             if (!byId.TryGetValue(id, out var definition) || !SameDefinition(definition, runner.Definition))

@@ -23,10 +23,20 @@ namespace Edge.Host.Web;
 /// previews. <see cref="Build"/> returns the app unstarted; its owner calls StartAsync and StopAsync (and disposes
 /// it), and keeps every dependency alive until then: the app reads them, it owns none.
 /// </summary>
+/// <remarks>
+/// Safe by default (README "Security"), checked in this order before any endpoint runs: the Host header must name this
+/// server and an Origin header this very origin (DNS rebinding, cross-site pages); a change (POST, PUT, PATCH, DELETE)
+/// must send JSON when it sends a body (415: a cross-site form or text/plain post cannot), then the token as
+/// <c>Authorization: Bearer</c> (401; never from the URL). Reads need the token only when <c>Web:ApiToken</c> is
+/// configured, as a header, <c>?token=</c>, or for media a signed URL from <c>/api/media-urls</c>.
+/// </remarks>
 public static partial class EdgeWeb
 {
     public const int MaxPageSize = 500;
     public const int DefaultPageSize = 50;
+
+    /// <summary>Most media paths one /api/media-urls call signs.</summary>
+    public const int MaxSignedPaths = 100;
 
     private const string Boundary = "edgeframe";
 
@@ -41,10 +51,12 @@ public static partial class EdgeWeb
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
+    /// <param name="token">The API token (configured or generated: <see cref="WebToken.Resolve"/>).</param>
+    /// <param name="modelsDirectory">The only folder per-stream models given through the API may come from.</param>
     /// <param name="events">The event store the service writes; read here for the events API.</param>
     /// <param name="eventsFolder">Folder holding the events' snapshot and clip files (beside the store).</param>
-    public static WebApplication Build(WebOptions options, IStreamRegistry registry, SqliteEventStore events, string eventsFolder,
-        EdgeMetrics metrics, PreviewHub previews, ILoggerFactory loggerFactory)
+    public static WebApplication Build(WebOptions options, WebToken token, string modelsDirectory, IStreamRegistry registry,
+        SqliteEventStore events, string eventsFolder, EdgeMetrics metrics, PreviewHub previews, ILoggerFactory loggerFactory)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseKestrelCore().UseUrls(options.UrlList);
@@ -54,37 +66,91 @@ public static partial class EdgeWeb
         builder.Services.ConfigureHttpJsonOptions(json =>
             json.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase)));
         var app = builder.Build();
-
-        if (options.ApiToken.Length > 0)
-        {
-            var token = Encoding.UTF8.GetBytes(options.ApiToken);
-            app.Use(async (context, next) =>
-            {
-                if (s_open.Contains(context.Request.Path.Value ?? "") || Authorized(context.Request, token))
-                {
-                    await next(context).ConfigureAwait(false);
-                    return;
-                }
-                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                context.Response.Headers.WWWAuthenticate = "Bearer";
-                await context.Response.WriteAsJsonAsync(new ApiError("missing or wrong API token: send 'Authorization: Bearer <Web:ApiToken>' or ?token=")).ConfigureAwait(false);
-            });
-        }
+        var guard = new WebGuard(options, token);
+        app.Use((context, next) => Guard(context, next, guard));
 
         MapDashboard(app);
         app.MapGet("/healthz", () => Health(registry));
-        app.MapGet("/metrics", () => Results.Text(metrics.Render(registry.Streams), EdgeMetrics.ContentType));
-        MapStreams(app, registry, previews);
+        metrics.StreamSource = () => registry.Streams;
+        app.MapGet("/metrics", () => Results.Text(metrics.Render(), EdgeMetrics.ContentType));
+        app.MapGet("/api/media-urls", (HttpRequest request) => SignMedia(request, guard));
+        MapStreams(app, registry, previews, modelsDirectory);
         MapEvents(app, events, eventsFolder);
         return app;
     }
 
-    private static bool Authorized(HttpRequest request, byte[] token)
+    /// <summary>The checks of every request, in the order of the class remarks; the first that fails answers.</summary>
+    private static Task Guard(HttpContext context, RequestDelegate next, WebGuard guard)
     {
-        var header = request.Headers.Authorization.ToString();
-        var given = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim()
-            : request.Query["token"].ToString();
-        return given.Length > 0 && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), token);
+        var request = context.Request;
+        var path = request.Path.Value ?? "";
+        if (!guard.IsAllowedHost(request.Host))
+        {
+            return Refuse(context, StatusCodes.Status400BadRequest,
+                $"the Host header '{request.Host.Value}' does not name this server; add the name to Web:AllowedHosts if it should");
+        }
+        if (request.Headers.Origin.ToString() is { Length: > 0 } origin && !WebGuard.IsSameOrigin(origin, request.Host))
+        {
+            return Refuse(context, StatusCodes.Status403Forbidden, "requests from pages of another origin are refused");
+        }
+        if ((path.StartsWith("/api/", StringComparison.Ordinal) || path == "/metrics") && WebGuard.IsCrossSite(request))
+        {
+            return Refuse(context, StatusCodes.Status403Forbidden, "requests from pages of another site are refused");
+        }
+        if (!(HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method)))
+        {
+            // A body in any other type could come from a cross-site form or a text/plain fetch, which need no CORS
+            // preflight; a body-less DELETE is never a "simple" cross-site request, so it needs no Content-Type.
+            var hasBody = request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0 || !HttpMethods.IsDelete(request.Method);
+            if ((hasBody || request.ContentType is not null) && !WebGuard.IsJson(request))
+            {
+                return Refuse(context, StatusCodes.Status415UnsupportedMediaType, "changes take a JSON body: send 'Content-Type: application/json'");
+            }
+            if (!guard.HasBearer(request))
+            {
+                return Unauthorized(context, "changes need the API token as 'Authorization: Bearer <token>' (never in the URL); "
+                    + (guard.ReadsNeedToken ? "it is Web:ApiToken" : $"it was generated at first start into the service's data directory ({WebToken.FileName})"));
+            }
+        }
+        else if (guard.ReadsNeedToken && !s_open.Contains(path) && !guard.HasBearer(request) && !guard.HasQueryToken(request)
+            && !guard.HasValidSignature(request))
+        {
+            return Unauthorized(context, WebGuard.IsMediaPath(path) && request.Query.ContainsKey("sig")
+                ? "this media URL has expired or is not signed by this server: ask /api/media-urls for a new one"
+                : "missing or wrong API token: send 'Authorization: Bearer <Web:ApiToken>'");
+        }
+        return next(context);
+    }
+
+    private static Task Refuse(HttpContext context, int status, string error)
+    {
+        context.Response.StatusCode = status;
+        return context.Response.WriteAsJsonAsync(new ApiError(error));
+    }
+
+    private static Task Unauthorized(HttpContext context, string error)
+    {
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return Refuse(context, StatusCodes.Status401Unauthorized, error);
+    }
+
+    /// <summary>
+    /// Signed URLs for media paths (<c>?path=/api/events/x/snapshot&amp;path=...</c>), in the order asked, valid for
+    /// <c>Web:MediaUrlSeconds</c>: the dashboard's <c>&lt;img&gt;</c> and links load them without the token.
+    /// </summary>
+    private static IResult SignMedia(HttpRequest request, WebGuard guard)
+    {
+        var paths = request.Query["path"].Select(p => p ?? "").ToList();
+        if (paths.Count is 0 or > MaxSignedPaths)
+        {
+            return Results.BadRequest(new ApiError($"give 1 to {MaxSignedPaths} media paths as ?path=/api/events/ID/snapshot&path=..."));
+        }
+        if (paths.FirstOrDefault(p => !WebGuard.IsMediaPath(p)) is { } bad)
+        {
+            return Results.BadRequest(new ApiError($"'{bad}' is not a media path (a stream's preview.jpg or preview.mjpg, an event's snapshot or clip)"));
+        }
+        var signed = paths.Select(guard.Sign).ToList();
+        return Results.Ok(new SignedMedia(signed.Select(s => s.Url).ToList(), signed.Min(s => s.Expires)));
     }
 
     private static IResult Health(IStreamRegistry registry)
@@ -125,7 +191,7 @@ public static partial class EdgeWeb
         return copy.ToArray();
     }
 
-    private static void MapStreams(WebApplication app, IStreamRegistry registry, PreviewHub previews)
+    private static void MapStreams(WebApplication app, IStreamRegistry registry, PreviewHub previews, string modelsDirectory)
     {
         var stopping = app.Lifetime.ApplicationStopping;
         app.MapGet("/api/streams", () => Results.Ok(registry.Streams));
@@ -148,21 +214,36 @@ public static partial class EdgeWeb
             {
                 return Results.BadRequest(new ApiError(problem));
             }
-            if (registry.Find(definition!.Id) is not null)
+            var models = new ModelFolder(modelsDirectory);
+            if (models.Check("anomalyModel", definition!.AnomalyModel, out var anomalyModel) is { } anomalyProblem)
             {
-                return Results.Conflict(new ApiError($"stream '{definition.Id}' already exists"));
+                return Results.BadRequest(new ApiError(anomalyProblem));
+            }
+            if (models.Check("activityModel", definition.ActivityModel, out var activityModel) is { } activityProblem)
+            {
+                return Results.BadRequest(new ApiError(activityProblem));
+            }
+            if (Existing(registry, definition.Id) is { } existing)
+            {
+                return Results.Conflict(new ApiError(existing == definition.Id
+                    ? $"stream '{definition.Id}' already exists"
+                    : $"stream '{existing}' already exists; ids may not differ only in case"));
             }
             try
             {
-                var status = await registry.AddAsync(definition, ct).ConfigureAwait(false);
+                var status = await registry.AddAsync(definition with { AnomalyModel = anomalyModel, ActivityModel = activityModel }, ct).ConfigureAwait(false);
                 return Results.Created($"/api/streams/{Uri.EscapeDataString(status.Id)}", status);
+            }
+            catch (StreamLimitException ex)
+            {
+                return Results.Json(new ApiError(ex.Message), statusCode: StatusCodes.Status429TooManyRequests);
             }
             catch (ArgumentException ex)
             {
                 // Another request may have added the same id between the check above and now.
-                return registry.Find(definition.Id) is not null
+                return Existing(registry, definition.Id) is not null
                     ? Results.Conflict(new ApiError($"stream '{definition.Id}' already exists"))
-                    : Results.BadRequest(new ApiError(ex.Message));
+                    : Results.BadRequest(new ApiError(models.Relative(ex.Message)));
             }
         });
         app.MapDelete("/api/streams/{id}", async (string id, CancellationToken ct) =>
@@ -255,6 +336,10 @@ public static partial class EdgeWeb
     };
 
     private static IResult NoStream(string id) => Results.NotFound(new ApiError($"no stream '{id}'"));
+
+    /// <summary>The id of a running stream equal to <paramref name="id"/> but for case, or null.</summary>
+    private static string? Existing(IStreamRegistry registry, string id) =>
+        registry.Find(id)?.Id ?? registry.Streams.FirstOrDefault(s => string.Equals(s.Id, id, StringComparison.OrdinalIgnoreCase))?.Id;
 
     private static void MapEvents(WebApplication app, SqliteEventStore events, string eventsFolder)
     {
@@ -381,6 +466,9 @@ public sealed record EventView(string Id, string Stream, string Kind, string Lab
             e.PeakFrame, e.PeakScore, e.Snapshot is null ? null : self + "/snapshot", e.Clip is null ? null : self + "/clip");
     }
 }
+
+/// <summary>Signed media URLs in the order asked for, and when the first of them expires.</summary>
+public sealed record SignedMedia(List<string> Urls, DateTimeOffset ExpiresUtc);
 
 /// <summary>One page of events, newest first; <see cref="Next"/> (a cursor) and <see cref="NextUrl"/> are null on the last page.</summary>
 public sealed record EventList(List<EventView> Items, string? Next, string? NextUrl);

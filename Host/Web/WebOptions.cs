@@ -15,10 +15,21 @@ public sealed class WebOptions
     public string Urls { get; set; } = "http://127.0.0.1:8080";
 
     /// <summary>
-    /// Bearer token every request but /healthz must carry (<c>Authorization: Bearer …</c> or <c>?token=…</c>); empty =
-    /// no token, allowed only when every URL is a loopback address.
+    /// Bearer token every request but /healthz must carry (<c>Authorization: Bearer …</c>; reads also accept
+    /// <c>?token=…</c>); required when a URL is not loopback. Empty on loopback: a token is generated at first start into
+    /// the service's data directory (mode 0600); changes need it, reads from this machine do not.
     /// </summary>
     public string ApiToken { get; set; } = "";
+
+    /// <summary>
+    /// Host names (';'-separated) the server answers to besides those of <see cref="Urls"/>, localhost and IP
+    /// addresses, e.g. "edge-box.local". A request naming another host is refused, which stops DNS rebinding.
+    /// </summary>
+    public string AllowedHosts { get; set; } = "";
+
+    /// <summary>How long a signed media URL (previews, snapshots, clips) stays valid.</summary>
+    [Range(1, 86_400)]
+    public int MediaUrlSeconds { get; set; } = 300;
 
     /// <summary>Shortest time between two live-preview JPEGs of a stream: caps the encoding cost per stream.</summary>
     [Range(20, 60_000)]
@@ -31,6 +42,8 @@ public sealed class WebOptions
     public const int MinTokenLength = 16;
 
     public string[] UrlList => Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    public string[] AllowedHostList => AllowedHosts.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>Parses a Kestrel URL; its wildcard hosts (* and +) mean every address.</summary>
     public static bool TryParseUrl(string url, out Uri uri) =>

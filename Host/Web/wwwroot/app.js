@@ -1,17 +1,71 @@
 'use strict';
-// The Edge dashboard: polls the REST API and redraws stream cards and the event list. With a token in the page
-// URL (?token=...), every request carries it: fetches as a Bearer header, images and links as a query parameter.
-const token = new URLSearchParams(location.search).get('token');
+// The Edge dashboard: polls the REST API and redraws stream cards and the event list.
+// The API token is needed to read only when the server has Web:ApiToken (reads from this machine are open on a
+// loopback server otherwise). It is kept in this tab's sessionStorage: typed into the form shown when the API answers
+// 401, or given once as ?token= in the page URL, which is then removed from the address bar and history. Requests send
+// it as a Bearer header; images and links use short-lived signed URLs from /api/media-urls, so it is never in a URL.
 const pollMs = 1500;
-
-function withToken(url) {
-  return token ? url + (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token) : url;
+let token = sessionStorage.getItem('edgeToken');
+{
+  const params = new URLSearchParams(location.search);
+  if (params.has('token')) {
+    token = params.get('token');
+    sessionStorage.setItem('edgeToken', token);
+    params.delete('token');
+    const rest = params.toString();
+    history.replaceState(null, '', location.pathname + (rest ? '?' + rest : '') + location.hash);
+  }
 }
 
 async function getJson(url) {
   const response = await fetch(url, { headers: token ? { Authorization: 'Bearer ' + token } : {} });
+  if (response.status === 401) {
+    askToken();
+    throw new Error('this server needs its API token');
+  }
   if (!response.ok) throw new Error(url + ': HTTP ' + response.status);
   return response.json();
+}
+
+function askToken() {
+  const form = document.getElementById('login');
+  if (!form.hidden) return;
+  form.hidden = false;
+  form.onsubmit = event => {
+    event.preventDefault();
+    token = document.getElementById('token').value.trim();
+    document.getElementById('token').value = '';
+    sessionStorage.setItem('edgeToken', token);
+    signed.clear();
+    form.hidden = true;
+  };
+}
+
+// Signed media URLs by path, each renewed once half its life has passed. Without a token the plain path serves (reads
+// are open), so nothing is signed.
+const signed = new Map();
+const maxSignedPerCall = 100;
+
+function fresh(entry) {
+  return entry && Date.now() < entry.renewAt;
+}
+
+async function mediaUrls(paths) {
+  if (!token) return paths;
+  const stale = [...new Set(paths.filter(p => !fresh(signed.get(p))))];
+  for (let i = 0; i < stale.length; i += maxSignedPerCall) {
+    const chunk = stale.slice(i, i + maxSignedPerCall);
+    const issued = Date.now();
+    const answer = await getJson('/api/media-urls?' + chunk.map(p => 'path=' + encodeURIComponent(p)).join('&'));
+    const renewAt = issued + (Date.parse(answer.expiresUtc) - issued) / 2;
+    answer.urls.forEach((url, k) => signed.set(chunk[k], { url, renewAt }));
+  }
+  return paths.map(p => signed.get(p).url);
+}
+
+// The earliest renewal among the signed URLs of a list of paths (Infinity when nothing is signed).
+function renewalOf(paths) {
+  return Math.min(Infinity, ...paths.map(p => signed.get(p)?.renewAt ?? Infinity));
 }
 
 function element(tag, props = {}, children = []) {
@@ -62,8 +116,18 @@ function card(stream) {
   const base = '/api/streams/' + encodeURIComponent(stream.id);
   const state = element('span', { className: 'state' });
   const img = element('img', { className: 'preview', alt: 'live preview of ' + stream.id });
-  // An MJPEG response never ends: started before the page's load event, it would hold that event back.
-  const startPreview = () => { img.src = withToken(base + '/preview.mjpg'); };
+  // An MJPEG response never ends: started before the page's load event, it would hold that event back. Its URL is
+  // checked once, when the response starts; a stream that ends (a restart of the server, a token typed in) starts
+  // again with a fresh URL.
+  const retry = () => setTimeout(() => { if (cards.get(stream.id)?.root.contains(img)) startPreview(); }, 2000);
+  const startPreview = async () => {
+    try {
+      img.src = (await mediaUrls([base + '/preview.mjpg']))[0];
+    } catch {
+      retry();
+    }
+  };
+  img.onerror = retry;
   if (document.readyState === 'complete') startPreview(); else window.addEventListener('load', startPreview, { once: true });
   const stats = element('dl', { className: 'stats' });
   const values = {};
@@ -115,16 +179,23 @@ async function refreshStreams() {
 }
 
 let shownEvents = '';
+let renewEvents = Infinity;
 
 async function refreshEvents() {
   const page = await getJson('/api/events?limit=20');
-  // Rebuild the table only when the list changed, so thumbnails are not fetched again on every poll.
+  // Rebuild the table only when the list changed or its signed URLs are half through their life, so thumbnails are
+  // not fetched again on every poll.
   const ids = page.items.map(e => e.id).join(',');
-  if (ids === shownEvents) return;
+  if (ids === shownEvents && Date.now() < renewEvents) return;
+  const paths = page.items.flatMap(e => [e.snapshotUrl, e.clipUrl]).filter(Boolean);
+  const urls = new Map(paths.map((p, i) => [p, i]));
+  const media = await mediaUrls(paths);
+  const url = path => media[urls.get(path)];
   shownEvents = ids;
+  renewEvents = renewalOf(paths);
   const rows = page.items.map(e => {
-    const snapshot = e.snapshotUrl ? element('img', { src: withToken(e.snapshotUrl), alt: 'snapshot of event ' + e.id, loading: 'lazy' }) : '';
-    const clip = e.clipUrl ? element('a', { href: withToken(e.clipUrl), textContent: 'clip' }) : '';
+    const snapshot = e.snapshotUrl ? element('img', { src: url(e.snapshotUrl), alt: 'snapshot of event ' + e.id, loading: 'lazy' }) : '';
+    const clip = e.clipUrl ? element('a', { href: url(e.clipUrl), textContent: 'clip' }) : '';
     return element('tr', { id: 'event-' + e.id }, [
       element('td', {}, [snapshot]),
       element('td', { textContent: eventTime(e.startMs) }),

@@ -23,6 +23,9 @@ public sealed class WebServer : IAsyncDisposable
 
     public string Folder { get; }
 
+    /// <summary>The models directory the API may name models in (empty; tests put files there).</summary>
+    public string ModelsFolder => Path.Combine(Folder, "models");
+
     public required CannedStreamRegistry Registry { get; init; }
 
     public SqliteEventStore Events { get; }
@@ -31,14 +34,21 @@ public sealed class WebServer : IAsyncDisposable
 
     public required PreviewHub Previews { get; init; }
 
+    /// <summary>
+    /// Sends the API token as a Bearer header when the server's token was generated (the loopback default, where
+    /// changes need it and reads do not); with a configured <c>Web:ApiToken</c> it sends none, so tests see the 401s.
+    /// </summary>
     public HttpClient Client { get; }
+
+    /// <summary>The server's API token: the configured one, or the one generated for this server.</summary>
+    public required WebToken Token { get; init; }
 
     public Uri BaseAddress { get; }
 
     /// <summary>The stored events, by id.</summary>
     public IReadOnlyDictionary<string, DetectedEvent> Stored { get; }
 
-    private WebServer(WebApplication app, SqliteEventStore events, IReadOnlyDictionary<string, DetectedEvent> stored, string folder)
+    private WebServer(WebApplication app, SqliteEventStore events, IReadOnlyDictionary<string, DetectedEvent> stored, string folder, WebToken token)
     {
         _app = app;
         Events = events;
@@ -46,15 +56,23 @@ public sealed class WebServer : IAsyncDisposable
         Folder = folder;
         BaseAddress = new Uri(app.Urls.Single());
         Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(20) };
+        if (!token.Configured)
+        {
+            Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token.Value);
+        }
     }
 
+    /// <param name="apiToken">Web:ApiToken; empty: a token is generated as <c>edge run</c> does on loopback.</param>
+    /// <param name="configure">Changes to the web options (media URL lifetime, allowed hosts).</param>
     public static async Task<WebServer> StartAsync(string apiToken = "", CannedStreamRegistry? registry = null,
-        Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
+        Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null, Action<WebOptions>? configure = null)
     {
         var folder = TestData.NewTempFolder();
         var events = new SqliteEventStore(Path.Combine(folder, SqliteEventStore.FileName));
         var stored = StoreEvents(events, folder);
         var options = new WebOptions { Urls = "http://127.0.0.1:0", ApiToken = apiToken };
+        configure?.Invoke(options);
+        var token = WebToken.Resolve(options, folder, out _);
         registry ??= new CannedStreamRegistry();
         registry.Set(new StreamStatus("cam1", "rtsp://***@camera-1/stream", StreamState.Running, null, DateTime.UtcNow,
             1200, 1190, 7, 1, 9.5, 42, 180, "walking", 0.37f, 3), 0.1f, 0.2f, 1.4f, 0.37f);
@@ -62,9 +80,11 @@ public sealed class WebServer : IAsyncDisposable
             10, 10, 0, 4, 0, 0, 0, null, null, 0));
         var previews = new PreviewHub();
         var metrics = new EdgeMetrics();
-        var app = EdgeWeb.Build(options, registry, events, folder, metrics, previews, loggerFactory ?? NullLoggerFactory.Instance);
+        var models = Directory.CreateDirectory(Path.Combine(folder, "models")).FullName;
+        var app = EdgeWeb.Build(options, token, models, registry, events, folder, metrics, previews,
+            loggerFactory ?? NullLoggerFactory.Instance);
         await app.StartAsync();
-        return new WebServer(app, events, stored, folder) { Registry = registry, Previews = previews, Metrics = metrics };
+        return new WebServer(app, events, stored, folder, token) { Registry = registry, Previews = previews, Metrics = metrics, Token = token };
     }
 
     /// <summary>
@@ -114,6 +134,7 @@ public sealed class WebServer : IAsyncDisposable
         Client.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        Metrics.Dispose();
         Events.Dispose();
         Directory.Delete(Folder, recursive: true);
     }
