@@ -1,8 +1,9 @@
 namespace Edge.Models;
 
 /// <summary>
-/// A sequence model over windows of frame embeddings, as the temporal stage uses it: <see cref="SequenceModel"/> runs
-/// on the caller's thread; a shared, batching one runs several streams' windows in one call.
+/// A model over windows of per-frame features, as the temporal stage uses it: <see cref="SequenceModel"/> (a GRU/LSTM
+/// over embeddings) and <see cref="GridAnomaly.GridAnomalyModel"/> (the default anomaly model over embeddings and grids)
+/// run on the caller's thread; a shared, batching one runs several streams' windows in one call.
 /// </summary>
 public interface IWindowModel
 {
@@ -13,26 +14,28 @@ public interface IWindowModel
     /// <summary>Frames in one window as the model reads it (an anomaly model reads the window and the frame after it).</summary>
     int InputFrames { get; }
 
+    /// <summary>Values per frame: the embedding size, or the embedding and the grid when <see cref="ReadsGrid"/>.</summary>
     int FeatureSize { get; }
+
+    /// <summary>
+    /// True when each frame's feature is the frame model's embedding followed by its grid (<see cref="ModelManifest.Grid"/>);
+    /// false when it is the embedding alone.
+    /// </summary>
+    bool ReadsGrid => false;
+
+    /// <summary>The grid of the cell map <see cref="RunWithCellsAsync"/> gives; null for models that say only when, not where.</summary>
+    GridDescription? CellGrid => null;
 
     /// <summary>Runs <paramref name="count"/> windows packed as [count, InputFrames, FeatureSize]; outputs row by row.</summary>
     ValueTask<float[]> RunAsync(float[] windows, int count, CancellationToken ct);
 
-    /// <summary>True when each frame's feature is the frame model's grid (<see cref="ModelManifest.Grid"/>), not its embedding.</summary>
-    bool ReadsGrid => false;
+    /// <summary>
+    /// Runs <paramref name="count"/> windows; returns the outputs of <see cref="RunAsync"/> and, for models with a
+    /// <see cref="CellGrid"/>, the cell maps [count, H·W] (1 = the p99 of normal cells); an empty array otherwise.
+    /// </summary>
+    async ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, CancellationToken ct) =>
+        new(await RunAsync(windows, count, ct).ConfigureAwait(false), []);
 }
 
-/// <summary>
-/// An anomaly model that also says where: besides the raw frame score it gives a cell score map per window
-/// ([Grid.Height, Grid.Width], 1 = the p99 of normal cells), for <see cref="AnomalyMap"/>.
-/// </summary>
-public interface ICellMapModel : IWindowModel
-{
-    GridDescription Grid { get; }
-
-    /// <summary>Runs <paramref name="count"/> windows; returns the raw scores [count] and the cell maps [count, H·W].</summary>
-    ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, CancellationToken ct);
-}
-
-/// <summary>Raw frame scores [N] and cell maps [N, H·W] (row-major) of a batch of windows.</summary>
+/// <summary>Outputs [N] (or [N, classes]) and cell maps [N, H·W] (row-major; empty without a cell map) of a batch of windows.</summary>
 public sealed record WindowScores(float[] Scores, float[] Cells);

@@ -143,16 +143,16 @@ public sealed record GridDescription(string OutputName, int Channels, int Height
 }
 
 /// <summary>
-/// How a grid anomaly model scores (see Models/GridAnomalyModel): the score terms it combines, the projection and
-/// memory sizes, and the cell-score aggregation, so that a reader of the manifest knows what 1.0 means.
+/// How a grid anomaly model scores (see Models/GridAnomaly): the terms its score sums, the projection and memory sizes,
+/// so that a reader of the manifest knows what the model looks at.
 /// </summary>
-/// <param name="Terms">The terms summed into each cell's score, e.g. ["memory", "motion"].</param>
-/// <param name="ProjectedChannels">Channels after the random projection.</param>
-/// <param name="MemoryPerCell">Normal features kept per cell (greedy k-centre coreset of its neighbourhood).</param>
-/// <param name="Neighbourhood">Radius in cells of the neighbourhood a cell's memory is drawn from.</param>
-/// <param name="TopK">The frame score is the mean of the TopK largest cell scores.</param>
+/// <param name="Terms">The terms the score sums: frame, patch, still, motion.</param>
+/// <param name="ProjectedChannels">Channels each cell keeps after the whitened projection.</param>
+/// <param name="PatchMemory">Normal cell features in the patch memory (greedy k-centre coreset).</param>
+/// <param name="FrameMemory">Normal frame embeddings in the frame memory.</param>
+/// <param name="TopK">The patch term is the mean of the TopK largest cell distances.</param>
 /// <param name="FramesLearned">Normal frames the model was learned from.</param>
-public sealed record GridAnomalyDescription(string[] Terms, int ProjectedChannels, int MemoryPerCell, int Neighbourhood, int TopK, int FramesLearned)
+public sealed record GridAnomalyDescription(string[] Terms, int ProjectedChannels, int PatchMemory, int FrameMemory, int TopK, long FramesLearned)
 {
     /// <summary>Output name of the cell score map [N, Height, Width] (the frame score is the first output).</summary>
     public string MapOutputName { get; init; } = "cells";

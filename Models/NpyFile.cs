@@ -6,8 +6,9 @@ using System.Text;
 namespace Edge.Models;
 
 /// <summary>
-/// Float32 row matrices in NumPy's .npy format (version 1.0, little-endian, C order): what <c>edge process</c> writes
-/// for the per-frame embeddings and what training reads, and what <c>numpy.load</c> opens as it is.
+/// Row matrices in NumPy's .npy format (version 1.0, little-endian, C order), float32 or float16: what <c>edge
+/// process</c> writes for the per-frame embeddings, what a stream records for learning (grids as float16, half the
+/// disk), what training reads, and what <c>numpy.load</c> opens as it is.
 /// </summary>
 public static class NpyFile
 {
@@ -29,10 +30,30 @@ public static class NpyFile
         var headerLength = BinaryPrimitives.ReadUInt16LittleEndian(prefix.AsSpan(8));
         var header = new byte[headerLength];
         stream.ReadExactly(header);
-        var text = Encoding.ASCII.GetString(header);
-        if (!text.Contains("'descr': '<f4'", StringComparison.Ordinal) || !text.Contains("'fortran_order': False", StringComparison.Ordinal))
+        var (half, rows, columns) = ParseHeader(Encoding.ASCII.GetString(header), path);
+        var values = new float[checked(rows * columns)];
+        if (half)
         {
-            throw new InvalidDataException($"{path} is not a little-endian float32 C-order matrix: {text.Trim()}");
+            var raw = new Half[values.Length];
+            stream.ReadExactly(MemoryMarshal.AsBytes(raw.AsSpan()));
+            for (var i = 0; i < raw.Length; i++)
+            {
+                values[i] = (float)raw[i];
+            }
+        }
+        else
+        {
+            stream.ReadExactly(MemoryMarshal.AsBytes(values.AsSpan()));
+        }
+        return (values, rows, columns);
+    }
+
+    private static (bool Half, int Rows, int Columns) ParseHeader(string text, string path)
+    {
+        var half = text.Contains("'descr': '<f2'", StringComparison.Ordinal);
+        if (!(half || text.Contains("'descr': '<f4'", StringComparison.Ordinal)) || !text.Contains("'fortran_order': False", StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path} is not a little-endian float32 or float16 C-order matrix: {text.Trim()}");
         }
         var shapeText = text[(text.IndexOf("'shape': (", StringComparison.Ordinal) + 10)..];
         var dims = shapeText[..shapeText.IndexOf(')', StringComparison.Ordinal)]
@@ -42,9 +63,59 @@ public static class NpyFile
         {
             throw new InvalidDataException($"{path} holds a {dims.Length}-D array, a 2-D matrix was expected");
         }
-        var values = new float[checked(dims[0] * dims[1])];
-        stream.ReadExactly(MemoryMarshal.AsBytes(values.AsSpan()));
-        return (values, dims[0], dims[1]);
+        return (half, dims[0], dims[1]);
+    }
+
+    /// <summary>Reads a matrix one row at a time (float16 rows widened), for files larger than memory should hold.</summary>
+    public sealed class RowReader : IDisposable
+    {
+        private readonly FileStream _stream;
+        private readonly bool _half;
+        private readonly byte[] _buffer;
+
+        public RowReader(string path)
+        {
+            _stream = File.OpenRead(path);
+            var prefix = new byte[10];
+            _stream.ReadExactly(prefix);
+            if (!prefix.AsSpan(0, 6).SequenceEqual(s_magic.AsSpan(0, 6)) || prefix[6] != 1)
+            {
+                _stream.Dispose();
+                throw new InvalidDataException($"{path} is not a version 1 .npy file");
+            }
+            var header = new byte[BinaryPrimitives.ReadUInt16LittleEndian(prefix.AsSpan(8))];
+            _stream.ReadExactly(header);
+            (_half, Rows, Columns) = ParseHeader(Encoding.ASCII.GetString(header), path);
+            _buffer = new byte[Columns * (_half ? 2 : 4)];
+        }
+
+        public int Rows { get; }
+
+        public int Columns { get; }
+
+        /// <summary>Reads the next row into <paramref name="row"/>; false at the end.</summary>
+        public bool Next(Span<float> row)
+        {
+            if (_stream.Read(_buffer) < _buffer.Length)
+            {
+                return false;
+            }
+            if (_half)
+            {
+                var values = MemoryMarshal.Cast<byte, Half>(_buffer);
+                for (var i = 0; i < values.Length; i++)
+                {
+                    row[i] = (float)values[i];
+                }
+            }
+            else
+            {
+                MemoryMarshal.Cast<byte, float>(_buffer).CopyTo(row);
+            }
+            return true;
+        }
+
+        public void Dispose() => _stream.Dispose();
     }
 
     /// <summary>Writes rows as they come; <see cref="Writer.Dispose"/> fixes the row count in the header.</summary>
@@ -52,10 +123,15 @@ public static class NpyFile
     {
         private readonly FileStream _stream;
         private readonly int _columns;
+        private readonly bool _half;
+        private readonly Half[]? _halfRow;
 
-        public Writer(string path, int columns)
+        /// <param name="half">Store float16 (half the disk; embeddings and grids keep ~3 significant digits).</param>
+        public Writer(string path, int columns, bool half = false)
         {
             _columns = columns;
+            _half = half;
+            _halfRow = half ? new Half[columns] : null;
             _stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
             WriteHeader(0);
         }
@@ -72,14 +148,25 @@ public static class NpyFile
             {
                 throw new PlatformNotSupportedException("big-endian machines are not supported");
             }
-            _stream.Write(MemoryMarshal.AsBytes(row));
+            if (_halfRow is not null)
+            {
+                for (var i = 0; i < row.Length; i++)
+                {
+                    _halfRow[i] = (Half)row[i];
+                }
+                _stream.Write(MemoryMarshal.AsBytes(_halfRow.AsSpan()));
+            }
+            else
+            {
+                _stream.Write(MemoryMarshal.AsBytes(row));
+            }
             Rows++;
         }
 
         private void WriteHeader(long rows)
         {
             var dict = string.Create(CultureInfo.InvariantCulture,
-                $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {_columns}), }}");
+                $"{{'descr': '{(_half ? "<f2" : "<f4")}', 'fortran_order': False, 'shape': ({rows}, {_columns}), }}");
             var padded = dict.PadRight(HeaderBytes - s_magic.Length - 2 - 1) + "\n";
             _stream.Position = 0;
             _stream.Write(s_magic);

@@ -26,6 +26,7 @@ public sealed class FramePipeline : IDisposable
     private readonly PipelineOptions _options;
     private readonly ILogger _logger;
     private readonly bool _needsPixels;
+    private readonly bool _needsGrid;
     private readonly Channel<Frame> _frames;
     private readonly Channel<FrameResult> _embedded;
     private readonly Channel<FrameResult> _analysed;
@@ -38,10 +39,12 @@ public sealed class FramePipeline : IDisposable
     public FramePipeline(IFrameSource source, IFrameEmbedder embedder, IReadOnlyList<IResultSink> sinks,
         PipelineOptions options, ILogger logger, TemporalAnalyzer? temporal = null, ObjectDetector? objects = null)
     {
-        if (temporal is not null && temporal.FeatureSize != embedder.EmbeddingSize)
+        temporal?.CheckFeatures(embedder.EmbeddingSize, embedder.Grid);
+        _needsGrid = (temporal?.ReadsGrid ?? false) || sinks.Any(s => s.NeedsGrid);
+        if (_needsGrid && embedder.Grid is null)
         {
             throw new ModelException(ModelError.Invalid,
-                $"the sequence models read {temporal.FeatureSize}-d features but the frame model gives {embedder.EmbeddingSize}-d embeddings");
+                "the anomaly model or the feature recording reads the frame model's grid, but the frame model gives none (prepare it again: `edge models prepare --force`)");
         }
         _temporal = temporal;
         _objects = objects;
@@ -224,7 +227,9 @@ public sealed class FramePipeline : IDisposable
                 {
                     images.Add(frame.Image);
                 }
-                var results = ToResults(batch, await _embedder.EmbedAsync(images, abort).ConfigureAwait(false));
+                var results = _needsGrid
+                    ? ToResults(batch, await _embedder.EmbedFeaturesAsync(images, abort).ConfigureAwait(false))
+                    : ToResults(batch, new FrameFeatures(await _embedder.EmbedAsync(images, abort).ConfigureAwait(false), null));
                 var perFrameMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds / batch.Count;
                 if (_objects is not null)
                 {
@@ -271,9 +276,11 @@ public sealed class FramePipeline : IDisposable
     /// Turns a batch into results. Each result takes over its frame's lease when a sink needs the pixels; otherwise
     /// <see cref="ReleaseUnneeded"/> releases the frames once the object stage has seen them.
     /// </summary>
-    private List<FrameResult> ToResults(List<Frame> batch, ReadOnlySpan<float> embeddings)
+    private List<FrameResult> ToResults(List<Frame> batch, FrameFeatures features)
     {
         var size = _embedder.EmbeddingSize;
+        var embeddings = features.Embeddings.AsSpan();
+        var gridSize = _embedder.Grid?.Size ?? 0;
         var results = new List<FrameResult>(batch.Count);
         for (var i = 0; i < batch.Count; i++)
         {
@@ -282,6 +289,7 @@ public sealed class FramePipeline : IDisposable
                 embeddings.Slice(i * size, size).ToArray(), frame.AgeMs, frame.CapturedTicks)
             {
                 Pixels = _needsPixels ? frame : null,
+                Grid = features.Grids is { } grids ? grids.AsSpan(i * gridSize, gridSize).ToArray() : null,
             };
             results.Add(result);
         }

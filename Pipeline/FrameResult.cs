@@ -3,7 +3,10 @@ using Edge.Capture;
 namespace Edge.Pipeline;
 
 /// <summary>What analysis found in a frame. Filled by the temporal stage; empty until one is configured.</summary>
-public sealed record FrameAnalysis(string? Activity = null, float? ActivityConfidence = null, float? AnomalyScore = null);
+/// <param name="AnomalyCells">Where: the anomaly model's cell map ([<paramref name="CellRows"/>, <paramref name="CellColumns"/>],
+/// row-major, 1 = the p99 of normal cells) for models that give one; null otherwise.</param>
+public sealed record FrameAnalysis(string? Activity = null, float? ActivityConfidence = null, float? AnomalyScore = null,
+    float[]? AnomalyCells = null, int CellRows = 0, int CellColumns = 0);
 
 /// <summary>
 /// The per-frame record that flows downstream of the CNN: identity, timing, the embedding and the objects, without pixels.
@@ -20,4 +23,7 @@ public sealed record FrameResult(string StreamId, long Index, double TimestampMs
     public IReadOnlyList<DetectedObject> Objects { get; init; } = [];
 
     public Frame? Pixels { get; init; }
+
+    /// <summary>The frame model's grid of this frame ([H·W·C]), kept only when a stage or sink reads it; else null.</summary>
+    public float[]? Grid { get; init; }
 }

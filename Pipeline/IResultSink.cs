@@ -10,6 +10,9 @@ public interface IResultSink : IAsyncDisposable
     /// <summary>Whether this sink needs the frame pixels (keeps them alive past the CNN).</summary>
     bool NeedsPixels { get; }
 
+    /// <summary>Whether this sink reads <see cref="FrameResult.Grid"/> (a recording for learning).</summary>
+    bool NeedsGrid => false;
+
     ValueTask WriteAsync(FrameResult result, CancellationToken ct);
 
     ValueTask CompleteAsync(CancellationToken ct);

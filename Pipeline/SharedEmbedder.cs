@@ -38,24 +38,59 @@ public sealed class SharedEmbedder : IFrameEmbedder, IAsyncDisposable
     /// <summary>Frames embedded so far.</summary>
     public long Frames => _batcher.Items;
 
+    public GridDescription? Grid => _model.Grid;
+
     public async ValueTask<float[]> EmbedAsync(IReadOnlyList<Mat> images, CancellationToken ct)
     {
         var rows = await _batcher.SubmitAsync(images, ct).ConfigureAwait(false);
         var embeddings = new float[rows.Length * EmbeddingSize];
         for (var i = 0; i < rows.Length; i++)
         {
-            rows[i].CopyTo(embeddings, i * EmbeddingSize);
+            rows[i].AsSpan(0, EmbeddingSize).CopyTo(embeddings.AsSpan(i * EmbeddingSize));
         }
         return embeddings;
     }
 
-    private float[][] Embed(IReadOnlyList<Mat> images)
+    public async ValueTask<FrameFeatures> EmbedFeaturesAsync(IReadOnlyList<Mat> images, CancellationToken ct)
     {
-        var embeddings = _model.Embed(images);
-        var rows = new float[images.Count][];
+        var rows = await _batcher.SubmitAsync(images, ct).ConfigureAwait(false);
+        var embeddings = new float[rows.Length * EmbeddingSize];
+        var gridSize = Grid?.Size ?? 0;
+        var grids = gridSize > 0 ? new float[rows.Length * gridSize] : null;
         for (var i = 0; i < rows.Length; i++)
         {
-            rows[i] = embeddings.Slice(i * EmbeddingSize, EmbeddingSize).ToArray();
+            rows[i].AsSpan(0, EmbeddingSize).CopyTo(embeddings.AsSpan(i * EmbeddingSize));
+            if (grids is not null)
+            {
+                rows[i].AsSpan(EmbeddingSize, gridSize).CopyTo(grids.AsSpan(i * gridSize));
+            }
+        }
+        return new FrameFeatures(embeddings, grids);
+    }
+
+    /// <summary>
+    /// One model call for every stream's frames: each row is the image's embedding followed by its grid when the
+    /// model has one (the grid comes from the same forward pass; copying it out costs microseconds).
+    /// </summary>
+    private float[][] Embed(IReadOnlyList<Mat> images)
+    {
+        var rows = new float[images.Count][];
+        if (_model.Grid is { } grid)
+        {
+            var embeddings = _model.EmbedWithGrid(images, out var grids);
+            for (var i = 0; i < rows.Length; i++)
+            {
+                var row = new float[EmbeddingSize + grid.Size];
+                embeddings.Slice(i * EmbeddingSize, EmbeddingSize).CopyTo(row);
+                grids.Slice(i * grid.Size, grid.Size).CopyTo(row.AsSpan(EmbeddingSize));
+                rows[i] = row;
+            }
+            return rows;
+        }
+        var only = _model.Embed(images);
+        for (var i = 0; i < rows.Length; i++)
+        {
+            rows[i] = only.Slice(i * EmbeddingSize, EmbeddingSize).ToArray();
         }
         return rows;
     }

@@ -3,18 +3,20 @@ using Edge.Models;
 namespace Edge.Pipeline;
 
 /// <summary>
-/// One GRU/LSTM session shared by many streams' temporal stages, batched across streams: windows that several streams
-/// submit within the batch window run as one call (<see cref="RequestBatcher{TItem, TResult}"/>). Owns the model.
+/// One window-model session (a GRU/LSTM, the default anomaly model) shared by many streams' temporal stages, batched
+/// across streams: windows that several streams submit within the batch window run as one call
+/// (<see cref="RequestBatcher{TItem, TResult}"/>); cell maps travel with their scores. Owns the model.
 /// </summary>
 public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
 {
-    private readonly SequenceModel _model;
-    private readonly RequestBatcher<float[], float[]> _batcher;
+    private readonly IWindowModel _model;
+    private readonly RequestBatcher<float[], (float[] Output, float[] Cells)> _batcher;
 
-    public SharedSequenceModel(SequenceModel model, int maxWindows, double windowMs)
+    /// <param name="model">The model, owned from here on (disposed with this).</param>
+    public SharedSequenceModel(IWindowModel model, int maxWindows, double windowMs)
     {
         _model = model;
-        _batcher = new RequestBatcher<float[], float[]>(maxWindows, TimeSpan.FromMilliseconds(windowMs), Run);
+        _batcher = new RequestBatcher<float[], (float[], float[])>(maxWindows, TimeSpan.FromMilliseconds(windowMs), Run);
     }
 
     public ModelManifest Manifest => _model.Manifest;
@@ -25,13 +27,20 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
 
     public int FeatureSize => _model.FeatureSize;
 
+    public bool ReadsGrid => _model.ReadsGrid;
+
+    public GridDescription? CellGrid => _model.CellGrid;
+
     /// <summary>Model calls so far.</summary>
     public long Calls => _batcher.Calls;
 
     /// <summary>Windows run so far.</summary>
     public long Windows => _batcher.Items;
 
-    public async ValueTask<float[]> RunAsync(float[] windows, int count, CancellationToken ct)
+    public async ValueTask<float[]> RunAsync(float[] windows, int count, CancellationToken ct) =>
+        (await RunWithCellsAsync(windows, count, ct).ConfigureAwait(false)).Scores;
+
+    public async ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, CancellationToken ct)
     {
         var size = InputFrames * FeatureSize;
         var items = new float[count][];
@@ -40,10 +49,10 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
             items[i] = windows.AsSpan(i * size, size).ToArray();
         }
         var rows = await _batcher.SubmitAsync(items, ct).ConfigureAwait(false);
-        return [.. rows.SelectMany(r => r)];
+        return new WindowScores([.. rows.SelectMany(r => r.Output)], [.. rows.SelectMany(r => r.Cells)]);
     }
 
-    private float[][] Run(IReadOnlyList<float[]> windows)
+    private (float[], float[])[] Run(IReadOnlyList<float[]> windows)
     {
         var size = InputFrames * FeatureSize;
         var packed = new float[windows.Count * size];
@@ -51,15 +60,17 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
         {
             windows[i].CopyTo(packed, i * size);
         }
-        var outputs = _model.Run(packed, windows.Count);
-        var width = outputs.Length / windows.Count;
-        return [.. Enumerable.Range(0, windows.Count).Select(i => outputs.AsSpan(i * width, width).ToArray())];
+        var result = _model.RunWithCellsAsync(packed, windows.Count, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        var width = result.Scores.Length / windows.Count;
+        var cells = result.Cells.Length / windows.Count;
+        return [.. Enumerable.Range(0, windows.Count).Select(i =>
+            (result.Scores.AsSpan(i * width, width).ToArray(), result.Cells.AsSpan(i * cells, cells).ToArray()))];
     }
 
     /// <summary>Stops taking requests, finishes the ones queued, then frees the model.</summary>
     public async ValueTask DisposeAsync()
     {
         await _batcher.DisposeAsync().ConfigureAwait(false);
-        _model.Dispose();
+        (_model as IDisposable)?.Dispose();
     }
 }

@@ -3,18 +3,22 @@ using Edge.Models;
 namespace Edge.Pipeline;
 
 /// <summary>
-/// The temporal stage's work: per stream, a ring of the most recent embeddings; every <c>windowStride</c> frames
-/// (from the model's manifest) the GRU/LSTM runs on the newest window. An anomaly model scores
-/// the newest frame (its prediction error and motion energy), reported on the calibrated scale (0 = the mean of normal footage, 1 = its 99th percentile); an
-/// activity model gives a label and its probability. Frames between runs carry the latest values. Does not own the
-/// models it is given; they may be shared with other streams' analyzers (batched across streams).
+/// The temporal stage's work: per stream, a ring of the most recent per-frame features (embeddings, and grids when the
+/// anomaly model reads them); every <c>windowStride</c> frames (from the model's manifest) each model runs on the
+/// newest window. An anomaly model scores the newest frame, reported on the calibrated scale (0 = typical normal
+/// footage, 1 = its 99th percentile), and, when it has a cell map, says where; an activity model gives a label and
+/// its probability. Frames between runs carry the latest values. Does not own the models it is given; they may be
+/// shared with other streams' analyzers (batched across streams).
 /// </summary>
 public sealed class TemporalAnalyzer
 {
     private readonly IWindowModel? _anomaly;
     private readonly IWindowModel? _activity;
     private readonly int _ringSize;
+    private readonly int _gridRingSize;
     private readonly Dictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
+    private int _embeddingSize;
+    private int _gridSize;
 
     public TemporalAnalyzer(IWindowModel? anomaly, IWindowModel? activity)
     {
@@ -22,13 +26,18 @@ public sealed class TemporalAnalyzer
         {
             throw new ArgumentException("the anomaly model must be an anomaly model and the activity model an activity model");
         }
+        if (activity is { ReadsGrid: true })
+        {
+            throw new ArgumentException("activity models read embeddings, not grids");
+        }
         _anomaly = anomaly;
         _activity = activity;
         _ringSize = Math.Max(anomaly?.InputFrames ?? 0, activity?.InputFrames ?? 0);
-        FeatureSize = anomaly?.FeatureSize ?? activity?.FeatureSize ?? 0;
+        _gridRingSize = anomaly is { ReadsGrid: true } ? anomaly.InputFrames : 0;
     }
 
-    public int FeatureSize { get; }
+    /// <summary>Whether a model reads the frame model's grid: the pipeline then keeps each frame's grid for this stage.</summary>
+    public bool ReadsGrid => _gridRingSize > 0;
 
     /// <summary>Frames the ring holds per stream (never more).</summary>
     public int RingSize => _ringSize;
@@ -36,19 +45,58 @@ public sealed class TemporalAnalyzer
     /// <summary>Model runs so far, for metrics.</summary>
     public long Runs { get; private set; }
 
-    /// <summary>Adds the frame's embedding to its stream's ring and returns the frame's analysis.</summary>
+    /// <summary>
+    /// Checks that the models read what the frame model gives: embeddings of <paramref name="embeddingSize"/>, and
+    /// the grid for a model that reads it. Throws <see cref="ModelException"/> naming the mismatch.
+    /// </summary>
+    public void CheckFeatures(int embeddingSize, GridDescription? grid)
+    {
+        foreach (var model in new[] { _anomaly, _activity })
+        {
+            if (model is null)
+            {
+                continue;
+            }
+            var expected = model.ReadsGrid ? embeddingSize + (grid?.Size ?? 0) : embeddingSize;
+            if (model.ReadsGrid && grid is null)
+            {
+                throw new ModelException(ModelError.Invalid,
+                    $"{model.Manifest.Name} reads the frame model's grid, but the frame model gives none (prepare it again: `edge models prepare --force`)");
+            }
+            if (model.FeatureSize != expected)
+            {
+                throw new ModelException(ModelError.Invalid, model.ReadsGrid
+                    ? $"{model.Manifest.Name} reads {model.FeatureSize} values per frame but the frame model gives {embeddingSize}-d embeddings and {grid!.Size}-value grids"
+                    : $"the sequence models read {model.FeatureSize}-d features but the frame model gives {embeddingSize}-d embeddings");
+            }
+        }
+        _embeddingSize = embeddingSize;
+        _gridSize = grid?.Size ?? 0;
+    }
+
+    /// <summary>Adds the frame's features to its stream's ring and returns the frame's analysis.</summary>
     public async ValueTask<FrameAnalysis> AnalyzeAsync(FrameResult result, CancellationToken ct)
     {
         if (!_streams.TryGetValue(result.StreamId, out var state))
         {
-            state = new StreamState(_ringSize, FeatureSize);
+            if (_embeddingSize == 0)
+            {
+                _embeddingSize = result.Embedding.Length;
+            }
+            state = new StreamState(_ringSize, _embeddingSize, _gridRingSize, _gridSize);
             _streams[result.StreamId] = state;
         }
-        state.Push(result.Embedding);
+        if (ReadsGrid && result.Grid is null)
+        {
+            throw new InvalidOperationException("the anomaly model reads grids, but the frame's grid was not kept");
+        }
+        state.Push(result.Embedding, result.Grid);
         if (_anomaly is not null && state.Count >= _anomaly.InputFrames && state.Seen % (_anomaly.Manifest.WindowStride ?? 1) == 0)
         {
-            var raw = (await _anomaly.RunAsync(state.Newest(_anomaly.InputFrames), 1, ct).ConfigureAwait(false))[0];
-            state.AnomalyScore = (float)_anomaly.Manifest.Anomaly!.Relative(raw);
+            var window = _anomaly.ReadsGrid ? state.NewestWithGrids(_anomaly.InputFrames) : state.Newest(_anomaly.InputFrames);
+            var output = await _anomaly.RunWithCellsAsync(window, 1, ct).ConfigureAwait(false);
+            state.AnomalyScore = (float)_anomaly.Manifest.Anomaly!.Relative(output.Scores[0]);
+            state.AnomalyCells = output.Cells.Length > 0 ? output.Cells : null;
             Runs++;
         }
         if (_activity is not null && state.Count >= _activity.InputFrames && state.Seen % (_activity.Manifest.WindowStride ?? 1) == 0)
@@ -58,14 +106,18 @@ public sealed class TemporalAnalyzer
             (state.Activity, state.ActivityConfidence) = (_activity.Manifest.Labels[best], probabilities[best]);
             Runs++;
         }
-        return new FrameAnalysis(state.Activity, state.ActivityConfidence, state.AnomalyScore);
+        var cells = _anomaly?.CellGrid;
+        return new FrameAnalysis(state.Activity, state.ActivityConfidence, state.AnomalyScore,
+            state.AnomalyCells, cells?.Height ?? 0, cells?.Width ?? 0);
     }
 
-    /// <summary>The ring of one stream's embeddings, oldest first when read.</summary>
-    private sealed class StreamState(int capacity, int features)
+    /// <summary>The rings of one stream's features, oldest first when read.</summary>
+    private sealed class StreamState(int capacity, int features, int gridCapacity, int gridSize)
     {
         private readonly float[] _ring = new float[capacity * features];
+        private readonly float[] _grids = new float[gridCapacity * gridSize];
         private int _next;
+        private int _nextGrid;
 
         public int Count { get; private set; }
 
@@ -77,7 +129,9 @@ public sealed class TemporalAnalyzer
 
         public float? AnomalyScore { get; set; }
 
-        public void Push(float[] embedding)
+        public float[]? AnomalyCells { get; set; }
+
+        public void Push(float[] embedding, float[]? grid)
         {
             if (embedding.Length != features)
             {
@@ -85,6 +139,11 @@ public sealed class TemporalAnalyzer
             }
             embedding.CopyTo(_ring, _next * features);
             _next = (_next + 1) % capacity;
+            if (gridCapacity > 0)
+            {
+                grid.AsSpan().CopyTo(_grids.AsSpan(_nextGrid * gridSize, gridSize));
+                _nextGrid = (_nextGrid + 1) % gridCapacity;
+            }
             Count = Math.Min(Count + 1, capacity);
             Seen++;
         }
@@ -97,6 +156,21 @@ public sealed class TemporalAnalyzer
             {
                 var slot = ((_next - frames + i) % capacity + capacity) % capacity;
                 _ring.AsSpan(slot * features, features).CopyTo(window.AsSpan(i * features));
+            }
+            return window;
+        }
+
+        /// <summary>The newest <paramref name="frames"/> frames as embedding followed by grid, oldest first.</summary>
+        public float[] NewestWithGrids(int frames)
+        {
+            var size = features + gridSize;
+            var window = new float[frames * size];
+            for (var i = 0; i < frames; i++)
+            {
+                var slot = ((_next - frames + i) % capacity + capacity) % capacity;
+                var gridSlot = ((_nextGrid - frames + i) % gridCapacity + gridCapacity) % gridCapacity;
+                _ring.AsSpan(slot * features, features).CopyTo(window.AsSpan(i * size));
+                _grids.AsSpan(gridSlot * gridSize, gridSize).CopyTo(window.AsSpan(i * size + features));
             }
             return window;
         }

@@ -78,6 +78,7 @@ public static partial class EdgeCli
         root.Subcommands.Add(RunVerb());
         root.Subcommands.Add(ModelsVerb());
         root.Subcommands.Add(BenchVerb());
+        root.Subcommands.Add(LearnVerb());
         AddTrainingVerbs(root);
         return root;
     }

@@ -78,4 +78,18 @@ public static partial class EdgeCli
             (context, stop) => BenchCommand.RunAsync(context, parse.GetValue(video)!, parse.GetValue(frames), parse.GetValue(json), stop)));
         return command;
     }
+
+    private static Command LearnVerb()
+    {
+        var inputs = new Argument<string[]>("normal") { Description = "Normal footage: one or more videos, or a feature recording folder made by edge run", Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string>("--out") { Description = "Model to write (.onnx; its manifest is written beside it)", Required = true };
+        var keep = new Option<string?>("--keep-recording") { Description = "Keep the videos' recorded features in this folder (default: a temporary folder, deleted)" };
+        var command = new Command("learn", "Learn the default anomaly model from normal footage (no training stack needed); edge process --anomaly-model then scores every frame")
+        {
+            inputs, output, keep,
+        };
+        command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+            LearnCommand.RunAsync(context, new LearnCommand.Arguments(parse.GetValue(inputs)!, parse.GetValue(output)!, parse.GetValue(keep)), stop)));
+        return command;
+    }
 }

@@ -46,7 +46,14 @@ public static partial class ModelsCommand
     {
         var logger = context.CreateLogger("Edge.Models");
         var path = context.Get<ModelOptions>().Resolve(FrameModelBuilder.DefaultModelFile);
-        if (File.Exists(path) && File.Exists(ModelManifest.PathFor(path)) && !force)
+        var prepared = File.Exists(path) && File.Exists(ModelManifest.PathFor(path));
+        if (prepared && !force && ModelManifest.Load(ModelManifest.PathFor(path)).Grid is null)
+        {
+            // Prepared before the frame model gave its grid: anomaly models need it, and the embedding is unchanged.
+            logger.LogInformation("Frame model {Path} has no grid output; preparing it again", path);
+            prepared = false;
+        }
+        if (prepared && !force)
         {
             logger.LogInformation("Frame model {Path} is already prepared (use --force to rebuild it)", path);
         }

@@ -3,106 +3,110 @@ using Edge.Models.Onnx;
 namespace Edge.Models.GridAnomaly;
 
 /// <summary>
-/// Writes the default anomaly model as one ONNX graph (Edge's writer, <see cref="OnnxGraphBuilder"/>): input
-/// "grids" [N, Steps + 1, H·W·C] (consecutive frames' grids, oldest first, each cell's channels contiguous), outputs
-/// "score" [N] (the raw frame score of the newest frame, put on the calibrated scale by the manifest's
-/// <see cref="ModelManifest.Anomaly"/>) and "cells" [N, H, W] (the cell map, 1 = the p99 of normal cells). It computes
-/// what <see cref="GridAnomalyScorer"/> computes; the nearest-memory search is one batched MatMul per cell.
+/// Writes the default anomaly model as one ONNX graph with Edge's writer (<see cref="OnnxGraphBuilder"/>): input
+/// "features" [N, 2, E + H·W·C] (two consecutive frames, each its embedding followed by its grid), outputs "score" [N]
+/// (the raw score of the newer frame, put on the calibrated scale by the manifest's <see cref="ModelManifest.Anomaly"/>)
+/// and "cells" [N, H, W] (the cell map, 1 = the p99 of normal cells). It computes what <see cref="GridAnomalyScorer"/>
+/// computes; nearest-memory searches are matrix products (‖x‖² + ‖m‖² − 2·x·m), quantiles are TopK.
 /// </summary>
 public static class GridAnomalyGraph
 {
-    public const string InputName = "grids";
+    public const string InputName = "features";
     public const string ScoreName = "score";
     public const string CellsName = "cells";
+    public const int InputFrames = 2;
 
     public static OnnxGraphBuilder Build(GridAnomalyParameters p, string name)
     {
-        var g = p.Grid;
         var o = p.Options;
-        var (cells, d, k, frames, steps) = (p.Cells, o.ProjectedChannels, o.MemoryPerCell, p.InputFrames, o.Steps);
-        var b = new OnnxGraphBuilder(name, $"grid anomaly model: memory, cell motion and global motion over {g.Height}x{g.Width}x{g.Channels} grids");
-        var input = b.Input(InputName, null, frames, g.Size);
+        var (e, cells, c, d, g) = (p.EmbeddingSize, p.Cells, p.Grid.Channels, o.ProjectedChannels, p.Grid.Size);
+        var b = new OnnxGraphBuilder(name,
+            $"Edge anomaly model: frame, patch, still and motion terms over {p.Grid.Height}x{p.Grid.Width}x{c} grids and {e}-d embeddings");
+        var input = b.Input(InputName, null, InputFrames, e + g);
+        var axis1 = OnnxGraphBuilder.Int("axis", 1);
 
-        // Pool over neighbouring cells: [N·F, C, H, W] for AveragePool, back to [N, F, H·W, C].
-        var x = b.Node("Reshape", [input, b.Int64Initializer("grid_shape", -1, g.Height, g.Width, g.Channels)]);
-        if (o.PoolRadius > 0)
+        // Frame term: the newer frame's unit embedding against the frame memory.
+        var embedding = b.Node("Squeeze", [Slice(b, input, [1, 0], [2, e], "embedding"), b.Int64Initializer("axis_1", 1)]); // [N, E]
+        var unit = b.Node("Div", [embedding, b.Node("Sqrt", [SumOfSquares(b, embedding, 1, keep: true)])]);
+        var frame = Nearest(b, unit, p.FrameMemory, p.FrameCount, e, "frame", 1); // [N]
+
+        // Grids, centred and projected: [N, 2, H·W, D].
+        var grids = b.Node("Reshape", [Slice(b, input, [0, e], [InputFrames, e + g], "grids"),
+            b.Int64Initializer("grids_shape", -1, InputFrames, cells, c)]);
+        var projected = b.Node("MatMul", [b.Node("Sub", [grids, b.Initializer("channel_mean", p.ChannelMean, c)]),
+            b.Initializer("projection", p.Projection, c, d)]);
+        var now = b.Node("Gather", [projected, b.Int64Scalar("newer", 1)], axis1); // [N, H·W, D]
+        var before = b.Node("Gather", [projected, b.Int64Scalar("older", 0)], axis1);
+
+        // Patch term: each cell against the patch memory; the mean of the TopK largest distances.
+        var distances = Nearest(b, now, p.PatchMemory, p.PatchCount, d, "patch", 2); // [N, H·W]
+        var top = b.Node("TopK", [distances, b.Int64Initializer("top_k", Math.Min(o.TopK, cells))], 2, axis1)[0];
+        var patch = b.Node("ReduceMean", [top], OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0));
+
+        // Still and motion terms: quantiles of the cells' change from the older frame, two-sided against normal.
+        var delta = b.Node("Sub", [now, before]);
+        var change = b.Node("Sqrt", [SumOfSquares(b, delta, 2, keep: false)]); // [N, H·W]
+        var lowRank = GridAnomalyParameters.Rank(o.LowQuantile, cells);
+        var highCount = cells - GridAnomalyParameters.Rank(o.HighQuantile, cells) + 1;
+        var lowest = b.Node("TopK", [change, b.Int64Initializer("low_k", lowRank)], 2, axis1, OnnxGraphBuilder.Int("largest", 0))[0];
+        var highest = b.Node("TopK", [change, b.Int64Initializer("high_k", highCount)], 2, axis1, OnnxGraphBuilder.Int("largest", 1))[0];
+        var low = b.Node("Gather", [lowest, b.Int64Scalar("low_at", lowRank - 1)], axis1);
+        var high = b.Node("Gather", [highest, b.Int64Scalar("high_at", highCount - 1)], axis1);
+        var epsilon = b.Initializer("epsilon", [GridAnomalyOptions.Epsilon]);
+        var still = b.Node("Abs", [b.Node("Log", [b.Node("Div", [b.Node("Add", [low, epsilon]), b.Initializer("low_median", [p.LowChangeMedian])])])]);
+        var motion = b.Node("Abs", [b.Node("Log", [b.Node("Div", [b.Node("Add", [high, epsilon]), b.Initializer("high_median", [p.HighChangeMedian])])])]);
+
+        // Raw score: the weighted positive parts of the standardised log terms.
+        string? raw = null;
+        string[] terms = [frame, patch, still, motion];
+        for (var k = 0; k < terms.Length; k++)
         {
-            var size = 2 * o.PoolRadius + 1;
-            x = b.Node("Transpose", [x], OnnxGraphBuilder.Ints("perm", 0, 3, 1, 2));
-            x = b.AveragePool(x, [size, size], [1, 1], [o.PoolRadius, o.PoolRadius], countIncludePad: false);
-            x = b.Node("Transpose", [x], OnnxGraphBuilder.Ints("perm", 0, 2, 3, 1));
+            var name_ = GridAnomalyParameters.TermNames[k];
+            var z = b.Node("Div", [b.Node("Sub", [b.Node("Log", [b.Node("Add", [terms[k], epsilon])]), b.Initializer(name_ + "_log_mean", [p.TermLogMean[k]])]),
+                b.Initializer(name_ + "_log_std", [p.TermLogStd[k]])]);
+            var part = b.Node("Mul", [b.Relu(z), b.Initializer(name_ + "_weight", [p.TermWeights[k]])]);
+            raw = raw is null ? part : b.Node("Add", [raw, part]);
         }
-        x = b.Node("Reshape", [x, b.Int64Initializer("cells_shape", -1, frames, cells, g.Channels)]);
-        x = b.Node("Sub", [x, b.Initializer("channel_mean", p.ChannelMean, g.Channels)]);
-        var projected = b.Node("MatMul", [x, b.Initializer("projection", p.Projection, g.Channels, d)]); // [N, F, HW, D]
+        b.Output(raw!, ScoreName, [null]);
 
-        // Memory: squared distances as |x|² + |m|² − 2·x·m, one [N, D]×[D, K] product per cell.
-        var newest = b.Node("Gather", [projected, b.Int64Scalar("newest", frames - 1)], OnnxGraphBuilder.Int("axis", 1)); // [N, HW, D]
-        var byCell = b.Node("Transpose", [newest], OnnxGraphBuilder.Ints("perm", 1, 0, 2)); // [HW, N, D]
-        var memoryT = new float[cells * d * k];
-        var memoryNorms = new float[cells * k];
-        for (var c = 0; c < cells; c++)
-        {
-            for (var m = 0; m < k; m++)
-            {
-                float sum = 0;
-                for (var j = 0; j < d; j++)
-                {
-                    var v = p.Memory[(c * k + m) * d + j];
-                    memoryT[(c * d + j) * k + m] = v;
-                    sum += v * v;
-                }
-                memoryNorms[c * k + m] = sum;
-            }
-        }
-        var dot = b.Node("MatMul", [byCell, b.Initializer("memory", memoryT, cells, d, k)]); // [HW, N, K]
-        var norms = b.Node("ReduceSum", [b.Node("Mul", [byCell, byCell]), b.Int64Initializer("axis2", 2)], OnnxGraphBuilder.Int("keepdims", 1));
-        var squared = b.Node("Sub", [b.Node("Add", [norms, b.Initializer("memory_norms", memoryNorms, cells, 1, k)]),
-            b.Node("Mul", [dot, b.Initializer("two", [2f])])]);
-        var nearest = b.Node("ReduceMin", [b.Relu(squared)], OnnxGraphBuilder.Ints("axes", 2), OnnxGraphBuilder.Int("keepdims", 0)); // [HW, N]
-        var distance = b.Node("Transpose", [b.Node("Sqrt", [nearest])], OnnxGraphBuilder.Ints("perm", 1, 0)); // [N, HW]
-        var memoryZ = b.Node("Div", [b.Node("Sub", [distance, b.Initializer("memory_mean", p.MemoryMean, cells)]),
-            b.Initializer("memory_std", p.MemoryStd, cells)]);
-
-        // Motion: ‖p[t] − p[t−1]‖ per cell and step.
-        var earlier = b.Node("Slice", [projected, b.Int64Initializer("s0", 0), b.Int64Initializer("e0", steps), b.Int64Initializer("a1", 1)]);
-        var later = b.Node("Slice", [projected, b.Int64Initializer("s1", 1), b.Int64Initializer("e1", frames), b.Int64Initializer("a1b", 1)]);
-        var delta = b.Node("Sub", [later, earlier]);
-        var change = b.Node("Sqrt", [b.Node("ReduceSum", [b.Node("Mul", [delta, delta]), b.Int64Initializer("axis3", 3)], OnnxGraphBuilder.Int("keepdims", 0))]); // [N, S, HW]
-        var epsilon = b.Initializer("epsilon", [GridAnomalyOptions.MotionEpsilon]);
-        var cellLog = b.Node("Log", [b.Node("Add", [change, epsilon])]);
-        var cellZ = b.Node("Div", [b.Node("Sub", [cellLog, b.Initializer("motion_mean", p.MotionMean, cells)]), b.Initializer("motion_std", p.MotionStd, cells)]);
-        var cellMotion = b.Node("Abs", [b.Node("ReduceMean", [cellZ], OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0))]); // [N, HW]
-        var globalChange = b.Node("ReduceMean", [change], OnnxGraphBuilder.Ints("axes", 2), OnnxGraphBuilder.Int("keepdims", 0)); // [N, S]
-        var globalZ = b.Node("Div", [b.Node("Sub", [b.Node("Log", [b.Node("Add", [globalChange, epsilon])]), b.Initializer("global_mean", [p.GlobalMean])]),
-            b.Initializer("global_std", [p.GlobalStd])]);
-        var last = b.Node("Abs", [b.Node("Gather", [globalZ, b.Int64Scalar("last_step", steps - 1)], OnnxGraphBuilder.Int("axis", 1))]);
-        var lowest = b.Node("Neg", [b.Node("ReduceMin", [globalZ], OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0))]);
-        var highest = b.Node("ReduceMax", [globalZ], OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0));
-        var average = b.Node("Abs", [b.Node("ReduceMean", [globalZ], OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0))]);
-        var globalTerm = b.Node("Max", [last, lowest, highest, average]);
-
-        // Frame terms: top-k means, each on its held-out relative scale; the raw score is the largest.
-        var topK = b.Int64Initializer("top_k", Math.Min(o.TopK, cells));
-        var memoryTerm = b.Node("ReduceMean", [b.Node("TopK", [memoryZ, topK], 2, OnnxGraphBuilder.Int("axis", 1))[0]],
-            OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0));
-        var motionTerm = b.Node("ReduceMean", [b.Node("TopK", [cellMotion, topK], 2, OnnxGraphBuilder.Int("axis", 1))[0]],
-            OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0));
-        string Relative(string term, int i, string label) =>
-            b.Node("Div", [b.Node("Sub", [term, b.Initializer(label + "_mean", [p.TermMean[i]])]), b.Initializer(label + "_span", [p.TermP99[i] - p.TermMean[i]])]);
-        var raw = b.Node("Max", [Relative(memoryTerm, 0, "memory_term"), Relative(motionTerm, 1, "motion_term"), Relative(globalTerm, 2, "global_term")]);
-        b.Output(raw, ScoreName, [null]);
-
-        var map = b.Node("Max", [b.Node("Div", [memoryZ, b.Initializer("memory_cell_p99", [p.CellP99[0]])]),
-            b.Node("Div", [cellMotion, b.Initializer("motion_cell_p99", [p.CellP99[1]])])]);
-        b.Output(b.Node("Reshape", [map, b.Int64Initializer("map_shape", -1, g.Height, g.Width)]), CellsName, null, g.Height, g.Width);
+        var cellZ = b.Node("Div", [b.Node("Sub", [b.Node("Log", [b.Node("Add", [distances, epsilon])]), b.Initializer("cell_log_mean", [p.CellLogMean])]),
+            b.Initializer("cell_scale", [p.CellLogStd * p.CellP99])]);
+        b.Output(b.Node("Reshape", [cellZ, b.Int64Initializer("map_shape", -1, p.Grid.Height, p.Grid.Width)]), CellsName, null, p.Grid.Height, p.Grid.Width);
         return b;
     }
 
+    private static string Slice(OnnxGraphBuilder b, string x, long[] starts, long[] ends, string label) =>
+        b.Node("Slice", [x, b.Int64Initializer(label + "_starts", starts), b.Int64Initializer(label + "_ends", ends), b.Int64Initializer(label + "_axes", 1, 2)]);
+
+    private static string SumOfSquares(OnnxGraphBuilder b, string x, long axis, bool keep) =>
+        b.Node("ReduceSum", [b.Node("Mul", [x, x]), b.Int64Initializer("sum_axis", axis)], OnnxGraphBuilder.Int("keepdims", keep ? 1 : 0));
+
+    /// <summary>Distance of each vector (last axis of <paramref name="x"/>) to its nearest memory entry; the last axis reduced.</summary>
+    private static string Nearest(OnnxGraphBuilder b, string x, float[] memory, int entries, int size, string label, long axis)
+    {
+        var transposed = new float[size * entries];
+        var norms = new float[entries];
+        for (var m = 0; m < entries; m++)
+        {
+            float sum = 0;
+            for (var j = 0; j < size; j++)
+            {
+                var v = memory[m * size + j];
+                transposed[j * entries + m] = v;
+                sum += v * v;
+            }
+            norms[m] = sum;
+        }
+        var dot = b.Node("MatMul", [x, b.Initializer(label + "_memory", transposed, size, entries)]);
+        var squared = b.Node("Sub", [b.Node("Add", [SumOfSquares(b, x, axis, keep: true), b.Initializer(label + "_norms", norms, entries)]),
+            b.Node("Mul", [dot, b.Initializer(label + "_two", [2f])])]);
+        var nearest = b.Node("ReduceMin", [squared], OnnxGraphBuilder.Ints("axes", axis), OnnxGraphBuilder.Int("keepdims", 0));
+        return b.Node("Sqrt", [b.Relu(nearest)]);
+    }
+
     /// <summary>
-    /// Writes the model and its manifest, each through a temporary file (the model first, then the manifest: a
-    /// manifest never points at a half-written model). <paramref name="frameModel"/> is the frame model's manifest,
-    /// whose input size maps cells back to frame pixels.
+    /// Writes the model and then its manifest, each through a temporary file (a manifest never points at a
+    /// half-written model). <paramref name="frameModel"/> is the frame model's manifest the features come from.
     /// </summary>
     public static ModelManifest Save(GridAnomalyParameters p, string path, ModelManifest frameModel, string source)
     {
@@ -125,13 +129,14 @@ public static class GridAnomalyGraph
         InputElementType = "float32",
         Normalization = "in-graph",
         OutputNames = [ScoreName, CellsName],
-        WindowLength = p.Options.Steps,
+        WindowLength = InputFrames - 1,
         WindowStride = 1,
-        FeatureSize = p.Grid.Size,
+        FeatureSize = p.FeatureSize,
+        EmbeddingSize = p.EmbeddingSize,
         Grid = p.Grid,
         Anomaly = p.Calibration,
-        GridAnomaly = new GridAnomalyDescription(["memory", "cell-motion", "global-motion"], p.Options.ProjectedChannels, p.Options.MemoryPerCell,
-            p.Options.Neighbourhood, p.Options.TopK, p.FramesLearned) { MapOutputName = CellsName },
+        GridAnomaly = new GridAnomalyDescription([.. GridAnomalyParameters.TermNames.Where((_, k) => p.TermWeights[k] > 0)],
+            p.Options.ProjectedChannels, p.PatchCount, p.FrameCount, p.Options.TopK, p.FramesLearned),
         Source = source,
     };
 }

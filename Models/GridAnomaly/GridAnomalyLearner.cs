@@ -1,377 +1,292 @@
+using System.Numerics;
+
 namespace Edge.Models.GridAnomaly;
 
 /// <summary>
-/// Learns the default anomaly model from normal footage in plain C# (no gradient training, no TorchSharp): frames
-/// are fed one at a time (<see cref="Add"/>), in order, with <see cref="EndSequence"/> between recordings. Memory stays
-/// bounded whatever the footage's length: each cell keeps at most OwnBufferPerCell projected features (reduced by
-/// greedy k-centre to MemoryPerCell whenever the buffer fills), the held-out frames are a reservoir of at most
-/// MaxHeldOutFrames, and the motion statistics are running sums. At 14×14 cells, 32 channels and the defaults that
-/// is about 26 MB for the memory buffers plus 38 MB for held-out frames, for 30 minutes at 10 fps as for 40 s.
-/// Not thread-safe.
+/// Learns the default anomaly model (<see cref="GridAnomalyParameters"/>) from a recording of normal footage, in plain
+/// C#: no gradient training and no deep-learning runtime, so a serving bundle learns at a camera site in seconds.
+/// Two passes over the recording: the first fits the projection (principal components of normal cells, whitened) and
+/// samples the frame memory; the second fills the patch memory and the motion statistics. Every
+/// <see cref="GridAnomalyOptions.HeldOutEvery"/>th block of <see cref="GridAnomalyOptions.BlockFrames"/> frames is
+/// held out of the memories and calibrates the score. Memory stays bounded whatever the footage's length (samples of
+/// at most FrameSample frames, PatchSample cells and HeldOutSample frames).
 /// </summary>
-public sealed class GridAnomalyLearner
+public static class GridAnomalyLearner
 {
-    private readonly GridDescription _grid;
-    private readonly GridAnomalyOptions _o;
-    private readonly int _cells;
-    private readonly int _d;
-    private readonly float[] _projection;
-    private float[]? _mean;
-    private readonly float[][] _own;
-    private readonly int[] _ownCount;
-    private readonly double[] _motionSum;
-    private readonly double[] _motionSquares;
-    private long _motionCount;
-    private double _globalSum;
-    private double _globalSquares;
-    private float[]? _previous;
-    private long _frames;
-    private long _memoryFrames;
-    private int _blockInSequence = -1;
-    private readonly List<List<float[]>> _heldOutBlocks = [];
-    private List<float[]>? _currentHeldOut;
-    private long _heldOutBlocksSeen;
-    private readonly Random _reservoir;
-
-    public GridAnomalyLearner(GridDescription grid, GridAnomalyOptions? options = null)
-    {
-        _grid = grid;
-        _o = options ?? new GridAnomalyOptions();
-        if (_o.Steps < 1 || _o.TopK < 1 || _o.MemoryPerCell < 1 || _o.OwnBufferPerCell <= _o.MemoryPerCell || _o.ProjectedChannels < 1
-            || _o.BlockFrames <= _o.Steps + 1 || _o.HeldOutEvery < 2)
-        {
-            throw new ArgumentException($"inconsistent grid anomaly options: {_o}", nameof(options));
-        }
-        _cells = grid.Height * grid.Width;
-        _d = _o.ProjectedChannels;
-        _projection = RandomProjection(grid.Channels, _d, _o.Seed);
-        _own = [.. Enumerable.Range(0, _cells).Select(_ => new float[_o.OwnBufferPerCell * _d])];
-        _ownCount = new int[_cells];
-        _motionSum = new double[_cells];
-        _motionSquares = new double[_cells];
-        _reservoir = new Random(_o.Seed);
-    }
-
-    /// <summary>Frames added so far.</summary>
-    public long Frames => _frames;
-
-    /// <summary>Adds the next frame's grid [H·W·C] of the current recording.</summary>
-    public void Add(ReadOnlySpan<float> grid)
-    {
-        if (grid.Length != _grid.Size)
-        {
-            throw new ArgumentException($"grid has {grid.Length} values, expected {_grid.Size} ({_grid.Height}×{_grid.Width}×{_grid.Channels})", nameof(grid));
-        }
-        _mean ??= ChannelMean(GridAnomalyScorer.Pool(grid, _grid, _o.PoolRadius));
-        var projected = GridAnomalyScorer.Project(grid, _grid, _o, _mean, _projection);
-        if (_previous is not null)
-        {
-            double sum = 0;
-            for (var c = 0; c < _cells; c++)
-            {
-                var change = GridAnomalyScorer.Change(_previous, projected, c, _d);
-                sum += change;
-                var log = Math.Log(change + GridAnomalyOptions.MotionEpsilon);
-                _motionSum[c] += log;
-                _motionSquares[c] += log * log;
-            }
-            var global = Math.Log(sum / _cells + GridAnomalyOptions.MotionEpsilon);
-            _globalSum += global;
-            _globalSquares += global * global;
-            _motionCount++;
-        }
-        _previous = projected;
-
-        var position = ++_blockInSequence;
-        var block = position / _o.BlockFrames;
-        var heldOut = block % _o.HeldOutEvery == _o.HeldOutEvery - 1;
-        if (heldOut)
-        {
-            if (position % _o.BlockFrames == 0)
-            {
-                StartHeldOutBlock();
-            }
-            _currentHeldOut?.Add(projected);
-        }
-        else
-        {
-            _currentHeldOut = null;
-            Remember(projected);
-            _memoryFrames++;
-        }
-        _frames++;
-    }
-
-    /// <summary>Ends the current recording: the next frame starts a new one (no motion across the cut).</summary>
-    public void EndSequence()
-    {
-        _previous = null;
-        _currentHeldOut = null;
-        _blockInSequence = -1;
-    }
+    /// <summary>What learning measured beside the parameters, for the log and the learning status.</summary>
+    public sealed record Report(long Frames, int MemoryFrames, int HeldOutFrames, double HeldOutAboveThreshold);
 
     /// <summary>
-    /// Builds the memories, standardises every term on the held-out frames and calibrates the frame score on held-out
-    /// windows. Throws <see cref="TrainingDataException"/> when the footage is too short or too uniform.
+    /// Learns from <paramref name="recording"/>. Throws <see cref="TrainingDataException"/> when the footage is too short
+    /// to hold out calibration blocks or too uniform to calibrate (a still picture).
     /// </summary>
-    public GridAnomalyParameters Learn()
+    public static (GridAnomalyParameters Parameters, Report Report) Learn(FeatureRecording recording, GridAnomalyOptions? options = null,
+        IProgress<string>? progress = null, CancellationToken ct = default)
     {
-        var windowsPerBlock = _o.BlockFrames - _o.Steps;
-        var heldOutFrames = _heldOutBlocks.Sum(b => b.Count);
-        var minimumFrames = _o.BlockFrames * _o.HeldOutEvery;
-        if (_frames < minimumFrames || _memoryFrames < _o.BlockFrames || _heldOutBlocks.Count(b => b.Count > _o.Steps) == 0)
+        var o = options ?? new GridAnomalyOptions();
+        var grid = recording.Grid;
+        var (e, cells, channels, d) = (recording.EmbeddingSize, grid.Height * grid.Width, grid.Channels, o.ProjectedChannels);
+        var minimum = o.BlockFrames * o.HeldOutEvery;
+        if (recording.Frames < minimum)
         {
             throw new TrainingDataException(
-                $"normal footage too short: {_frames} frames ({_memoryFrames} for the memory, {heldOutFrames} held out); at least {minimumFrames} consecutive frames are needed ({_o.BlockFrames}-frame blocks, every {_o.HeldOutEvery}th held out to calibrate)");
+                $"normal footage too short: {recording.Frames} frames; at least {minimum} are needed ({o.BlockFrames}-frame blocks, every {o.HeldOutEvery}th held out to calibrate)");
         }
-        var memory = BuildMemory();
-        var motionMean = new float[_cells];
-        var motionStd = new float[_cells];
-        for (var c = 0; c < _cells; c++)
+        if (d < 1 || d > channels || o.TopK < 1 || o.PatchMemory < 1 || o.FrameMemory < 1)
         {
-            var mean = _motionSum[c] / _motionCount;
-            motionMean[c] = (float)mean;
-            motionStd[c] = (float)Math.Max(Math.Sqrt(Math.Max(_motionSquares[c] / _motionCount - mean * mean, 0)), 1e-3);
+            throw new ArgumentException($"inconsistent anomaly model options: {o}", nameof(options));
         }
-        var globalMean = _globalSum / _motionCount;
-        var globalStd = Math.Sqrt(Math.Max(_globalSquares / _motionCount - globalMean * globalMean, 0));
-        if (globalStd < 1e-3)
-        {
-            throw new TrainingDataException(
-                $"normal footage too uniform: the picture changes by the same amount every frame (std of log change {globalStd:0.0000}); a still image or a frozen feed cannot be calibrated");
-        }
+        var random = new Random(o.Seed);
+        var memoryFrames = recording.Frames - recording.Frames / o.HeldOutEvery;
+        var frameStride = Math.Max(1, (int)(memoryFrames / o.FrameSample));
 
-        // Held-out memory distances standardise the memory term per cell.
-        var distances = _heldOutBlocks.SelectMany(b => b).Select(f => GridAnomalyScorer.MemoryDistances(f, memory, _cells, _o.MemoryPerCell, _d)).ToList();
-        var memoryMean = new float[_cells];
-        var memoryStd = new float[_cells];
-        for (var c = 0; c < _cells; c++)
+        // Pass 1: the channels' covariance over a spread sample of memory frames, and the frame memory's candidates.
+        var sum = new double[channels];
+        var outer = new double[channels * channels];
+        var perFrame = new float[channels * channels];
+        var frameCandidates = new List<float[]>();
+        long sampledCells = 0;
+        var memoryIndex = 0;
+        foreach (var (heldOut, embedding, gridValues) in Frames(recording, o))
         {
-            var mean = distances.Average(v => v[c]);
-            memoryMean[c] = (float)mean;
-            memoryStd[c] = (float)Math.Sqrt(distances.Average(v => (v[c] - mean) * (v[c] - mean)));
-        }
-        var floor = Math.Max(0.1f * memoryStd.Order().ElementAt(_cells / 2), 1e-6f);
-        for (var c = 0; c < _cells; c++)
-        {
-            memoryStd[c] = Math.Max(memoryStd[c], floor);
-        }
-
-        var provisional = new GridAnomalyParameters
-        {
-            Grid = _grid,
-            Options = _o,
-            ChannelMean = _mean!,
-            Projection = _projection,
-            Memory = memory,
-            MemoryMean = memoryMean,
-            MemoryStd = memoryStd,
-            MotionMean = motionMean,
-            MotionStd = motionStd,
-            GlobalMean = (float)globalMean,
-            GlobalStd = (float)globalStd,
-            TermMean = [0, 0, 0],
-            TermP99 = [1, 1, 1],
-            CellP99 = [1, 1],
-            Calibration = new AnomalyCalibration(0, 1, 1, 99, 0),
-            FramesLearned = (int)Math.Min(_frames, int.MaxValue),
-        };
-        var scorer = new GridAnomalyScorer(provisional);
-        var terms = new List<GridAnomalyScorer.Terms>();
-        var memoryCells = new List<double>();
-        var motionCells = new List<double>();
-        foreach (var block in _heldOutBlocks)
-        {
-            for (var end = _o.Steps; end < block.Count; end++)
+            ct.ThrowIfCancellationRequested();
+            if (heldOut || memoryIndex++ % frameStride != 0)
             {
-                var projected = block.GetRange(end - _o.Steps, _o.Steps + 1).ToArray();
-                var memoryZ = scorer.MemoryZ(projected[^1]);
-                var (cellMotion, global) = scorer.Motion(projected);
-                var motionAbs = cellMotion.Select(Math.Abs).ToArray();
-                terms.Add(new GridAnomalyScorer.Terms(GridAnomalyScorer.TopKMean(memoryZ, _o.TopK), GridAnomalyScorer.TopKMean(motionAbs, _o.TopK),
-                    GridAnomalyScorer.GlobalTerm(global)));
-                memoryCells.AddRange(memoryZ.Select(v => (double)v));
-                motionCells.AddRange(motionAbs.Select(v => (double)v));
+                continue;
             }
-        }
-        if (terms.Count < 20)
-        {
-            throw new TrainingDataException($"normal footage too short: only {terms.Count} held-out windows of {_o.Steps + 1} frames to calibrate (at least 20)");
-        }
-        var termMean = new float[3];
-        var termP99 = new float[3];
-        var columns = new Func<GridAnomalyScorer.Terms, float>[] { t => t.Memory, t => t.CellMotion, t => t.GlobalMotion };
-        for (var i = 0; i < 3; i++)
-        {
-            var values = terms.Select(t => (double)columns[i](t)).ToArray();
-            Array.Sort(values);
-            var mean = values.Average();
-            var p99 = Statistics.Percentile(values, 0.99);
-            var spread = Math.Sqrt(values.Average(v => (v - mean) * (v - mean)));
-            if (p99 - mean < 1e-4 || spread < 1e-5)
+            frameCandidates.Add(GridAnomalyScorer.Unit(embedding));
+            Array.Clear(perFrame);
+            for (var cell = 0; cell < cells; cell++)
             {
-                throw new TrainingDataException(
-                    $"normal footage too uniform to calibrate: the {new[] { "memory", "cell motion", "global motion" }[i]} term hardly varies over {terms.Count} held-out windows");
-            }
-            termMean[i] = (float)mean;
-            termP99[i] = (float)p99;
-        }
-        var cellP99 = new[] { Math.Max((float)Statistics.PercentileOf(memoryCells, 0.99), 1e-3f), Math.Max((float)Statistics.PercentileOf(motionCells, 0.99), 1e-3f) };
-        var calibrated = provisional with { TermMean = termMean, TermP99 = termP99, CellP99 = cellP99 };
-        var final = new GridAnomalyScorer(calibrated);
-        var raw = terms.Select(t => (double)final.Raw(t)).ToArray();
-        Array.Sort(raw);
-        var rawMean = raw.Average();
-        var rawStd = Math.Sqrt(raw.Average(v => (v - rawMean) * (v - rawMean)));
-        return calibrated with { Calibration = new AnomalyCalibration(rawMean, rawStd, Statistics.Percentile(raw, 0.99), 99, raw.Length) };
-    }
-
-    private void StartHeldOutBlock()
-    {
-        // Reservoir sampling over held-out blocks keeps at most MaxHeldOutFrames frames, spread over the whole footage.
-        var capacity = Math.Max(1, _o.MaxHeldOutFrames / _o.BlockFrames);
-        _heldOutBlocksSeen++;
-        var block = new List<float[]>(_o.BlockFrames);
-        if (_heldOutBlocks.Count < capacity)
-        {
-            _heldOutBlocks.Add(block);
-            _currentHeldOut = block;
-            return;
-        }
-        var slot = _reservoir.NextInt64(_heldOutBlocksSeen);
-        if (slot < capacity)
-        {
-            _heldOutBlocks[(int)slot] = block;
-            _currentHeldOut = block;
-        }
-        else
-        {
-            _currentHeldOut = null;
-        }
-    }
-
-    private void Remember(float[] projected)
-    {
-        for (var c = 0; c < _cells; c++)
-        {
-            if (_ownCount[c] == _o.OwnBufferPerCell)
-            {
-                var kept = KCentre(_own[c], _ownCount[c], _d, _o.MemoryPerCell);
-                kept.CopyTo(_own[c], 0);
-                _ownCount[c] = _o.MemoryPerCell;
-            }
-            projected.AsSpan(c * _d, _d).CopyTo(_own[c].AsSpan(_ownCount[c] * _d));
-            _ownCount[c]++;
-        }
-    }
-
-    /// <summary>Each cell's memory: a k-centre coreset of the own coresets of the cells in its neighbourhood.</summary>
-    private float[] BuildMemory()
-    {
-        var own = new float[_cells][];
-        var counts = new int[_cells];
-        for (var c = 0; c < _cells; c++)
-        {
-            var n = Math.Min(_ownCount[c], _o.MemoryPerCell);
-            own[c] = _ownCount[c] > _o.MemoryPerCell ? KCentre(_own[c], _ownCount[c], _d, n) : _own[c].AsSpan(0, n * _d).ToArray();
-            counts[c] = n;
-        }
-        var k = _o.MemoryPerCell;
-        var memory = new float[_cells * k * _d];
-        var radius = _o.Neighbourhood;
-        for (var r = 0; r < _grid.Height; r++)
-        {
-            for (var c = 0; c < _grid.Width; c++)
-            {
-                var pool = new List<float>();
-                for (var rr = Math.Max(0, r - radius); rr <= Math.Min(_grid.Height - 1, r + radius); rr++)
+                var x = gridValues.AsSpan(cell * channels, channels);
+                for (var i = 0; i < channels; i++)
                 {
-                    for (var cc = Math.Max(0, c - radius); cc <= Math.Min(_grid.Width - 1, c + radius); cc++)
+                    sum[i] += x[i];
+                    MultiplyAdd(perFrame.AsSpan(i * channels, channels), x, x[i]);
+                }
+            }
+            for (var i = 0; i < outer.Length; i++)
+            {
+                outer[i] += perFrame[i];
+            }
+            sampledCells += cells;
+        }
+        progress?.Report($"projection from {sampledCells} normal cells");
+        var mean = new float[channels];
+        for (var i = 0; i < channels; i++)
+        {
+            mean[i] = (float)(sum[i] / sampledCells);
+        }
+        for (var i = 0; i < channels; i++)
+        {
+            for (var j = 0; j < channels; j++)
+            {
+                outer[i * channels + j] = outer[i * channels + j] / sampledCells - (double)mean[i] * mean[j];
+            }
+        }
+        var (values, vectors) = SymmetricEigen.Decompose(outer, channels);
+        if (values[0] <= 1e-12)
+        {
+            throw new TrainingDataException("normal footage too uniform: its features do not vary at all (a blank or constant picture)");
+        }
+        var projection = new float[channels * d];
+        for (var j = 0; j < d; j++)
+        {
+            var scale = 1 / Math.Sqrt(Math.Max(values[j], 1e-6 * values[0]));
+            for (var i = 0; i < channels; i++)
+            {
+                projection[i * d + j] = (float)(vectors[i * channels + j] * scale);
+            }
+        }
+        var frameMemory = KCentre(frameCandidates, o.FrameMemory, e);
+
+        // Pass 2: patch sample, motion statistics, held-out frames.
+        var cellChance = Math.Min(1.0, (double)o.PatchSample / Math.Max(1, memoryFrames * cells));
+        var heldOutStride = Math.Max(1, (int)(recording.Frames / o.HeldOutEvery / o.HeldOutSample));
+        var patchSample = new List<float[]>();
+        var lows = new List<float>();
+        var highs = new List<float>();
+        var heldOutFrames = new List<HeldOutFrame>();
+        float[]? previous = null;
+        var heldOutIndex = 0;
+        foreach (var (isHeldOut, embedding, gridValues, first) in FramesWithStarts(recording, o))
+        {
+            ct.ThrowIfCancellationRequested();
+            if (first)
+            {
+                previous = null;
+            }
+            var projected = GridAnomalyScorer.Project(gridValues, mean, projection, cells, channels, d);
+            var changes = previous is null ? null : GridAnomalyScorer.Changes(previous, projected, cells, d);
+            previous = projected;
+            if (!isHeldOut)
+            {
+                for (var cell = 0; cell < cells; cell++)
+                {
+                    if (random.NextDouble() < cellChance)
                     {
-                        pool.AddRange(own[rr * _grid.Width + cc]);
+                        patchSample.Add(projected.AsSpan(cell * d, d).ToArray());
                     }
                 }
-                var points = pool.ToArray();
-                var n = points.Length / _d;
-                var kept = KCentre(points, n, _d, Math.Min(k, n));
-                var target = memory.AsSpan((r * _grid.Width + c) * k * _d, k * _d);
-                for (var m = 0; m < k; m++)
+                if (changes is not null)
                 {
-                    // Fewer points than slots: repeat the first ones (a repeated entry changes no nearest distance).
-                    kept.AsSpan(m % (kept.Length / _d) * _d, _d).CopyTo(target.Slice(m * _d, _d));
+                    lows.Add(GridAnomalyScorer.Quantile(changes, o.LowQuantile));
+                    highs.Add(GridAnomalyScorer.Quantile(changes, o.HighQuantile));
                 }
             }
+            else if (changes is not null && heldOutIndex++ % heldOutStride == 0)
+            {
+                var frame = GridAnomalyScorer.NearestDistances(GridAnomalyScorer.Unit(embedding), 1, frameMemory, e)[0];
+                heldOutFrames.Add(new HeldOutFrame(projected, frame, changes));
+            }
         }
-        return memory;
+        if (heldOutFrames.Count < 10 || lows.Count < 10)
+        {
+            throw new TrainingDataException($"normal footage too short: {heldOutFrames.Count} held-out frames to calibrate on (at least 10 are needed)");
+        }
+        progress?.Report($"patch memory from {patchSample.Count} normal cells");
+        var patchMemory = KCentre(patchSample, o.PatchMemory, d);
+        var lowMedian = Math.Max(Median(lows), GridAnomalyOptions.Epsilon);
+        var highMedian = Math.Max(Median(highs), GridAnomalyOptions.Epsilon);
+        if (Median(highs) < GridAnomalyOptions.Epsilon)
+        {
+            throw new TrainingDataException("normal footage too uniform: nothing moves in it (a frozen or still picture cannot calibrate the motion terms)");
+        }
+
+        // Held-out terms, their standardisation, the raw score's calibration and the cell map's scale.
+        var terms = new float[heldOutFrames.Count][];
+        var cellLogs = new List<float>(heldOutFrames.Count * cells);
+        for (var i = 0; i < heldOutFrames.Count; i++)
+        {
+            var h = heldOutFrames[i];
+            var distances = GridAnomalyScorer.NearestDistances(h.Projected, cells, patchMemory, d);
+            var (still, motion) = GridAnomalyScorer.MotionTerms(h.Changes, o, lowMedian, highMedian);
+            terms[i] = [h.Frame, GridAnomalyScorer.TopMean(distances, o.TopK), still, motion];
+            cellLogs.AddRange(distances.Select(x => MathF.Log(x + GridAnomalyOptions.Epsilon)));
+        }
+        var logMean = new float[4];
+        var logStd = new float[4];
+        for (var k = 0; k < 4; k++)
+        {
+            var logs = terms.Select(t => Math.Log(t[k] + GridAnomalyOptions.Epsilon)).ToArray();
+            var m = logs.Average();
+            logMean[k] = (float)m;
+            logStd[k] = (float)Math.Max(Math.Sqrt(logs.Average(x => (x - m) * (x - m))), 0.05);
+        }
+        var weights = GridAnomalyParameters.TermNames.Select(t => o.Terms.Contains(t) ? 1f : 0f).ToArray();
+        var raws = terms.Select(t => (double)GridAnomalyScorer.Raw(t, logMean, logStd, weights)).Order().ToArray();
+        var median = Statistics.Percentile(raws, 0.5);
+        var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);
+        var std = Math.Sqrt(raws.Average(x => (x - raws.Average()) * (x - raws.Average())));
+        var cellMean = cellLogs.Average();
+        var cellStd = Math.Max(Math.Sqrt(cellLogs.Average(x => (x - cellMean) * (x - cellMean))), 1e-3);
+        var cellZ = cellLogs.Select(x => (x - cellMean) / cellStd).Order().ToArray();
+        var cellP99 = Math.Max(Statistics.Percentile(cellZ, 0.99), 0.1);
+        var parameters = new GridAnomalyParameters
+        {
+            Grid = grid,
+            EmbeddingSize = e,
+            Options = o,
+            ChannelMean = mean,
+            Projection = projection,
+            PatchMemory = patchMemory,
+            FrameMemory = frameMemory,
+            LowChangeMedian = lowMedian,
+            HighChangeMedian = highMedian,
+            TermLogMean = logMean,
+            TermLogStd = logStd,
+            TermWeights = weights,
+            CellLogMean = (float)cellMean,
+            CellLogStd = (float)cellStd,
+            CellP99 = (float)cellP99,
+            Calibration = new AnomalyCalibration(median, std, p99, 99, raws.Length),
+            FramesLearned = recording.Frames,
+        };
+        var above = raws.Count(r => (r - median) / (p99 - median) > 1) / (double)raws.Length;
+        return (parameters, new Report(recording.Frames, (int)memoryFrames, heldOutFrames.Count, above));
     }
 
-    /// <summary>
-    /// Greedy k-centre: starting from the first point, repeatedly keeps the point farthest from those kept, so the
-    /// kept points cover all of them within the smallest radius the greedy rule finds (at most twice the optimum).
-    /// Returns [k, d].
-    /// </summary>
-    public static float[] KCentre(float[] points, int count, int d, int k)
+    private sealed record HeldOutFrame(float[] Projected, float Frame, float[] Changes);
+
+    private static void MultiplyAdd(Span<float> target, ReadOnlySpan<float> x, float scale)
     {
-        k = Math.Min(k, count);
-        var result = new float[k * d];
-        var nearest = new float[count];
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var s = new Vector<float>(scale);
+            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                (new Vector<float>(target[i..]) + new Vector<float>(x[i..]) * s).CopyTo(target[i..]);
+            }
+        }
+        for (; i < x.Length; i++)
+        {
+            target[i] += x[i] * scale;
+        }
+    }
+
+    private static IEnumerable<(bool HeldOut, float[] Embedding, float[] Grid)> Frames(FeatureRecording recording, GridAnomalyOptions o) =>
+        FramesWithStarts(recording, o).Select(f => (f.HeldOut, f.Embedding, f.Grid));
+
+    /// <summary>Every frame with whether its block is held out and whether it starts a segment.</summary>
+    private static IEnumerable<(bool HeldOut, float[] Embedding, float[] Grid, bool First)> FramesWithStarts(FeatureRecording recording, GridAnomalyOptions o)
+    {
+        foreach (var segment in recording.Segments)
+        {
+            var position = 0;
+            foreach (var (embedding, grid) in recording.Read(segment))
+            {
+                var block = position / o.BlockFrames;
+                yield return (block % o.HeldOutEvery == o.HeldOutEvery - 1, embedding, grid, position == 0);
+                position++;
+            }
+        }
+    }
+
+    /// <summary>Greedy k-centre coreset: repeatedly the candidate farthest from those chosen so far; [k, size].</summary>
+    public static float[] KCentre(IReadOnlyList<float[]> candidates, int k, int size)
+    {
+        if (candidates.Count == 0)
+        {
+            throw new TrainingDataException("no normal frames to learn from");
+        }
+        k = Math.Min(k, candidates.Count);
+        var result = new float[k * size];
+        var nearest = new float[candidates.Count];
         Array.Fill(nearest, float.MaxValue);
         var chosen = 0;
-        for (var i = 0; i < k; i++)
+        for (var n = 0; n < k; n++)
         {
-            var centre = points.AsSpan(chosen * d, d);
-            centre.CopyTo(result.AsSpan(i * d, d));
-            var farthest = 0;
-            var farthestDistance = -1f;
-            for (var p = 0; p < count; p++)
+            var pick = candidates[chosen];
+            pick.CopyTo(result, n * size);
+            var best = -1f;
+            for (var i = 0; i < candidates.Count; i++)
             {
-                var point = points.AsSpan(p * d, d);
-                float sum = 0;
-                for (var j = 0; j < d; j++)
+                var c = candidates[i];
+                float distance = 0;
+                for (var j = 0; j < size; j++)
                 {
-                    var v = point[j] - centre[j];
-                    sum += v * v;
+                    var delta = c[j] - pick[j];
+                    distance += delta * delta;
                 }
-                if (sum < nearest[p])
+                if (distance < nearest[i])
                 {
-                    nearest[p] = sum;
+                    nearest[i] = distance;
                 }
-                if (nearest[p] > farthestDistance)
+                if (nearest[i] > best)
                 {
-                    farthestDistance = nearest[p];
-                    farthest = p;
+                    best = nearest[i];
+                    chosen = i;
                 }
             }
-            chosen = farthest;
         }
         return result;
     }
 
-    private float[] ChannelMean(float[] pooled)
+    private static float Median(List<float> values)
     {
-        var mean = new float[_grid.Channels];
-        for (var c = 0; c < _cells; c++)
-        {
-            for (var k = 0; k < _grid.Channels; k++)
-            {
-                mean[k] += pooled[c * _grid.Channels + k] / _cells;
-            }
-        }
-        return mean;
-    }
-
-    /// <summary>A Gaussian random projection [C, D] scaled by 1/√D (Johnson–Lindenstrauss: distances are kept on average).</summary>
-    public static float[] RandomProjection(int channels, int d, int seed)
-    {
-        var random = new Random(seed);
-        var result = new float[channels * d];
-        var scale = 1 / Math.Sqrt(d);
-        for (var i = 0; i < result.Length; i++)
-        {
-            var u1 = 1 - random.NextDouble();
-            var u2 = random.NextDouble();
-            result[i] = (float)(Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2) * scale);
-        }
-        return result;
+        var sorted = values.ToArray();
+        Array.Sort(sorted);
+        return sorted[sorted.Length / 2];
     }
 }

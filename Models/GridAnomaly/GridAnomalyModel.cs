@@ -4,11 +4,12 @@ using Microsoft.ML.OnnxRuntime;
 namespace Edge.Models.GridAnomaly;
 
 /// <summary>
-/// Serves the default anomaly model (<see cref="GridAnomalyGraph"/>): windows of Steps + 1 consecutive grids in, the
-/// raw frame score of each window's newest frame (to be put on the calibrated scale with the manifest's
-/// <see cref="ModelManifest.Anomaly"/>) and its cell map out. Owns its session. Not thread-safe.
+/// Serves the default anomaly model (<see cref="GridAnomalyGraph"/>): windows of two consecutive frames' features
+/// (embedding followed by grid) in; the raw score of each window's newer frame (put on the calibrated scale with the
+/// manifest's <see cref="ModelManifest.Anomaly"/>) and its cell map out. Owns its session. ONNX Runtime sessions may be
+/// run from several threads; the shared, batching front does so from one.
 /// </summary>
-public sealed class GridAnomalyModel : ICellMapModel, IDisposable
+public sealed class GridAnomalyModel : IWindowModel, IDisposable
 {
     private readonly ModelSession _model;
     private readonly RunOptions _runOptions = new();
@@ -19,7 +20,7 @@ public sealed class GridAnomalyModel : ICellMapModel, IDisposable
         _model = model;
         Manifest = manifest;
         Grid = manifest.Grid!;
-        InputFrames = manifest.WindowLength!.Value + 1;
+        FeatureSize = manifest.FeatureSize!.Value;
         _outputs = [manifest.OutputNames[0], manifest.OutputNames[1]];
     }
 
@@ -27,30 +28,33 @@ public sealed class GridAnomalyModel : ICellMapModel, IDisposable
 
     public GridDescription Grid { get; }
 
+    public GridDescription? CellGrid => Grid;
+
     public bool IsAnomaly => true;
 
     public bool ReadsGrid => true;
 
-    public int InputFrames { get; }
+    public int InputFrames => GridAnomalyGraph.InputFrames;
 
-    public int FeatureSize => Grid.Size;
+    public int FeatureSize { get; }
 
     /// <summary>
-    /// Opens a grid anomaly model and checks it against its manifest and against the frame model's grid
-    /// (<paramref name="frameGrid"/>): a model learned on another layer or grid size cannot read these features.
+    /// Opens a grid anomaly model and checks it against its manifest and against the frame model it will read from
+    /// (<paramref name="embeddingSize"/>, <paramref name="frameGrid"/>): a model learned on another frame model cannot
+    /// read these features.
     /// </summary>
-    public static GridAnomalyModel Open(string modelPath, GridDescription? frameGrid, ModelOptions options, ILogger logger)
+    public static GridAnomalyModel Open(string modelPath, int embeddingSize, GridDescription? frameGrid, ModelOptions options, ILogger logger)
     {
         if (!File.Exists(modelPath))
         {
             throw new ModelException(ModelError.NotFound, $"anomaly model not found: {modelPath}");
         }
         var manifest = ModelManifest.Load(ModelManifest.PathFor(modelPath));
-        if (manifest.Kind != ModelManifest.GridAnomalyKind || manifest.Grid is null || manifest.WindowLength is not > 0 || manifest.Anomaly is null
-            || manifest.OutputNames.Length < 2)
+        if (manifest.Kind != ModelManifest.GridAnomalyKind || manifest.Grid is null || manifest.Anomaly is null
+            || manifest.OutputNames.Length < 2 || manifest.FeatureSize is null)
         {
             throw new ModelException(ModelError.Invalid,
-                $"{modelPath} is a '{manifest.Kind}' model, not a grid anomaly model with a grid, window length, two outputs and a calibration");
+                $"{modelPath} is a '{manifest.Kind}' model, not a grid anomaly model with a grid, a feature size, two outputs and a calibration");
         }
         if (frameGrid is null)
         {
@@ -58,20 +62,20 @@ public sealed class GridAnomalyModel : ICellMapModel, IDisposable
                 $"{modelPath} reads the frame model's grid, but the frame model gives none (prepare it again: `edge models prepare --force`)");
         }
         var grid = manifest.Grid;
-        if (grid.Height != frameGrid.Height || grid.Width != frameGrid.Width || grid.Channels != frameGrid.Channels)
+        if (grid.Height != frameGrid.Height || grid.Width != frameGrid.Width || grid.Channels != frameGrid.Channels
+            || manifest.EmbeddingSize != embeddingSize || manifest.FeatureSize != embeddingSize + grid.Size)
         {
             throw new ModelException(ModelError.Invalid,
-                $"{modelPath} reads {grid.Height}×{grid.Width}×{grid.Channels} grids but the frame model gives {frameGrid.Height}×{frameGrid.Width}×{frameGrid.Channels}");
+                $"{modelPath} reads {manifest.EmbeddingSize}-d embeddings and {grid.Height}×{grid.Width}×{grid.Channels} grids, but the frame model gives {embeddingSize}-d embeddings and {frameGrid.Height}×{frameGrid.Width}×{frameGrid.Channels} grids");
         }
         var model = ModelSession.Open(modelPath, options, logger);
-        var frames = manifest.WindowLength.Value + 1;
         var input = model.Session.InputMetadata.GetValueOrDefault(manifest.InputName);
-        if (input is null || input.Dimensions.Length != 3 || input.Dimensions[1] != frames || input.Dimensions[2] != grid.Size
-            || manifest.OutputNames.Any(o => !model.Session.OutputMetadata.ContainsKey(o)))
+        if (input is null || input.Dimensions.Length != 3 || input.Dimensions[1] != GridAnomalyGraph.InputFrames
+            || input.Dimensions[2] != manifest.FeatureSize || manifest.OutputNames.Any(o => !model.Session.OutputMetadata.ContainsKey(o)))
         {
             model.Dispose();
             throw new ModelException(ModelError.Invalid,
-                $"{modelPath}: input '{manifest.InputName}' is [{string.Join(',', input?.Dimensions ?? [])}], the manifest needs [-1,{frames},{grid.Size}] and outputs {string.Join(", ", manifest.OutputNames)}");
+                $"{modelPath}: input '{manifest.InputName}' is [{string.Join(',', input?.Dimensions ?? [])}], the manifest needs [-1,{GridAnomalyGraph.InputFrames},{manifest.FeatureSize}] and outputs {string.Join(", ", manifest.OutputNames)}");
         }
         return new GridAnomalyModel(model, manifest);
     }

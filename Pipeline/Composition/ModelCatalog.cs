@@ -94,7 +94,7 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
         }
     }
 
-    private SequenceModel? OpenSequenceModel(string configured, string role)
+    private IWindowModel? OpenSequenceModel(string configured, string role)
     {
         var path = _settings.Models.Resolve(configured);
         if (!File.Exists(path) && !_settings.Analysis.Required)
@@ -102,15 +102,31 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
             _logger.LogWarning("The {Role} model {Path} was not found: the temporal stage runs without it", role, path);
             return null;
         }
-        var model = Models.SequenceModel.Open(path, FrameModel.EmbeddingSize, _settings.Models, _logger);
+        var model = OpenWindowModel(path, FrameModel, _settings.Models, _logger);
         if (model.IsAnomaly != (role == "anomaly"))
         {
-            model.Dispose();
+            (model as IDisposable)?.Dispose();
             throw new ModelException(ModelError.Invalid, $"{path} is a '{model.Manifest.Kind}' model, configured as the {role} model");
         }
-        _logger.LogInformation("Temporal stage: {Role} model {Name} ({Cell}, window {Window}, every {Stride} frames)",
-            role, model.Manifest.Name, model.Manifest.Source, model.Manifest.WindowLength, model.Manifest.WindowStride);
+        _logger.LogInformation("Temporal stage: {Role} model {Name} ({Kind}: {Source}; window {Window}, every {Stride} frames)",
+            role, model.Manifest.Name, model.Manifest.Kind, model.Manifest.Source, model.Manifest.WindowLength, model.Manifest.WindowStride);
         return model;
+    }
+
+    /// <summary>
+    /// Opens a window model by its manifest's kind: the default anomaly model (embeddings and grids) or a GRU/LSTM
+    /// sequence model (embeddings), checked against the frame model whose features it will read.
+    /// </summary>
+    public static IWindowModel OpenWindowModel(string path, FrameEmbedder frameModel, ModelOptions options, ILogger logger)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ModelException(ModelError.NotFound, $"model not found: {path}");
+        }
+        var kind = ModelManifest.Load(ModelManifest.PathFor(path)).Kind;
+        return kind == ModelManifest.GridAnomalyKind
+            ? Models.GridAnomaly.GridAnomalyModel.Open(path, frameModel.EmbeddingSize, frameModel.Grid, options, logger)
+            : Models.SequenceModel.Open(path, frameModel.EmbeddingSize, options, logger);
     }
 
     /// <summary>

@@ -29,34 +29,54 @@ public static class AnomalyEvaluation
         Dictionary<string, double> FamilyAuc, double? LocalisationAuc, int Events, double EventPrecision, double EventRecall,
         double? FalseAlarmsPerHour);
 
-    /// <summary>Scores every frame of each video with a grid model: frame t is the newest frame of window [t − Steps, t].</summary>
-    public static VideoScores ScoreWithModel(ICellMapModel model, Video video, int batch = 32)
+    /// <summary>
+    /// Scores every frame of a video with a window model, as the temporal stage does: frame t is the newest frame of
+    /// the window ending at t (frames before the first whole window are unscored, NaN); a model that reads grids gets
+    /// each frame's embedding followed by its grid.
+    /// </summary>
+    public static VideoScores ScoreWithModel(IWindowModel model, Video video, int batch = 32)
     {
-        var grids = video.Grids ?? throw new ArgumentException($"{video.Name} has no grids");
         var frames = model.InputFrames;
         var size = model.FeatureSize;
+        var e = video.Embeddings.Length / video.Frames;
+        var g = model.ReadsGrid ? (video.Grids ?? throw new ArgumentException($"{video.Name} has no grids")).Length / video.Frames : 0;
         var calibration = model.Manifest.Anomaly!;
         var scores = Enumerable.Repeat(double.NaN, video.Frames).ToArray();
-        var cells = new float[video.Frames][];
-        var cellCount = model.Grid.Height * model.Grid.Width;
+        var cellCount = model.CellGrid is { } cg ? cg.Height * cg.Width : 0;
+        var cells = cellCount > 0 ? new float[video.Frames][] : null;
         var ends = Enumerable.Range(frames - 1, Math.Max(0, video.Frames - frames + 1)).ToArray();
         foreach (var chunk in ends.Chunk(batch))
         {
             var windows = new float[chunk.Length * frames * size];
             for (var i = 0; i < chunk.Length; i++)
             {
-                grids.AsSpan((chunk[i] - frames + 1) * size, frames * size).CopyTo(windows.AsSpan(i * frames * size));
+                for (var f = 0; f < frames; f++)
+                {
+                    var t = chunk[i] - frames + 1 + f;
+                    var at = windows.AsSpan((i * frames + f) * size, size);
+                    video.Embeddings.AsSpan(t * e, e).CopyTo(at);
+                    if (g > 0)
+                    {
+                        video.Grids!.AsSpan(t * g, g).CopyTo(at[e..]);
+                    }
+                }
             }
             var result = model.RunWithCellsAsync(windows, chunk.Length, CancellationToken.None).AsTask().GetAwaiter().GetResult();
             for (var i = 0; i < chunk.Length; i++)
             {
                 scores[chunk[i]] = calibration.Relative(result.Scores[i]);
-                cells[chunk[i]] = result.Cells.AsSpan(i * cellCount, cellCount).ToArray();
+                if (cells is not null)
+                {
+                    cells[chunk[i]] = result.Cells.AsSpan(i * cellCount, cellCount).ToArray();
+                }
             }
         }
-        for (var t = 0; t < frames - 1; t++)
+        if (cells is not null)
         {
-            cells[t] = new float[cellCount];
+            for (var t = 0; t < frames - 1 && t < cells.Length; t++)
+            {
+                cells[t] = new float[cellCount];
+            }
         }
         return new VideoScores(scores, cells);
     }

@@ -5,125 +5,218 @@ using OpenCvSharp;
 
 namespace Edge.Models.Tests.GridAnomaly;
 
-/// <summary>The default anomaly model on small synthetic grids: learning, refusal, bounded memory, ONNX parity, where.</summary>
+/// <summary>
+/// The default anomaly model on small synthetic footage (embeddings and grids): learning from a recording, refusal,
+/// bounded memory, ONNX parity with the C# reference, where. Real footage: tests/Pipeline.Tests (learn and process).
+/// </summary>
 public sealed class GridAnomalyModelTests : IDisposable
 {
+    private const int Embedding = 12;
     private static readonly GridDescription s_grid = new("grid", 8, 6, 6);
-    private static readonly GridAnomalyOptions s_options = new(ProjectedChannels: 4, Neighbourhood: 1, MemoryPerCell: 8, OwnBufferPerCell: 32,
-        Steps: 3, TopK: 4, BlockFrames: 20, HeldOutEvery: 4, MaxHeldOutFrames: 60);
+    private static readonly GridAnomalyOptions s_options = new()
+    {
+        ProjectedChannels = 4, PatchMemory = 64, FrameMemory = 32, TopK = 3, BlockFrames = 20, HeldOutEvery = 4,
+        PatchSample = 4000, FrameSample = 400, HeldOutSample = 200,
+    };
     private static readonly ModelOptions s_cpu = new() { Provider = ExecutionProvider.Cpu, IntraOpThreads = 1 };
     private readonly string _folder = TestData.NewTempFolder();
 
-    /// <summary>Normal footage: every cell drifts slowly around its own pattern, with noise.</summary>
-    private static List<float[]> Normal(int frames, int seed)
+    /// <summary>
+    /// Normal footage: every cell drifts slowly around its own pattern with noise, and one bright blob (a person)
+    /// walks across the grid, one cell every second frame; the embedding follows the picture.
+    /// </summary>
+    private static List<(float[] Embedding, float[] Grid)> Normal(int frames, int seed, int start = 0)
     {
         var random = new Random(seed);
-        var list = new List<float[]>();
-        for (var t = 0; t < frames; t++)
+        var list = new List<(float[], float[])>();
+        for (var t = start; t < start + frames; t++)
         {
             var grid = new float[s_grid.Size];
+            var walker = t / 2 % (s_grid.Height * s_grid.Width);
             for (var c = 0; c < s_grid.Height * s_grid.Width; c++)
             {
                 for (var k = 0; k < s_grid.Channels; k++)
                 {
-                    grid[c * s_grid.Channels + k] = (float)(Math.Sin(c + k + t * 0.05) + 0.3 * random.NextDouble());
+                    grid[c * s_grid.Channels + k] = (float)(Math.Sin(c + k + t * 0.05) + 0.3 * random.NextDouble() + (c == walker && k < 4 ? 2 : 0));
                 }
             }
-            list.Add(grid);
+            list.Add((EmbeddingOf(grid, random), grid));
         }
         return list;
     }
 
-    private static GridAnomalyParameters Learn(List<float[]> frames)
+    private static float[] EmbeddingOf(float[] grid, Random random) =>
+        [.. Enumerable.Range(0, Embedding).Select(j => 1 + grid.Where((_, i) => i % Embedding == j).Average() + (float)(0.02 * random.NextDouble()))];
+
+    private FeatureRecording Record(IEnumerable<(float[] Embedding, float[] Grid)> frames, string name = "rec")
     {
-        var learner = new GridAnomalyLearner(s_grid, s_options);
-        frames.ForEach(f => learner.Add(f));
-        return learner.Learn();
+        using var recorder = new FeatureRecorder(Path.Combine(_folder, name), Embedding, s_grid);
+        foreach (var (embedding, grid) in frames)
+        {
+            recorder.Add(embedding, grid);
+        }
+        return recorder.Finish();
     }
 
+    private GridAnomalyParameters Learn(IEnumerable<(float[] Embedding, float[] Grid)> frames, string name = "rec") =>
+        GridAnomalyLearner.Learn(Record(frames, name), s_options).Parameters;
+
+    private static float[] Features((float[] Embedding, float[] Grid) frame) => [.. frame.Embedding, .. frame.Grid];
+
+    private static double Score(GridAnomalyParameters p, (float[], float[]) previous, (float[], float[]) current) =>
+        p.Calibration.Relative(GridAnomalyScorer.Score(p, Features(previous), Features(current)).Raw);
+
     [Fact]
-    public void Learn_NormalFootage_CalibratesAndScoresAnomaliesAboveNormal()
+    public void Learn_NormalFootage_ScoresEachKindOfAnomalyAboveNormalAndSaysWhere()
     {
-        var p = Learn(Normal(240, 1));
-        Assert.True(p.Calibration.Windows >= 20);
-        Assert.True(p.Calibration.Threshold > p.Calibration.Mean);
-        var scorer = new GridAnomalyScorer(p);
-        var test = Normal(40, 2);
-        double Score(List<float[]> frames, int end) => p.Calibration.Relative(scorer.Score(frames.GetRange(end - s_options.Steps, s_options.Steps + 1).SelectMany(f => f).ToArray()).Raw);
-        var normal = Enumerable.Range(10, 20).Select(e => Score(test, e)).ToArray();
-        // A local anomaly: one cell's features jump far from anything normal.
-        var local = test.Select(f => f.ToArray()).ToList();
-        for (var t = 20; t < 40; t++)
+        var p = Learn(Normal(400, 1));
+        Assert.True(p.Calibration.Windows >= 50, $"{p.Calibration.Windows} held-out frames");
+        var test = Normal(60, 2, start: 400);
+        var normal = Enumerable.Range(1, test.Count - 1).Select(t => Score(p, test[t - 1], test[t])).ToArray();
+        // The bar: above the model's threshold (1.0) and above 95 % of normal frames (calibrated at q98 of held-out frames, so a
+        // frame or two of 59 may pass 1.0).
+        var ceiling = Math.Max(1.0, Statistics.PercentileOf(normal, 0.95));
+        Assert.True(normal.Count(s => s > 1) <= 6, $"{normal.Count(s => s > 1)} of {normal.Length} normal frames above 1.0");
+
+        // Local: one cell's features jump far from anything normal (an object where none was).
+        var local = (test[30].Embedding, test[30].Grid.ToArray());
+        for (var k = 0; k < s_grid.Channels; k++)
         {
-            for (var k = 0; k < s_grid.Channels; k++)
+            local.Item2[14 * s_grid.Channels + k] -= 5;
+        }
+        Assert.True(Score(p, test[29], local) > ceiling, $"local {Score(p, test[29], local)}, bar {ceiling:F2}");
+        var cells = GridAnomalyScorer.Score(p, Features(test[29]), Features(local)).Cells;
+        Assert.Equal(14, Array.IndexOf(cells, cells.Max()));
+        Assert.True(cells[14] > 1, $"the changed cell scores {cells[14]}, above the p99 of normal cells");
+
+        // Global: the whole picture and its embedding change (darkness, another scene).
+        var dark = (test[30].Embedding.Select(v => v * 0.2f).ToArray(), test[30].Grid.Select(v => v * 0.2f).ToArray());
+        Assert.True(Score(p, test[29], dark) > ceiling, $"global {Score(p, test[29], dark)}, bar {ceiling:F2}");
+
+        // Temporal: a frozen feed (identical frames).
+        Assert.True(Score(p, test[30], test[30]) > ceiling, $"frozen {Score(p, test[30], test[30])}, bar {ceiling:F2}");
+        // A knocked camera: the whole picture shifts by one cell between two frames (everything moves at once).
+        var shifted = test[30].Grid.ToArray();
+        for (var y = 0; y < s_grid.Height; y++)
+        {
+            for (var x = 0; x < s_grid.Width; x++)
             {
-                local[t][14 * s_grid.Channels + k] += 6;
+                var from = (y * s_grid.Width + (x + 1) % s_grid.Width) * s_grid.Channels;
+                Array.Copy(test[30].Grid, from, shifted, (y * s_grid.Width + x) * s_grid.Channels, s_grid.Channels);
             }
         }
-        var (raw, _, cells) = scorer.Score(local.GetRange(26, 4).SelectMany(f => f).ToArray());
-        Assert.True(p.Calibration.Relative(raw) > normal.Max() + 1, $"local anomaly {p.Calibration.Relative(raw)}, normal max {normal.Max()}");
-        // The peak is the changed cell (2, 2) or a neighbour whose pooled feature it enters.
-        var peak = Array.IndexOf(cells, cells.Max());
-        Assert.True(Math.Abs(peak / 6 - 2) <= 1 && Math.Abs(peak % 6 - 2) <= 1, $"peak cell {peak}");
-        // A frozen feed: nothing changes at all.
-        var frozen = Enumerable.Repeat(test[20], 4).SelectMany(f => f).ToArray();
-        Assert.True(p.Calibration.Relative(scorer.Score(frozen).Raw) > normal.Max() + 1);
+        var knocked = (test[30].Embedding, shifted);
+        Assert.True(Score(p, test[29], knocked) > ceiling, $"knocked {Score(p, test[29], knocked)}, bar {ceiling:F2}");
     }
 
     [Fact]
-    public void Learn_TooShortOrUniform_Refuses()
+    public void Learn_TooShortOrUniform_RefusesWithAReason()
     {
-        var shortError = Assert.Throws<TrainingDataException>(() => Learn(Normal(50, 1)));
-        Assert.Contains("too short", shortError.Message);
-        var still = Enumerable.Repeat(Normal(1, 1)[0], 240).ToList();
-        var uniformError = Assert.Throws<TrainingDataException>(() => Learn(still));
-        Assert.Contains("too uniform", uniformError.Message);
+        var tooShort = Assert.Throws<TrainingDataException>(() => Learn(Normal(50, 1), "short"));
+        Assert.Contains("too short", tooShort.Message, StringComparison.Ordinal);
+        var one = Normal(1, 1)[0];
+        var still = Assert.Throws<TrainingDataException>(() => Learn(Enumerable.Repeat(one, 240), "still"));
+        Assert.Contains("too uniform", still.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Learn_LongFootage_KeepsMemoryAndHeldOutBounded()
+    public void Learn_LongFootage_KeepsItsMemoriesAndCalibrationBounded()
     {
-        var learner = new GridAnomalyLearner(s_grid, s_options);
-        var frames = Normal(1200, 3);
-        frames.ForEach(f => learner.Add(f));
-        var p = learner.Learn();
-        Assert.Equal(s_grid.Height * s_grid.Width * s_options.MemoryPerCell * s_options.ProjectedChannels, p.Memory.Length);
-        Assert.True(p.Calibration.Windows <= s_options.MaxHeldOutFrames, $"{p.Calibration.Windows} calibration windows");
-        Assert.Equal(1200, p.FramesLearned);
+        var (p, report) = GridAnomalyLearner.Learn(Record(Normal(1600, 3)), s_options);
+        Assert.Equal(1600, report.Frames);
+        Assert.Equal(s_options.PatchMemory * s_options.ProjectedChannels, p.PatchMemory.Length);
+        Assert.Equal(s_options.FrameMemory * Embedding, p.FrameMemory.Length);
+        Assert.True(p.Calibration.Windows <= s_options.HeldOutSample + 20, $"{p.Calibration.Windows} calibration frames");
     }
 
     [Fact]
-    public void Onnx_MatchesReference_AndServedModelChecksItsGrid()
+    public void Recording_Float16Grids_RoundTripAndUnfinishedIsRefused()
     {
-        var p = Learn(Normal(240, 4));
+        var frames = Normal(30, 4);
+        using (var recorder = new FeatureRecorder(Path.Combine(_folder, "two"), Embedding, s_grid))
+        {
+            frames.Take(10).ToList().ForEach(f => recorder.Add(f.Embedding, f.Grid));
+            recorder.EndSegment();
+            frames.Skip(10).ToList().ForEach(f => recorder.Add(f.Embedding, f.Grid));
+            var recording = recorder.Finish();
+            Assert.Equal(["seg-0001", "seg-0002"], recording.Segments);
+            Assert.Equal(30, recording.Frames);
+        }
+        var read = FeatureRecording.Open(Path.Combine(_folder, "two"));
+        var second = read.Read("seg-0002").Select(f => (f.Embedding.ToArray(), f.Grid.ToArray())).ToList();
+        Assert.Equal(20, second.Count);
+        Assert.Equal(frames[10].Embedding, second[0].Item1);
+        Assert.All(frames[10].Grid.Zip(second[0].Item2), v => Assert.True(Math.Abs(v.First - v.Second) <= 2e-3 * Math.Max(1, Math.Abs(v.First))));
+        using (var unfinished = new FeatureRecorder(Path.Combine(_folder, "unfinished"), Embedding, s_grid))
+        {
+            unfinished.Add(frames[0].Embedding, frames[0].Grid);
+        }
+        Assert.Throws<TrainingDataException>(() => FeatureRecording.Open(Path.Combine(_folder, "unfinished")));
+    }
+
+    [Fact]
+    public void SymmetricEigen_RandomCovariance_SatisfiesTheEigenEquation()
+    {
+        var random = new Random(5);
+        const int n = 24;
+        var x = Enumerable.Range(0, 200 * n).Select(_ => random.NextDouble() - 0.5).ToArray();
+        var a = new double[n * n];
+        for (var i = 0; i < n; i++)
+        {
+            for (var j = 0; j < n; j++)
+            {
+                a[i * n + j] = Enumerable.Range(0, 200).Sum(r => x[r * n + i] * x[r * n + j]) * Math.Sqrt((1.0 + i) * (1 + j));
+            }
+        }
+        var original = (double[])a.Clone();
+        var (values, vectors) = SymmetricEigen.Decompose(a, n);
+        Assert.True(values.Zip(values.Skip(1)).All(v => v.First >= v.Second), "descending eigenvalues");
+        for (var k = 0; k < n; k++)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                var av = Enumerable.Range(0, n).Sum(j => original[i * n + j] * vectors[j * n + k]);
+                Assert.True(Math.Abs(av - values[k] * vectors[i * n + k]) <= 1e-8 * values[0], $"eigenpair {k}, row {i}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Onnx_MatchesTheReference_AndTheServedModelChecksTheFrameModel()
+    {
+        var p = Learn(Normal(400, 5));
         var path = Path.Combine(_folder, "anomaly.onnx");
         var frameManifest = new ModelManifest
         {
             Name = "frame", Kind = ModelManifest.FrameEmbeddingKind, InputName = "frames", InputWidth = 224, InputHeight = 224,
-            InputLayout = "NHWC", ChannelOrder = "BGR", InputElementType = "uint8", OutputNames = ["embedding", "grid"], Grid = s_grid,
+            InputLayout = "NHWC", ChannelOrder = "BGR", InputElementType = "uint8", OutputNames = ["embedding", "grid"], EmbeddingSize = Embedding, Grid = s_grid,
         };
         var manifest = GridAnomalyGraph.Save(p, path, frameManifest, "test");
         Assert.Null(OnnxChecker.Check(path));
-        Assert.Equal(ModelManifest.GridAnomalyKind, ModelManifest.Load(ModelManifest.PathFor(path)).Kind);
-        Assert.Equal(manifest.Anomaly, ModelManifest.Load(ModelManifest.PathFor(path)).Anomaly);
-        using var model = GridAnomalyModel.Open(path, s_grid, s_cpu, NullLogger.Instance);
-        Assert.Equal(s_options.Steps + 1, model.InputFrames);
-        var scorer = new GridAnomalyScorer(p);
-        var test = Normal(30, 5);
-        test[20] = test[20].Select(v => v + 3f).ToArray();
-        var windows = Enumerable.Range(0, 6).Select(i => test.GetRange(16 + i, 4).SelectMany(f => f).ToArray()).ToList();
+        var reloaded = ModelManifest.Load(ModelManifest.PathFor(path));
+        Assert.Equal(ModelManifest.GridAnomalyKind, reloaded.Kind);
+        Assert.Equal(manifest.Anomaly, reloaded.Anomaly);
+        Assert.Equal(["frame", "patch", "still", "motion"], reloaded.GridAnomaly!.Terms);
+        using var model = GridAnomalyModel.Open(path, Embedding, s_grid, s_cpu, NullLogger.Instance);
+        Assert.Equal(2, model.InputFrames);
+        var test = Normal(30, 6, start: 400);
+        test[20] = (test[20].Embedding, test[20].Grid.Select((v, i) => i / s_grid.Channels == 7 ? v + 4f : v).ToArray());
+        test[24] = test[23];
+        var windows = Enumerable.Range(16, 10).Select(t => Features(test[t - 1]).Concat(Features(test[t])).ToArray()).ToList();
         var result = model.Run([.. windows.SelectMany(w => w)], windows.Count);
         for (var i = 0; i < windows.Count; i++)
         {
-            var (raw, _, cells) = scorer.Score(windows[i]);
-            Assert.True(Math.Abs(raw - result.Scores[i]) <= 1e-3 * Math.Max(1, Math.Abs(raw)), $"window {i}: reference {raw}, onnx {result.Scores[i]}");
+            var t = 16 + i;
+            var (raw, cells) = GridAnomalyScorer.Score(p, Features(test[t - 1]), Features(test[t]));
+            Assert.True(Math.Abs(raw - result.Scores[i]) <= 1e-3 * Math.Max(1, Math.Abs(raw)), $"frame {t}: reference {raw}, onnx {result.Scores[i]}");
             for (var c = 0; c < cells.Length; c++)
             {
-                Assert.True(Math.Abs(cells[c] - result.Cells[i * cells.Length + c]) <= 1e-3 * Math.Max(1, Math.Abs(cells[c])), $"window {i} cell {c}");
+                Assert.True(Math.Abs(cells[c] - result.Cells[i * cells.Length + c]) <= 1e-3 * Math.Max(1, Math.Abs(cells[c])), $"frame {t} cell {c}");
             }
         }
-        Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, null, s_cpu, NullLogger.Instance));
-        Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, s_grid with { Channels = 16 }, s_cpu, NullLogger.Instance));
+        Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding, null, s_cpu, NullLogger.Instance));
+        Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding, s_grid with { Channels = 16 }, s_cpu, NullLogger.Instance));
+        Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding + 1, s_grid, s_cpu, NullLogger.Instance));
     }
 
     [Fact]

@@ -1,0 +1,65 @@
+using System.Globalization;
+using Edge.Capture;
+using Edge.Models;
+using Edge.Models.GridAnomaly;
+using Edge.Pipeline.Composition;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace Edge.Host.Commands;
+
+/// <summary>
+/// <c>edge learn NORMAL_VIDEO... --out M</c>: learns the default anomaly model from normal footage (or from a feature
+/// recording a stream of <c>edge run</c> made) and writes it with its manifest; <c>edge process TEST --anomaly-model M</c>
+/// then scores every frame. Plain C#: it runs in the serving bundle too.
+/// </summary>
+public static class LearnCommand
+{
+    /// <param name="Inputs">Normal videos, or one finished feature recording folder.</param>
+    /// <param name="KeepRecording">Keep the recording of the videos' features in this folder (default: a temporary one, deleted).</param>
+    public sealed record Arguments(IReadOnlyList<string> Inputs, string Out, string? KeepRecording);
+
+    public static async Task<int> RunAsync(EdgeContext context, Arguments args, CancellationToken ct)
+    {
+        var logger = context.CreateLogger("Edge.Learn");
+        ModelOutput.EnsureWritable(args.Out);
+        await using var models = context.OpenModels();
+        FeatureRecording recording;
+        string? temporary = null;
+        if (args.Inputs.Count == 1 && Directory.Exists(args.Inputs[0]) && File.Exists(Path.Combine(args.Inputs[0], FeatureRecording.ManifestFile)))
+        {
+            recording = FeatureRecording.Open(args.Inputs[0]);
+        }
+        else
+        {
+            foreach (var input in args.Inputs)
+            {
+                if (!File.Exists(input))
+                {
+                    throw new CaptureException(CaptureError.NotFound, $"video file not found: {input}");
+                }
+            }
+            var folder = args.KeepRecording ?? (temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(args.Out))!, $".{Path.GetFileName(args.Out)}.recording-{Environment.ProcessId}"));
+            logger.LogInformation("Recording the features of {Count} video(s) into {Folder}", args.Inputs.Count, folder);
+            recording = await AnomalyLearning.RecordAsync(args.Inputs, folder, context.Get<CaptureOptions>(), models, context.LoggerFactory, ct).ConfigureAwait(false);
+        }
+        try
+        {
+            var progress = new Progress<string>(step => logger.LogInformation("Learning: {Step}", step));
+            var source = $"learned from {string.Join(", ", args.Inputs.Select(Path.GetFileName))} on {DateTime.UtcNow:yyyy-MM-dd}";
+            var (manifest, report) = await Task.Run(() => AnomalyLearning.Learn(recording, args.Out, models.FrameModel.Manifest, source, progress: progress, ct: ct), ct)
+                .ConfigureAwait(false);
+            var c = CultureInfo.InvariantCulture;
+            AnsiConsole.WriteLine(string.Create(c,
+                $"anomaly model {args.Out}: {report.Frames} normal frames ({report.MemoryFrames} in its memories, {report.HeldOutFrames} held out), terms {string.Join(", ", manifest.GridAnomaly!.Terms)}; held-out frames above 1.0: {report.HeldOutAboveThreshold:P1}"));
+            return ExitCodes.Ok;
+        }
+        finally
+        {
+            if (temporary is not null && Directory.Exists(temporary))
+            {
+                Directory.Delete(temporary, recursive: true);
+            }
+        }
+    }
+}

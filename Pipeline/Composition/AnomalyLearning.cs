@@ -1,0 +1,64 @@
+using Edge.Capture;
+using Edge.Models;
+using Edge.Models.GridAnomaly;
+using Edge.Pipeline.Outputs;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Pipeline.Composition;
+
+/// <summary>
+/// Learning the default anomaly model from normal footage (<c>edge learn</c>, and each stream of <c>edge run</c> that
+/// learns at its site): the footage's features recorded through the same stream assembly as serving (same decoder,
+/// same frame model, same resize), then <see cref="GridAnomalyLearner"/> in plain C#, then the model written as ONNX.
+/// Needs no deep-learning runtime: it runs in a serving bundle.
+/// </summary>
+public static class AnomalyLearning
+{
+    /// <summary>Records every frame of each video (one segment per video) into <paramref name="folder"/>.</summary>
+    public static async Task<FeatureRecording> RecordAsync(IReadOnlyList<string> videos, string folder, CaptureOptions capture,
+        ModelCatalog models, ILoggerFactory logs, CancellationToken ct)
+    {
+        var grid = models.FrameModel.Grid ?? throw new ModelException(ModelError.Invalid,
+            "the frame model gives no grid; prepare it again (`edge models prepare --force`) to learn anomaly models");
+        var recorder = new FeatureRecorder(folder, models.FrameModel.EmbeddingSize, grid);
+        try
+        {
+            foreach (var video in videos)
+            {
+                var spec = new StreamSpec
+                {
+                    Source = video,
+                    Capture = capture,
+                    Pipeline = new PipelineOptions { BatchSize = models.Embedder.MaxBatch, CaptureQueue = Math.Max(16, models.Embedder.MaxBatch) },
+                    ObjectStage = false,
+                    Outputs = new StreamOutputs { Extra = [new FeatureRecordingSink(recorder)] },
+                };
+                await using var stream = StreamAssembly.Build(spec, models, logs);
+                var report = await stream.RunAsync(ct).ConfigureAwait(false);
+                if (report.StoppedEarly)
+                {
+                    ct.ThrowIfCancellationRequested();
+                }
+                recorder.EndSegment();
+            }
+            return recorder.Finish();
+        }
+        finally
+        {
+            recorder.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Learns from <paramref name="recording"/> and writes model and manifest to <paramref name="outputPath"/> (through
+    /// temporary files: nothing is written unless learning succeeds). Throws <see cref="TrainingDataException"/> when
+    /// the footage is too short or too uniform to calibrate.
+    /// </summary>
+    public static (ModelManifest Manifest, GridAnomalyLearner.Report Report) Learn(FeatureRecording recording, string outputPath,
+        ModelManifest frameModel, string source, GridAnomalyOptions? options = null, IProgress<string>? progress = null, CancellationToken ct = default)
+    {
+        var (parameters, report) = GridAnomalyLearner.Learn(recording, options, progress, ct);
+        var manifest = GridAnomalyGraph.Save(parameters, outputPath, frameModel, $"{source}; {report.Frames} normal frames, {report.HeldOutFrames} held out to calibrate");
+        return (manifest, report);
+    }
+}
