@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using Edge.Capture;
 using Edge.Models;
+using Edge.Pipeline.Composition;
+using Microsoft.Extensions.Logging;
 using Edge.Pipeline.Events;
 using Edge.Training;
 using Edge.Training.Data;
@@ -13,97 +15,185 @@ using Spectre.Console;
 namespace Edge.Host.Commands;
 
 /// <summary>
-/// <c>edge eval anomaly</c>: scores every frame of a test video with the anomaly model (each frame as the predicted
-/// frame after its window) and with a non-learned baseline measured in the same run (mean absolute difference to
-/// the previous frame), then reports frame-level ROC AUC and event-level precision and recall against the
-/// ground-truth file, with a score timeline and ROC curves.
+/// <c>edge eval anomaly VIDEO...</c>: scores every frame of one or more test videos with injected anomalies (a suite
+/// made by <c>edge data anomaly --seeds</c>) with the anomaly model, exactly as the temporal stage does, and with the
+/// references measured in the same run: the mean absolute difference to the previous frame, and, given the normal
+/// training footage, each frame's distance to its nearest normal frame. Reports frame ROC AUC overall, per kind and
+/// per family, cell-level localisation, event precision and recall with the configured event rules, and a score
+/// timeline per video.
 /// </summary>
 public static class EvalAnomalyCommand
 {
-    public sealed record Arguments(string Video, string GroundTruth, string Model, string? Out);
+    /// <param name="GroundTruth">Only with one video; otherwise each video's NAME.gt.json.</param>
+    /// <param name="Normal">Normal training footage for the nearest-normal-frame reference (optional).</param>
+    public sealed record Arguments(IReadOnlyList<string> Videos, string? GroundTruth, string Model, string? Normal, string? Out);
 
-    public sealed record MethodResult(string Method, double FrameAuc, int Events, double Precision, double Recall);
+    /// <summary>One method's numbers over all videos (the per-kind and per-family detail is in <see cref="AnomalyEvaluation.MethodReport"/>).</summary>
+    public sealed record MethodResult(string Method, double FrameAuc, double MeanKindAuc, double MinKindAuc, double? LocalisationAuc,
+        int Events, double Precision, double Recall, AnomalyEvaluation.KindResult[] Kinds, Dictionary<string, double> FamilyAuc);
 
-    public static int Run(EdgeContext context, Arguments args, CancellationToken ct)
+    public static async Task<int> RunAsync(EdgeContext context, Arguments args, CancellationToken ct)
     {
-        if (!File.Exists(args.GroundTruth))
+        var truths = new List<(string Video, AnomalyInjector.GroundTruth Truth)>();
+        foreach (var video in args.Videos)
         {
-            throw new TrainingDataException($"ground-truth file not found: {args.GroundTruth}");
+            if (!File.Exists(video))
+            {
+                throw new Edge.Capture.CaptureException(Edge.Capture.CaptureError.NotFound, $"video file not found: {video}");
+            }
+            var gt = args.Videos.Count == 1 && args.GroundTruth is not null ? args.GroundTruth : Path.ChangeExtension(video, ".gt.json");
+            if (!File.Exists(gt))
+            {
+                throw new TrainingDataException($"ground-truth file not found: {gt}");
+            }
+            truths.Add((video, AnomalyInjector.GroundTruth.Load(gt)));
         }
-        var truth = AnomalyInjector.GroundTruth.Load(args.GroundTruth);
-        using var models = context.OpenModels();
-        var embedder = models.FrameModel;
-        using var model = SequenceModel.Open(args.Model, embedder.EmbeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
-        if (!model.IsAnomaly)
+        await using var models = context.OpenModels();
+        var model = ModelCatalog.OpenWindowModel(args.Model, models.FrameModel, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
+        try
+        {
+            return await EvaluateAsync(context, args, truths, models, model, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+        }
+    }
+
+    private static async Task<int> EvaluateAsync(EdgeContext context, Arguments args, List<(string Video, AnomalyInjector.GroundTruth Truth)> truths,
+        ModelCatalog models, IWindowModel model, CancellationToken ct)
+    {
+        var logger = context.CreateLogger("Edge.Eval");
+        if (model.Manifest.Anomaly is null)
         {
             throw new ModelException(ModelError.Invalid, $"{args.Model} is not an anomaly model");
         }
-        var (values, rows) = context.EmbedVideo(models, args.Video, new CaptureOptions(), ct);
-        var sequence = new SequenceTrainer.Sequence(args.Video, values, rows, 0);
-        if (sequence.Rows != truth.Frames)
+        Func<AnomalyEvaluation.Video, AnomalyEvaluation.VideoScores>? nearest = null;
+        if (args.Normal is not null)
         {
-            throw new TrainingDataException($"{args.GroundTruth} describes {truth.Frames} frames but {args.Video} has {sequence.Rows}");
+            if (!File.Exists(args.Normal))
+            {
+                throw new Edge.Capture.CaptureException(Edge.Capture.CaptureError.NotFound, $"video file not found: {args.Normal}");
+            }
+            var (normal, _) = context.EmbedVideo(models, args.Normal, new CaptureOptions(), ct);
+            nearest = AnomalyEvaluation.NearestNormalFrame(normal, models.FrameModel.EmbeddingSize);
         }
-        var calibration = model.Manifest.Anomaly!;
-        var learned = LearnedScores(model, sequence, calibration);
-        var baseline = FrameDifferences(args.Video, truth.Frames);
-        var output = args.Out ?? Path.Combine("out", "eval", Path.GetFileNameWithoutExtension(args.Video));
+        var output = args.Out ?? Path.Combine("out", "eval", Path.GetFileNameWithoutExtension(args.Videos[0]));
         Directory.CreateDirectory(output);
 
-        var labels = Enumerable.Range(0, truth.Frames).Select(truth.IsAnomalous).ToArray();
-        var scored = Enumerable.Range(0, truth.Frames).Where(i => !double.IsNaN(learned[i]) && !double.IsNaN(baseline[i])).ToArray();
-        var results = new List<MethodResult>();
-        var curves = new List<(string, double[], double[], double)>();
-        // The baseline has no calibration of its own: its threshold is the 90th percentile of its scores on this video
-        // (blind to the ground truth). The learned score uses the model's calibration (1.0 = p99 of normal windows).
-        var baselineScale = BaselineScale([.. baseline.Where(v => !double.IsNaN(v))], 0.9);
-        foreach (var (method, scores, enterScale) in new[] { ("learned", learned, 1.0), ("frame difference", baseline, baselineScale) })
+        var videos = new List<AnomalyEvaluation.Video>();
+        var scores = new Dictionary<string, List<AnomalyEvaluation.VideoScores>> { ["learned"] = [], ["frame difference"] = [] };
+        if (nearest is not null)
         {
-            var (fpr, tpr, auc) = Metrics.Roc([.. scored.Select(i => scores[i])], [.. scored.Select(i => labels[i])]);
-            curves.Add((method, fpr, tpr, auc));
-            var events = Events(scores, truth, context.Get<Edge.Pipeline.Events.EventRules>(), enterScale);
-            var truePositives = events.Count(e => truth.Anomalies.Any(a => e.StartFrame <= a.EndFrame && e.EndFrame >= a.StartFrame));
-            var found = truth.Anomalies.Count(a => events.Any(e => e.StartFrame <= a.EndFrame && e.EndFrame >= a.StartFrame));
-            results.Add(new MethodResult(method, auc, events.Count, events.Count == 0 ? 0 : truePositives / (double)events.Count, found / (double)truth.Anomalies.Length));
+            scores["nearest normal frame"] = [];
         }
-        Plots.Timeline(learned, baseline.Select(v => v / baselineScale).ToArray(), truth.Anomalies.Select(a => (a.StartFrame, a.EndFrame, a.Kind)).ToList(),
-            Path.Combine(output, "timeline.png"), $"{Path.GetFileName(args.Video)}: scores (1.0 = threshold) and injected anomalies");
-        Plots.Rocs(curves, Path.Combine(output, "roc.png"), "frame-level ROC");
+        (int, int, int, int)? cellGrid = null;
+        foreach (var (video, truth) in truths)
+        {
+            logger.LogInformation("Scoring {Video} ({Frames} frames, {Anomalies} injected anomalies)", video, truth.Frames, truth.Anomalies.Length);
+            var (embeddings, grids, frames) = await FeaturesAsync(context, models, video, model.ReadsGrid, ct).ConfigureAwait(false);
+            if (frames != truth.Frames)
+            {
+                throw new TrainingDataException($"the ground truth describes {truth.Frames} frames but {video} has {frames}");
+            }
+            var full = new AnomalyEvaluation.Video(Path.GetFileName(video), embeddings, grids, frames, truth);
+            scores["learned"].Add(AnomalyEvaluation.ScoreWithModel(model, full));
+            // The grids are large (50 k values a frame): only the model reads them.
+            var kept = full with { Grids = null };
+            videos.Add(kept);
+            var difference = FrameDifferences(video, frames);
+            var scale = BaselineScale([.. difference.Where(v => !double.IsNaN(v))], 0.9);
+            scores["frame difference"].Add(new AnomalyEvaluation.VideoScores([.. difference.Select(v => v / scale)], null));
+            if (nearest is not null)
+            {
+                scores["nearest normal frame"].Add(nearest(kept));
+            }
+            if (model.CellGrid is { } g && cellGrid is null)
+            {
+                using var capture = new VideoCapture(video);
+                cellGrid = (g.Height, g.Width, capture.FrameWidth, capture.FrameHeight);
+            }
+            }
+
+        var rules = context.Get<EventRules>();
+        AnomalyEvaluation.EventSegmenter segmenter = (s, fps) => [.. Events(s, fps, rules).Select(d => (d.StartFrame, d.EndFrame))];
+        var reports = scores.Select(m => AnomalyEvaluation.Evaluate(m.Key, videos, m.Value, segmenter, grid: cellGrid)).ToList();
+        var results = reports.Select(r => new MethodResult(r.Method, r.FrameAuc, r.MeanKindAuc, r.MinKindAuc, r.LocalisationAuc, r.Events,
+            r.EventPrecision, r.EventRecall, r.Kinds, r.FamilyAuc)).ToList();
+
+        for (var v = 0; v < videos.Count; v++)
+        {
+            var name = videos.Count == 1 ? "timeline.png" : $"{Path.GetFileNameWithoutExtension(videos[v].Name)}.timeline.png";
+            Plots.Timeline(scores["learned"][v].Scores, scores["frame difference"][v].Scores,
+                videos[v].Truth.Anomalies.Select(a => (a.StartFrame, a.EndFrame, a.Kind)).ToList(),
+                Path.Combine(output, name), $"{videos[v].Name}: scores (1.0 = threshold) and injected anomalies");
+        }
 
         var c = CultureInfo.InvariantCulture;
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("method", "frame ROC AUC", "events", "event precision", "event recall");
+        string F(double? x) => x is { } v && !double.IsNaN(v) ? v.ToString("0.000", c) : "-";
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("method", "frame ROC AUC", "mean kind AUC", "min kind AUC", "localisation AUC",
+            "events", "event precision", "event recall");
         foreach (var r in results)
         {
-            table.AddRow(r.Method, r.FrameAuc.ToString("0.000", c), r.Events.ToString(c), r.Precision.ToString("0.00", c), r.Recall.ToString("0.00", c));
+            table.AddRow(r.Method, F(r.FrameAuc), F(r.MeanKindAuc), F(r.MinKindAuc), F(r.LocalisationAuc), r.Events.ToString(c), r.Precision.ToString("0.00", c), r.Recall.ToString("0.00", c));
         }
         AnsiConsole.Write(table);
-        File.WriteAllText(Path.Combine(output, "eval-anomaly.json"), JsonSerializer.Serialize(new { video = args.Video, model = args.Model, frames = truth.Frames, results },
-            new JsonSerializerOptions { WriteIndented = true }));
-        AnsiConsole.WriteLine($"timeline.png, roc.png and eval-anomaly.json in {Path.GetFullPath(output)}");
+        var kinds = results[0].Kinds.Select(k => k.Kind).ToArray();
+        if (kinds.Length > 1)
+        {
+            var byKind = new Table().Border(TableBorder.Rounded).AddColumn("kind").AddColumn("family").AddColumn("injections");
+            results.ForEach(r => byKind.AddColumn(r.Method));
+            foreach (var kind in kinds)
+            {
+                var first = results[0].Kinds.First(k => k.Kind == kind);
+                byKind.AddRow([kind, first.Family, first.Injections.ToString(c), .. results.Select(r => F(r.Kinds.FirstOrDefault(k => k.Kind == kind)?.Auc))]);
+            }
+            foreach (var family in results[0].FamilyAuc.Keys.Order())
+            {
+                byKind.AddRow([$"[bold]{family} (mean)[/]", family, "", .. results.Select(r => F(r.FamilyAuc.GetValueOrDefault(family, double.NaN)))]);
+            }
+            AnsiConsole.Write(byKind);
+        }
+        var json = new { videos = args.Videos, model = args.Model, frames = videos.Sum(v => v.Frames), results };
+        File.WriteAllText(Path.Combine(output, "eval-anomaly.json"), JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+        AnsiConsole.WriteLine($"timelines and eval-anomaly.json in {Path.GetFullPath(output)}");
         return ExitCodes.Ok;
     }
 
-    /// <summary>Each frame's score as the predicted frame after its window, on the calibrated scale; NaN before the first window.</summary>
-    private static double[] LearnedScores(SequenceModel model, SequenceTrainer.Sequence sequence, AnomalyCalibration calibration)
+    /// <summary>The video's embeddings and, when the model reads them, its grids, through the serving stream assembly.</summary>
+    private static async Task<(float[] Embeddings, float[]? Grids, int Frames)> FeaturesAsync(EdgeContext context, ModelCatalog models, string video,
+        bool grids, CancellationToken ct)
     {
-        var features = sequence.Values.Length / sequence.Rows;
-        var scores = Enumerable.Repeat(double.NaN, sequence.Rows).ToArray();
-        var frames = model.InputFrames;
-        var starts = Enumerable.Range(0, Math.Max(0, sequence.Rows - frames + 1)).ToArray();
-        foreach (var chunk in starts.Chunk(64))
+        if (!grids)
         {
-            var windows = new float[chunk.Length * frames * features];
-            for (var i = 0; i < chunk.Length; i++)
+            var (values, rows) = context.EmbedVideo(models, video, new CaptureOptions(), ct);
+            return (values, null, rows);
+        }
+        var folder = Path.Combine(Path.GetTempPath(), $"edge-eval-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            var recording = await AnomalyLearning.RecordAsync([video], folder, new CaptureOptions(), models, context.LoggerFactory, ct).ConfigureAwait(false);
+            var frames = (int)recording.Frames;
+            var e = recording.EmbeddingSize;
+            var g = recording.Grid.Size;
+            var embeddings = new float[frames * e];
+            var gridValues = new float[(long)frames * g];
+            var t = 0;
+            foreach (var (embedding, grid) in recording.Read(recording.Segments[0]))
             {
-                sequence.Values.AsSpan(chunk[i] * features, frames * features).CopyTo(windows.AsSpan(i * frames * features));
+                embedding.CopyTo(embeddings.AsSpan(t * e, e));
+                grid.CopyTo(gridValues.AsSpan(t * g, g));
+                t++;
             }
-            var raw = model.Run(windows, chunk.Length);
-            for (var i = 0; i < chunk.Length; i++)
+            return (embeddings, gridValues, frames);
+        }
+        finally
+        {
+            if (Directory.Exists(folder))
             {
-                scores[chunk[i] + frames - 1] = calibration.Relative(raw[i]);
+                Directory.Delete(folder, recursive: true);
             }
         }
-        return scores;
     }
 
     /// <summary>Mean absolute grey-level difference to the previous frame at quarter size; NaN for the first frame.</summary>
@@ -138,13 +228,13 @@ public static class EvalAnomalyCommand
         return scores;
     }
 
-    private static List<DetectedEvent> Events(double[] scores, AnomalyInjector.GroundTruth truth, EventRules rules, double scale)
+    private static List<DetectedEvent> Events(double[] scores, double fps, EventRules rules)
     {
-        var detector = new HysteresisDetector("eval", DetectedEvent.AnomalyKind, rules.AnomalyEnter * scale, rules.AnomalyExit * scale, rules.MinDurationMs, rules.CooldownMs);
+        var detector = new HysteresisDetector("eval", DetectedEvent.AnomalyKind, rules.AnomalyEnter, rules.AnomalyExit, rules.MinDurationMs, rules.CooldownMs);
         var events = new List<DetectedEvent>();
         for (var i = 0; i < scores.Length; i++)
         {
-            if (detector.Observe(i * 1000.0 / truth.Fps, i, "anomaly", double.IsNaN(scores[i]) ? null : scores[i]) is { } e)
+            if (detector.Observe(i * 1000.0 / fps, i, "anomaly", double.IsNaN(scores[i]) ? null : scores[i]) is { } e)
             {
                 events.Add(e);
             }
