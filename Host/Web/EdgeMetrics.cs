@@ -56,6 +56,12 @@ public sealed class EdgeMetrics
             streams.Select(s => (Labels(("stream", s.Id)), (double)s.FramesDropped)));
         Family(text, "edge_stream_reconnects_total", "counter", "Times the source was opened again after a failure",
             streams.Select(s => (Labels(("stream", s.Id)), (double)s.Reconnects)));
+        Family(text, "edge_stream_faults_total", "counter", "Times the stream faulted (set-up or a stage threw) and was restarted",
+            streams.Select(s => (Labels(("stream", s.Id)), (double)s.Faults)));
+        Family(text, "edge_stream_source_fps", "gauge", "Frames per second the source should deliver (its rate, or the target if lower)",
+            streams.Select(s => (Labels(("stream", s.Id)), s.SourceFps)));
+        Family(text, "edge_stream_offered_fps", "gauge", "Frames per second the source delivered over the last minute",
+            streams.Select(s => (Labels(("stream", s.Id)), s.OfferedFps)));
         Family(text, "edge_stream_anomaly_score", "gauge", "Latest anomaly score (1 = the model's threshold)",
             streams.Where(s => s.AnomalyScore is not null).Select(s => (Labels(("stream", s.Id)), (double)s.AnomalyScore!.Value)));
         Family(text, "edge_events_total", "counter", "Events stored, by stream and kind",
