@@ -152,7 +152,7 @@ public static class RunCommand
     {
         var c = System.Globalization.CultureInfo.InvariantCulture;
         var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("stream", "state", "read", "processed", "dropped", "source fps", "offered fps", "processed fps", "processed/source",
+            .AddColumns("stream", "state", "read", "processed", "dropped", "source fps", "offered", "processed", "proc/source",
                 "age p50 ms", "age p99 ms", "events", "faults", "reconnects");
         foreach (var s in streams)
         {
@@ -201,8 +201,9 @@ public static class RunCommand
             {
                 foreach (var s in service.Streams)
                 {
-                    logger.LogInformation("{Stream}: {State}, {Fps:0.0} fps, {Dropped} dropped, age p50 {P50:0} ms p99 {P99:0} ms, {Events} events{Error}",
-                        s.Id, s.State, s.Fps, s.FramesDropped, s.AgeP50Ms, s.AgeP99Ms, s.Events, s.LastError is null ? "" : $", last error: {s.LastError}");
+                    logger.LogInformation("{Stream}: {State}, {Fps:0.0} fps processed of {Offered:0.0} offered ({Source:0.0} at the source), {Dropped} dropped, age p50 {P50:0} ms p99 {P99:0} ms, {Events} events, {Faults} faults{Error}",
+                        s.Id, s.State, s.Fps, s.OfferedFps, s.SourceFps, s.FramesDropped, s.AgeP50Ms, s.AgeP99Ms, s.Events, s.Faults,
+                        s.LastError is null ? "" : $", last error: {s.LastError}");
                 }
                 logger.LogDebug("CNN: {Calls} calls, {Frames} frames ({PerCall:0.0} per call)", embedder.Calls, embedder.Frames,
                     embedder.Calls == 0 ? 0 : embedder.Frames / (double)embedder.Calls);
