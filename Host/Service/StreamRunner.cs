@@ -152,7 +152,15 @@ public sealed class StreamRunner : IAsyncDisposable
             }
             if (stream is not null)
             {
-                await EndRunAsync(stream).ConfigureAwait(false);
+                try
+                {
+                    await EndRunAsync(stream).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    // Releasing a failed run must not end the supervision of the stream.
+                    _logger.LogWarning("{Stream}: releasing the stopped run failed: {Error}", Definition.Id, ex.Message);
+                }
             }
             if (failure is null)
             {
