@@ -48,5 +48,8 @@ public sealed class ReconnectOptions
 
     /// <summary>The bound of the wait after <paramref name="failures"/> failures in a row (1 = the first).</summary>
     public double BackoffCeilingMs(int failures) =>
-        Math.Min(MaxBackoffMs, InitialBackoffMs * Math.Pow(BackoffMultiplier, Math.Max(0, failures - 1)));
+        Backoff.CeilingMs(InitialBackoffMs, MaxBackoffMs, BackoffMultiplier, failures);
+
+    /// <summary>A new backoff with these bounds (one per retry loop).</summary>
+    public Backoff NewBackoff() => new(InitialBackoffMs, MaxBackoffMs, BackoffMultiplier);
 }

@@ -22,6 +22,7 @@ public sealed class ReconnectingSource : IFrameSource
     private readonly long _maxFrames;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
+    private readonly Backoff _backoff;
     private IFrameSource? _inner;
     private SourceInfo _info;
     private CaptureStatus _status = new(CaptureState.Connecting, 0, 0, 0, null, null, null);
@@ -44,6 +45,7 @@ public sealed class ReconnectingSource : IFrameSource
         _options = options;
         _maxFrames = maxFrames;
         _logger = logger;
+        _backoff = options.NewBackoff();
     }
 
     public string StreamId { get; }
@@ -146,6 +148,10 @@ public sealed class ReconnectingSource : IFrameSource
         _nextIndex = index + 1;
         frame.Stamp(StreamId, index, frame.TimestampMs);
         var stable = Stopwatch.GetElapsedTime(_connectedTicks).TotalMilliseconds >= _options.StableAfterMs;
+        if (stable)
+        {
+            _backoff.Reset();
+        }
         Update(s => s with
         {
             Frames = s.Frames + 1,
@@ -163,11 +169,10 @@ public sealed class ReconnectingSource : IFrameSource
     {
         _inner?.Dispose();
         _inner = null;
-        var delayMs = 0.0;
+        var delayMs = _backoff.Next().TotalMilliseconds;
+        var failures = _backoff.Failures;
         var status = Update(s =>
         {
-            var failures = s.ConsecutiveFailures + 1;
-            delayMs = Random.Shared.NextDouble() * _options.BackoffCeilingMs(failures);
             return s with
             {
                 State = CaptureState.Backoff,

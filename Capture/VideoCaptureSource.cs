@@ -6,8 +6,10 @@ namespace Edge.Capture;
 /// <summary>
 /// Frames from OpenCV's VideoCapture (FFmpeg for files, V4L2 for cameras). Files keep every
 /// <c>stride</c>-th frame and are lossless; live sources keep frames by wall-clock interval. A file can be replayed
-/// as live, paced at its own frame rate, which is how a camera behaves for a consumer that falls behind; a looping
-/// file is such a replay that starts again at its end, with indices and timestamps that keep increasing.
+/// as live, paced at its own frame rate, which is how a camera behaves for a consumer that falls behind: it keeps its
+/// clock, so a read that comes late gets the frame due now and the frames in between are skipped (counted in
+/// <see cref="SkippedFrames"/>), never a burst of old frames stamped with the current time; a looping file is such a
+/// replay that starts again at its end, with indices and timestamps that keep increasing.
 /// </summary>
 public sealed class VideoCaptureSource : IFrameSource
 {
@@ -21,6 +23,7 @@ public sealed class VideoCaptureSource : IFrameSource
     private long _position;
     private long _emitted;
     private long _passStart;
+    private long _skipped;
 
     private VideoCaptureSource(VideoCapture capture, string streamId, SourceKind kind, string location,
         CaptureOptions options, bool replayAsLive, bool loop)
@@ -43,6 +46,9 @@ public sealed class VideoCaptureSource : IFrameSource
     public string StreamId { get; }
 
     public SourceInfo Info { get; }
+
+    /// <summary>Frames a replay skipped to keep its clock because it was read too late.</summary>
+    public long SkippedFrames => Interlocked.Read(ref _skipped);
 
     /// <summary>
     /// Opens a video file. <paramref name="replayAsLive"/> paces it at its frame rate and treats it as live;
@@ -127,9 +133,13 @@ public sealed class VideoCaptureSource : IFrameSource
                         _position++;
                     }
                 }
-                if (_replayAsLive)
+                if (_replayAsLive && !KeepClock(ct))
                 {
-                    WaitUntilDue(ct);
+                    if (_loop && Rewind())
+                    {
+                        continue;
+                    }
+                    return End(frame);
                 }
                 var target = _shaping.DecodeTarget(frame);
                 if (!_capture.Read(target) || target.Empty())
@@ -169,6 +179,38 @@ public sealed class VideoCaptureSource : IFrameSource
             frame.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Brings a replay to its clock: frames whose time has passed before the one due now are skipped (grabbed, not
+    /// decoded into a buffer), then it waits until the next frame is due. False when the file ended while skipping.
+    /// </summary>
+    private bool KeepClock(CancellationToken ct)
+    {
+        if (Info.Fps <= 0)
+        {
+            return true;
+        }
+        var dueNow = (long)Math.Floor(Stopwatch.GetElapsedTime(_startTicks).TotalSeconds * Info.Fps);
+        // A little lateness (a busy machine) is caught up by reading on at once; beyond half a second the frames in
+        // between are stale, and delivering them would only push every later frame further from its time.
+        if (dueNow - _position <= Math.Max(2, Info.Fps / 2))
+        {
+            WaitUntilDue(ct);
+            return true;
+        }
+        while (_position < dueNow)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (!_capture.Grab())
+            {
+                return false;
+            }
+            _position++;
+            Interlocked.Increment(ref _skipped);
+        }
+        WaitUntilDue(ct);
+        return true;
     }
 
     private void WaitUntilDue(CancellationToken ct)

@@ -44,6 +44,10 @@ public sealed class SequenceModel : IWindowModel, IDisposable
         {
             throw new ModelException(ModelError.Invalid, $"{modelPath} is a '{manifest.Kind}' model, not a sequence model with a window length");
         }
+        if (manifest.WindowStride is <= 0)
+        {
+            throw new ModelException(ModelError.Invalid, $"{modelPath}: windowStride is {manifest.WindowStride} in its manifest; it must be at least 1 (frames between windows)");
+        }
         if (manifest.FeatureSize != embeddingSize)
         {
             throw new ModelException(ModelError.Invalid,

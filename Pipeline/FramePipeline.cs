@@ -30,7 +30,6 @@ public sealed class FramePipeline : IDisposable
     private readonly Channel<Frame> _frames;
     private readonly Channel<FrameResult> _embedded;
     private readonly Channel<FrameResult> _analysed;
-    private readonly List<double> _frameAgesMs = [];
     private long _startTicks;
     private long _endTicks;
 
@@ -81,6 +80,9 @@ public sealed class FramePipeline : IDisposable
     }
 
     public FramePool Pool { get; }
+
+    /// <summary>Every frame's age at the CNN's output (capture → end of inference), in a fixed number of buckets.</summary>
+    public FrameAgeHistogram FrameAges { get; } = new();
 
     public bool IsLive { get; }
 
@@ -293,9 +295,9 @@ public sealed class FramePipeline : IDisposable
             };
             results.Add(result);
         }
-        lock (_frameAgesMs)
+        foreach (var result in results)
         {
-            _frameAgesMs.AddRange(results.Select(r => r.AgeMs));
+            FrameAges.Record(result.AgeMs);
         }
         return results;
     }
@@ -442,12 +444,6 @@ public sealed class FramePipeline : IDisposable
 
     private PipelineReport Report(bool stopped)
     {
-        double[] ages;
-        lock (_frameAgesMs)
-        {
-            ages = [.. _frameAgesMs];
-        }
-        Array.Sort(ages);
         return new PipelineReport(
             _source.StreamId,
             _source.Info,
@@ -459,8 +455,8 @@ public sealed class FramePipeline : IDisposable
             BatchSize: BatchSize,
             PoolSize: Pool.Capacity,
             PoolPeak: Pool.PeakOutstanding,
-            FrameAgeP50Ms: Statistics.Percentile(ages, 0.50),
-            FrameAgeP99Ms: Statistics.Percentile(ages, 0.99),
+            FrameAgeP50Ms: FrameAges.Percentile(0.50),
+            FrameAgeP99Ms: FrameAges.Percentile(0.99),
             StoppedEarly: stopped,
             Stages: [.. Stages.Select(s => s.Snapshot())],
             Objects: _objects?.Stats);

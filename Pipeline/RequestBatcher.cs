@@ -6,8 +6,9 @@ namespace Edge.Pipeline;
 /// <summary>
 /// Merges requests from many callers (one per stream) into batches for one model: a worker thread takes the first
 /// waiting request, waits up to the batch window for more, and runs all of them as one call of up to
-/// <c>maxItems</c> items. Each request gets one result per item it sent. A request's items are read only until its task
-/// completes; a request cancelled before its batch runs is never read and ends cancelled.
+/// <c>maxItems</c> items. Each request gets one result per item it sent. When a call of several requests fails, each
+/// request runs again alone, so only a request whose own items fail gets the exception. A request's items are read
+/// only until its task completes; a request cancelled before its batch runs is never read and ends cancelled.
 /// </summary>
 public sealed class RequestBatcher<TItem, TResult> : IAsyncDisposable
 {
@@ -18,6 +19,7 @@ public sealed class RequestBatcher<TItem, TResult> : IAsyncDisposable
     private readonly Task _worker;
     private long _calls;
     private long _items;
+    private long _retried;
 
     /// <param name="run">Runs one batch; returns one result per item, in order. Called on the worker thread only.</param>
     /// <param name="onCall">Called after each batch with its duration in ms and its item count (metrics).</param>
@@ -37,6 +39,9 @@ public sealed class RequestBatcher<TItem, TResult> : IAsyncDisposable
 
     /// <summary>Items run so far.</summary>
     public long Items => Interlocked.Read(ref _items);
+
+    /// <summary>Batches that failed and were run again one request at a time.</summary>
+    public long Retried => Interlocked.Read(ref _retried);
 
     public Task<TResult[]> SubmitAsync(IReadOnlyList<TItem> items, CancellationToken ct)
     {
@@ -118,13 +123,7 @@ public sealed class RequestBatcher<TItem, TResult> : IAsyncDisposable
         }
         try
         {
-            var started = Stopwatch.GetTimestamp();
-            var results = _run(items);
-            var elapsedMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            // Counted before the callers are answered, so a caller sees its own items in the totals.
-            Interlocked.Increment(ref _calls);
-            Interlocked.Add(ref _items, count);
-            _onCall?.Invoke(elapsedMs, count);
+            var results = Call(items, count);
             var offset = 0;
             foreach (var request in batch)
             {
@@ -133,17 +132,54 @@ public sealed class RequestBatcher<TItem, TResult> : IAsyncDisposable
                 offset += request.Count;
             }
         }
-        catch (Exception ex)
+        catch (Exception) when (batch.Count > 1)
         {
+            // One bad input (a frame of the wrong type, a window of the wrong size) must not fail the other streams
+            // that happened to share its call: each request runs again on its own and only the failing ones fail.
+            Interlocked.Increment(ref _retried);
             foreach (var request in batch)
             {
-                request.Result.TrySetException(ex);
+                RunAlone(request, items);
             }
+        }
+        catch (Exception ex)
+        {
+            batch[0].Result.TrySetException(ex);
         }
         finally
         {
             items.Clear();
         }
+    }
+
+    private void RunAlone(Request request, List<TItem> items)
+    {
+        items.Clear();
+        items.AddRange(request.Items);
+        try
+        {
+            request.Result.TrySetResult(Call(items, request.Count));
+        }
+        catch (Exception ex)
+        {
+            request.Result.TrySetException(ex);
+        }
+    }
+
+    /// <summary>One model call, counted (before the callers are answered, so a caller sees its own items in the totals).</summary>
+    private TResult[] Call(List<TItem> items, int count)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var results = _run(items);
+        var elapsedMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        if (results.Length != count)
+        {
+            throw new InvalidOperationException($"the model returned {results.Length} results for {count} items");
+        }
+        Interlocked.Increment(ref _calls);
+        Interlocked.Add(ref _items, count);
+        _onCall?.Invoke(elapsedMs, count);
+        return results;
     }
 
     /// <summary>Stops taking requests and finishes the ones queued.</summary>

@@ -35,6 +35,9 @@ public sealed class SharedEmbedder : IFrameEmbedder, IAsyncDisposable
     /// <summary>Model calls so far.</summary>
     public long Calls => _batcher.Calls;
 
+    /// <summary>Calls that failed and were run again request by request (one bad input fails only its own request).</summary>
+    public long Retried => _batcher.Retried;
+
     /// <summary>Frames embedded so far.</summary>
     public long Frames => _batcher.Items;
 

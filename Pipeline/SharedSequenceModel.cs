@@ -34,6 +34,9 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
     /// <summary>Model calls so far.</summary>
     public long Calls => _batcher.Calls;
 
+    /// <summary>Calls that failed and were run again request by request (one bad input fails only its own request).</summary>
+    public long Retried => _batcher.Retried;
+
     /// <summary>Windows run so far.</summary>
     public long Windows => _batcher.Items;
 

@@ -47,8 +47,13 @@ public static partial class EdgeCli
             + "with reconnects, events and the web dashboard; SIGTERM or Ctrl+C drains and exits 0, SIGHUP reloads the streams from the config");
         var duration = new Option<double?>("--for") { Description = "Stop after this many seconds (benchmarks and smoke tests); default: run until SIGTERM or Ctrl+C" };
         command.Options.Add(duration);
-        command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
-            RunCommand.RunAsync(context, parse.GetValue(duration) is { } s ? TimeSpan.FromSeconds(s) : null, stop)));
+        command.SetAction(async (parse, _) =>
+        {
+            // SIGHUP is handled from the first moment: without a handler it would end the process while it starts.
+            using var reloads = new Edge.Host.Service.ReloadRequests();
+            return await GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+                RunCommand.RunAsync(context, parse.GetValue(duration) is { } s ? TimeSpan.FromSeconds(s) : null, stop, reloads)).ConfigureAwait(false);
+        });
         return command;
     }
 

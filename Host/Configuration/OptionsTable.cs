@@ -32,8 +32,10 @@ public static class OptionsTable
         OptionsSection.For<ObjectOptions>(ObjectOptions.Section, o =>
             o.Enabled && string.IsNullOrWhiteSpace(o.HeadModel) ? ["Objects:HeadModel must name a classification head while Objects:Enabled is true"] : []),
         OptionsSection.For<EventRules>(EventRules.Section, o =>
-            o.AnomalyExit > o.AnomalyEnter || o.ActivityExit > o.ActivityEnter
-                ? ["Events: an exit threshold must not be above its enter threshold (AnomalyExit <= AnomalyEnter, ActivityExit <= ActivityEnter)"] : []),
+            (o.AnomalyExit > o.AnomalyEnter || o.ActivityExit > o.ActivityEnter
+                ? ["Events: an exit threshold must not be above its enter threshold (AnomalyExit <= AnomalyEnter, ActivityExit <= ActivityEnter)"] : (string[])[])
+            .Concat(o.MinDurationMs > o.MaxDurationMs ? [$"Events:MinDurationMs ({o.MinDurationMs}) must not be above Events:MaxDurationMs ({o.MaxDurationMs})"] : [])),
+        OptionsSection.For<RetentionOptions>(RetentionOptions.Section),
         OptionsSection.For<LoggingOptions>(LoggingOptions.Section),
         OptionsSection.For<DeliveryOptions>(DeliveryOptions.Section, DeliveryOptionsRules.Problems),
         OptionsSection.For<ServiceOptions>(ServiceOptions.Section, new ServiceOptionsValidator()),

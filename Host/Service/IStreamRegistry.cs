@@ -1,12 +1,37 @@
+using Edge.Capture;
+
 namespace Edge.Host.Service;
 
-/// <summary>Where a live stream's capture stands.</summary>
+/// <summary>Where a live stream stands.</summary>
 public enum StreamState
 {
+    /// <summary>Being set up, or opening its source.</summary>
     Connecting,
+
+    /// <summary>Connected; frames are expected.</summary>
     Running,
+
+    /// <summary>The source failed (could not open, ended, stalled); waiting to reconnect.</summary>
     Backoff,
+
+    /// <summary>Stopped for good: removed, shut down, or a file without loop that has played to its end.</summary>
     Stopped,
+
+    /// <summary>The stream itself failed (its set-up or a stage threw); it restarts after a backoff and shows the reason until frames flow again.</summary>
+    Faulted,
+}
+
+/// <summary>The one mapping from a capture's state to a stream's: by name, never by position.</summary>
+public static class StreamStates
+{
+    public static StreamState From(CaptureState state) => state switch
+    {
+        CaptureState.Connecting => StreamState.Connecting,
+        CaptureState.Running => StreamState.Running,
+        CaptureState.Backoff => StreamState.Backoff,
+        CaptureState.Stopped => StreamState.Stopped,
+        _ => throw new ArgumentOutOfRangeException(nameof(state), state, "a capture state without a stream state"),
+    };
 }
 
 /// <summary>A stream to run, from config (<c>Streams</c>) or the REST API.</summary>
@@ -38,7 +63,10 @@ public sealed partial record StreamDefinition(string Id, string Source, double T
     private static partial System.Text.RegularExpressions.Regex IdRegex();
 }
 
-/// <summary>A snapshot of one stream for the dashboard, the REST API and /metrics. Source is redacted.</summary>
+/// <summary>
+/// A snapshot of one stream for the dashboard, the REST API and /metrics. Source is redacted. Counters (frames,
+/// reconnects) add up over the stream's restarts after faults.
+/// </summary>
 public sealed record StreamStatus(
     string Id,
     string Source,
@@ -54,7 +82,17 @@ public sealed record StreamStatus(
     double AgeP99Ms,
     string? Activity,
     float? AnomalyScore,
-    long Events);
+    long Events)
+{
+    /// <summary>Times the stream faulted (its set-up or a stage threw) and was restarted.</summary>
+    public long Faults { get; init; }
+
+    /// <summary>The rate the source should deliver at: its own frame rate, or the stream's target fps if lower; 0 before it is known.</summary>
+    public double SourceFps { get; init; }
+
+    /// <summary>Frames per second the source actually delivered recently (a source that falls behind its clock skips frames).</summary>
+    public double OfferedFps { get; init; }
+}
 
 /// <summary>The running streams of <c>edge run</c>, as the web layer sees them. Thread-safe.</summary>
 public interface IStreamRegistry

@@ -38,6 +38,17 @@ public sealed class ServiceOptions
     [Range(1, 1024)]
     public int MaxStreams { get; set; } = 64;
 
+    /// <summary>
+    /// Bound of the first wait before a faulted stream (its set-up or a stage threw) is built and started again; it
+    /// grows ×2 per fault in a row (full jitter, as reconnects) up to <see cref="MaxRestartBackoffMs"/>.
+    /// </summary>
+    [Range(10, 600_000)]
+    public int RestartBackoffMs { get; set; } = 1_000;
+
+    /// <summary>No wait before restarting a faulted stream is longer.</summary>
+    [Range(10, 3_600_000)]
+    public int MaxRestartBackoffMs { get; set; } = 60_000;
+
     public List<StreamOptions> Streams { get; set; } = [];
 }
 
@@ -85,6 +96,10 @@ internal sealed class ServiceOptionsValidator : IValidateOptions<ServiceOptions>
             }
         }
         // Ids are exact everywhere (StreamDefinition.IdComparer), but two may not differ only in case.
+        if (options.MaxRestartBackoffMs < options.RestartBackoffMs)
+        {
+            failures.Add($"Service:MaxRestartBackoffMs ({options.MaxRestartBackoffMs}) must be at least Service:RestartBackoffMs ({options.RestartBackoffMs})");
+        }
         failures.AddRange(options.Streams.GroupBy(s => s.Id, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1)
             .Select(g => $"Service:Streams: the stream id '{g.Key}' is used {g.Count()} times"));
         if (options.Streams.Count > options.MaxStreams)
@@ -102,8 +117,10 @@ internal sealed class ServiceOptionsValidator : IValidateOptions<ServiceOptions>
         {
             return string.Join("; ", results.Select(r => r.ErrorMessage));
         }
-        return rules.AnomalyExit > rules.AnomalyEnter || rules.ActivityExit > rules.ActivityEnter
-            ? "an exit threshold must not be above its enter threshold"
-            : null;
+        if (rules.AnomalyExit > rules.AnomalyEnter || rules.ActivityExit > rules.ActivityEnter)
+        {
+            return "an exit threshold must not be above its enter threshold";
+        }
+        return rules.MinDurationMs > rules.MaxDurationMs ? "MinDurationMs must not be above MaxDurationMs" : null;
     }
 }

@@ -10,9 +10,14 @@ using Microsoft.Extensions.Logging;
 namespace Edge.Host.Service;
 
 /// <summary>
-/// Runs one live stream of <c>edge run</c>: its capture (reconnecting), its own pipeline (frame pool, channels,
-/// temporal state, event rules) and sinks, on the service's shared CNN and sequence models. Owns its pipeline, source,
-/// object head and sinks; not the shared models or the event store.
+/// Runs one live stream of <c>edge run</c> under supervision: its set-up (<see cref="StreamAssembly.Build"/>: source,
+/// frame pool, pipeline, temporal state, event rules, object stage, sinks, on the service's shared models) and its run.
+/// When either throws, the stream shows <see cref="StreamState.Faulted"/> with the reason, waits (full-jitter backoff
+/// from <see cref="ServiceOptions.RestartBackoffMs"/>, reset once a run has delivered frames for
+/// <see cref="Edge.Capture.ReconnectOptions.StableAfterMs"/>) and is built and started again; the fault shows until the
+/// new run processes a frame. A source that fails inside a run reconnects by itself (Backoff); only the end of a file
+/// without loop ends the stream (Stopped). Owns the stream it builds (pipeline, source, object head, sinks) and its
+/// status sink; not the shared models or the event store.
 /// </summary>
 public sealed class StreamRunner : IAsyncDisposable
 {
@@ -20,10 +25,21 @@ public sealed class StreamRunner : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly StreamStatusSink _status;
-    private readonly string _anomalyModel;
-    private readonly string _activityModel;
+    private readonly Lock _lock = new();
+    private readonly RateMeter _offered = new();
     private Task? _run;
-    private volatile StreamAssembly? _stream;
+    private StreamAssembly? _stream;
+    private StreamAssembly? _prepared;
+    private long _startedTicks;
+    private long _runStartedTicks;
+    // Totals of the runs that ended (after faults), so the counters of a restarted stream go on rising.
+    private long _readBefore;
+    private long _droppedBefore;
+    private long _reconnectsBefore;
+    private long _faults;
+    private string? _fault;
+    private long _framesAtFault;
+    private double _sourceFps;
 
     public StreamRunner(StreamDefinition definition, StreamServiceContext service, string anomalyModel, string activityModel)
     {
@@ -31,46 +47,57 @@ public sealed class StreamRunner : IAsyncDisposable
         _service = service;
         _logger = service.Logs.CreateLogger("Edge.Stream");
         _status = new StreamStatusSink(service.Options.StatisticsWindow, definition.Id, service.Metrics);
-        _anomalyModel = anomalyModel;
-        _activityModel = activityModel;
         Redacted = Redaction.Redact(definition.Source);
+        Spec = SpecFor(definition, service, anomalyModel, activityModel, _status);
     }
 
     public StreamDefinition Definition { get; }
+
+    /// <summary>What the stream is built from, every time it is (re)started.</summary>
+    public StreamSpec Spec { get; }
 
     /// <summary>The source with any credentials removed: the only form that is logged or shown.</summary>
     public string Redacted { get; }
 
     public IReadOnlyList<float> AnomalyHistory => _status.AnomalyHistory();
 
-    private long _startedTicks;
-
     /// <summary>Seconds since the stream started.</summary>
     public double ElapsedSeconds => _startedTicks == 0 ? 0 : Stopwatch.GetElapsedTime(_startedTicks).TotalSeconds;
+
+    /// <summary>
+    /// Builds the stream now, outside supervision, so that a caller can refuse a definition whose set-up fails
+    /// (a reload, the REST API) before anything else changes; <see cref="Start"/> then runs what was built. Throws
+    /// what the set-up throws.
+    /// </summary>
+    public void Prepare()
+    {
+        _prepared = StreamAssembly.Build(Spec, _service.Models, _service.Logs);
+    }
 
     public void Start()
     {
         _startedTicks = Stopwatch.GetTimestamp();
-        _run = Task.Run(() => RunAsync(_stop.Token));
+        _run = Task.Run(() => SuperviseAsync(_stop.Token));
     }
 
-    private async Task RunAsync(CancellationToken stop)
+    private static StreamSpec SpecFor(StreamDefinition definition, StreamServiceContext service, string anomalyModel, string activityModel,
+        StreamStatusSink status)
     {
-        var defaults = _service.Defaults;
+        var defaults = service.Defaults;
         // A file that does not loop plays once at its own rate and the stream then stops; everything else is live
         // and reconnects.
-        var once = !Definition.Loop && !FrameSources.IsUrl(Definition.Source) && !FrameSources.IsCamera(Definition.Source);
+        var once = !definition.Loop && !FrameSources.IsUrl(definition.Source) && !FrameSources.IsCamera(definition.Source);
         // Per stream, batches are small and the queue short: batching happens across streams in the shared CNN,
         // and a short queue bounds a live frame's wait.
-        var queue = _service.Options.LiveQueue;
-        var spec = new StreamSpec
+        var queue = service.Options.LiveQueue;
+        return new StreamSpec
         {
-            Source = Definition.Source,
-            StreamId = Definition.Id,
+            Source = definition.Source,
+            StreamId = definition.Id,
             Mode = once ? SourceMode.FileAsLive : SourceMode.Live,
-            Loop = Definition.Loop,
+            Loop = definition.Loop,
             Policy = defaults.Policy,
-            Capture = CaptureFor(defaults.Capture, Definition.TargetFps),
+            Capture = CaptureFor(defaults.Capture, definition.TargetFps),
             Reconnect = defaults.Reconnect,
             Pipeline = new PipelineOptions
             {
@@ -79,32 +106,140 @@ public sealed class StreamRunner : IAsyncDisposable
                 CaptureQueue = queue,
                 ResultQueue = defaults.Pipeline.ResultQueue,
             },
-            AnomalyModel = _anomalyModel,
-            ActivityModel = _activityModel,
-            Events = Definition.Events ?? defaults.Events,
+            AnomalyModel = anomalyModel,
+            ActivityModel = activityModel,
+            Events = definition.Events ?? defaults.Events,
             Outputs = new StreamOutputs
             {
-                Events = new EventOutput(_service.EventsFolder, () => _service.Store, OwnsStore: false,
-                    JsonLines: $"{Definition.Id}.events.jsonl", KeepEvents: false, OnStored: _status.CountEvent),
-                Preview = _service.Preview,
-                Extra = [_status],
+                Events = new EventOutput(service.EventsFolder, () => service.Store, OwnsStore: false,
+                    JsonLines: $"{definition.Id}.events.jsonl", KeepEvents: false, OnStored: status.CountEvent, DailyJsonLines: true),
+                Preview = service.Preview,
+                Extra = [status],
             },
         };
-        try
+    }
+
+    private async Task SuperviseAsync(CancellationToken stop)
+    {
+        var backoff = new Backoff(_service.Options.RestartBackoffMs, _service.Options.MaxRestartBackoffMs);
+        while (!stop.IsCancellationRequested)
         {
-            await using var stream = StreamAssembly.Build(spec, _service.Models, _service.Logs);
-            _stream = stream;
-            _logger.LogInformation("{Stream}: started on {Source}", Definition.Id, Redacted);
-            var report = await stream.RunAsync(stop).ConfigureAwait(false);
-            _logger.LogInformation("{Stream}: stopped after {Read} frames read, {Processed} processed, {Dropped} dropped, {Reconnects} reconnects",
-                Definition.Id, report.FramesRead, report.FramesProcessed, report.FramesDropped, (stream.Source as ReconnectingSource)?.Status.Reconnects ?? 0);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            _logger.LogError("{Stream}: stopped by an error: {Error}", Definition.Id, ex.Message);
-            throw;
+            var stream = Interlocked.Exchange(ref _prepared, null);
+            Exception? failure = null;
+            var stable = false;
+            try
+            {
+                if (stream is null)
+                {
+                    _logger.LogDebug("{Stream}: setting up", Definition.Id);
+                    stream = StreamAssembly.Build(Spec, _service.Models, _service.Logs);
+                }
+                lock (_lock)
+                {
+                    _stream = stream;
+                    _runStartedTicks = Stopwatch.GetTimestamp();
+                }
+                _logger.LogInformation("{Stream}: started on {Source}", Definition.Id, Redacted);
+                await stream.RunAsync(stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+                stable = stream is not null && RanStably();
+            }
+            if (stream is not null)
+            {
+                try
+                {
+                    await EndRunAsync(stream).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    // Releasing a failed run must not end the supervision of the stream.
+                    _logger.LogWarning("{Stream}: releasing the stopped run failed: {Error}", Definition.Id, ex.Message);
+                }
+            }
+            if (failure is null)
+            {
+                if (stream is not null)
+                {
+                    var (read, processed, dropped, reconnects) = Totals();
+                    _logger.LogInformation("{Stream}: stopped after {Read} frames read, {Processed} processed, {Dropped} dropped, {Reconnects} reconnects",
+                        Definition.Id, read, processed, dropped, reconnects);
+                }
+                break; // stopped, or a file without loop that played to its end
+            }
+            if (stable)
+            {
+                backoff.Reset();
+            }
+            var delay = backoff.Next();
+            var reason = Redaction.Redact(FirstLine(failure.Message));
+            lock (_lock)
+            {
+                _faults++;
+                _fault = reason;
+                _framesAtFault = _status.Frames;
+            }
+            _logger.LogError("{Stream}: faulted ({Error}); restarting in {Delay:0.0} s (fault {Count} in a row)",
+                Definition.Id, reason, delay.TotalSeconds, backoff.Failures);
+            _logger.LogDebug(failure, "{Stream}: fault details", Definition.Id);
+            try
+            {
+                await Task.Delay(delay, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
         }
     }
+
+    /// <summary>Adds a finished run's counters to the totals and releases it.</summary>
+    private async Task EndRunAsync(StreamAssembly stream)
+    {
+        lock (_lock)
+        {
+            if (ReferenceEquals(_stream, stream))
+            {
+                _readBefore += stream.Pipeline.Capture.In;
+                _droppedBefore += stream.Pipeline.Capture.Dropped;
+                _reconnectsBefore += (stream.Source as ReconnectingSource)?.Status.Reconnects ?? 0;
+                _stream = null;
+            }
+        }
+        await stream.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Whether the run that just failed processed frames and lasted <c>Reconnect:StableAfterMs</c>: its fault then waits as the first.</summary>
+    private bool RanStably()
+    {
+        lock (_lock)
+        {
+            return _status.Frames > _framesAtFault
+                && Stopwatch.GetElapsedTime(_runStartedTicks).TotalMilliseconds >= _service.Defaults.Reconnect.StableAfterMs;
+        }
+    }
+
+    private (long Read, long Processed, long Dropped, long Reconnects) Totals()
+    {
+        lock (_lock)
+        {
+            return TotalsLocked();
+        }
+    }
+
+    private (long Read, long Processed, long Dropped, long Reconnects) TotalsLocked()
+    {
+        var pipeline = _stream?.Pipeline;
+        return (_readBefore + (pipeline?.Capture.In ?? 0), _status.Frames, _droppedBefore + (pipeline?.Capture.Dropped ?? 0),
+            _reconnectsBefore + ((_stream?.Source as ReconnectingSource)?.Status.Reconnects ?? 0));
+    }
+
+    private static string FirstLine(string text) => text.Split('\n', 2)[0].TrimEnd();
 
     private static CaptureOptions CaptureFor(CaptureOptions shared, double targetFps) => new()
     {
@@ -121,18 +256,41 @@ public sealed class StreamRunner : IAsyncDisposable
 
     public StreamStatus Status()
     {
-        var stream = _stream;
-        var pipeline = stream?.Pipeline;
+        StreamAssembly? stream;
+        string? fault;
+        long faults;
+        long read;
+        long dropped;
+        long reconnects;
+        lock (_lock)
+        {
+            stream = _stream;
+            // A fault shows until the restarted stream has processed a frame.
+            fault = _fault is not null && _status.Frames <= _framesAtFault ? _fault : null;
+            faults = _faults;
+            (read, _, dropped, reconnects) = TotalsLocked();
+        }
         var health = (stream?.Source as ReconnectingSource)?.Status;
         var state = _run is { IsCompleted: true } ? StreamState.Stopped
-            : health is not null ? (StreamState)health.State
-            : pipeline is not null ? StreamState.Running
-            : StreamState.Connecting;
+            : fault is not null ? StreamState.Faulted
+            : stream is null ? StreamState.Connecting
+            : health is not null ? StreamStates.From(health.State)
+            : StreamState.Running;
+        if (stream?.Source.Info.Fps is > 0 and var fps)
+        {
+            var target = Spec.Capture.TargetFps;
+            Volatile.Write(ref _sourceFps, target > 0 ? Math.Min(target, fps) : fps);
+        }
         var (p50, p99) = _status.AgePercentiles();
         return new StreamStatus(Definition.Id, Redacted, state,
-            health?.LastError ?? (_run is { IsFaulted: true } failed ? failed.Exception?.InnerException?.Message : null),
-            health?.LastFrameUtc, pipeline?.Capture.In ?? 0, _status.Frames, pipeline?.Capture.Dropped ?? 0,
-            health?.Reconnects ?? 0, _status.Fps(), p50, p99, _status.Activity, _status.AnomalyScore, _status.Events);
+            fault ?? health?.LastError ?? (_run is { IsFaulted: true } failed ? failed.Exception?.InnerException?.Message : null),
+            health?.LastFrameUtc, read, _status.Frames, dropped, reconnects, _status.Fps(), p50, p99, _status.Activity,
+            _status.AnomalyScore, _status.Events)
+        {
+            Faults = faults,
+            SourceFps = Volatile.Read(ref _sourceFps),
+            OfferedFps = state is StreamState.Stopped ? 0 : _offered.Rate(read),
+        };
     }
 
     /// <summary>Stops capture, lets the frames already read through, flushes the sinks.</summary>
@@ -150,7 +308,44 @@ public sealed class StreamRunner : IAsyncDisposable
                 // Logged where it happened.
             }
         }
+        if (Interlocked.Exchange(ref _prepared, null) is { } unused)
+        {
+            // Built to check a definition, then never started (a reload that another stream made fail).
+            await unused.DisposeAsync().ConfigureAwait(false);
+        }
         _stop.Dispose();
+    }
+}
+
+/// <summary>
+/// A recent rate from a rising counter, sampled whenever it is asked: frames over the last minute or so, from at most
+/// 64 samples (bounded whatever the uptime). Thread-safe.
+/// </summary>
+internal sealed class RateMeter
+{
+    private const int MaxSamples = 64;
+    private static readonly TimeSpan s_window = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan s_spacing = TimeSpan.FromSeconds(1);
+    private readonly Queue<(long Ticks, long Count)> _samples = new();
+    private readonly Lock _lock = new();
+
+    public double Rate(long count)
+    {
+        var now = Stopwatch.GetTimestamp();
+        lock (_lock)
+        {
+            if (_samples.Count == 0 || Stopwatch.GetElapsedTime(_samples.Last().Ticks, now) >= s_spacing)
+            {
+                _samples.Enqueue((now, count));
+            }
+            while (_samples.Count > MaxSamples || (_samples.Count > 2 && Stopwatch.GetElapsedTime(_samples.ElementAt(1).Ticks, now) > s_window))
+            {
+                _samples.Dequeue();
+            }
+            var (ticks, first) = _samples.Peek();
+            var seconds = Stopwatch.GetElapsedTime(ticks, now).TotalSeconds;
+            return seconds >= 1 ? Math.Max(0, count - first) / seconds : 0;
+        }
     }
 }
 

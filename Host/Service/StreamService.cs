@@ -45,6 +45,9 @@ public sealed class StreamServiceContext(ServiceOptions options, StreamDefaults 
         };
 }
 
+/// <summary>What a reload changed: streams added, restarted with a new definition, removed, and left running as they were.</summary>
+public sealed record ReloadChanges(int Added, int Restarted, int Removed, int Unchanged);
+
 /// <summary>The configured sections a stream of the service is built from when its definition does not say otherwise.</summary>
 public sealed record StreamDefaults(CaptureOptions Capture, ReconnectOptions Reconnect, PipelineOptions Pipeline, AnalysisOptions Analysis,
     EventRules Events, SourcePolicy Policy)
@@ -56,9 +59,10 @@ public sealed record StreamDefaults(CaptureOptions Capture, ReconnectOptions Rec
 
 /// <summary>
 /// The streams of <c>edge run</c>: starts, adds and removes <see cref="StreamRunner"/>s, each independent of the
-/// others (a failing or reconnecting stream does not disturb the rest). Owns the runners. Stream ids are exact
-/// (<see cref="StreamDefinition.IdComparer"/>) here as in previews, metrics and events; two ids may not differ only in
-/// case. At most <see cref="ServiceOptions.MaxStreams"/> streams run at once.
+/// others (a failing, faulted or reconnecting stream does not disturb the rest). Changes are serialised: one add,
+/// removal or reload at a time. Owns the runners. Stream ids are exact (<see cref="StreamDefinition.IdComparer"/>) here
+/// as in previews, metrics and events; two ids may not differ only in case. At most
+/// <see cref="ServiceOptions.MaxStreams"/> streams run at once.
 /// </summary>
 public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry, IAsyncDisposable
 {
@@ -76,7 +80,16 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
 
     public IReadOnlyList<float> AnomalyHistory(string id) => _runners.TryGetValue(id, out var runner) ? runner.AnomalyHistory : [];
 
-    public async Task<StreamStatus> AddAsync(StreamDefinition definition, CancellationToken ct)
+    /// <summary>
+    /// Starts a stream from the REST API: checked (id, source policy, models) and built before it is added, so a
+    /// definition whose set-up fails is refused with its reason (<see cref="ArgumentException"/>) and nothing changes.
+    /// </summary>
+    public Task<StreamStatus> AddAsync(StreamDefinition definition, CancellationToken ct) => AddAsync(definition, checkSetUp: true, ct);
+
+    /// <param name="checkSetUp">Build the stream before adding it and refuse it if that fails; false (the streams of
+    /// the config at start) adds a checked definition and leaves its set-up to supervision, so a stream whose set-up
+    /// fails shows Faulted and is tried again while the others run.</param>
+    public async Task<StreamStatus> AddAsync(StreamDefinition definition, bool checkSetUp, CancellationToken ct)
     {
         Validate(definition);
         await _changes.WaitAsync(ct).ConfigureAwait(false);
@@ -95,9 +108,20 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
                 throw new StreamLimitException(
                     $"the service already runs {_runners.Count} streams, its limit (Service:MaxStreams = {shared.Options.MaxStreams}); remove one first");
             }
-            var runner = new StreamRunner(definition, shared, AnomalyModelOf(definition), ActivityModelOf(definition));
-            _runners[definition.Id] = runner;
-            runner.Start();
+            var runner = NewRunner(definition);
+            if (checkSetUp)
+            {
+                try
+                {
+                    await PrepareAsync([runner]).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await runner.DisposeAsync().ConfigureAwait(false);
+                    throw;
+                }
+            }
+            Start(runner);
             _logger.LogInformation("Stream {Stream} added ({Source})", definition.Id, runner.Redacted);
             return runner.Status();
         }
@@ -112,12 +136,10 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
         await _changes.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            if (!_runners.TryRemove(id, out var runner))
+            if (!await StopAsync(id).ConfigureAwait(false))
             {
                 return false;
             }
-            await runner.DisposeAsync().ConfigureAwait(false);
-            shared.Metrics?.ForgetStream(runner.Definition.Id);
             _logger.LogInformation("Stream {Stream} removed", id);
             return true;
         }
@@ -128,22 +150,114 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
     }
 
     /// <summary>
-    /// Makes the running streams match <paramref name="wanted"/> (a config reload): removes streams that are gone or
-    /// changed, adds new or changed ones; streams whose definition is unchanged keep running untouched.
+    /// Makes the running streams match <paramref name="wanted"/> (a config reload), as one transaction: every new or
+    /// changed definition is checked (id, source policy, models) and built first, while every running stream goes on;
+    /// only when all of them are ready are the removed and changed streams stopped and the new ones started. Any error
+    /// throws <see cref="ArgumentException"/> naming the stream and its reason, and leaves every stream as it was.
+    /// Streams whose definition is unchanged keep running untouched.
     /// </summary>
-    public async Task ApplyAsync(IReadOnlyList<StreamDefinition> wanted, CancellationToken ct)
+    public async Task<ReloadChanges> ApplyAsync(IReadOnlyList<StreamDefinition> wanted, CancellationToken ct)
     {
-        var byId = wanted.ToDictionary(d => d.Id, StreamDefinition.IdComparer);
-        foreach (var (id, runner) in _runners.ToArray())
+        var duplicate = wanted.GroupBy(d => d.Id, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
         {
-            if (!byId.TryGetValue(id, out var definition) || !SameDefinition(definition, runner.Definition))
-            {
-                await RemoveAsync(id, ct).ConfigureAwait(false);
-            }
+            throw new ArgumentException($"the stream id '{duplicate.Key}' is used {duplicate.Count()} times (ids may not differ only in case)");
         }
-        foreach (var definition in wanted.Where(d => !_runners.ContainsKey(d.Id)))
+        await _changes.WaitAsync(ct).ConfigureAwait(false);
+        try
         {
-            await AddAsync(definition, ct).ConfigureAwait(false);
+            if (wanted.Count > shared.Options.MaxStreams)
+            {
+                throw new ArgumentException($"the config has {wanted.Count} streams, more than Service:MaxStreams ({shared.Options.MaxStreams})");
+            }
+            var byId = wanted.ToDictionary(d => d.Id, StreamDefinition.IdComparer);
+            var removed = _runners.Keys.Where(id => !byId.ContainsKey(id)).Order(StringComparer.Ordinal).ToList();
+            var changed = _runners.Where(r => byId.TryGetValue(r.Key, out var d) && !SameDefinition(d, r.Value.Definition))
+                .Select(r => r.Key).Order(StringComparer.Ordinal).ToList();
+            var added = wanted.Where(d => !_runners.ContainsKey(d.Id)).Select(d => d.Id).ToList();
+            var unchanged = _runners.Count - removed.Count - changed.Count;
+
+            // 1. Check and build everything new while the running streams go on: nothing has changed yet.
+            var ready = new List<StreamRunner>();
+            try
+            {
+                foreach (var id in added.Concat(changed))
+                {
+                    var definition = byId[id];
+                    try
+                    {
+                        Validate(definition);
+                    }
+                    catch (ArgumentException ex)
+                    {
+                        throw new ArgumentException($"stream '{id}': {ex.Message}", ex);
+                    }
+                    ready.Add(NewRunner(definition));
+                }
+                await PrepareAsync(ready).ConfigureAwait(false);
+            }
+            catch
+            {
+                foreach (var runner in ready)
+                {
+                    await runner.DisposeAsync().ConfigureAwait(false);
+                }
+                throw;
+            }
+
+            // 2. Commit: stop what goes, start what is ready (stopping and starting cannot fail).
+            foreach (var id in removed.Concat(changed))
+            {
+                await StopAsync(id).ConfigureAwait(false);
+                _logger.LogInformation(changed.Contains(id) ? "Stream {Stream} stopped to restart with its new definition" : "Stream {Stream} removed", id);
+            }
+            foreach (var runner in ready)
+            {
+                Start(runner);
+                _logger.LogInformation("Stream {Stream} {Action} ({Source})", runner.Definition.Id,
+                    changed.Contains(runner.Definition.Id) ? "restarted" : "added", runner.Redacted);
+            }
+            return new ReloadChanges(added.Count, changed.Count, removed.Count, unchanged);
+        }
+        finally
+        {
+            _changes.Release();
+        }
+    }
+
+    private StreamRunner NewRunner(StreamDefinition definition) =>
+        new(definition, shared, AnomalyModelOf(definition), ActivityModelOf(definition));
+
+    private void Start(StreamRunner runner)
+    {
+        _runners[runner.Definition.Id] = runner;
+        runner.Start();
+    }
+
+    private async Task<bool> StopAsync(string id)
+    {
+        if (!_runners.TryRemove(id, out var runner))
+        {
+            return false;
+        }
+        await runner.DisposeAsync().ConfigureAwait(false);
+        shared.Metrics?.ForgetStream(runner.Definition.Id);
+        return true;
+    }
+
+    /// <summary>Builds each runner's stream (off the caller's thread: opening models and files blocks); the first failure is thrown as the stream's reason.</summary>
+    private static async Task PrepareAsync(IReadOnlyList<StreamRunner> runners)
+    {
+        foreach (var runner in runners)
+        {
+            try
+            {
+                await Task.Run(runner.Prepare).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw new ArgumentException($"stream '{runner.Definition.Id}' cannot be set up: {Redaction.Redact(ex.Message)}", ex);
+            }
         }
     }
 

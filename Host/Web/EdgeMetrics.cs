@@ -67,6 +67,12 @@ public sealed class EdgeMetrics : IDisposable
             "{frame}", "Frames dropped because analysis fell behind the source");
         meter.CreateObservableCounter("edge_stream_reconnects_total", () => Streams(s => s.Reconnects),
             description: "Times the source was opened again after a failure");
+        meter.CreateObservableCounter("edge_stream_faults_total", () => Streams(s => s.Faults),
+            description: "Times the stream faulted (set-up or a stage threw) and was restarted");
+        meter.CreateObservableGauge("edge_stream_source_fps", () => CurrentStreams().Select(s => new Measurement<double>(s.SourceFps, Tag(s))),
+            description: "Frames per second the source should deliver (its rate, or the target if lower)");
+        meter.CreateObservableGauge("edge_stream_offered_fps", () => CurrentStreams().Select(s => new Measurement<double>(s.OfferedFps, Tag(s))),
+            description: "Frames per second the source delivered over the last minute");
         // No anomaly model, no sample: a made-up 0 would look like a calm scene.
         meter.CreateObservableGauge("edge_stream_anomaly_score", () => CurrentStreams().Where(s => s.AnomalyScore is not null)
             .Select(s => new Measurement<double>(s.AnomalyScore!.Value, Tag(s))), description: "Latest anomaly score (1 = the model's threshold)");

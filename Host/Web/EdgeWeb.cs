@@ -60,12 +60,23 @@ public static partial class EdgeWeb
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseKestrelCore().UseUrls(options.UrlList);
+        var certificate = options.UsesHttps ? options.LoadCertificate() : null;
+        if (certificate is not null)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration();
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureHttpsDefaults(https => https.ServerCertificate = certificate));
+        }
         builder.Services.AddRoutingCore();
         builder.Services.AddSingleton<ILoggerFactory>(new QuietRequestLogs(loggerFactory));
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.Services.ConfigureHttpJsonOptions(json =>
             json.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase)));
         var app = builder.Build();
+        if (certificate is not null)
+        {
+            app.Lifetime.ApplicationStopped.Register(certificate.Dispose);
+        }
+
         var guard = new WebGuard(options, token);
         app.Use((context, next) => Guard(context, next, guard));
 
@@ -155,17 +166,8 @@ public static partial class EdgeWeb
 
     private static IResult Health(IStreamRegistry registry)
     {
-        var streams = registry.Streams;
-        if (streams.Count == 0)
-        {
-            return Results.Text("no streams configured", statusCode: StatusCodes.Status503ServiceUnavailable);
-        }
-        if (streams.Any(s => s.State == StreamState.Running))
-        {
-            return Results.Text("ok");
-        }
-        var states = string.Join(", ", streams.GroupBy(s => s.State).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"));
-        return Results.Text($"no stream is running ({states})", statusCode: StatusCodes.Status503ServiceUnavailable);
+        var verdict = StreamHealth.Of(registry.Streams);
+        return verdict.Healthy ? Results.Text(verdict.Text) : Results.Text(verdict.Text, statusCode: StatusCodes.Status503ServiceUnavailable);
     }
 
     private static void MapDashboard(WebApplication app)

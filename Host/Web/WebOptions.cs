@@ -31,6 +31,18 @@ public sealed class WebOptions
     [Range(1, 86_400)]
     public int MediaUrlSeconds { get; set; } = 300;
 
+    /// <summary>
+    /// Certificate for <c>https://</c> URLs: a PEM file (with <see cref="CertificateKeyFile"/>) or a PKCS#12 file
+    /// (.pfx/.p12, with <see cref="CertificatePassword"/> if it has one). Empty = no HTTPS.
+    /// </summary>
+    public string CertificateFile { get; set; } = "";
+
+    /// <summary>PEM private key of a PEM <see cref="CertificateFile"/>.</summary>
+    public string CertificateKeyFile { get; set; } = "";
+
+    /// <summary>Password of a PKCS#12 certificate or of an encrypted PEM key (better in EDGE_Web__CertificatePassword).</summary>
+    public string CertificatePassword { get; set; } = "";
+
     /// <summary>Shortest time between two live-preview JPEGs of a stream: caps the encoding cost per stream.</summary>
     [Range(20, 60_000)]
     public int PreviewIntervalMs { get; set; } = 200;
@@ -40,6 +52,39 @@ public sealed class WebOptions
     public int PreviewQuality { get; set; } = 75;
 
     public const int MinTokenLength = 16;
+
+    /// <summary>Whether any URL is https:// (then <see cref="CertificateFile"/> is required).</summary>
+    public bool UsesHttps => UrlList.Any(u => u.StartsWith("https://", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// Loads <see cref="CertificateFile"/> with its private key (the caller owns it); a file that is not a certificate,
+    /// a key that does not match or a wrong password is a <see cref="ConfigException"/> naming the file.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2 LoadCertificate()
+    {
+        try
+        {
+            var pkcs12 = CertificateKeyFile.Length == 0
+                && !File.ReadAllText(CertificateFile).Contains("-----BEGIN", StringComparison.Ordinal);
+            if (pkcs12)
+            {
+                return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(
+                    CertificateFile, CertificatePassword.Length > 0 ? CertificatePassword : null);
+            }
+            using var pem = CertificatePassword.Length > 0
+                ? System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromEncryptedPemFile(CertificateFile, CertificatePassword,
+                    CertificateKeyFile.Length > 0 ? CertificateKeyFile : null)
+                : System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(CertificateFile,
+                    CertificateKeyFile.Length > 0 ? CertificateKeyFile : null);
+            // Exported and loaded again: TLS on Linux serves a key only from a certificate that owns it.
+            return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(
+                pem.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null);
+        }
+        catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new ConfigException($"Web:CertificateFile {CertificateFile} cannot be loaded with its key: {ex.Message}", ex);
+        }
+    }
 
     public string[] UrlList => Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
@@ -76,10 +121,14 @@ public sealed class WebOptionsValidator : IValidateOptions<WebOptions>
         var exposed = new List<string>();
         foreach (var url in urls)
         {
-            if (!WebOptions.TryParseUrl(url, out var uri) || uri.Scheme != Uri.UriSchemeHttp
+            if (!WebOptions.TryParseUrl(url, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
                 || uri.AbsolutePath != "/" || uri.Host.Length == 0)
             {
-                failures.Add($"Web:Urls entry '{url}' is not an http://HOST:PORT URL");
+                failures.Add($"Web:Urls entry '{url}' is not an http://HOST:PORT URL (or https://HOST:PORT with Web:CertificateFile)");
+            }
+            else if (uri.Scheme == Uri.UriSchemeHttps && string.IsNullOrWhiteSpace(options.CertificateFile))
+            {
+                failures.Add($"Web:Urls entry '{url}' is https:// but Web:CertificateFile is not set");
             }
             else if (!WebOptions.IsLoopback(uri))
             {
@@ -89,6 +138,14 @@ public sealed class WebOptionsValidator : IValidateOptions<WebOptions>
         if (exposed.Count > 0 && string.IsNullOrEmpty(options.ApiToken))
         {
             failures.Add($"Web:ApiToken must be set when Web:Urls listens beyond this machine ({string.Join(", ", exposed)})");
+        }
+        if (options.CertificateFile.Length > 0 && !File.Exists(options.CertificateFile))
+        {
+            failures.Add($"Web:CertificateFile: file not found: {options.CertificateFile}");
+        }
+        if (options.CertificateKeyFile.Length > 0 && !File.Exists(options.CertificateKeyFile))
+        {
+            failures.Add($"Web:CertificateKeyFile: file not found: {options.CertificateKeyFile}");
         }
         if (options.ApiToken.Length is > 0 and < WebOptions.MinTokenLength)
         {

@@ -44,8 +44,9 @@ public sealed record StreamOutputs
 /// <param name="JsonLines">File name of the JSON lines in <paramref name="Folder"/>.</param>
 /// <param name="KeepEvents">Keep every event in memory for a run's summary (off for a service).</param>
 /// <param name="OnStored">Called on the sink's thread after each event is stored.</param>
+/// <param name="DailyJsonLines">One JSON-lines file per UTC day (a service's streams, for retention).</param>
 public sealed record EventOutput(string Folder, Func<SqliteEventStore> OpenStore, bool OwnsStore, string JsonLines = EventsSink.EventsFile,
-    bool KeepEvents = true, Action<DetectedEvent>? OnStored = null);
+    bool KeepEvents = true, Action<DetectedEvent>? OnStored = null, bool DailyJsonLines = false);
 
 public sealed record PreviewOutput(PreviewHub Hub, int IntervalMs, int JpegQuality);
 
@@ -158,7 +159,7 @@ public sealed class StreamAssembly : IAsyncDisposable
             EventsSink? events = null;
             if (outputs.Events is { } e && temporal is not null)
             {
-                events = new EventsSink(e.Folder, e.OpenStore(), spec.Events, fps, e.OwnsStore, e.JsonLines, e.KeepEvents);
+                events = new EventsSink(e.Folder, e.OpenStore(), spec.Events, fps, e.OwnsStore, e.JsonLines, e.KeepEvents, e.DailyJsonLines);
                 if (e.OnStored is { } onStored)
                 {
                     events.EventStored += onStored;

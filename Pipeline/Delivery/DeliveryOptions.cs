@@ -52,6 +52,21 @@ public sealed class MqttDeliveryOptions
 
     /// <summary>Empty = "edge-{device}-" and a random suffix, so two Edge processes never take each other's session.</summary>
     public string ClientId { get; set; } = "";
+
+    /// <summary>Connect over TLS (MQTTS, usually port 8883); the broker's certificate and host name are checked.</summary>
+    public bool UseTls { get; set; }
+
+    /// <summary>
+    /// PEM file of the certificate authority (or authorities) the broker's certificate must chain to, instead of the
+    /// system's trusted roots; empty = the system's.
+    /// </summary>
+    public string CaFile { get; set; } = "";
+
+    /// <summary>PEM file of this device's client certificate, for brokers that require one (with <see cref="KeyFile"/>).</summary>
+    public string CertificateFile { get; set; } = "";
+
+    /// <summary>PEM file of the client certificate's private key (unencrypted; keep it readable by Edge only).</summary>
+    public string KeyFile { get; set; } = "";
 }
 
 /// <summary>POSTs each event as JSON to a URL.</summary>
@@ -102,6 +117,21 @@ public static class DeliveryOptionsRules
             if (mqtt.Password.Length > 0 && mqtt.Username.Length == 0)
             {
                 failures.Add("Delivery:Mqtt:Password needs Delivery:Mqtt:Username");
+            }
+            if (!mqtt.UseTls && (mqtt.CaFile.Length > 0 || mqtt.CertificateFile.Length > 0 || mqtt.KeyFile.Length > 0))
+            {
+                failures.Add("Delivery:Mqtt:CaFile, CertificateFile and KeyFile need Delivery:Mqtt:UseTls");
+            }
+            if ((mqtt.CertificateFile.Length > 0) != (mqtt.KeyFile.Length > 0))
+            {
+                failures.Add("Delivery:Mqtt:CertificateFile and Delivery:Mqtt:KeyFile must be set together");
+            }
+            foreach (var (key, file) in new[] { ("CaFile", mqtt.CaFile), ("CertificateFile", mqtt.CertificateFile), ("KeyFile", mqtt.KeyFile) })
+            {
+                if (file.Length > 0 && !File.Exists(file))
+                {
+                    failures.Add($"Delivery:Mqtt:{key}: file not found: {file}");
+                }
             }
         }
         var webhook = options.Webhook;

@@ -40,25 +40,3 @@ internal readonly record struct SendOutcome(SendResult Result, string Reason = "
 
     public static SendOutcome Rejected(string reason) => new(SendResult.Rejected, reason);
 }
-
-/// <summary>
-/// Exponential backoff from <paramref name="initial"/>, doubling per failure up to <paramref name="max"/>, each delay
-/// drawn from its upper half so devices that lost the same broker do not all come back in the same instant.
-/// </summary>
-internal sealed class Backoff(TimeSpan initial, TimeSpan max)
-{
-    private int _failures;
-
-    public TimeSpan Next(TimeSpan? atLeast = null)
-    {
-        var capped = Math.Min(initial.TotalMilliseconds * Math.Pow(2, Math.Min(_failures++, 30)), max.TotalMilliseconds);
-        var delay = capped * (0.5 + (Random.Shared.NextDouble() * 0.5));
-        if (atLeast is { } asked)
-        {
-            delay = Math.Max(delay, Math.Min(asked.TotalMilliseconds, max.TotalMilliseconds));
-        }
-        return TimeSpan.FromMilliseconds(delay);
-    }
-
-    public void Reset() => _failures = 0;
-}

@@ -1,3 +1,4 @@
+using Edge.Capture;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -6,7 +7,7 @@ namespace Edge.Pipeline.Delivery;
 /// <summary>
 /// Delivers the outbox: one loop per enabled target reads that target's pending messages in order, a page at a time,
 /// sends each until it is delivered (or refused for good), and backs off exponentially, with jitter, up to
-/// <see cref="DeliveryOptions.MaxBackoffMs"/> while the target fails. Nothing is dropped: a message stays pending
+/// <see cref="DeliveryOptions.MaxBackoffMs"/> while the target fails (<see cref="Backoff"/>). Nothing is dropped: a message stays pending
 /// until its target acknowledges it, across restarts, so delivery is at least once and receivers drop repeats by the
 /// event id. Logs say when a target starts failing, once a minute while it still fails, and when it recovers.
 /// A hosted service: start and stop it like any other (<c>edge process</c> does so itself); DisposeAsync stops it
@@ -15,7 +16,7 @@ namespace Edge.Pipeline.Delivery;
 public sealed class EventDelivery : BackgroundService, IAsyncDisposable
 {
     private const int PageSize = 100;
-    private static readonly TimeSpan s_initialBackoff = TimeSpan.FromMilliseconds(500);
+    private const double InitialBackoffMs = 500;
     private static readonly TimeSpan s_idlePoll = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan s_stillFailingEvery = TimeSpan.FromMinutes(1);
 
@@ -93,7 +94,8 @@ public sealed class EventDelivery : BackgroundService, IAsyncDisposable
     {
         await Task.Yield();
         var progress = _progress[target.Target];
-        var backoff = new Backoff(s_initialBackoff, TimeSpan.FromMilliseconds(_options.MaxBackoffMs));
+        // The same full-jitter rule as reconnecting sources: a fleet that lost one broker does not come back in step.
+        var backoff = new Backoff(Math.Min(InitialBackoffMs, _options.MaxBackoffMs), _options.MaxBackoffMs);
         _logger.LogInformation("Delivering events to {Target} {Endpoint}; {Pending} pending", target.Target, target.Endpoint, _outbox.Count(target.Target).Pending);
         while (!ct.IsCancellationRequested)
         {

@@ -8,7 +8,8 @@ namespace Edge.Pipeline.Delivery;
 /// <summary>
 /// The durable outbox: one row per event and delivery target in a SQLite file, written in the same transaction as the
 /// event store's row (<see cref="AttachTo"/>, <see cref="Enqueue"/>), so an event is stored and queued for delivery
-/// or neither. Rows stay pending until their target accepts them; delivered rows are kept for a week, then pruned.
+/// or neither. Rows stay pending until their target accepts them; delivered rows are kept for a week (pruned at
+/// start), and a long-running service prunes done rows while it runs (<see cref="Prune"/>, the Retention section).
 /// The outbox owns its own connection (thread-safe through a lock); dispose it after every delivery using it stopped.
 /// </summary>
 public sealed class EventOutbox : IDisposable
@@ -37,6 +38,8 @@ public sealed class EventOutbox : IDisposable
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
             _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString());
             _connection.Open();
+            // Pages freed by Prune go back to the file system; effective only for a new file, before its first table.
+            Execute("PRAGMA auto_vacuum = INCREMENTAL");
             Execute("""
                 CREATE TABLE IF NOT EXISTS messages (
                     seq INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, event_id TEXT NOT NULL, stream TEXT NOT NULL,
@@ -161,7 +164,48 @@ public sealed class EventOutbox : IDisposable
         }
     }
 
+    /// <summary>
+    /// Deletes messages that are done: delivered ones older than <paramref name="keepDelivered"/>, refused ones older
+    /// than <paramref name="keepFailed"/>, and then, while the outbox holds more than <paramref name="maxBytes"/>
+    /// (0 = no bound), the oldest done messages. Pending messages are never deleted: they are events not yet delivered.
+    /// </summary>
+    public OutboxPrune Prune(TimeSpan keepDelivered, TimeSpan keepFailed, long maxBytes, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            var deleted = ExecuteCount("DELETE FROM messages WHERE state = 'delivered' AND done_utc < $before",
+                ("$before", now.Subtract(keepDelivered).ToString("O")));
+            deleted += ExecuteCount("DELETE FROM messages WHERE state = 'failed' AND done_utc < $before",
+                ("$before", now.Subtract(keepFailed).ToString("O")));
+            var used = Edge.Pipeline.Events.SqliteEventStore.UsedBytes(_connection, "main");
+            while (maxBytes > 0 && used > maxBytes)
+            {
+                var removed = ExecuteCount(
+                    "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE state <> 'pending' ORDER BY seq LIMIT 500)");
+                if (removed == 0)
+                {
+                    break; // only pending messages are left: they stay, whatever the size
+                }
+                deleted += removed;
+                used = Edge.Pipeline.Events.SqliteEventStore.UsedBytes(_connection, "main");
+            }
+            ExecuteCount("PRAGMA incremental_vacuum");
+            return new OutboxPrune(deleted, used);
+        }
+    }
+
     public void Dispose() => _connection.Dispose();
+
+    private int ExecuteCount(string sql, params (string Name, object Value)[] parameters)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+        return command.ExecuteNonQuery();
+    }
 
     private void Finish(OutboxMessage message, string state, string? error)
     {
@@ -188,6 +232,10 @@ public sealed class EventOutbox : IDisposable
 public sealed record OutboxMessage(long Seq, string EventId, string StreamId, string Payload, int Attempts);
 
 public sealed record OutboxCounts(long Pending, long Delivered, long Failed);
+
+/// <param name="Deleted">Done messages deleted.</param>
+/// <param name="UsedBytes">Bytes the outbox holds after the prune.</param>
+public sealed record OutboxPrune(int Deleted, long UsedBytes);
 
 /// <summary>
 /// The JSON every target receives. <see cref="Id"/> is the event's id: delivery is at least once, so a receiver

@@ -1,3 +1,5 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
@@ -8,8 +10,10 @@ namespace Edge.Pipeline.Delivery;
 
 /// <summary>
 /// Publishes each message with QoS 1 on <c>{prefix}/{device}/{stream}/events</c> and counts it delivered only when
-/// the broker acknowledges it (PUBACK). Connects on the first message and again after the connection is lost. Owns
-/// its MQTT client.
+/// the broker acknowledges it (PUBACK). Connects on the first message and again after the connection is lost. With
+/// <see cref="MqttDeliveryOptions.UseTls"/> it connects over TLS: the broker's certificate must chain to the configured
+/// CA (or the system's roots) and name the host; a client certificate is presented when configured. Owns its MQTT
+/// client and certificates.
 /// </summary>
 internal sealed class MqttTarget : IDeliveryTarget
 {
@@ -19,6 +23,8 @@ internal sealed class MqttTarget : IDeliveryTarget
     private readonly string _prefix;
     private readonly string _device;
     private readonly ILogger _logger;
+    private readonly X509Certificate2Collection? _trusted;
+    private readonly X509Certificate2? _clientCertificate;
 
     public MqttTarget(DeliveryOptions options, ILogger logger)
     {
@@ -38,8 +44,31 @@ internal sealed class MqttTarget : IDeliveryTarget
         {
             builder.WithCredentials(mqtt.Username, mqtt.Password);
         }
+        if (mqtt.UseTls)
+        {
+            if (mqtt.CaFile.Length > 0)
+            {
+                _trusted = [];
+                _trusted.ImportFromPemFile(mqtt.CaFile);
+            }
+            if (mqtt.CertificateFile.Length > 0)
+            {
+                // Exported and loaded again: TLS on Linux takes a client key only from a certificate that owns it.
+                using var pem = X509Certificate2.CreateFromPemFile(mqtt.CertificateFile, mqtt.KeyFile);
+                _clientCertificate = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+            }
+            builder.WithTlsOptions(tls =>
+            {
+                tls.UseTls();
+                tls.WithCertificateValidationHandler(args => Trusted(args.Certificate, args.Chain, args.SslPolicyErrors));
+                if (_clientCertificate is not null)
+                {
+                    tls.WithClientCertificates([_clientCertificate]);
+                }
+            });
+        }
         _options = builder.Build();
-        Endpoint = $"mqtt://{mqtt.Host}:{mqtt.Port}";
+        Endpoint = $"{(mqtt.UseTls ? "mqtts" : "mqtt")}://{mqtt.Host}:{mqtt.Port}";
     }
 
     public string Target => DeliveryTargets.Mqtt;
@@ -83,6 +112,35 @@ internal sealed class MqttTarget : IDeliveryTarget
         }
     }
 
+    /// <summary>
+    /// The broker's certificate is accepted when the system trusts it, or, with a CA file, when it chains to that CA
+    /// alone; in both cases it must name the host connected to.
+    /// </summary>
+    private bool Trusted(X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (_trusted is null)
+        {
+            return errors == SslPolicyErrors.None;
+        }
+        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+        {
+            return false; // no certificate, or one for another host name
+        }
+        using var custom = new X509Chain();
+        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        custom.ChainPolicy.CustomTrustStore.AddRange(_trusted);
+        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        if (chain is not null)
+        {
+            foreach (var element in chain.ChainElements)
+            {
+                custom.ChainPolicy.ExtraStore.Add(element.Certificate);
+            }
+        }
+        using var server = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return custom.Build(server);
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_client.IsConnected)
@@ -98,5 +156,13 @@ internal sealed class MqttTarget : IDeliveryTarget
             }
         }
         _client.Dispose();
+        _clientCertificate?.Dispose();
+        if (_trusted is not null)
+        {
+            foreach (var certificate in _trusted)
+            {
+                certificate.Dispose();
+            }
+        }
     }
 }

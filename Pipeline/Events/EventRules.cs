@@ -30,6 +30,14 @@ public sealed class EventRules
     [Range(0, 3_600_000)]
     public double MinDurationMs { get; set; } = 500;
 
+    /// <summary>
+    /// The longest event: an episode that lasts longer is stored as an event of this length and the next event starts
+    /// with the following frame (no cooldown between them), so an anomaly that never ends is still stored and
+    /// delivered, and each clip is bounded by pre-roll + this + post-roll.
+    /// </summary>
+    [Range(1_000, 86_400_000)]
+    public double MaxDurationMs { get; set; } = 300_000;
+
     /// <summary>Frames before an event's start that its clip includes (kept at half size in a ring per stream).</summary>
     [Range(0, 600)]
     public int PreRollFrames { get; set; } = 20;

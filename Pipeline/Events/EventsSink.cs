@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Edge.Pipeline.Delivery;
 using Edge.Pipeline;
@@ -6,30 +7,40 @@ using Edge.Pipeline.Events;
 namespace Edge.Pipeline.Events;
 
 /// <summary>
-/// Turns each frame's analysis into anomaly and activity events (hysteresis, minimum duration, cooldown; per stream)
-/// and writes them, as each event ends, to events.jsonl (one JSON object per event) and to the SQLite store events.db
-/// (with an outbox, queued for delivery in the same transaction), with a JPEG of each event's peak frame
-/// (event-&lt;id&gt;.jpg) and a clip with pre- and post-roll (event-&lt;id&gt;.avi, <see cref="EventClips"/>). The peak
-/// frame is encoded when it arrives (the pixels are released right after), so the sink holds one JPEG per open
-/// episode, never frames. Files go into one folder: a run's staging folder for <c>edge process</c>, a stream's events
-/// folder for the service. The sink owns its JSON-lines writer and, when asked to, the store.
+/// Turns each frame's analysis into anomaly and activity events (hysteresis, minimum and maximum duration, cooldown;
+/// per stream) and writes them to events.jsonl (one JSON object per event) and to the SQLite store events.db (with an
+/// outbox, queued for delivery in the same transaction), with a JPEG of each event's peak frame (event-&lt;id&gt;.jpg)
+/// and a clip with pre- and post-roll (event-&lt;id&gt;.avi, <see cref="EventClips"/>). An event is stored when its
+/// clip is whole, i.e. after its post-roll (or at once without pixels), so whatever the store and the delivery say
+/// exists is complete; an event still waiting for its post-roll when the stream stops is stored with the clip it has.
+/// The peak frame is encoded when it arrives (the pixels are released right after), so the sink holds one JPEG per
+/// open episode, never frames. Files go into one folder: a run's staging folder for <c>edge process</c>, a stream's
+/// events folder for the service, where the JSON lines are split into one file per UTC day so that retention can
+/// delete old days whole (a daily file is opened at its first event). The sink owns its JSON-lines writer and,
+/// when asked to, the store.
 /// </summary>
 public sealed class EventsSink : IResultSink
 {
     public const string EventsFile = "events.jsonl";
 
+    /// <summary>The date format of daily JSON-lines files: <c>name-yyyyMMdd.jsonl</c>.</summary>
+    public const string DayFormat = "yyyyMMdd";
+
     private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
     private readonly EventRules _rules;
-    private readonly StreamWriter _writer;
     private readonly SqliteEventStore _store;
     private readonly Dictionary<string, (HysteresisDetector Anomaly, HysteresisDetector Activity)> _detectors = new(StringComparer.Ordinal);
     private readonly HashSet<string> _idle;
     private readonly string _folder;
+    private readonly string _jsonLines;
+    private readonly bool _daily;
     private readonly bool _ownsStore;
     private readonly bool _keepEvents;
     private readonly Dictionary<HysteresisDetector, byte[]> _peakJpegs = [];
     private readonly Dictionary<string, EventClips> _clips = new(StringComparer.Ordinal);
     private readonly double _fps;
+    private StreamWriter? _writer;
+    private string? _writerPath;
     private bool _disposed;
 
     /// <param name="folder">Where the JSON lines (appended), snapshots and clips are written.</param>
@@ -37,8 +48,9 @@ public sealed class EventsSink : IResultSink
     /// <param name="fps">Frame rate of the results, for the clips.</param>
     /// <param name="jsonLines">File name of the JSON lines in <paramref name="folder"/>.</param>
     /// <param name="keepEvents">Keep every event in <see cref="Events"/> (a run's summary); off for a service.</param>
+    /// <param name="dailyJsonLines">One JSON-lines file per UTC day (<c>name-yyyyMMdd.jsonl</c>), for a service.</param>
     public EventsSink(string folder, SqliteEventStore store, EventRules rules, double fps, bool ownsStore,
-        string jsonLines = EventsFile, bool keepEvents = true)
+        string jsonLines = EventsFile, bool keepEvents = true, bool dailyJsonLines = false)
     {
         _fps = fps;
         _rules = rules;
@@ -46,8 +58,16 @@ public sealed class EventsSink : IResultSink
         _store = store;
         _ownsStore = ownsStore;
         _keepEvents = keepEvents;
+        _jsonLines = jsonLines;
+        _daily = dailyJsonLines;
         _idle = new HashSet<string>(rules.IdleActivities, StringComparer.Ordinal);
-        _writer = new StreamWriter(Path.Combine(folder, jsonLines), append: true);
+        // A folder that is not there (or cannot be made) is a set-up failure of the stream, not a late one.
+        Directory.CreateDirectory(folder);
+        if (!_daily)
+        {
+            // A run's events.jsonl exists, empty, even when the run found no event.
+            WriterFor(DateTime.UtcNow);
+        }
     }
 
     /// <summary>Raised on the sink's thread after each event is stored.</summary>
@@ -57,13 +77,17 @@ public sealed class EventsSink : IResultSink
 
     public List<DetectedEvent> Events { get; } = [];
 
+    /// <summary>The JSON-lines file name of <paramref name="jsonLines"/> for a day: <c>name-yyyyMMdd.jsonl</c>.</summary>
+    public static string DailyName(string jsonLines, DateTime utc) =>
+        $"{Path.GetFileNameWithoutExtension(jsonLines)}-{utc.ToString(DayFormat, CultureInfo.InvariantCulture)}{Path.GetExtension(jsonLines)}";
+
     public async ValueTask WriteAsync(FrameResult result, CancellationToken ct)
     {
         if (!_detectors.TryGetValue(result.StreamId, out var detectors))
         {
             detectors = (
-                new HysteresisDetector(result.StreamId, DetectedEvent.AnomalyKind, _rules.AnomalyEnter, _rules.AnomalyExit, _rules.MinDurationMs, _rules.CooldownMs),
-                new HysteresisDetector(result.StreamId, DetectedEvent.ActivityKind, _rules.ActivityEnter, _rules.ActivityExit, _rules.MinDurationMs, _rules.CooldownMs));
+                new HysteresisDetector(result.StreamId, DetectedEvent.AnomalyKind, _rules.AnomalyEnter, _rules.AnomalyExit, _rules.MinDurationMs, _rules.CooldownMs, _rules.MaxDurationMs),
+                new HysteresisDetector(result.StreamId, DetectedEvent.ActivityKind, _rules.ActivityEnter, _rules.ActivityExit, _rules.MinDurationMs, _rules.CooldownMs, _rules.MaxDurationMs));
             _detectors[result.StreamId] = detectors;
             _clips[result.StreamId] = new EventClips(_folder, _rules.PreRollFrames, _rules.PostRollFrames, _fps);
         }
@@ -72,7 +96,10 @@ public sealed class EventsSink : IResultSink
         await EmitAsync(clips, detectors.Anomaly, detectors.Anomaly.Observe(result.TimestampMs, result.Index, "anomaly", analysis.AnomalyScore)).ConfigureAwait(false);
         var activity = analysis.Activity is { } label && !_idle.Contains(label) ? analysis.ActivityConfidence : null;
         await EmitAsync(clips, detectors.Activity, detectors.Activity.Observe(result.TimestampMs, result.Index, analysis.Activity ?? "", activity)).ConfigureAwait(false);
-        clips.Add(result, [detectors.Anomaly, detectors.Activity]);
+        foreach (var finished in clips.Add(result, [detectors.Anomaly, detectors.Activity]))
+        {
+            await StoreAsync(finished).ConfigureAwait(false);
+        }
         KeepPeak(detectors.Anomaly, result);
         KeepPeak(detectors.Activity, result);
     }
@@ -87,6 +114,7 @@ public sealed class EventsSink : IResultSink
         }
     }
 
+    /// <summary>An episode closed: its snapshot is written; the event is stored now or, with a clip, after its post-roll.</summary>
     private async ValueTask EmitAsync(EventClips clips, HysteresisDetector detector, DetectedEvent? detected)
     {
         if (detected is null)
@@ -97,7 +125,6 @@ public sealed class EventsSink : IResultSink
             }
             return;
         }
-        detected = detected with { Clip = clips.Finish(detector, detected) };
         if (_peakJpegs.Remove(detector, out var jpeg))
         {
             var name = $"event-{detected.Id}.jpg";
@@ -105,14 +132,40 @@ public sealed class EventsSink : IResultSink
             File.Move(Path.Combine(_folder, name + ".tmp"), Path.Combine(_folder, name), overwrite: true);
             detected = detected with { Snapshot = name };
         }
+        if (clips.Finish(detector, detected, out var completedNow) is null)
+        {
+            await StoreAsync(detected).ConfigureAwait(false);
+        }
+        else if (completedNow is not null)
+        {
+            await StoreAsync(completedNow).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask StoreAsync(DetectedEvent detected)
+    {
         if (_keepEvents)
         {
             Events.Add(detected);
         }
         _store.Add(detected);
-        await _writer.WriteLineAsync(JsonSerializer.Serialize(detected, s_json)).ConfigureAwait(false);
-        await _writer.FlushAsync().ConfigureAwait(false);
+        var writer = WriterFor(DateTime.UtcNow);
+        await writer.WriteLineAsync(JsonSerializer.Serialize(detected, s_json)).ConfigureAwait(false);
+        await writer.FlushAsync().ConfigureAwait(false);
         EventStored?.Invoke(detected);
+    }
+
+    /// <summary>The JSON-lines writer for today (a daily file changes at midnight UTC), opened on first use.</summary>
+    private StreamWriter WriterFor(DateTime utc)
+    {
+        var path = Path.Combine(_folder, _daily ? DailyName(_jsonLines, utc) : _jsonLines);
+        if (_writer is null || _writerPath != path)
+        {
+            _writer?.Dispose();
+            _writer = new StreamWriter(path, append: true);
+            _writerPath = path;
+        }
+        return _writer;
     }
 
     public async ValueTask CompleteAsync(CancellationToken ct)
@@ -122,15 +175,44 @@ public sealed class EventsSink : IResultSink
             await EmitAsync(_clips[stream], anomaly, anomaly.Flush()).ConfigureAwait(false);
             await EmitAsync(_clips[stream], activity, activity.Flush()).ConfigureAwait(false);
         }
+        await StoreFinishingAsync().ConfigureAwait(false);
         await DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>Events whose clips still wait for post-roll are stored with the clip they have.</summary>
+    private async ValueTask StoreFinishingAsync()
+    {
+        foreach (var clips in _clips.Values)
+        {
+            foreach (var finished in clips.CompleteAll())
+            {
+                await StoreAsync(finished).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Releases the sink. After a failure elsewhere in the pipeline (no <see cref="CompleteAsync"/>), events already
+    /// ended are still stored with the clip they have; episodes still open are lost, as they would be at a crash.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (!_disposed)
         {
             _disposed = true;
-            await _writer.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await StoreFinishingAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException)
+            {
+                // The stream is failing already (often for this very reason: a full disk, a store that went away);
+                // its staging files are removed below or at the next start.
+            }
+            if (_writer is not null)
+            {
+                await _writer.DisposeAsync().ConfigureAwait(false);
+            }
             if (_ownsStore)
             {
                 _store.Dispose();

@@ -3,9 +3,12 @@ namespace Edge.Pipeline.Events;
 /// <summary>
 /// Turns one stream's score of one kind into events: an episode opens when the score reaches the enter threshold,
 /// closes when it falls below the exit threshold (or the label changes), is reported only if it lasted at least the
-/// minimum duration, and is followed by a cooldown in which no episode opens.
+/// minimum duration, and is followed by a cooldown in which no episode opens. An episode longer than the maximum
+/// duration is reported in parts: when a frame would take it past the maximum, the part so far is reported and the
+/// next part starts with that frame, without a cooldown between them.
 /// </summary>
-public sealed class HysteresisDetector(string streamId, string kind, double enter, double exit, double minDurationMs, double cooldownMs)
+public sealed class HysteresisDetector(string streamId, string kind, double enter, double exit, double minDurationMs, double cooldownMs,
+    double maxDurationMs = double.PositiveInfinity)
 {
     private Episode? _open;
     private double _quietUntilMs = double.NegativeInfinity;
@@ -23,6 +26,14 @@ public sealed class HysteresisDetector(string streamId, string kind, double ente
         {
             if (score is { } s && s >= exit && label == open.Label)
             {
+                if (timestampMs - open.StartMs > maxDurationMs)
+                {
+                    // The part so far ends with the previous frame; this frame starts the next part at once.
+                    closed = Close();
+                    _quietUntilMs = double.NegativeInfinity;
+                    _open = new Episode(label, timestampMs, frame, timestampMs, frame, s, frame);
+                    return closed;
+                }
                 _open = open with
                 {
                     LastMs = timestampMs,

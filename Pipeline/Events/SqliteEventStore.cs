@@ -1,15 +1,17 @@
 using System.Globalization;
 using Edge.Pipeline.Delivery;
 using Edge.Pipeline.Events;
+using Edge.Pipeline.Outputs;
 using Microsoft.Data.Sqlite;
 
 namespace Edge.Pipeline.Events;
 
 /// <summary>
 /// Events in an embedded SQLite database (one table, keyed by event id so a repeated write is ignored). With an
-/// outbox, each new event is queued for delivery in the same transaction. The store owns its connection (not the
-/// outbox); dispose it to close the file. Thread-safe: the sink writing events and web requests reading them share
-/// one store, and one connection must not run two commands at once.
+/// outbox, each new event is queued for delivery in the same transaction. Each row also records when it was stored
+/// (<c>stored_ms</c>, Unix ms), the time retention goes by. The store owns its connection (not the outbox); dispose it
+/// to close the file. Thread-safe: the sink writing events, retention and web requests reading them share one store,
+/// and one connection must not run two commands at once.
 /// </summary>
 public sealed class SqliteEventStore : IDisposable
 {
@@ -21,23 +23,45 @@ public sealed class SqliteEventStore : IDisposable
     private readonly Lock _lock = new();
     private readonly EventOutbox? _outbox;
 
+    /// <exception cref="OutputException">The file cannot be created or opened, or is not an event store.</exception>
     public SqliteEventStore(string path, EventOutbox? outbox = null)
     {
         _outbox = outbox;
+        Path = System.IO.Path.GetFullPath(path);
         _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        _connection.Open();
-        using var create = _connection.CreateCommand();
-        create.CommandText = """
-            CREATE TABLE IF NOT EXISTS events (
-                id TEXT PRIMARY KEY, stream TEXT NOT NULL, kind TEXT NOT NULL, label TEXT NOT NULL,
-                start_ms REAL NOT NULL, end_ms REAL NOT NULL, start_frame INTEGER NOT NULL, end_frame INTEGER NOT NULL,
-                peak_score REAL NOT NULL, peak_frame INTEGER NOT NULL, snapshot TEXT, clip TEXT);
-            CREATE INDEX IF NOT EXISTS events_stream_start ON events (stream, start_ms);
-            CREATE INDEX IF NOT EXISTS events_start ON events (start_ms);
-            """;
-        create.ExecuteNonQuery();
-        outbox?.AttachTo(_connection);
+        try
+        {
+            _connection.Open();
+            // Pages freed by retention go back to the file system (PRAGMA incremental_vacuum in Compact); this takes
+            // effect only when the file is new, before its first table.
+            Execute("PRAGMA auto_vacuum = INCREMENTAL");
+            using var create = _connection.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE IF NOT EXISTS events (
+                    id TEXT PRIMARY KEY, stream TEXT NOT NULL, kind TEXT NOT NULL, label TEXT NOT NULL,
+                    start_ms REAL NOT NULL, end_ms REAL NOT NULL, start_frame INTEGER NOT NULL, end_frame INTEGER NOT NULL,
+                    peak_score REAL NOT NULL, peak_frame INTEGER NOT NULL, snapshot TEXT, clip TEXT, stored_ms REAL);
+                CREATE INDEX IF NOT EXISTS events_stream_start ON events (stream, start_ms);
+                CREATE INDEX IF NOT EXISTS events_start ON events (start_ms);
+                """;
+            create.ExecuteNonQuery();
+            if (!HasColumn("events", "stored_ms"))
+            {
+                // A store written before retention: its rows have no stored time; retention then goes by their end.
+                Execute("ALTER TABLE events ADD COLUMN stored_ms REAL");
+            }
+            Execute("CREATE INDEX IF NOT EXISTS events_stored ON events (stored_ms)");
+            outbox?.AttachTo(_connection);
+        }
+        catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException)
+        {
+            _connection.Dispose();
+            throw new OutputException($"cannot open the event store {path}: {ex.Message}", ex);
+        }
     }
+
+    /// <summary>The database file.</summary>
+    public string Path { get; }
 
     /// <summary>Stores an event and queues it for delivery; an event already stored (same id) is left as it is.</summary>
     public void Add(DetectedEvent e)
@@ -54,7 +78,8 @@ public sealed class SqliteEventStore : IDisposable
         using var insert = _connection.CreateCommand();
         insert.Transaction = transaction;
         insert.CommandText = """
-            INSERT OR IGNORE INTO events VALUES ($id, $stream, $kind, $label, $start_ms, $end_ms, $start_frame, $end_frame, $peak_score, $peak_frame, $snapshot, $clip)
+            INSERT OR IGNORE INTO events (id, stream, kind, label, start_ms, end_ms, start_frame, end_frame, peak_score, peak_frame, snapshot, clip, stored_ms)
+            VALUES ($id, $stream, $kind, $label, $start_ms, $end_ms, $start_frame, $end_frame, $peak_score, $peak_frame, $snapshot, $clip, $stored_ms)
             """;
         insert.Parameters.AddWithValue("$id", e.Id);
         insert.Parameters.AddWithValue("$stream", e.StreamId);
@@ -68,6 +93,7 @@ public sealed class SqliteEventStore : IDisposable
         insert.Parameters.AddWithValue("$peak_frame", e.PeakFrame);
         insert.Parameters.AddWithValue("$snapshot", (object?)e.Snapshot ?? DBNull.Value);
         insert.Parameters.AddWithValue("$clip", (object?)e.Clip ?? DBNull.Value);
+        insert.Parameters.AddWithValue("$stored_ms", (double)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         var added = insert.ExecuteNonQuery() == 1;
         if (added)
         {
@@ -159,6 +185,174 @@ public sealed class SqliteEventStore : IDisposable
         }
     }
 
+    /// <summary>Events stored so far (every stream).</summary>
+    public long Count()
+    {
+        lock (_lock)
+        {
+            using var select = _connection.CreateCommand();
+            select.CommandText = "SELECT COUNT(*) FROM events";
+            return (long)select.ExecuteScalar()!;
+        }
+    }
+
+    /// <summary>
+    /// The oldest stored events (by the time they were stored), at most <paramref name="limit"/>, optionally only
+    /// those stored before <paramref name="storedBeforeMs"/> (Unix ms).
+    /// </summary>
+    public List<StoredEventFiles> Oldest(int limit, double? storedBeforeMs = null)
+    {
+        lock (_lock)
+        {
+            using var select = _connection.CreateCommand();
+            select.CommandText = """
+                SELECT id, snapshot, clip, COALESCE(stored_ms, end_ms) AS stored FROM events
+                WHERE $before IS NULL OR COALESCE(stored_ms, end_ms) < $before
+                ORDER BY stored, rowid LIMIT $limit
+                """;
+            select.Parameters.AddWithValue("$before", (object?)storedBeforeMs ?? DBNull.Value);
+            select.Parameters.AddWithValue("$limit", limit);
+            using var reader = select.ExecuteReader();
+            var rows = new List<StoredEventFiles>();
+            while (reader.Read())
+            {
+                rows.Add(new StoredEventFiles(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1),
+                    reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetDouble(3)));
+            }
+            return rows;
+        }
+    }
+
+    /// <summary>Deletes events by id (their files are the caller's to delete).</summary>
+    public int Delete(IReadOnlyCollection<string> ids)
+    {
+        if (ids.Count == 0)
+        {
+            return 0;
+        }
+        lock (_lock)
+        {
+            using var transaction = _connection.BeginTransaction();
+            var deleted = 0;
+            foreach (var id in ids)
+            {
+                using var delete = _connection.CreateCommand();
+                delete.Transaction = transaction;
+                delete.CommandText = "DELETE FROM events WHERE id = $id";
+                delete.Parameters.AddWithValue("$id", id);
+                deleted += delete.ExecuteNonQuery();
+            }
+            transaction.Commit();
+            return deleted;
+        }
+    }
+
+    /// <summary>Every snapshot and clip file name a stored event refers to.</summary>
+    public HashSet<string> FileNames()
+    {
+        lock (_lock)
+        {
+            using var select = _connection.CreateCommand();
+            select.CommandText = "SELECT snapshot FROM events WHERE snapshot IS NOT NULL UNION ALL SELECT clip FROM events WHERE clip IS NOT NULL";
+            using var reader = select.ExecuteReader();
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            while (reader.Read())
+            {
+                names.Add(reader.GetString(0));
+            }
+            return names;
+        }
+    }
+
+    /// <summary>
+    /// Forgets the snapshot or clip of every event whose file <paramref name="exists"/> says is gone (deleted by hand,
+    /// or never completed), so every stored event refers only to whole files. Returns the rows changed.
+    /// </summary>
+    public int ForgetMissingFiles(Func<string, bool> exists)
+    {
+        lock (_lock)
+        {
+            var missing = new List<(string Id, string Column)>();
+            using (var select = _connection.CreateCommand())
+            {
+                select.CommandText = "SELECT id, snapshot, clip FROM events WHERE snapshot IS NOT NULL OR clip IS NOT NULL";
+                using var reader = select.ExecuteReader();
+                while (reader.Read())
+                {
+                    if (!reader.IsDBNull(1) && !exists(reader.GetString(1)))
+                    {
+                        missing.Add((reader.GetString(0), "snapshot"));
+                    }
+                    if (!reader.IsDBNull(2) && !exists(reader.GetString(2)))
+                    {
+                        missing.Add((reader.GetString(0), "clip"));
+                    }
+                }
+            }
+            foreach (var (id, column) in missing)
+            {
+                Execute($"UPDATE events SET {column} = NULL WHERE id = $id", ("$id", id));
+            }
+            return missing.Count;
+        }
+    }
+
+    /// <summary>Returns the pages that deletions freed to the file system (stores created with incremental vacuum).</summary>
+    public void Compact()
+    {
+        lock (_lock)
+        {
+            Execute("PRAGMA main.incremental_vacuum");
+        }
+    }
+
+    /// <summary>Bytes the database's pages hold (free pages left by deletions are reused and not counted).</summary>
+    public long UsedBytes()
+    {
+        lock (_lock)
+        {
+            return UsedBytes(_connection, "main");
+        }
+    }
+
+    /// <summary>Bytes in use in one schema of a connection: (pages − free pages) × page size.</summary>
+    internal static long UsedBytes(SqliteConnection connection, string schema)
+    {
+        long Pragma(string name)
+        {
+            using var pragma = connection.CreateCommand();
+            pragma.CommandText = $"PRAGMA {schema}.{name}";
+            return Convert.ToInt64(pragma.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
+        return (Pragma("page_count") - Pragma("freelist_count")) * Pragma("page_size");
+    }
+
+    private bool HasColumn(string table, string column)
+    {
+        using var info = _connection.CreateCommand();
+        info.CommandText = $"PRAGMA table_info({table})";
+        using var reader = info.ExecuteReader();
+        while (reader.Read())
+        {
+            if (string.Equals(reader.GetString(1), column, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void Execute(string sql, params (string Name, object Value)[] parameters)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+        command.ExecuteNonQuery();
+    }
+
     private static List<DetectedEvent> Read(SqliteCommand select)
     {
         using var reader = select.ExecuteReader();
@@ -183,6 +377,9 @@ public sealed class SqliteEventStore : IDisposable
         }
     }
 }
+
+/// <summary>A stored event's files and when it was stored (Unix ms), for retention.</summary>
+public sealed record StoredEventFiles(string Id, string? Snapshot, string? Clip, double StoredMs);
 
 /// <summary>Which events to list; null = any. Times are the events' start, in the same milliseconds as <see cref="DetectedEvent.StartMs"/>.</summary>
 public sealed record EventFilter(string? Stream = null, string? Kind = null, double? FromMs = null, double? ToMs = null, double? MinScore = null);

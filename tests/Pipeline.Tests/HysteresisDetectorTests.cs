@@ -65,4 +65,29 @@ public sealed class HysteresisDetectorTests
         events.AddRange(detector.Flush() is { } last ? [last] : []);
         Assert.Equal([("walk", 0L, 2L), ("run", 3L, 4L)], events.Select(e => (e.Label, e.StartFrame, e.EndFrame)));
     }
+
+    [Fact]
+    public void Observe_AnomalyThatNeverEnds_EventsOfTheMaximumDurationOneAfterAnother()
+    {
+        // 10 fps for 10 minutes, always above the enter threshold; at most 60 s per event, a 5 s cooldown that must
+        // not apply between the parts of one episode.
+        var detector = new HysteresisDetector("cam", DetectedEvent.AnomalyKind, 1.0, 0.8, 500, 5_000, maxDurationMs: 60_000);
+        var events = new List<DetectedEvent>();
+        for (var i = 0; i < 6000; i++)
+        {
+            if (detector.Observe(i * 100.0, i, "anomaly", 2.0 + (i % 7 * 0.1)) is { } e)
+            {
+                events.Add(e);
+            }
+        }
+        Assert.Equal(9, events.Count); // the tenth part is still open
+        Assert.All(events, e => Assert.InRange(e.DurationMs, 59_900, 60_000));
+        // Each part starts with the frame after the last one of the part before: no frame is lost or counted twice.
+        Assert.Equal(0, events[0].StartFrame);
+        Assert.All(events.Zip(events.Skip(1)), p => Assert.Equal(p.First.EndFrame + 1, p.Second.StartFrame));
+        Assert.All(events, e => Assert.InRange(e.PeakFrame, e.StartFrame, e.EndFrame));
+        var last = detector.Flush();
+        Assert.NotNull(last);
+        Assert.Equal((events[^1].EndFrame + 1, 5999L), (last.StartFrame, last.EndFrame));
+    }
 }

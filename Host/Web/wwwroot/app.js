@@ -131,7 +131,7 @@ function card(stream) {
   if (document.readyState === 'complete') startPreview(); else window.addEventListener('load', startPreview, { once: true });
   const stats = element('dl', { className: 'stats' });
   const values = {};
-  for (const [key, label] of [['fps', 'fps'], ['processed', 'frames'], ['dropped', 'dropped'], ['reconnects', 'reconnects'],
+  for (const [key, label] of [['fps', 'fps'], ['offered', 'offered / source fps'], ['processed', 'frames'], ['dropped', 'dropped'], ['reconnects', 'reconnects'],
     ['age', 'age p50 / p99 ms'], ['activity', 'activity'], ['anomaly', 'anomaly'], ['events', 'events']]) {
     const [box, value] = stat(label, key);
     stats.append(box);
@@ -159,6 +159,8 @@ async function refreshStreams() {
     c.state.textContent = s.state;
     c.state.className = 'state ' + s.state;
     c.values.fps.textContent = number(s.fps);
+    // What the source delivered against what it should: a capture that falls behind skips frames to keep its clock.
+    c.values.offered.textContent = number(s.offeredFps) + ' / ' + number(s.sourceFps);
     c.values.processed.textContent = s.framesProcessed;
     c.values.dropped.textContent = s.framesDropped;
     c.values.reconnects.textContent = s.reconnects;

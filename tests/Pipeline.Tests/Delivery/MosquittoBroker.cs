@@ -20,22 +20,42 @@ public sealed class MosquittoBroker : IDisposable
     private readonly StringBuilder _output = new();
     private Process? _process;
 
-    public MosquittoBroker()
+    /// <param name="tls">With certificates: a second listener, on <see cref="TlsPort"/>, speaks TLS with the server
+    /// certificate and, with <paramref name="requireClientCertificate"/>, accepts only clients whose certificate the same
+    /// CA signed. The plain listener stays, for the test's own subscriber.</param>
+    public MosquittoBroker(TestCertificates? tls = null, bool requireClientCertificate = false)
     {
         Port = FreePort();
+        TlsPort = tls is null ? 0 : FreePort();
         _config = Path.Combine(_folder, "mosquitto.conf");
         // "user": as root, mosquitto would switch to its own user, which cannot write this folder; as anyone else it is ignored.
-        File.WriteAllText(_config, string.Create(CultureInfo.InvariantCulture, $"""
+        var config = string.Create(CultureInfo.InvariantCulture, $"""
             listener {Port} 127.0.0.1
             allow_anonymous true
             persistence true
             persistence_location {_folder}/
             user {Environment.UserName}
             log_dest stdout
-            """));
+
+            """);
+        if (tls is not null)
+        {
+            config += string.Create(CultureInfo.InvariantCulture, $"""
+                listener {TlsPort} 127.0.0.1
+                cafile {tls.CaFile}
+                certfile {tls.ServerCertificate}
+                keyfile {tls.ServerKey}
+                require_certificate {(requireClientCertificate ? "true" : "false")}
+
+                """);
+        }
+        File.WriteAllText(_config, config);
     }
 
     public int Port { get; }
+
+    /// <summary>The TLS listener's port; 0 without one.</summary>
+    public int TlsPort { get; }
 
     public string Log
     {

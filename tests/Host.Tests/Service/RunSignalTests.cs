@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Edge.Tests;
+
+namespace Edge.Host.Tests.Service;
+
+/// <summary>
+/// The real <c>edge run</c> process and its signals: SIGHUP during start-up does not end it, a reload with an error
+/// leaves the running streams as they were, a good reload applies, SIGTERM drains and exits 0.
+/// </summary>
+public sealed class RunSignalTests : IDisposable
+{
+    private readonly string _work = TestData.NewTempFolder();
+
+    private string WriteConfig(int port, params object[] streams)
+    {
+        var path = Path.Combine(_work, "edge.json");
+        var json = JsonSerializer.Serialize(new
+        {
+            Models = new { Directory = Path.GetDirectoryName(TestData.FrameModel), FrameModel = Path.GetFileName(TestData.FrameModel), Provider = "Cpu", IntraOpThreads = 2 },
+            Logging = new { File = "" },
+            Sources = new { FileRoots = new[] { Path.GetDirectoryName(TestData.VtestShort)!, _work } },
+            Web = new { Urls = $"http://127.0.0.1:{port}" },
+            Service = new { DataDirectory = Path.Combine(_work, "data"), Streams = streams },
+        });
+        // Written beside and moved, as an editor saves: a reload never reads half a file.
+        File.WriteAllText(path + ".tmp", json);
+        File.Move(path + ".tmp", path, overwrite: true);
+        return path;
+    }
+
+    [Fact]
+    public async Task Run_SighupDuringStartUpAndBadReloads_StreamsKeepRunningAndGoodReloadApplies()
+    {
+        var port = FreePort();
+        var a = new { Id = "a", Source = TestData.VtestShort, Loop = true, TargetFps = 5.0 };
+        var config = WriteConfig(port, a);
+        using var process = EdgeProcess.Start(_work, "run", "--config", config);
+        var log = new StringBuilder();
+        process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        process.BeginErrorReadLine();
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        string Log() { lock (log) { return log.ToString(); } }
+        try
+        {
+            // From its first log line until it says it runs, the process gets a SIGHUP every 100 ms.
+            await WaitUntil(() => Log().Length > 0 || process.HasExited, "the first log line");
+            var sent = 0;
+            while (!Log().Contains("Edge is running", StringComparison.Ordinal) && !process.HasExited)
+            {
+                await Signal(process, "HUP");
+                sent++;
+                await Task.Delay(100);
+            }
+            Assert.False(process.HasExited, $"edge ended by a SIGHUP during start-up (exit {(process.HasExited ? process.ExitCode : 0)}):\n{Log()}");
+            Assert.True(sent > 0, "no SIGHUP was sent during start-up");
+            await WaitUntil(() => Log().Contains("0 added, 0 restarted, 0 removed, 1 unchanged", StringComparison.Ordinal), "the reload after start-up");
+            Assert.Contains("SIGHUP during start-up: the configuration is read again now", Log(), StringComparison.Ordinal);
+
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            async Task<Dictionary<string, long>> Processed() =>
+                JsonDocument.Parse(await http.GetStringAsync("/api/streams")).RootElement.EnumerateArray()
+                    .ToDictionary(s => s.GetProperty("id").GetString()!, s => s.GetProperty("framesProcessed").GetInt64());
+            await WaitUntil(() => Processed().GetAwaiter().GetResult().GetValueOrDefault("a") > 3, "stream a runs");
+
+            // A config with an unknown key: refused, a runs on.
+            File.WriteAllText(config, File.ReadAllText(config).Replace("\"Loop\"", "\"Lop\"", StringComparison.Ordinal));
+            var before = (await Processed())["a"];
+            await Signal(process, "HUP");
+            await WaitUntil(() => Log().Contains("Config reload refused, the running streams are unchanged: unknown config key 'Service:Streams:0:Lop'", StringComparison.Ordinal), "the bad config refused");
+
+            // A config that adds a stream whose file is not a video: refused as a whole, a runs on.
+            var broken = Path.Combine(_work, "broken.avi");
+            File.WriteAllBytes(broken, new byte[50_000]);
+            WriteConfig(port, a, new { Id = "broken", Source = broken, Loop = false, TargetFps = 0.0 });
+            await Signal(process, "HUP");
+            await WaitUntil(() => Log().Contains("stream 'broken' cannot be set up", StringComparison.Ordinal), "the broken stream refused");
+            Assert.Equal(["a"], (await Processed()).Keys);
+            await WaitUntil(() => Processed().GetAwaiter().GetResult()["a"] > before + 3, "a runs on, not restarted");
+
+            // A good config: b is added, a is untouched.
+            WriteConfig(port, a, new { Id = "b", Source = TestData.VtestShort, Loop = true, TargetFps = 5.0 });
+            await Signal(process, "HUP");
+            await WaitUntil(() => Log().Contains("1 added, 0 restarted, 0 removed, 1 unchanged", StringComparison.Ordinal), "b added");
+            await WaitUntil(() => Processed().GetAwaiter().GetResult().GetValueOrDefault("b") > 0, "b runs");
+            Assert.True((await Processed())["a"] > before, "a kept its counters");
+
+            await Signal(process, "TERM");
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.True(process.ExitCode == 0, Log());
+            Assert.DoesNotContain("   at ", Log(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    private static async Task Signal(Process process, string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", process.Id.ToString(CultureInfo.InvariantCulture)])!;
+        await kill.WaitForExitAsync();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 120)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed.TotalSeconds < seconds, $"timed out waiting until {what}");
+            await Task.Delay(100);
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_work, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
