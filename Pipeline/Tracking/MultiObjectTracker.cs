@@ -142,7 +142,8 @@ public sealed class MultiObjectTracker
         }
 
         var tracks = _tracks.Where(t => t.State != TrackState.Tentative).OrderBy(t => t.Id).Select(t => t.Snapshot()).ToList();
-        return new TrackingUpdate(frameIndex, timestampMs, tracks, ended);
+        var present = tracks.Where(t => t.Matched || timestampMs - t.LastSeenMs <= _options.CoastMs).ToList();
+        return new TrackingUpdate(frameIndex, timestampMs, tracks, ended, present);
 
         // Solves one pass and applies its matches.
         void Associate(List<int> trackIndices, List<int> detectionIndices, IReadOnlyList<Detection> all, bool[] matched, bool[] taken, Func<Track, int, double> cost)

@@ -56,10 +56,15 @@ public enum TrackEnd
 /// <summary>The tracker's answer for one frame.</summary>
 /// <param name="Tracks">Confirmed tracks (matched this frame) and lost ones (coasting on their prediction), by id.</param>
 /// <param name="Ended">Confirmed tracks that ended at this frame, as last seen, with why.</param>
+/// <param name="Present">
+/// The tracks to show and report at this frame: the matched ones, and lost ones unseen for at most
+/// <see cref="TrackingOptions.CoastMs"/> (on their prediction), so that one missed detection does not make a person
+/// blink out.
+/// </param>
 public sealed record TrackingUpdate(long FrameIndex, double TimestampMs, IReadOnlyList<TrackedObject> Tracks,
-    IReadOnlyList<(TrackedObject Track, TrackEnd Reason)> Ended)
+    IReadOnlyList<(TrackedObject Track, TrackEnd Reason)> Ended, IReadOnlyList<TrackedObject> Present)
 {
-    /// <summary>The confirmed tracks a detection updated at this frame: the ones to draw, count and judge zones by.</summary>
+    /// <summary>The confirmed tracks a detection updated at this frame: the ones whose positions are measured, which zones judge.</summary>
     public IEnumerable<TrackedObject> Matched => Tracks.Where(t => t.Matched);
 }
 

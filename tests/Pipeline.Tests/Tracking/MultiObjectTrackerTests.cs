@@ -58,12 +58,15 @@ public sealed class MultiObjectTrackerTests
         {
             Step(tracker, t, Person(100 + 8 * t, 200));
         }
-        // 0.5 s unseen: lost, coasting on its prediction, reported but not matched.
+        // 0.5 s unseen: lost, coasting on its prediction, reported but not matched; present (shown) only for the
+        // first frame, within CoastMs (150 ms).
         for (; t < 15; t++)
         {
-            var lost = Assert.Single(Step(tracker, t).Tracks);
+            var update = Step(tracker, t);
+            var lost = Assert.Single(update.Tracks);
             Assert.Equal((1L, TrackState.Lost, false), (lost.Id, lost.State, lost.Matched));
             Assert.InRange(lost.Box.X1, 100 + 8 * t - 12, 100 + 8 * t + 12);
+            Assert.Equal(t == 10 ? 1 : 0, update.Present.Count);
         }
         var back = Assert.Single(Step(tracker, t, Person(100 + 8 * t, 200)).Tracks);
         Assert.Equal((1L, TrackState.Confirmed, true), (back.Id, back.State, back.Matched));
@@ -71,16 +74,16 @@ public sealed class MultiObjectTrackerTests
         // Then unseen for longer than MaxLostMs: it ends (reported once, at the first frame past 1 s) and the next
         // detection there starts track 2.
         var lastSeen = t;
-        TrackingUpdate update;
+        TrackingUpdate end;
         do
         {
-            update = Step(tracker, ++t);
+            end = Step(tracker, ++t);
         }
-        while (update.Ended.Count == 0 && t < 100);
+        while (end.Ended.Count == 0 && t < 100);
         Assert.Equal(lastSeen + 11, t);
-        var (ended, reason) = Assert.Single(update.Ended);
+        var (ended, reason) = Assert.Single(end.Ended);
         Assert.Equal((1L, TrackEnd.Expired), (ended.Id, reason));
-        Assert.Empty(update.Tracks);
+        Assert.Empty(end.Tracks);
         Step(tracker, ++t, Person(300, 200));
         Assert.Equal(2L, Assert.Single(Step(tracker, ++t, Person(305, 200)).Tracks).Id);
         Assert.Equal((2L, 1L, 0L), (tracker.Stats.Confirmed, tracker.Stats.Ended, tracker.Stats.Dropped));
@@ -107,12 +110,13 @@ public sealed class MultiObjectTrackerTests
     public void Update_PeopleSwapPlacesWithinAFrame_AppearanceKeepsIdentities()
     {
         // Two people stand side by side and, between two frames, trade places (as a detector's boxes can when
-        // people pass close): overlap alone would keep the ids on the places; the embeddings keep them on the people.
+        // people pass close): overlap alone would keep the ids on the places; embeddings that tell people apart (a
+        // re-identification model, weighted as its option's summary advises) keep them on the people.
         var red = Embedding(0);
         var blue = Embedding(1);
         var left = Person(100, 100).Box;
         var right = Person(118, 100).Box;
-        var tracker = new MultiObjectTracker(new TrackingOptions());
+        var tracker = new MultiObjectTracker(new TrackingOptions { AppearanceWeight = 0.5 });
         for (var t = 0; t < 5; t++)
         {
             Step(tracker, t, new Detection(left, Embedding: red), new Detection(right, Embedding: blue));
@@ -235,6 +239,7 @@ public sealed class MultiObjectTrackerTests
         { o => o.TrailLength = 0, "TrailLength" },
         { o => o.MaxLostMs = -1, "MaxLostMs" },
         { o => o.ConfirmHits = 0, "ConfirmHits" },
+        { o => o.CoastMs = 5_000, "CoastMs (5000) must not be above Tracking:MaxLostMs (2000)" },
     };
 
     [Theory]
