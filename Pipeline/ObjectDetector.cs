@@ -5,7 +5,11 @@ using OpenCvSharp;
 namespace Edge.Pipeline;
 
 /// <summary>An object in a frame: its box in original-frame pixels (x1, y1, x2, y2), the head's label and its probability.</summary>
-public sealed record DetectedObject(int[] BoxXyxy, string Label, float Confidence);
+public sealed record DetectedObject(int[] BoxXyxy, string Label, float Confidence)
+{
+    /// <summary>The frame model's embedding of the object's crop (what the head classified), for appearance matching across frames; null when none was computed.</summary>
+    public float[]? Embedding { get; init; }
+}
 
 /// <summary>What the object stage did in a run, for the summary.</summary>
 /// <param name="Runs">Frames the crop CNN ran on.</param>
@@ -121,9 +125,11 @@ public sealed class ObjectDetector : IDisposable
             // Views into the pooled frames: no copy, disposed before the frames can go back to the pool.
             var views = chunk.Select(c => new Mat(frames[c.Frame].Image, c.Crop)).ToList();
             float[] probabilities;
+            float[] embeddings;
             try
             {
-                probabilities = _head.Classify(await _embedder.EmbedAsync(views, ct).ConfigureAwait(false), chunk.Length);
+                embeddings = await _embedder.EmbedAsync(views, ct).ConfigureAwait(false);
+                probabilities = _head.Classify(embeddings, chunk.Length);
             }
             finally
             {
@@ -140,7 +146,10 @@ public sealed class ObjectDetector : IDisposable
                 if (labels[best] != BackgroundLabel)
                 {
                     var box = chunk[k].Box;
-                    found[chunk[k].Frame].Add(new DetectedObject([box.Left, box.Top, box.Right, box.Bottom], labels[best], row[best]));
+                    found[chunk[k].Frame].Add(new DetectedObject([box.Left, box.Top, box.Right, box.Bottom], labels[best], row[best])
+                    {
+                        Embedding = embeddings.AsSpan(k * _embedder.EmbeddingSize, _embedder.EmbeddingSize).ToArray(),
+                    });
                 }
             }
         }

@@ -49,6 +49,18 @@ public sealed class ObjectDetectorTests : IDisposable
         // People walk through these frames: most moving frames have a person, with a box where motion was.
         Assert.True(results.Take(Moving).Count(r => r.Objects.Any(o => o.Label == "person")) >= Moving - 4);
         Assert.All(results.SelectMany(r => r.Objects), o => Assert.InRange(o.Confidence, 0.5f, 1f));
+
+        // Each object carries its crop's embedding (what the tracker compares appearance by): the frame model's
+        // embedding of the squared crop around its box.
+        var (index, first) = results.Select((r, i) => (i, r.Objects.FirstOrDefault())).First(p => p.Item2 is not null);
+        using var image = Cv2.ImRead(Directory.GetFiles(_folder).Order(StringComparer.Ordinal).ElementAt(index));
+        var box = Rect.FromLTRB(first!.BoxXyxy[0], first.BoxXyxy[1], first.BoxXyxy[2], first.BoxXyxy[3]);
+        using var crop = new Mat(image, ObjectDetector.SquareCrop(box, new Rect(0, 0, image.Width, image.Height), new ObjectOptions().Margin));
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 1, NullLogger.Instance);
+        var expected = embedder.Embed([crop]).ToArray();
+        Assert.Equal(expected.Length, first.Embedding!.Length);
+        Assert.All(expected.Zip(first.Embedding), p => Assert.True(Math.Abs(p.First - p.Second) < 1e-3f, $"{p.Second} vs {p.First}"));
+        Assert.All(results.SelectMany(r => r.Objects), o => Assert.Equal(embedder.EmbeddingSize, o.Embedding!.Length));
     }
 
     [Fact]
