@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 part=${1:-all}
 case $part in
   commands | deb | all) ;;
-  *) sed -n '5,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '5,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 (( EUID == 0 )) || { echo "check-bare: run as root (fresh-machine.sh mounts and chroots)" >&2; exit 2; }
 fresh=${FRESH_MACHINE:-}
