@@ -37,7 +37,35 @@ public sealed class ModelOptions
     [Range(1, 256)]
     public int InterOpThreads { get; set; } = 1;
 
-    /// <summary>Resolves a model path against <see cref="Directory"/> unless it is absolute or exists as given.</summary>
-    public string Resolve(string path) =>
-        Path.IsPathRooted(path) || File.Exists(path) ? path : Path.Combine(Directory, path);
+    /// <summary>
+    /// The folders a relative model path is looked up in, in order: <see cref="Directory"/> (in the working directory
+    /// when relative), then the same relative folder beside the executable, where a serving bundle or the Debian
+    /// package carries its models (as the config file is found beside it). An absolute <see cref="Directory"/> is the
+    /// only folder.
+    /// </summary>
+    /// <param name="binaryDirectory">The executable's folder; null means <see cref="AppContext.BaseDirectory"/>.</param>
+    public IReadOnlyList<string> SearchDirectories(string? binaryDirectory = null)
+    {
+        if (Path.IsPathRooted(Directory))
+        {
+            return [Directory];
+        }
+        var beside = Path.Combine(binaryDirectory ?? AppContext.BaseDirectory, Directory);
+        return Path.GetFullPath(beside) == Path.GetFullPath(Directory) ? [Directory] : [Directory, beside];
+    }
+
+    /// <summary>
+    /// Resolves a model path: as given when it is absolute or exists; otherwise the first of
+    /// <see cref="SearchDirectories"/> that has it, else (a model to be written, or an error to name) under
+    /// <see cref="Directory"/>.
+    /// </summary>
+    public string Resolve(string path, string? binaryDirectory = null)
+    {
+        if (Path.IsPathRooted(path) || File.Exists(path))
+        {
+            return path;
+        }
+        var folders = SearchDirectories(binaryDirectory);
+        return folders.Select(folder => Path.Combine(folder, path)).FirstOrDefault(File.Exists) ?? Path.Combine(folders[0], path);
+    }
 }

@@ -40,6 +40,11 @@ public sealed class ModelSession : IDisposable
         string? fallbackReason = null;
         if (options.Provider is ExecutionProvider.Auto or ExecutionProvider.Cuda)
         {
+            // ONNX Runtime reports a CUDA provider that cannot load itself, in coloured lines on stderr; the one line below
+            // says it instead, with the missing library that ONNX Runtime's exception leaves out.
+            var environment = OrtEnv.Instance();
+            var logLevel = environment.EnvLogLevel;
+            environment.EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
             try
             {
                 var cuda = Create(modelPath, options, useCuda: true);
@@ -50,12 +55,16 @@ public sealed class ModelSession : IDisposable
             {
                 fallbackReason = ex is EntryPointNotFoundException
                     ? "this build has the CPU-only ONNX Runtime; build with -p:OrtFlavor=Gpu for CUDA"
-                    : FirstLine(ex.Message);
+                    : CudaProviderLoadFailure() ?? FirstLine(ex.Message);
                 if (options.Provider == ExecutionProvider.Cuda)
                 {
                     throw new ModelException(ModelError.ProviderUnavailable,
                         $"CUDA was requested but cannot run here: {fallbackReason} (use --provider cpu or auto)", ex);
                 }
+            }
+            finally
+            {
+                environment.EnvLogLevel = logLevel;
             }
         }
         var cpu = Create(modelPath, options, useCuda: false);
@@ -98,6 +107,32 @@ public sealed class ModelSession : IDisposable
     }
 
     private static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
+
+    /// <summary>
+    /// Why ONNX Runtime's CUDA provider library (beside libonnxruntime.so: the executable's folder in a self-contained
+    /// bundle, runtimes/linux-x64/native in a build) cannot load, e.g. "libcublasLt.so.13: cannot open shared object
+    /// file"; null when it is absent or loads. Called only after ONNX Runtime failed to load it.
+    /// </summary>
+    private static string? CudaProviderLoadFailure()
+    {
+        const string provider = "libonnxruntime_providers_cuda.so";
+        var path = new[] { AppContext.BaseDirectory, System.IO.Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native") }
+            .Select(folder => System.IO.Path.Combine(folder, provider)).FirstOrDefault(File.Exists);
+        if (path is null)
+        {
+            return null;
+        }
+        try
+        {
+            System.Runtime.InteropServices.NativeLibrary.Free(System.Runtime.InteropServices.NativeLibrary.Load(path));
+            return null;
+        }
+        catch (DllNotFoundException ex)
+        {
+            var missing = System.Text.RegularExpressions.Regex.Match(ex.Message, @"lib[\w.+-]+\.so[.\d]*: cannot open shared object file");
+            return missing.Success ? $"{provider} cannot load: {missing.Value}; CUDA 13 and cuDNN 9 must be on the library path" : null;
+        }
+    }
 
     public void Dispose() => Session.Dispose();
 }

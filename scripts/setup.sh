@@ -13,9 +13,11 @@ cd "$(dirname "$0")/.."
 # tests start (they run it themselves; the packaged service is not needed). prometheus: its promtool checks the
 # /metrics text. chromium: the headless browser that renders the dashboard in the web tests. python3-gi,
 # gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins (JPEG decode, x264 encode, RTP payloading): the RTSP server the
-# capture tests start and kill.
+# capture tests start and kill. binutils (readelf, strip), lintian and systemd (systemd-analyze): scripts/publish.sh and
+# scripts/package.sh make the serving bundle and the Debian package, and the tests check them (nothing is started).
 packages=(libgtk-3-0 libatomic1 ffmpeg python3-onnx libonnx-testdata dataset-fashion-mnist mosquitto prometheus chromium
-  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+  binutils lintian systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

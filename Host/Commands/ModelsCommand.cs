@@ -15,9 +15,9 @@ public static partial class ModelsCommand
     public static int List(EdgeContext context)
     {
         var directory = context.Get<ModelOptions>().Directory;
-        var models = Directory.Exists(directory)
-            ? Directory.EnumerateFiles(directory, "*.onnx").Order(StringComparer.Ordinal).ToList()
-            : [];
+        // The working directory's models first, then those a bundle carries beside the executable.
+        var models = context.Get<ModelOptions>().SearchDirectories().Where(Directory.Exists)
+            .SelectMany(folder => Directory.EnumerateFiles(folder, "*.onnx").Order(StringComparer.Ordinal)).ToList();
         if (models.Count == 0)
         {
             AnsiConsole.MarkupLine($"no models in {Markup.Escape(Path.GetFullPath(directory))}; run [bold]edge models prepare[/] to create the default frame model");
