@@ -291,6 +291,8 @@ public sealed class FramePipeline : IDisposable
                 embeddings.Slice(i * size, size).ToArray(), frame.AgeMs, frame.CapturedTicks)
             {
                 Pixels = _needsPixels ? frame : null,
+                Width = frame.Image.Width,
+                Height = frame.Image.Height,
                 Grid = features.Grids is { } grids ? grids.AsSpan(i * gridSize, gridSize).ToArray() : null,
             };
             results.Add(result);

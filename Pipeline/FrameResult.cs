@@ -24,6 +24,22 @@ public sealed record FrameResult(string StreamId, long Index, double TimestampMs
 
     public Frame? Pixels { get; init; }
 
+    /// <summary>The frame's size in pixels, as captured (what boxes and anomaly regions are given in).</summary>
+    public int Width { get; init; }
+
+    public int Height { get; init; }
+
+    /// <summary>
+    /// The anomalous region of an anomalous frame (score at or above 1.0, the model's threshold) in pixels
+    /// (<see cref="Edge.Models.AnomalyMap.Region"/>: the connected cells at or above 1.0, the p99 of normal cells,
+    /// around the hottest one); null for a normal frame, without a cell map, or when no cell reaches 1.0 (an anomaly of
+    /// the whole picture or of its motion rather than of a place).
+    /// </summary>
+    public OpenCvSharp.Rect? AnomalyRegion =>
+        Analysis is { AnomalyCells: { } cells, CellRows: > 0, AnomalyScore: >= 1f } a && Width > 0
+            ? Edge.Models.AnomalyMap.Region(cells, a.CellRows, a.CellColumns, Width, Height)
+            : null;
+
     /// <summary>The frame model's grid of this frame ([H·W·C]), kept only when a stage or sink reads it; else null.</summary>
     public float[]? Grid { get; init; }
 }

@@ -102,6 +102,10 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
             _logger.LogWarning("The {Role} model {Path} was not found: the temporal stage runs without it", role, path);
             return null;
         }
+        if (!File.Exists(path))
+        {
+            throw new ModelException(ModelError.NotFound, $"{role} model not found: {path}");
+        }
         var model = OpenWindowModel(path, FrameModel, _settings.Models, _logger);
         if (model.IsAnomaly != (role == "anomaly"))
         {

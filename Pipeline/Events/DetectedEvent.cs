@@ -19,6 +19,12 @@ public sealed record DetectedEvent(
     /// <summary>File name of the JPEG of the peak frame, beside the event list; null when none was kept.</summary>
     public string? Snapshot { get; init; }
 
+    /// <summary>
+    /// Anomaly events of a model with a cell map: where in the peak frame, [x1, y1, x2, y2] in pixels (the snapshot shows
+    /// the map as a heatmap and this box outlined); null otherwise.
+    /// </summary>
+    public int[]? Region { get; init; }
+
     /// <summary>File name of the event's clip (MJPEG AVI, half size, with pre- and post-roll); null when none.</summary>
     public string? Clip { get; init; }
 

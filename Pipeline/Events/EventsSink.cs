@@ -36,7 +36,7 @@ public sealed class EventsSink : IResultSink
     private readonly bool _daily;
     private readonly bool _ownsStore;
     private readonly bool _keepEvents;
-    private readonly Dictionary<HysteresisDetector, byte[]> _peakJpegs = [];
+    private readonly Dictionary<HysteresisDetector, (byte[] Jpeg, int[]? Region)> _peakJpegs = [];
     private readonly Dictionary<string, EventClips> _clips = new(StringComparer.Ordinal);
     private readonly double _fps;
     private StreamWriter? _writer;
@@ -104,14 +104,27 @@ public sealed class EventsSink : IResultSink
         KeepPeak(detectors.Activity, result);
     }
 
-    /// <summary>When this frame is the open episode's new peak, keeps it as JPEG.</summary>
+    /// <summary>
+    /// When this frame is the open episode's new peak, keeps it as JPEG; an anomaly with a cell map gets the map drawn
+    /// over a copy of the frame (the frame itself belongs to the pipeline and other sinks) and its region kept.
+    /// </summary>
     private void KeepPeak(HysteresisDetector detector, FrameResult result)
     {
-        if (detector.OpenPeakFrame == result.Index && result.Pixels is { } pixels)
+        if (detector.OpenPeakFrame != result.Index || result.Pixels is not { } pixels)
         {
-            OpenCvSharp.Cv2.ImEncode(".jpg", pixels.Image, out var jpeg, new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.JpegQuality, 90));
-            _peakJpegs[detector] = jpeg;
+            return;
         }
+        var quality = new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.JpegQuality, 90);
+        if (detector.Kind == DetectedEvent.AnomalyKind && result.Analysis is { AnomalyCells: { } cells, CellRows: > 0 } analysis)
+        {
+            using var marked = pixels.Image.Clone();
+            Edge.Models.AnomalyMap.Overlay(marked, cells, analysis.CellRows, analysis.CellColumns);
+            OpenCvSharp.Cv2.ImEncode(".jpg", marked, out var overlaid, quality);
+            _peakJpegs[detector] = (overlaid, result.AnomalyRegion is { } r ? [r.Left, r.Top, r.Right, r.Bottom] : null);
+            return;
+        }
+        OpenCvSharp.Cv2.ImEncode(".jpg", pixels.Image, out var jpeg, quality);
+        _peakJpegs[detector] = (jpeg, null);
     }
 
     /// <summary>An episode closed: its snapshot is written; the event is stored now or, with a clip, after its post-roll.</summary>
@@ -125,12 +138,12 @@ public sealed class EventsSink : IResultSink
             }
             return;
         }
-        if (_peakJpegs.Remove(detector, out var jpeg))
+        if (_peakJpegs.Remove(detector, out var peak))
         {
             var name = $"event-{detected.Id}.jpg";
-            await File.WriteAllBytesAsync(Path.Combine(_folder, name + ".tmp"), jpeg).ConfigureAwait(false);
+            await File.WriteAllBytesAsync(Path.Combine(_folder, name + ".tmp"), peak.Jpeg).ConfigureAwait(false);
             File.Move(Path.Combine(_folder, name + ".tmp"), Path.Combine(_folder, name), overwrite: true);
-            detected = detected with { Snapshot = name };
+            detected = detected with { Snapshot = name, Region = peak.Region };
         }
         if (clips.Finish(detector, detected, out var completedNow) is null)
         {

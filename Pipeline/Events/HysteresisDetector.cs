@@ -11,6 +11,9 @@ public sealed class HysteresisDetector(string streamId, string kind, double ente
     double maxDurationMs = double.PositiveInfinity)
 {
     private Episode? _open;
+
+    /// <summary>The kind of event this detector finds (<see cref="DetectedEvent.AnomalyKind"/> or <see cref="DetectedEvent.ActivityKind"/>).</summary>
+    public string Kind => kind;
     private double _quietUntilMs = double.NegativeInfinity;
 
     private sealed record Episode(string Label, double StartMs, long StartFrame, double LastMs, long LastFrame, double Peak, long PeakFrame);

@@ -16,6 +16,12 @@ public static class FrameAnnotation
     /// <summary>Draws on <paramref name="canvas"/>, a copy of the frame owned by the caller.</summary>
     public static void Draw(Mat canvas, FrameResult result)
     {
+        // Where the anomaly model sees something unusual: cells above their normal p99 as a heatmap, drawn first so
+        // boxes and text stay readable, on frames the model flags (score at or above 1.0).
+        if (result.Analysis is { AnomalyCells: { } cells, CellRows: > 0, AnomalyScore: >= 1f } map && canvas.Type() == MatType.CV_8UC3)
+        {
+            Edge.Models.AnomalyMap.Overlay(canvas, cells, map.CellRows, map.CellColumns);
+        }
         foreach (var o in result.Objects)
         {
             var box = Rect.FromLTRB(o.BoxXyxy[0], o.BoxXyxy[1], o.BoxXyxy[2], o.BoxXyxy[3]);

@@ -44,6 +44,23 @@ public sealed class ResultFilesSink : IResultSink
             WriteNullable("activity", analysis.Activity);
             WriteNullable("activityConfidence", analysis.ActivityConfidence);
             WriteNullable("anomalyScore", analysis.AnomalyScore);
+            if (analysis.AnomalyCells is not null)
+            {
+                // Where: the region's box in frame pixels, null when no cell is above its normal p99.
+                if (result.AnomalyRegion is { } r)
+                {
+                    _json.WriteStartArray("anomalyRegion");
+                    _json.WriteNumberValue(r.Left);
+                    _json.WriteNumberValue(r.Top);
+                    _json.WriteNumberValue(r.Right);
+                    _json.WriteNumberValue(r.Bottom);
+                    _json.WriteEndArray();
+                }
+                else
+                {
+                    _json.WriteNull("anomalyRegion");
+                }
+            }
         }
         _json.WriteEndObject();
         _json.WriteStartArray("objects");

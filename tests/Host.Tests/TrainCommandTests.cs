@@ -235,7 +235,7 @@ public sealed class TrainSequenceCommandTests : IDisposable
 
     [Theory]
     [InlineData(false, 0, "the temporal stage runs without it")]
-    [InlineData(true, ExitCodes.ModelNotFound, "sequence model not found")]
+    [InlineData(true, ExitCodes.ModelNotFound, "anomaly model not found")]
     public async Task Process_MissingAnomalyModel_WarnsOrFailsAsConfigured(bool required, int exitCode, string message)
     {
         File.WriteAllText(Path.Combine(_work, "edge.json"), $$"""{ "Analysis": { "Required": {{(required ? "true" : "false")}} } }""");

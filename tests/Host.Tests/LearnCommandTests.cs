@@ -1,0 +1,135 @@
+using System.Text.Json;
+using Edge.Models;
+using Edge.Tests;
+using OpenCvSharp;
+
+namespace Edge.Host.Tests;
+
+/// <summary>
+/// <c>edge learn</c> on real footage, then the model served by <c>edge process</c> and judged by <c>edge eval
+/// anomaly</c>: a square of paint that appears in one place of the street is flagged, located and made an event.
+/// </summary>
+public sealed class LearnCommandTests : IDisposable
+{
+    private static readonly Rect s_square = new(480, 300, 110, 110);
+    private readonly string _work = TestData.NewTempFolder();
+
+    [Fact]
+    public async Task Learn_NormalStreet_FlagsAndLocatesAnObjectThatAppears()
+    {
+        var normal = Path.Combine(_work, "normal.avi");
+        var test = Path.Combine(_work, "test.avi");
+        WriteClip(normal, start: 0, frames: 240, paint: null);
+        WriteClip(test, start: 300, frames: 70, paint: (30, 44));
+
+        var learned = await EdgeProcess.RunAsync(_work, ["learn", normal, "--out", "models/street.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.True(learned.ExitCode == 0, learned.Stderr + learned.Stdout);
+        Assert.Contains("240 normal frames", learned.Stdout, StringComparison.Ordinal);
+        var manifest = ModelManifest.Load(Path.Combine(_work, "models", "street.json"));
+        Assert.Equal(ModelManifest.GridAnomalyKind, manifest.Kind);
+        Assert.Null(OnnxChecker.Check(Path.Combine(_work, "models", "street.onnx")));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(_work, "models"))); // the temporary recording is gone
+
+        var processed = await EdgeProcess.RunAsync(_work, ["process", test, "--out", "out", "--anomaly-model", "models/street.onnx", "--no-objects", .. EdgeProcess.ModelArgs]);
+        Assert.True(processed.ExitCode == 0, processed.Stderr);
+        var frames = File.ReadLines(Path.Combine(_work, "out", "frames.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(70, frames.Count);
+        double Score(int i) => frames[i].GetProperty("analysis").GetProperty("anomalyScore").GetDouble();
+        // The clip's first frames are skipped: their motion is against the first frame, not a normal neighbour.
+        var before = Enumerable.Range(3, 26).Select(Score).ToArray();
+        var painted = Enumerable.Range(30, 15).Select(Score).ToArray();
+        var all = string.Join(" ", Enumerable.Range(0, 70).Select(i => frames[i].GetProperty("analysis").GetProperty("anomalyScore").ValueKind == JsonValueKind.Number ? Score(i).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) : "-"));
+        Assert.True(painted.Min() > before.Max(), $"painted frames min {painted.Min():F2}, normal frames max {before.Max():F2}: {all}");
+        Assert.True(painted.Count(v => v >= 1.0) >= 11, $"{painted.Count(v => v >= 1.0)} of 15 painted frames at or above the threshold: {all}");
+        // Where: the region (the hottest place) of most flagged painted frames is the square; a passer-by new to the
+        // model may be hotter in a few.
+        var flagged = Enumerable.Range(30, 15).Where(i => Score(i) >= 1.0).ToList();
+        var located = flagged.Count(i => frames[i].GetProperty("analysis").GetProperty("anomalyRegion") is { ValueKind: JsonValueKind.Array } region
+            && (Rect.FromLTRB(region[0].GetInt32(), region[1].GetInt32(), region[2].GetInt32(), region[3].GetInt32()) & s_square).Width > 0);
+        Assert.True(located >= flagged.Count * 2 / 3, $"{located} of {flagged.Count} flagged painted frames have their region on the square");
+
+        var events = File.ReadLines(Path.Combine(_work, "out", "events.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var anomaly = Assert.Single(events, e => e.GetProperty("startFrame").GetInt64() <= 44 && e.GetProperty("endFrame").GetInt64() >= 30);
+        var eventRegion = anomaly.GetProperty("region");
+        Assert.True((Rect.FromLTRB(eventRegion[0].GetInt32(), eventRegion[1].GetInt32(), eventRegion[2].GetInt32(), eventRegion[3].GetInt32()) & s_square).Width > 0);
+        // The snapshot is the peak frame with the heatmap drawn where the square is, and the rest of the picture as it was.
+        using (var snapshot = Cv2.ImRead(Path.Combine(_work, "out", anomaly.GetProperty("snapshot").GetString()!)))
+        using (var clip = new VideoCapture(test))
+        using (var peak = new Mat())
+        using (var difference = new Mat())
+        {
+            Assert.Equal(new OpenCvSharp.Size(768, 576), snapshot.Size());
+            clip.Set(VideoCaptureProperties.PosFrames, anomaly.GetProperty("peakFrame").GetInt32());
+            Assert.True(clip.Read(peak));
+            Cv2.Absdiff(snapshot, peak, difference);
+            var atSquare = MeanOver(difference, s_square);
+            var atCorner = MeanOver(difference, new Rect(0, 476, 100, 100));
+            Assert.True(atSquare > 30 && atCorner < 15, $"heatmap difference at the square {atSquare:F1}, in a corner {atCorner:F1}");
+        }
+
+        File.WriteAllText(Path.Combine(_work, "test.gt.json"),
+            """{ "video": "test.avi", "frames": 70, "fps": 10, "anomalies": [ { "kind": "foreign-object", "startFrame": 30, "endFrame": 44 } ] }""");
+        var evaluated = await EdgeProcess.RunAsync(_work, ["eval", "anomaly", test, "--anomaly-model", "models/street.onnx", "--normal", normal, "--out", "eval", .. EdgeProcess.ModelArgs]);
+        Assert.True(evaluated.ExitCode == 0, evaluated.Stderr);
+        var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval", "eval-anomaly.json"))).RootElement.GetProperty("results");
+        var methods = results.EnumerateArray().ToDictionary(r => r.GetProperty("Method").GetString()!, r => r);
+        Assert.Equal(["learned", "frame difference", "nearest normal frame"], methods.Keys);
+        Assert.True(methods["learned"].GetProperty("FrameAuc").GetDouble() > 0.95, methods["learned"].ToString());
+        Assert.Equal(1.0, methods["learned"].GetProperty("Recall").GetDouble());
+        Assert.True(File.Exists(Path.Combine(_work, "eval", "timeline.png")));
+    }
+
+    [Fact]
+    public async Task Learn_TooShortOrMissing_OneErrorLineAndNoModel()
+    {
+        var shortClip = Path.Combine(_work, "short.avi");
+        WriteClip(shortClip, start: 0, frames: 60, paint: null);
+        var tooShort = await EdgeProcess.RunAsync(_work, ["learn", shortClip, "--out", "models/short.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.TrainingDataUnusable, tooShort.ExitCode);
+        Assert.Contains("normal footage too short: 60 frames", tooShort.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", tooShort.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_work, "models", "short.onnx")));
+        Assert.Empty(Directory.Exists(Path.Combine(_work, "models")) ? Directory.GetFileSystemEntries(Path.Combine(_work, "models")) : []);
+
+        var missing = await EdgeProcess.RunAsync(_work, ["learn", "nowhere.avi", "--out", "models/x.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.InputNotFound, missing.ExitCode);
+        Assert.Contains("nowhere.avi", missing.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>The mean over a rectangle of the three channels summed.</summary>
+    private static double MeanOver(Mat image, Rect rect)
+    {
+        using var part = new Mat(image, rect);
+        var mean = Cv2.Mean(part);
+        return mean.Val0 + mean.Val1 + mean.Val2;
+    }
+
+    /// <summary>Frames of vtest.avi from <paramref name="start"/>; frames in <paramref name="paint"/> get a magenta square.</summary>
+    private static void WriteClip(string path, int start, int frames, (int From, int To)? paint)
+    {
+        using var vtest = new VideoCapture(TestData.Vtest);
+        vtest.Set(VideoCaptureProperties.PosFrames, start);
+        using var writer = new VideoWriter(path, FourCC.MJPG, 10, new OpenCvSharp.Size(768, 576));
+        using var frame = new Mat();
+        for (var i = 0; i < frames; i++)
+        {
+            Assert.True(vtest.Read(frame));
+            if (paint is { } p && i >= p.From && i <= p.To)
+            {
+                Cv2.Rectangle(frame, s_square, new Scalar(255, 0, 255), -1);
+            }
+            writer.Write(frame);
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_work, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
