@@ -12,15 +12,19 @@ namespace Edge.Pipeline;
 /// </summary>
 public sealed class TemporalAnalyzer
 {
-    private readonly IWindowModel? _anomaly;
     private readonly IWindowModel? _activity;
-    private readonly int _ringSize;
-    private readonly int _gridRingSize;
+    private readonly bool _learns;
+    private IWindowModel? _anomaly;
+    private IWindowModel? _pendingAnomaly;
+    private int _ringSize;
+    private int _gridRingSize;
     private readonly Dictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
     private int _embeddingSize;
     private int _gridSize;
 
-    public TemporalAnalyzer(IWindowModel? anomaly, IWindowModel? activity)
+    /// <param name="learns">The stream learns its anomaly model while it runs: grids are kept from the start, and
+    /// <see cref="ReplaceAnomaly"/> puts a new model in without stopping the stream.</param>
+    public TemporalAnalyzer(IWindowModel? anomaly, IWindowModel? activity, bool learns = false)
     {
         if (anomaly is { IsAnomaly: false } || activity is { IsAnomaly: true })
         {
@@ -32,12 +36,45 @@ public sealed class TemporalAnalyzer
         }
         _anomaly = anomaly;
         _activity = activity;
-        _ringSize = Math.Max(anomaly?.InputFrames ?? 0, activity?.InputFrames ?? 0);
-        _gridRingSize = anomaly is { ReadsGrid: true } ? anomaly.InputFrames : 0;
+        _learns = learns;
+        Size();
     }
 
-    /// <summary>Whether a model reads the frame model's grid: the pipeline then keeps each frame's grid for this stage.</summary>
-    public bool ReadsGrid => _gridRingSize > 0;
+    private void Size()
+    {
+        _ringSize = Math.Max(_anomaly?.InputFrames ?? 0, _activity?.InputFrames ?? 0);
+        _gridRingSize = _anomaly is { ReadsGrid: true } ? _anomaly.InputFrames : 0;
+    }
+
+    /// <summary>
+    /// Whether a model reads the frame model's grid (or the stream learns one that will): the pipeline then keeps each
+    /// frame's grid for this stage.
+    /// </summary>
+    public bool ReadsGrid => _gridRingSize > 0 || _learns;
+
+    /// <summary>The anomaly model in use (null before a learning stream has one).</summary>
+    public IWindowModel? Anomaly => _anomaly;
+
+    /// <summary>A model that <see cref="ReplaceAnomaly"/> put out of use, for its owner to dispose: raised on the analysis stage.</summary>
+    public event Action<IWindowModel>? AnomalyReplaced;
+
+    /// <summary>
+    /// Hands a new anomaly model (checked by the caller against the frame model) to the running stage: the next frame is
+    /// analysed with it, with no gap in frames; the rings start again, so its first score comes once it has a whole
+    /// window. Thread-safe; the caller keeps owning the model.
+    /// </summary>
+    public void ReplaceAnomaly(IWindowModel model)
+    {
+        if (!model.IsAnomaly)
+        {
+            throw new ArgumentException("not an anomaly model", nameof(model));
+        }
+        if (model.ReadsGrid && !_learns && _gridRingSize == 0)
+        {
+            throw new InvalidOperationException("this stream keeps no grids: it was not built to learn");
+        }
+        Interlocked.Exchange(ref _pendingAnomaly, model);
+    }
 
     /// <summary>Frames the ring holds per stream (never more).</summary>
     public int RingSize => _ringSize;
@@ -77,6 +114,17 @@ public sealed class TemporalAnalyzer
     /// <summary>Adds the frame's features to its stream's ring and returns the frame's analysis.</summary>
     public async ValueTask<FrameAnalysis> AnalyzeAsync(FrameResult result, CancellationToken ct)
     {
+        if (Interlocked.Exchange(ref _pendingAnomaly, null) is { } replacement)
+        {
+            var previous = _anomaly;
+            _anomaly = replacement;
+            Size();
+            _streams.Clear();
+            if (previous is not null && !ReferenceEquals(previous, replacement))
+            {
+                AnomalyReplaced?.Invoke(previous);
+            }
+        }
         if (!_streams.TryGetValue(result.StreamId, out var state))
         {
             if (_embeddingSize == 0)
@@ -86,7 +134,7 @@ public sealed class TemporalAnalyzer
             state = new StreamState(_ringSize, _embeddingSize, _gridRingSize, _gridSize);
             _streams[result.StreamId] = state;
         }
-        if (ReadsGrid && result.Grid is null)
+        if (_gridRingSize > 0 && result.Grid is null)
         {
             throw new InvalidOperationException("the anomaly model reads grids, but the frame's grid was not kept");
         }
@@ -137,6 +185,11 @@ public sealed class TemporalAnalyzer
             {
                 throw new ArgumentException($"embedding has {embedding.Length} values, the sequence models read {features}");
             }
+            Seen++;
+            if (capacity == 0)
+            {
+                return; // no model yet (a stream learning its first)
+            }
             embedding.CopyTo(_ring, _next * features);
             _next = (_next + 1) % capacity;
             if (gridCapacity > 0)
@@ -145,7 +198,6 @@ public sealed class TemporalAnalyzer
                 _nextGrid = (_nextGrid + 1) % gridCapacity;
             }
             Count = Math.Min(Count + 1, capacity);
-            Seen++;
         }
 
         /// <summary>The newest <paramref name="frames"/> embeddings, oldest first, as one window.</summary>

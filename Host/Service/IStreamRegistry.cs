@@ -43,7 +43,7 @@ public static class StreamStates
 /// <param name="ActivityModel">Activity model file for this stream, or empty for the service default.</param>
 /// <param name="Events">This stream's event rules instead of the <c>Events</c> section (keys not given take their defaults), or null.</param>
 public sealed partial record StreamDefinition(string Id, string Source, double TargetFps = 0, bool Loop = false,
-    string AnomalyModel = "", string ActivityModel = "", Edge.Pipeline.Events.EventRules? Events = null)
+    string AnomalyModel = "", string ActivityModel = "", Edge.Pipeline.Events.EventRules? Events = null, double? LearnMinutes = null)
 {
     /// <summary>The one rule for stream ids, used by the config, the API and the service.</summary>
     public const string IdPattern = "^[A-Za-z0-9_-]{1,64}$";
@@ -92,6 +92,12 @@ public sealed record StreamStatus(
 
     /// <summary>Frames per second the source actually delivered recently (a source that falls behind its clock skips frames).</summary>
     public double OfferedFps { get; init; }
+
+    /// <summary>
+    /// The stream's own anomaly model: <c>learning (12 of 30 min)</c> while it records, <c>learning: fitting the model</c>,
+    /// <c>learned anomaly-….onnx</c> once in use, or why learning failed; null for a stream that does not learn.
+    /// </summary>
+    public string? Learning { get; init; }
 }
 
 /// <summary>The running streams of <c>edge run</c>, as the web layer sees them. Thread-safe.</summary>
@@ -112,6 +118,22 @@ public interface IStreamRegistry
 
     /// <summary>Stops and removes a stream (its events stay); false when there is no such stream.</summary>
     Task<bool> RemoveAsync(string id, CancellationToken ct);
+
+    /// <summary>Starts learning a stream's anomaly model again from new footage; the model in use stays until the new one is learned.</summary>
+    RelearnOutcome Relearn(string id) => RelearnOutcome.NoStream;
+}
+
+/// <summary>What a relearn request did.</summary>
+public enum RelearnOutcome
+{
+    Started,
+    NoStream,
+
+    /// <summary>The stream has a configured anomaly model, or learning is off (<c>LearnMinutes</c> 0).</summary>
+    DoesNotLearn,
+
+    /// <summary>A model is being fitted now; ask again when it is done.</summary>
+    Busy,
 }
 
 /// <summary>A stream could not be added because the service already runs as many as it may (Service:MaxStreams).</summary>

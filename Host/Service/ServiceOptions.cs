@@ -49,6 +49,18 @@ public sealed class ServiceOptions
     [Range(10, 3_600_000)]
     public int MaxRestartBackoffMs { get; set; } = 60_000;
 
+    /// <summary>
+    /// A stream without an anomaly model learns one from its own footage: it records this many minutes of features,
+    /// then learns in a child process at low priority and puts the model in without stopping. 0 = streams do not
+    /// learn. A stream's <c>LearnMinutes</c> overrides it.
+    /// </summary>
+    [Range(0, 10_080)]
+    public double LearnMinutes { get; set; } = 30;
+
+    /// <summary>Most disk one stream's recording for learning may take (its features: about 100 kB a frame).</summary>
+    [Range(10, 1_000_000)]
+    public int LearnMaxDiskMb { get; set; } = 2048;
+
     public List<StreamOptions> Streams { get; set; } = [];
 }
 
@@ -75,7 +87,11 @@ public sealed class StreamOptions
     /// <summary>This stream's event rules instead of the Events section (keys not given take their defaults).</summary>
     public Edge.Pipeline.Events.EventRules? Events { get; set; }
 
-    public StreamDefinition ToDefinition() => new(Id, Source, TargetFps, Loop, AnomalyModel, ActivityModel, Events);
+    /// <summary>Minutes of this stream's footage to learn its anomaly model from (0 = do not learn); empty: <c>Service:LearnMinutes</c>.</summary>
+    [Range(0, 10_080)]
+    public double? LearnMinutes { get; set; }
+
+    public StreamDefinition ToDefinition() => new(Id, Source, TargetFps, Loop, AnomalyModel, ActivityModel, Events, LearnMinutes);
 }
 
 internal sealed class ServiceOptionsValidator : IValidateOptions<ServiceOptions>

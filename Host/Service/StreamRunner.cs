@@ -27,6 +27,7 @@ public sealed class StreamRunner : IAsyncDisposable
     private readonly StreamStatusSink _status;
     private readonly Lock _lock = new();
     private readonly RateMeter _offered = new();
+    private readonly SiteLearning? _learning;
     private Task? _run;
     private StreamAssembly? _stream;
     private StreamAssembly? _prepared;
@@ -48,13 +49,51 @@ public sealed class StreamRunner : IAsyncDisposable
         _logger = service.Logs.CreateLogger("Edge.Stream");
         _status = new StreamStatusSink(service.Options.StatisticsWindow, definition.Id, service.Metrics);
         Redacted = Redaction.Redact(definition.Source);
-        Spec = SpecFor(definition, service, anomalyModel, activityModel, _status);
+        // A stream with no anomaly model learns its own when learning is on and the frame model gives a grid.
+        var minutes = definition.LearnMinutes ?? service.Options.LearnMinutes;
+        if (string.IsNullOrWhiteSpace(anomalyModel) && minutes > 0 && service.Models.FrameModel.Grid is { } grid)
+        {
+            _learning = new SiteLearning(definition.Id, service.Options.DataDirectory, minutes, service.Options.LearnMaxDiskMb * 1024L * 1024,
+                service.Models.FrameModel.EmbeddingSize, grid, service.Models.FrameModelPath, _logger);
+            _learning.Learned += PutIn;
+            anomalyModel = _learning.Current ?? "";
+        }
+        Spec = SpecFor(definition, service, anomalyModel, activityModel, _status, _learning);
     }
 
     public StreamDefinition Definition { get; }
 
-    /// <summary>What the stream is built from, every time it is (re)started.</summary>
-    public StreamSpec Spec { get; }
+    /// <summary>What the stream is built from, every time it is (re)started; a learned model replaces its anomaly model.</summary>
+    public StreamSpec Spec { get; private set; }
+
+    /// <summary>Starts learning the stream's anomaly model again from new footage (the REST API). False when the stream does not learn or is fitting a model now.</summary>
+    public bool Relearn() => _learning?.Relearn() ?? false;
+
+    /// <summary>Whether the stream learns its own anomaly model.</summary>
+    public bool Learns => _learning is not null;
+
+    /// <summary>A model just learned: used by every later build of the stream, and put into the running one without a gap.</summary>
+    private void PutIn(string modelPath)
+    {
+        IWindowModel? model;
+        try
+        {
+            model = _service.Models.SequenceModel(modelPath, "anomaly");
+        }
+        catch (ModelException ex)
+        {
+            _logger.LogWarning("{Stream}: the learned model {Model} cannot be used, the stream goes on as it was: {Error}", Definition.Id, modelPath, ex.Message);
+            return;
+        }
+        lock (_lock)
+        {
+            Spec = Spec with { AnomalyModel = modelPath };
+            if (model is not null)
+            {
+                _stream?.Temporal?.ReplaceAnomaly(model);
+            }
+        }
+    }
 
     /// <summary>The source with any credentials removed: the only form that is logged or shown.</summary>
     public string Redacted { get; }
@@ -81,7 +120,7 @@ public sealed class StreamRunner : IAsyncDisposable
     }
 
     private static StreamSpec SpecFor(StreamDefinition definition, StreamServiceContext service, string anomalyModel, string activityModel,
-        StreamStatusSink status)
+        StreamStatusSink status, SiteLearning? learning)
     {
         var defaults = service.Defaults;
         // A file that does not loop plays once at its own rate and the stream then stops; everything else is live
@@ -107,6 +146,7 @@ public sealed class StreamRunner : IAsyncDisposable
                 ResultQueue = defaults.Pipeline.ResultQueue,
             },
             AnomalyModel = anomalyModel,
+            LearnsAnomaly = learning is not null,
             ActivityModel = activityModel,
             Events = definition.Events ?? defaults.Events,
             Outputs = new StreamOutputs
@@ -114,7 +154,7 @@ public sealed class StreamRunner : IAsyncDisposable
                 Events = new EventOutput(service.EventsFolder, () => service.Store, OwnsStore: false,
                     JsonLines: $"{definition.Id}.events.jsonl", KeepEvents: false, OnStored: status.CountEvent, DailyJsonLines: true),
                 Preview = service.Preview,
-                Extra = [status],
+                Extra = learning is null ? [status] : [status, learning],
             },
         };
     }
@@ -290,6 +330,7 @@ public sealed class StreamRunner : IAsyncDisposable
             Faults = faults,
             SourceFps = Volatile.Read(ref _sourceFps),
             OfferedFps = state is StreamState.Stopped ? 0 : _offered.Rate(read),
+            Learning = _learning?.Status,
         };
     }
 
@@ -312,6 +353,10 @@ public sealed class StreamRunner : IAsyncDisposable
         {
             // Built to check a definition, then never started (a reload that another stream made fail).
             await unused.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_learning is not null)
+        {
+            await _learning.StopAsync().ConfigureAwait(false);
         }
         _stop.Dispose();
     }

@@ -78,6 +78,12 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
 
     public StreamStatus? Find(string id) => _runners.TryGetValue(id, out var runner) ? runner.Status() : null;
 
+    public RelearnOutcome Relearn(string id) =>
+        !_runners.TryGetValue(id, out var runner) ? RelearnOutcome.NoStream
+        : !runner.Learns ? RelearnOutcome.DoesNotLearn
+        : runner.Relearn() ? RelearnOutcome.Started
+        : RelearnOutcome.Busy;
+
     public IReadOnlyList<float> AnomalyHistory(string id) => _runners.TryGetValue(id, out var runner) ? runner.AnomalyHistory : [];
 
     /// <summary>
@@ -296,6 +302,10 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
         if (definition.TargetFps is < 0 or > 1000)
         {
             throw new ArgumentException("targetFps must be between 0 and 1000");
+        }
+        if (definition.LearnMinutes is < 0 or > 10_080)
+        {
+            throw new ArgumentException("learnMinutes must be between 0 and 10080 (a week)");
         }
         if (definition.Events is { } rules && ServiceOptionsValidator.EventRulesProblem(rules) is { } problem)
         {

@@ -257,6 +257,13 @@ public static partial class EdgeWeb
             previews.Remove(id);
             return Results.NoContent();
         });
+        app.MapPost("/api/streams/{id}/learn", (string id) => registry.Relearn(id) switch
+        {
+            RelearnOutcome.Started => Results.Accepted($"/api/streams/{id}", registry.Find(id)),
+            RelearnOutcome.NoStream => NoStream(id),
+            RelearnOutcome.Busy => Results.Conflict(new ApiError($"stream '{id}' is fitting its anomaly model now; ask again when it is done")),
+            _ => Results.Conflict(new ApiError($"stream '{id}' does not learn: it has a configured anomaly model, or its learnMinutes is 0")),
+        });
         app.MapGet("/api/streams/{id}/preview.jpg", (string id) =>
             registry.Find(id) is null ? NoStream(id)
             : previews.Latest(id) is { } frame ? Results.Bytes(frame.Jpeg, "image/jpeg")

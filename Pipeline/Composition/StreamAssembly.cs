@@ -75,6 +75,9 @@ public sealed record StreamSpec
     /// <summary>Configured model paths (resolved against Models:Directory); empty for none.</summary>
     public string AnomalyModel { get; init; } = "";
 
+    /// <summary>The stream learns its anomaly model while it runs (edge run): its temporal stage keeps grids and takes a new model without stopping.</summary>
+    public bool LearnsAnomaly { get; init; }
+
     public string ActivityModel { get; init; } = "";
 
     /// <summary>Whether the object stage runs (when a head is configured and found).</summary>
@@ -147,7 +150,7 @@ public sealed class StreamAssembly : IAsyncDisposable
         {
             var anomaly = models.SequenceModel(spec.AnomalyModel, "anomaly");
             var activity = models.SequenceModel(spec.ActivityModel, "activity");
-            var temporal = anomaly is null && activity is null ? null : new TemporalAnalyzer(anomaly, activity);
+            var temporal = anomaly is null && activity is null && !spec.LearnsAnomaly ? null : new TemporalAnalyzer(anomaly, activity, spec.LearnsAnomaly);
             head = spec.ObjectStage ? models.OpenObjectHead() : null;
             objects = head is null ? null : new ObjectDetector(models.Embedder, head, models.Settings.Objects);
             var fps = ResultFpsOf(source.Info, spec);

@@ -165,6 +165,59 @@ public sealed class StreamServiceTests : IDisposable
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    [Fact]
+    public async Task Stream_WithoutAnomalyModel_LearnsItsOwnAndPutsItInWhileRunning()
+    {
+        var data = Path.Combine(_work, "data");
+        var config = WriteConfig(new { DataDirectory = data, LearnMinutes = 0.6 });
+        await using var context = await EdgeContext.StartAsync(config, new Dictionary<string, string?>(), CancellationToken.None);
+        var models = ModelCatalog.OpenShared(context.ModelSettings(), 8, 10, NullLoggerFactory.Instance);
+        await using (models)
+        {
+            using var store = new SqliteEventStore(Path.Combine(_work, "events.db"));
+            var events = Path.Combine(_work, "events");
+            Directory.CreateDirectory(events);
+            await using (var service = new StreamService(StreamServiceContext.From(context, models, store, events)))
+            {
+                await service.AddAsync(new StreamDefinition("cam", TestData.Vtest, Loop: true), CancellationToken.None);
+                await WaitUntil(() => service.Find("cam") is { Learning: { } l } && l.StartsWith("learning (", StringComparison.Ordinal), "the stream records");
+                Assert.Null(service.Find("cam")!.AnomalyScore);
+                Assert.True(Directory.Exists(Path.Combine(data, "learning", "cam")));
+                Assert.Equal(RelearnOutcome.NoStream, service.Relearn("other"));
+
+                var clock = Stopwatch.StartNew();
+                while (service.Find("cam")!.Learning?.StartsWith("learned anomaly-", StringComparison.Ordinal) != true)
+                {
+                    Assert.True(clock.Elapsed.TotalSeconds < 240, $"the stream did not learn its model: {service.Find("cam")}");
+                    await Task.Delay(200);
+                }
+                var model = Assert.Single(Directory.GetFiles(Path.Combine(data, "models", "cam"), "anomaly-*.onnx"));
+                Assert.Equal(ModelManifest.GridAnomalyKind, ModelManifest.Load(ModelManifest.PathFor(model)).Kind);
+                Assert.False(Directory.Exists(Path.Combine(data, "learning", "cam")), "the recording is deleted once learned from");
+                // Put in while the stream runs: scores come, and the stream was never stopped or faulted for it.
+                var processed = service.Find("cam")!.FramesProcessed;
+                await WaitUntil(() => service.Find("cam")!.AnomalyScore is not null, "the learned model scores frames", seconds: 30);
+                var status = service.Find("cam")!;
+                Assert.Equal((StreamState.Running, 0L), (status.State, status.Faults));
+                Assert.True(status.FramesProcessed >= processed);
+
+                // Relearning records again while the learned model goes on scoring.
+                Assert.Equal(RelearnOutcome.Started, service.Relearn("cam"));
+                await WaitUntil(() => service.Find("cam")!.Learning?.StartsWith("learning (", StringComparison.Ordinal) == true, "the stream records again");
+                var scores = service.AnomalyHistory("cam").Count;
+                await WaitUntil(() => service.AnomalyHistory("cam").Count > scores || scores >= 200, "scores go on while it records");
+            }
+
+            // The next start finds the learned model and uses it from the first frame: it does not learn again.
+            await using (var again = new StreamService(StreamServiceContext.From(context, models, store, events)))
+            {
+                await again.AddAsync(new StreamDefinition("cam", TestData.Vtest, Loop: true), CancellationToken.None);
+                Assert.StartsWith("learned anomaly-", again.Find("cam")!.Learning, StringComparison.Ordinal);
+                await WaitUntil(() => again.Find("cam")!.AnomalyScore is not null, "the learned model scores from the start", seconds: 60);
+            }
+        }
+    }
+
     private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 90)
     {
         var clock = Stopwatch.StartNew();
