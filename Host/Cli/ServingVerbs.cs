@@ -75,12 +75,13 @@ public static partial class EdgeCli
         var video = new Argument<string>("video") { Description = "Video file to measure with" };
         var frames = new Option<int>("--frames") { Description = "Frames to use from the start of the video", DefaultValueFactory = _ => 300 };
         var json = new Option<string?>("--json") { Description = "Also write the numbers to this JSON file" };
+        var anomaly = new Option<string?>("--anomaly-model") { Description = "Also time this anomaly model alone on the same frames, and its cost against the CNN's" };
         var command = new Command("bench", "Measure decode-only, inference-only and end-to-end fps on the same frames, and their ratio")
         {
-            video, frames, json,
+            video, frames, json, anomaly,
         };
         command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse),
-            (context, stop) => BenchCommand.RunAsync(context, parse.GetValue(video)!, parse.GetValue(frames), parse.GetValue(json), stop)));
+            (context, stop) => BenchCommand.RunAsync(context, parse.GetValue(video)!, parse.GetValue(frames), parse.GetValue(json), stop, parse.GetValue(anomaly))));
         return command;
     }
 

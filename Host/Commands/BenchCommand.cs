@@ -21,9 +21,15 @@ public static class BenchCommand
         double DecodeFps, double InferenceFps, double EndToEndFps)
     {
         public double Ratio => EndToEndFps / Math.Min(DecodeFps, InferenceFps);
+
+        /// <summary>With an anomaly model: its frames per second alone, on the same frames' features, one frame at a time as a stream runs it.</summary>
+        public double? TemporalFps { get; init; }
+
+        /// <summary>The temporal stage's time per frame over the CNN's (inference-only) time per frame.</summary>
+        public double? TemporalShare => TemporalFps is { } t ? InferenceFps / t : null;
     }
 
-    public static async Task<int> RunAsync(EdgeContext context, string video, int frames, string? jsonPath, CancellationToken ct)
+    public static async Task<int> RunAsync(EdgeContext context, string video, int frames, string? jsonPath, CancellationToken ct, string? anomalyModel = null)
     {
         var logger = context.CreateLogger("Edge.Bench");
         var capture = new CaptureOptions
@@ -46,8 +52,14 @@ public static class BenchCommand
         // 2. Inference only: the same frames held in memory, run in full batches (after one warm-up batch).
         var preloaded = Preload(video, capture, ct);
         double inferenceSeconds;
+        double? temporalFps = null;
         try
         {
+            if (anomalyModel is not null)
+            {
+                temporalFps = await TemporalFpsAsync(models, anomalyModel, preloaded, ct).ConfigureAwait(false);
+                logger.LogInformation("temporal stage ({Model}) alone: {Fps:0.0} frames/s", anomalyModel, temporalFps);
+            }
             Embed(embedder, preloaded.Take(embedder.MaxBatch).ToList());
             var started = Stopwatch.GetTimestamp();
             foreach (var chunk in preloaded.Chunk(embedder.MaxBatch))
@@ -77,20 +89,71 @@ public static class BenchCommand
 
         var result = new Result(video, decoded, embedder.MaxBatch, embedder.Provider.ToString(),
             models.Settings.Models.IntraOpThreads == 0 ? Environment.ProcessorCount : context.Get<ModelOptions>().IntraOpThreads,
-            decoded / decodeSeconds, preloaded.Count / inferenceSeconds, report.FramesProcessed / report.ElapsedSeconds);
+            decoded / decodeSeconds, preloaded.Count / inferenceSeconds, report.FramesProcessed / report.ElapsedSeconds)
+        {
+            TemporalFps = temporalFps,
+        };
         Print(result);
         if (jsonPath is not null)
         {
             await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new
             {
                 result.Video, result.Frames, result.BatchSize, result.Provider, result.Threads,
-                result.DecodeFps, result.InferenceFps, result.EndToEndFps, result.Ratio,
+                result.DecodeFps, result.InferenceFps, result.EndToEndFps, result.Ratio, result.TemporalFps, result.TemporalShare,
             }), ct).ConfigureAwait(false);
         }
         return ExitCodes.Ok;
     }
 
     private static void Embed(FrameEmbedder embedder, IReadOnlyList<Mat> images) => _ = embedder.Embed(images);
+
+    /// <summary>
+    /// The anomaly model alone over the frames' features (embedding, and grid when it reads one), each frame's window
+    /// run on its own as the temporal stage runs it for one stream; frames per second after one warm-up window.
+    /// </summary>
+    private static async Task<double> TemporalFpsAsync(ModelCatalog models, string path, List<Mat> frames, CancellationToken ct)
+    {
+        var model = ModelCatalog.OpenWindowModel(models.Settings.Models.Resolve(path), models.FrameModel, models.Settings.Models, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        try
+        {
+            if (!model.IsAnomaly)
+            {
+                throw new ModelException(ModelError.Invalid, $"{path} is not an anomaly model");
+            }
+            var embedder = models.FrameModel;
+            var features = new List<float[]>();
+            foreach (var chunk in frames.Chunk(embedder.MaxBatch))
+            {
+                var size = embedder.EmbeddingSize;
+                var embeddings = embedder.EmbedWithGrid(chunk, out var grids).ToArray();
+                var gridSize = model.ReadsGrid ? grids.Length / chunk.Length : 0;
+                var gridArray = grids.ToArray();
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    features.Add([.. embeddings.AsSpan(i * size, size), .. gridArray.AsSpan(i * gridSize, gridSize)]);
+                }
+            }
+            var window = model.InputFrames;
+            if (features.Count < window + 1)
+            {
+                throw new ModelException(ModelError.Invalid, $"{features.Count} frames are too few for windows of {window}");
+            }
+            float[] Window(int end) => [.. Enumerable.Range(end - window + 1, window).SelectMany(t => features[t])];
+            await model.RunWithCellsAsync(Window(window - 1), 1, ct).ConfigureAwait(false);
+            var started = Stopwatch.GetTimestamp();
+            for (var end = window - 1; end < features.Count; end++)
+            {
+                await model.RunWithCellsAsync(Window(end), 1, ct).ConfigureAwait(false);
+            }
+            return (features.Count - window + 1) / Stopwatch.GetElapsedTime(started).TotalSeconds;
+        }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+        }
+    }
+
+
 
     private static (int Frames, double Seconds) Decode(string video, CaptureOptions capture, CancellationToken ct)
     {
@@ -129,8 +192,17 @@ public static class BenchCommand
         table.AddRow("decode only", r.DecodeFps.ToString("0.0", c));
         table.AddRow($"inference only (batch {r.BatchSize}, {r.Provider}, {r.Threads} threads)", r.InferenceFps.ToString("0.0", c));
         table.AddRow("end to end", r.EndToEndFps.ToString("0.0", c));
+        if (r.TemporalFps is { } temporal)
+        {
+            table.AddRow("temporal stage alone (anomaly model, one frame at a time)", temporal.ToString("0.0", c));
+        }
         AnsiConsole.Write(table);
         AnsiConsole.WriteLine(string.Create(c,
             $"end-to-end / min(decode-only, inference-only) = {r.EndToEndFps:0.0} / {Math.Min(r.DecodeFps, r.InferenceFps):0.0} = {r.Ratio:0.00}"));
+        if (r.TemporalShare is { } share)
+        {
+            AnsiConsole.WriteLine(string.Create(c,
+                $"temporal stage time per frame / CNN time per frame = {1000 / r.TemporalFps!.Value:0.00} ms / {1000 / r.InferenceFps:0.00} ms = {share:0.000}"));
+        }
     }
 }

@@ -213,9 +213,9 @@ public static class RunCommand
             {
                 foreach (var s in service.Streams)
                 {
-                    logger.LogInformation("{Stream}: {State}, {Fps:0.0} fps processed of {Offered:0.0} offered ({Source:0.0} at the source), {Dropped} dropped, age p50 {P50:0} ms p99 {P99:0} ms, {Events} events, {Faults} faults{Error}",
+                    logger.LogInformation("{Stream}: {State}, {Fps:0.0} fps processed of {Offered:0.0} offered ({Source:0.0} at the source), {Dropped} dropped, age p50 {P50:0} ms p99 {P99:0} ms, {Events} events, {Faults} faults{Learning}{Error}",
                         s.Id, s.State, s.Fps, s.OfferedFps, s.SourceFps, s.FramesDropped, s.AgeP50Ms, s.AgeP99Ms, s.Events, s.Faults,
-                        s.LastError is null ? "" : $", last error: {s.LastError}");
+                        s.Learning is null ? "" : $", {s.Learning}", s.LastError is null ? "" : $", last error: {s.LastError}");
                 }
                 logger.LogDebug("CNN: {Calls} calls, {Frames} frames ({PerCall:0.0} per call)", embedder.Calls, embedder.Frames,
                     embedder.Calls == 0 ? 0 : embedder.Frames / (double)embedder.Calls);

@@ -132,7 +132,7 @@ function card(stream) {
   const stats = element('dl', { className: 'stats' });
   const values = {};
   for (const [key, label] of [['fps', 'fps'], ['offered', 'offered / source fps'], ['processed', 'frames'], ['dropped', 'dropped'], ['reconnects', 'reconnects'],
-    ['age', 'age p50 / p99 ms'], ['activity', 'activity'], ['anomaly', 'anomaly'], ['events', 'events']]) {
+    ['age', 'age p50 / p99 ms'], ['activity', 'activity'], ['anomaly', 'anomaly'], ['learning', 'anomaly model'], ['events', 'events']]) {
     const [box, value] = stat(label, key);
     stats.append(box);
     values[key] = value;
@@ -167,6 +167,8 @@ async function refreshStreams() {
     c.values.age.textContent = number(s.ageP50Ms, 0) + ' / ' + number(s.ageP99Ms, 0);
     c.values.activity.textContent = s.activity ?? '–';
     c.values.anomaly.textContent = number(s.anomalyScore, 2);
+    // Learning at the site: 'learning (12 of 30 min)', 'learned anomaly-….onnx', or why it failed; configured models show '–'.
+    c.values.learning.textContent = s.learning ?? '–';
     c.values.events.textContent = s.events;
     c.error.textContent = s.lastError ?? '';
     c.error.hidden = !s.lastError;
