@@ -23,6 +23,7 @@ public sealed class FramePipeline : IDisposable
     private readonly IReadOnlyList<IResultSink> _sinks;
     private readonly TemporalAnalyzer? _temporal;
     private readonly ObjectDetector? _objects;
+    private readonly Tracking.MultiObjectTracker? _tracker;
     private readonly PipelineOptions _options;
     private readonly ILogger _logger;
     private readonly bool _needsPixels;
@@ -36,8 +37,10 @@ public sealed class FramePipeline : IDisposable
     /// <param name="temporal">The temporal stage's models, or null to pass results through with an empty analysis.</param>
     /// <param name="objects">The object stage (over the same <paramref name="embedder"/>), or null for none.</param>
     public FramePipeline(IFrameSource source, IFrameEmbedder embedder, IReadOnlyList<IResultSink> sinks,
-        PipelineOptions options, ILogger logger, TemporalAnalyzer? temporal = null, ObjectDetector? objects = null)
+        PipelineOptions options, ILogger logger, TemporalAnalyzer? temporal = null, ObjectDetector? objects = null,
+        Tracking.MultiObjectTracker? tracker = null)
     {
+        _tracker = tracker;
         temporal?.CheckFeatures(embedder.EmbeddingSize, embedder.Grid);
         _needsGrid = (temporal?.ReadsGrid ?? false) || sinks.Any(s => s.NeedsGrid);
         if (_needsGrid && embedder.Grid is null)
@@ -378,7 +381,9 @@ public sealed class FramePipeline : IDisposable
                 var started = Stopwatch.GetTimestamp();
                 Analysis.CountIn();
                 var analysis = _temporal is null ? new FrameAnalysis() : await _temporal.AnalyzeAsync(result, abort).ConfigureAwait(false);
-                await WriteResultAsync(_analysed.Writer, result with { Analysis = analysis }, abort).ConfigureAwait(false);
+                // The tracker sees every frame in order (here, one frame at a time), its objects included.
+                var tracks = _tracker?.Update(result).Present ?? [];
+                await WriteResultAsync(_analysed.Writer, result with { Analysis = analysis, Tracks = tracks }, abort).ConfigureAwait(false);
                 Analysis.CountOut(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
             _analysed.Writer.TryComplete();

@@ -55,6 +55,7 @@ public static class ProcessCommand
             AnomalyModel = analysis.AnomalyModel,
             ActivityModel = analysis.ActivityModel,
             Events = context.Get<EventRules>(),
+            Tracking = context.Get<Edge.Pipeline.Tracking.TrackingOptions>(),
             Outputs = new StreamOutputs
             {
                 Results = output,

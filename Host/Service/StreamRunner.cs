@@ -149,6 +149,7 @@ public sealed class StreamRunner : IAsyncDisposable
             LearnsAnomaly = learning is not null,
             ActivityModel = activityModel,
             Events = definition.Events ?? defaults.Events,
+            Tracking = defaults.Tracking,
             Outputs = new StreamOutputs
             {
                 Events = new EventOutput(service.EventsFolder, () => service.Store, OwnsStore: false,

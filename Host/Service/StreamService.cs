@@ -50,11 +50,11 @@ public sealed record ReloadChanges(int Added, int Restarted, int Removed, int Un
 
 /// <summary>The configured sections a stream of the service is built from when its definition does not say otherwise.</summary>
 public sealed record StreamDefaults(CaptureOptions Capture, ReconnectOptions Reconnect, PipelineOptions Pipeline, AnalysisOptions Analysis,
-    EventRules Events, SourcePolicy Policy)
+    EventRules Events, SourcePolicy Policy, Edge.Pipeline.Tracking.TrackingOptions? Tracking = null)
 {
     public static StreamDefaults From(EdgeContext context) => new(context.Get<CaptureOptions>(), context.Get<ReconnectOptions>(),
         context.Get<PipelineOptions>(), context.Get<AnalysisOptions>(), context.Get<EventRules>(),
-        SourcePolicy.ForService(context.Get<SourcesOptions>()));
+        SourcePolicy.ForService(context.Get<SourcesOptions>()), context.Get<Edge.Pipeline.Tracking.TrackingOptions>());
 }
 
 /// <summary>

@@ -83,6 +83,9 @@ public sealed record StreamSpec
     /// <summary>Whether the object stage runs (when a head is configured and found).</summary>
     public bool ObjectStage { get; init; } = true;
 
+    /// <summary>Tracks the object stage's objects across frames (ids, dwell, speed, trails); null or disabled: no tracker.</summary>
+    public Tracking.TrackingOptions? Tracking { get; init; }
+
     public EventRules Events { get; init; } = new();
 
     public StreamOutputs Outputs { get; init; } = new();
@@ -178,7 +181,8 @@ public sealed class StreamAssembly : IAsyncDisposable
                 sinks.Add(new PreviewSink(preview.Hub, preview.IntervalMs, preview.JpegQuality));
             }
             sinks.AddRange(outputs.Extra);
-            var pipeline = new FramePipeline(source, models.Embedder, sinks, spec.Pipeline, logs.CreateLogger("Edge.Pipeline"), temporal, objects);
+            var tracker = objects is not null && spec.Tracking is { Enabled: true } tracking ? new Tracking.MultiObjectTracker(tracking) : null;
+            var pipeline = new FramePipeline(source, models.Embedder, sinks, spec.Pipeline, logs.CreateLogger("Edge.Pipeline"), temporal, objects, tracker);
             return new StreamAssembly(source, pipeline, temporal, head, objects, sinks, events, fps);
         }
         catch

@@ -13,6 +13,16 @@ public static class FrameAnnotation
     /// <summary>Green (BGR) for object boxes and their labels.</summary>
     public static readonly Scalar ObjectColor = new(0, 255, 0);
 
+    /// <summary>A bright colour (BGR) of its own for a track id: hues spaced by the golden angle.</summary>
+    public static Scalar TrackColour(long id)
+    {
+        using var hsv = new Mat(1, 1, MatType.CV_8UC3, new Scalar((id * 137.508) % 180, 220, 255));
+        using var bgr = new Mat();
+        Cv2.CvtColor(hsv, bgr, ColorConversionCodes.HSV2BGR);
+        var pixel = bgr.At<Vec3b>(0, 0);
+        return new Scalar(pixel.Item0, pixel.Item1, pixel.Item2);
+    }
+
     /// <summary>Draws on <paramref name="canvas"/>, a copy of the frame owned by the caller.</summary>
     public static void Draw(Mat canvas, FrameResult result)
     {
@@ -21,6 +31,19 @@ public static class FrameAnnotation
         if (result.Analysis is { AnomalyCells: { } cells, CellRows: > 0, AnomalyScore: >= 1f } map && canvas.Type() == MatType.CV_8UC3)
         {
             Edge.Models.AnomalyMap.Overlay(canvas, cells, map.CellRows, map.CellColumns);
+        }
+        foreach (var t in result.Tracks)
+        {
+            // Tracks first, so the object stage's green boxes stay on top. One colour per identity (a fixed hue from the id), the id above the box, the recent path of its centre.
+            var colour = TrackColour(t.Id);
+            var box = Rect.FromLTRB((int)t.Box.X1, (int)t.Box.Y1, (int)t.Box.X2, (int)t.Box.Y2);
+            Cv2.Rectangle(canvas, box, colour, t.Matched ? 2 : 1);
+            if (t.Trail.Length > 1)
+            {
+                Cv2.Polylines(canvas, [t.Trail.Select(p => new Point((int)p.X, (int)p.Y))], false, colour, 2, LineTypes.AntiAlias);
+            }
+            Cv2.PutText(canvas, string.Create(CultureInfo.InvariantCulture, $"#{t.Id}"), new Point(box.Left + 3, Math.Max(box.Top - 5, 12)),
+                HersheyFonts.HersheySimplex, 0.5, colour, 2, LineTypes.AntiAlias);
         }
         foreach (var o in result.Objects)
         {

@@ -78,6 +78,24 @@ public sealed class ResultFilesSink : IResultSink
             _json.WriteEndObject();
         }
         _json.WriteEndArray();
+        _json.WriteStartArray("tracks");
+        foreach (var t in result.Tracks)
+        {
+            _json.WriteStartObject();
+            _json.WriteNumber("id", t.Id);
+            _json.WriteStartArray("box");
+            _json.WriteNumberValue((int)MathF.Round(t.Box.X1));
+            _json.WriteNumberValue((int)MathF.Round(t.Box.Y1));
+            _json.WriteNumberValue((int)MathF.Round(t.Box.X2));
+            _json.WriteNumberValue((int)MathF.Round(t.Box.Y2));
+            _json.WriteEndArray();
+            _json.WriteString("label", t.Label);
+            _json.WriteBoolean("seen", t.Matched);
+            _json.WriteNumber("dwellMs", Math.Round(t.DwellMs));
+            _json.WriteNumber("speedPxPerS", Math.Round(t.SpeedPxPerS, 1));
+            _json.WriteEndObject();
+        }
+        _json.WriteEndArray();
         _json.WriteEndObject();
         _json.Flush();
         _frames.WriteByte((byte)'\n');

@@ -36,6 +36,13 @@ public sealed class ObjectStageTests : IDisposable
         Assert.Equal(12, summary.GetProperty("cropRuns").GetInt64() + summary.GetProperty("skippedInferences").GetInt64());
         Assert.Equal(objects.Sum(o => o.Count), summary.GetProperty("objects").GetInt64());
 
+        // Tracks: the people keep their ids from frame to frame (the tracker is on by default with the object stage).
+        var tracks = frames.Select(f => f.GetProperty("tracks").EnumerateArray().Select(t => t.GetProperty("id").GetInt64()).ToList()).ToList();
+        var ids = tracks.SelectMany(t => t).Distinct().ToList();
+        Assert.NotEmpty(ids);
+        Assert.True(ids.Max(id => tracks.Count(t => t.Contains(id))) >= 6, $"a person keeps one id over half the clip: {string.Join(" | ", tracks.Select(t => string.Join(",", t)))}");
+        Assert.All(tracks, t => Assert.Equal(t.Count, t.Distinct().Count()));
+
         // The annotated frame shows each box as a green outline the original frame does not have there.
         var index = objects.FindLastIndex(o => o.Count > 0);
         var first = objects[index][0].GetProperty("box").EnumerateArray().Select(v => v.GetInt32()).ToArray();
