@@ -5,11 +5,15 @@ namespace Edge.Pipeline.Outputs;
 /// <summary>
 /// Records every frame's features (embedding and grid, exactly as the pipeline computes them) into a
 /// <see cref="FeatureRecorder"/> for learning, until <paramref name="maxBytes"/> would be exceeded; then it stops and
-/// says so (<see cref="Full"/>). A gap in frame indices (dropped frames, a reconnect) starts a new segment, so no
-/// motion is learned across it. Does not own the recorder.
+/// says so (<see cref="Full"/>). A long gap in frame indices (a reconnect, a loop starting again) starts a new
+/// segment, so no motion is learned across it; a few frames dropped because analysis fell behind do not: the temporal
+/// stage sees the same consecutive processed frames when it serves. Does not own the recorder.
 /// </summary>
 public sealed class FeatureRecordingSink(FeatureRecorder recorder, long maxBytes = long.MaxValue) : IResultSink
 {
+    /// <summary>The longest run of missing frames that does not end a segment.</summary>
+    public const int MaxGapFrames = 10;
+
     private long _lastIndex = -1;
 
     public bool NeedsPixels => false;
@@ -33,7 +37,7 @@ public sealed class FeatureRecordingSink(FeatureRecorder recorder, long maxBytes
             recorder.EndSegment();
             return ValueTask.CompletedTask;
         }
-        if (_lastIndex >= 0 && result.Index != _lastIndex + 1)
+        if (_lastIndex >= 0 && (result.Index <= _lastIndex || result.Index > _lastIndex + MaxGapFrames))
         {
             recorder.EndSegment();
         }
