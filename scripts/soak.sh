@@ -10,8 +10,8 @@
 #   scripts/soak.sh [MINUTES] [STREAMS]      defaults 30 and 4; SOAK_MINUTES=2 overrides MINUTES (CI: a few minutes)
 #   SOAK_BUDGET_MB (default 40), SOAK_DIR (default a new folder under /tmp, kept), SOAK_NICE (default 10)
 #
-# The anomaly model is models/soak-anomaly.onnx, trained once (about a minute) with `edge train sequence --task
-# anomaly` on vtest.avi's first 400 frames. Everything listens on 127.0.0.1 only. Exit code 0 when every check passes.
+# The anomaly model is models/soak-anomaly.onnx, learned once (under a minute) with `edge learn` on vtest.avi's first
+# 400 frames, the default anomaly model a camera learns. Everything listens on 127.0.0.1 only. Exit code 0 when every check passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${SOAK_MINUTES:-${1:-30}}
@@ -33,9 +33,9 @@ trap cleanup EXIT
 
 model=$root/models/soak-anomaly.onnx
 if [[ ! -f $model ]]; then
-  echo "training the soak's anomaly model on vtest.avi's first 400 frames -> $model"
+  echo "learning the soak's anomaly model from vtest.avi's first 400 frames -> $model"
   ffmpeg -hide_banner -loglevel error -nostdin -y -i "$video" -frames:v 400 -c copy "$work/vtest-400.avi"
-  "${nice[@]}" "$edge" train sequence "$work/vtest-400.avi" --task anomaly --out "$model" > "$work/logs/train.txt" 2>&1 \
+  "${nice[@]}" "$edge" learn "$work/vtest-400.avi" --out "$model" > "$work/logs/train.txt" 2>&1 \
     || { tail -5 "$work/logs/train.txt"; exit 1; }
 fi
 
