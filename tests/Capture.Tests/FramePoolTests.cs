@@ -54,7 +54,22 @@ public sealed class FramePoolTests
         }));
         await Task.WhenAll(workers);
         Assert.Equal(0, pool.Outstanding);
+        // How many were out at once depends on the scheduler (two cores may never run eight workers together); never more than 4.
+        Assert.InRange(pool.PeakOutstanding, 1, 4);
+
+        // At capacity, the next rent waits until a frame comes back.
+        var held = Enumerable.Range(0, 4).Select(_ => pool.Rent(CancellationToken.None)).ToList();
         Assert.Equal(4, pool.PeakOutstanding);
+        var fifth = pool.RentAsync(CancellationToken.None).AsTask();
+        await Task.Delay(100);
+        Assert.False(fifth.IsCompleted, "a fifth frame was leased from a pool of four");
+        held[0].Dispose();
+        using (await fifth.WaitAsync(TimeSpan.FromSeconds(5)))
+        {
+            Assert.Equal(4, pool.Outstanding);
+        }
+        held.Skip(1).ToList().ForEach(f => f.Dispose());
+        Assert.Equal(0, pool.Outstanding);
     }
 
     [Fact]
