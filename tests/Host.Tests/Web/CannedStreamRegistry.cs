@@ -42,6 +42,24 @@ public sealed class CannedStreamRegistry : IStreamRegistry
 
     public Task<bool> RemoveAsync(string id, CancellationToken ct) => Task.FromResult(_streams.TryRemove(id, out _));
 
+    /// <summary>What a relearn request of a known stream answers; the ids relearn was asked for.</summary>
+    public RelearnOutcome RelearnAnswer { get; set; } = RelearnOutcome.Started;
+
+    public List<string> Relearned { get; } = [];
+
+    public RelearnOutcome Relearn(string id)
+    {
+        if (!_streams.ContainsKey(id))
+        {
+            return RelearnOutcome.NoStream;
+        }
+        lock (Relearned)
+        {
+            Relearned.Add(id);
+        }
+        return RelearnAnswer;
+    }
+
     public static StreamStatus Running(string id, string source) => new(id, source, StreamState.Running, null,
         DateTime.UtcNow, 0, 0, 0, 0, 0, 0, 0, null, null, 0);
 }

@@ -43,6 +43,41 @@ public sealed class WebSecurityTests : IAsyncLifetime
         Assert.Empty(_server.Registry.Added);
     }
 
+    [Fact]
+    public async Task Relearn_NeedsTheTokenAndSaysWhatHappened()
+    {
+        using var anonymous = Anonymous();
+        using var json = new StringContent("{}", Encoding.UTF8, "application/json");
+        using (var refused = await anonymous.PostAsync("/api/streams/cam1/learn", json))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+        Assert.Empty(_server.Registry.Relearned);
+
+        using (var started = await _server.Client.PostAsync("/api/streams/cam1/learn", new StringContent("{}", Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+            Assert.Equal("cam1", (await started.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString());
+        }
+        Assert.Equal(["cam1"], _server.Registry.Relearned);
+        using (var missing = await _server.Client.PostAsync("/api/streams/nope/learn", new StringContent("{}", Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        }
+        _server.Registry.RelearnAnswer = Edge.Host.Service.RelearnOutcome.DoesNotLearn;
+        using (var configured = await _server.Client.PostAsync("/api/streams/cam1/learn", new StringContent("{}", Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, configured.StatusCode);
+            Assert.Contains("does not learn", await ErrorAsync(configured), StringComparison.Ordinal);
+        }
+        _server.Registry.RelearnAnswer = Edge.Host.Service.RelearnOutcome.Busy;
+        using (var busy = await _server.Client.PostAsync("/api/streams/cam1/learn", new StringContent("{}", Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, busy.StatusCode);
+            Assert.Contains("fitting", await ErrorAsync(busy), StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData("GET", "/api/streams")]
     [InlineData("GET", "/metrics")]
