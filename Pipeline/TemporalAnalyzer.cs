@@ -166,6 +166,7 @@ public sealed class TemporalAnalyzer
         private readonly float[] _grids = new float[gridCapacity * gridSize];
         private int _next;
         private int _nextGrid;
+        private float[]? _window;
 
         public int Count { get; private set; }
 
@@ -213,10 +214,19 @@ public sealed class TemporalAnalyzer
         }
 
         /// <summary>The newest <paramref name="frames"/> frames as embedding followed by grid, oldest first.</summary>
+        /// <remarks>
+        /// The window is this stream's own buffer, reused from frame to frame (it is 400 kB for the default model: a
+        /// new one per frame would churn the large-object heap); valid until the next call, and the stage awaits each
+        /// model call before it asks for the next window.
+        /// </remarks>
         public float[] NewestWithGrids(int frames)
         {
             var size = features + gridSize;
-            var window = new float[frames * size];
+            if (_window?.Length != frames * size)
+            {
+                _window = new float[frames * size];
+            }
+            var window = _window;
             for (var i = 0; i < frames; i++)
             {
                 var slot = ((_next - frames + i) % capacity + capacity) % capacity;

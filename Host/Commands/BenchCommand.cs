@@ -138,7 +138,16 @@ public static class BenchCommand
             {
                 throw new ModelException(ModelError.Invalid, $"{features.Count} frames are too few for windows of {window}");
             }
-            float[] Window(int end) => [.. Enumerable.Range(end - window + 1, window).SelectMany(t => features[t])];
+            // One buffer filled per window, as the temporal stage fills its stream's buffer from its ring.
+            var buffer = new float[window * model.FeatureSize];
+            float[] Window(int end)
+            {
+                for (var f = 0; f < window; f++)
+                {
+                    features[end - window + 1 + f].CopyTo(buffer, f * model.FeatureSize);
+                }
+                return buffer;
+            }
             await model.RunWithCellsAsync(Window(window - 1), 1, ct).ConfigureAwait(false);
             var started = Stopwatch.GetTimestamp();
             for (var end = window - 1; end < features.Count; end++)
