@@ -90,12 +90,24 @@ public static partial class EdgeCli
         var inputs = new Argument<string[]>("normal") { Description = "Normal footage: one or more videos, or a feature recording folder made by edge run", Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--out") { Description = "Model to write (.onnx; its manifest is written beside it)", Required = true };
         var keep = new Option<string?>("--keep-recording") { Description = "Keep the videos' recorded features in this folder (default: a temporary folder, deleted)" };
+        var falseAlarms = new Option<double>("--max-false-alarm-rate")
+        {
+            Description = "Refuse the model (write nothing, exit 1) when more than this share of held-out normal frames scores above 1.0",
+            DefaultValueFactory = _ => new Edge.Models.GridAnomaly.GridAnomalyOptions().MaxFalseAlarmRate,
+        };
+        falseAlarms.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<double>() is <= 0 or > 1)
+            {
+                r.AddError("--max-false-alarm-rate must be above 0 and at most 1 (0.05 is 5 % of frames)");
+            }
+        });
         var command = new Command("learn", "Learn the default anomaly model from normal footage (no training stack needed); edge process --anomaly-model then scores every frame")
         {
-            inputs, output, keep,
+            inputs, output, keep, falseAlarms,
         };
         command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
-            LearnCommand.RunAsync(context, new LearnCommand.Arguments(parse.GetValue(inputs)!, parse.GetValue(output)!, parse.GetValue(keep)), stop)));
+            LearnCommand.RunAsync(context, new LearnCommand.Arguments(parse.GetValue(inputs)!, parse.GetValue(output)!, parse.GetValue(keep), parse.GetValue(falseAlarms)), stop)));
         return command;
     }
 }

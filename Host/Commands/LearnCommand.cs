@@ -17,7 +17,8 @@ public static class LearnCommand
 {
     /// <param name="Inputs">Normal videos, or one finished feature recording folder.</param>
     /// <param name="KeepRecording">Keep the recording of the videos' features in this folder (default: a temporary one, deleted).</param>
-    public sealed record Arguments(IReadOnlyList<string> Inputs, string Out, string? KeepRecording);
+    /// <param name="MaxFalseAlarmRate">The model is refused above this held-out false-alarm rate (<see cref="GridAnomalyOptions.MaxFalseAlarmRate"/>).</param>
+    public sealed record Arguments(IReadOnlyList<string> Inputs, string Out, string? KeepRecording, double MaxFalseAlarmRate = 0.05);
 
     public static async Task<int> RunAsync(EdgeContext context, Arguments args, CancellationToken ct)
     {
@@ -47,11 +48,12 @@ public static class LearnCommand
         {
             var progress = new Progress<string>(step => logger.LogInformation("Learning: {Step}", step));
             var source = $"learned from {string.Join(", ", args.Inputs.Select(Path.GetFileName))} on {DateTime.UtcNow:yyyy-MM-dd}";
-            var (manifest, report) = await Task.Run(() => AnomalyLearning.Learn(recording, args.Out, models.FrameModel.Manifest, source, progress: progress, ct: ct), ct)
+            var (manifest, report) = await Task.Run(() => AnomalyLearning.Learn(recording, args.Out, models.FrameModel.Manifest, source,
+                new GridAnomalyOptions { MaxFalseAlarmRate = args.MaxFalseAlarmRate }, progress, ct), ct)
                 .ConfigureAwait(false);
             var c = CultureInfo.InvariantCulture;
             AnsiConsole.WriteLine(string.Create(c,
-                $"anomaly model {args.Out}: {report.Frames} normal frames ({report.MemoryFrames} in its memories, {report.HeldOutFrames} held out), terms {string.Join(", ", manifest.GridAnomaly!.Terms)}; held-out frames above 1.0: {report.HeldOutAboveThreshold:P1}"));
+                $"anomaly model {args.Out}: {report.Frames} normal frames ({report.MemoryFrames} in its memories, {report.HeldOutFrames} held out), terms {string.Join(", ", manifest.GridAnomaly!.Terms)}; {FalseAlarms(report, args.MaxFalseAlarmRate)}"));
             return ExitCodes.Ok;
         }
         finally
@@ -62,4 +64,8 @@ public static class LearnCommand
             }
         }
     }
+
+    private static string FalseAlarms(GridAnomalyLearner.Report report, double limit) => report.FalseAlarmRate is { } rate
+        ? string.Create(CultureInfo.InvariantCulture, $"held-out false-alarm rate {rate:P1} of frames above 1.0 (limit {limit:P1})")
+        : $"held-out false-alarm rate not judged (fewer than {GridAnomalyLearner.BlocksToJudge} held-out blocks: learn for a few minutes more to have it checked)";
 }

@@ -130,8 +130,9 @@ public static class RunCommand
             }
             var keeping = retention.RunAsync(stop);
             var reloading = ReloadUntilStoppedAsync(context, service, reloads, logger, stop);
+            var watching = service.WatchModelsAsync(stop);
             await ReportUntilStoppedAsync(service, embedder, logger, stop).ConfigureAwait(false);
-            await Task.WhenAll(keeping, reloading).ConfigureAwait(false);
+            await Task.WhenAll(keeping, reloading, watching).ConfigureAwait(false);
         }
         finally
         {

@@ -98,6 +98,12 @@ public sealed record StreamStatus(
     /// <c>learned anomaly-….onnx</c> once in use, or why learning failed; null for a stream that does not learn.
     /// </summary>
     public string? Learning { get; init; }
+
+    /// <summary>
+    /// For a stream configured with an anomaly model file: what became of the file's last change (<c>reloaded
+    /// model.onnx at 21:40:02 UTC</c>, or why the new file cannot be used and the previous model goes on); null until it changes.
+    /// </summary>
+    public string? AnomalyModel { get; init; }
 }
 
 /// <summary>The running streams of <c>edge run</c>, as the web layer sees them. Thread-safe.</summary>

@@ -41,6 +41,8 @@ public sealed class StreamRunner : IAsyncDisposable
     private string? _fault;
     private long _framesAtFault;
     private double _sourceFps;
+    private CancellationTokenSource? _restart;
+    private string? _modelNote;
 
     public StreamRunner(StreamDefinition definition, StreamServiceContext service, string anomalyModel, string activityModel)
     {
@@ -72,6 +74,9 @@ public sealed class StreamRunner : IAsyncDisposable
     /// <summary>Whether the stream learns its own anomaly model.</summary>
     public bool Learns => _learning is not null;
 
+    /// <summary>The anomaly model file the stream was configured with (the service reloads it when it changes); empty when it learns its own or has none.</summary>
+    public string ConfiguredAnomalyModel => _learning is null ? Spec.AnomalyModel : "";
+
     /// <summary>A model just learned: used by every later build of the stream, and put into the running one without a gap.</summary>
     private void PutIn(string modelPath)
     {
@@ -85,15 +90,54 @@ public sealed class StreamRunner : IAsyncDisposable
             _logger.LogWarning("{Stream}: the learned model {Model} cannot be used, the stream goes on as it was: {Error}", Definition.Id, modelPath, ex.Message);
             return;
         }
+        string previous;
         lock (_lock)
         {
+            previous = Spec.AnomalyModel;
             Spec = Spec with { AnomalyModel = modelPath };
-            if (model is not null)
-            {
-                _stream?.Temporal?.ReplaceAnomaly(model);
-            }
+        }
+        if (model is not null)
+        {
+            ReplaceAnomalyModel(model);
+        }
+        if (previous.Length > 0 && previous != modelPath)
+        {
+            _service.Models.Retire(previous, "anomaly");
         }
     }
+
+    /// <summary>
+    /// Puts <paramref name="model"/> (the catalog's newest for this stream's anomaly model) into the running stream:
+    /// without a gap when its temporal stage can take it, otherwise (no temporal stage yet, or a model that reads the
+    /// grid the running build does not keep) by building the stream again.
+    /// </summary>
+    public void ReplaceAnomalyModel(IWindowModel model)
+    {
+        lock (_lock)
+        {
+            if (_stream?.Temporal is { } temporal)
+            {
+                try
+                {
+                    temporal.ReplaceAnomaly(model);
+                    return;
+                }
+                catch (InvalidOperationException)
+                {
+                    // The running build keeps no grids: the next one does.
+                }
+            }
+            if (_stream is null)
+            {
+                return; // being (re)built: the build takes the catalog's newest model
+            }
+            _logger.LogInformation("{Stream}: building the stream again to put its new anomaly model in", Definition.Id);
+            _restart?.Cancel();
+        }
+    }
+
+    /// <summary>What became of the configured model file's last change, for the status (null before any change).</summary>
+    public void NoteModel(string note) => Volatile.Write(ref _modelNote, note);
 
     /// <summary>The source with any credentials removed: the only form that is logged or shown.</summary>
     public string Redacted { get; }
@@ -168,6 +212,7 @@ public sealed class StreamRunner : IAsyncDisposable
             var stream = Interlocked.Exchange(ref _prepared, null);
             Exception? failure = null;
             var stable = false;
+            using var run = CancellationTokenSource.CreateLinkedTokenSource(stop);
             try
             {
                 if (stream is null)
@@ -178,12 +223,13 @@ public sealed class StreamRunner : IAsyncDisposable
                 lock (_lock)
                 {
                     _stream = stream;
+                    _restart = run;
                     _runStartedTicks = Stopwatch.GetTimestamp();
                 }
                 _logger.LogInformation("{Stream}: started on {Source}", Definition.Id, Redacted);
-                await stream.RunAsync(stop).ConfigureAwait(false);
+                await stream.RunAsync(run.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            catch (OperationCanceledException) when (run.IsCancellationRequested)
             {
             }
             catch (Exception ex)
@@ -202,6 +248,14 @@ public sealed class StreamRunner : IAsyncDisposable
                     // Releasing a failed run must not end the supervision of the stream.
                     _logger.LogWarning("{Stream}: releasing the stopped run failed: {Error}", Definition.Id, ex.Message);
                 }
+            }
+            lock (_lock)
+            {
+                _restart = null;
+            }
+            if (failure is null && run.IsCancellationRequested && !stop.IsCancellationRequested)
+            {
+                continue; // built again on purpose (ReplaceAnomalyModel)
             }
             if (failure is null)
             {
@@ -332,6 +386,7 @@ public sealed class StreamRunner : IAsyncDisposable
             SourceFps = Volatile.Read(ref _sourceFps),
             OfferedFps = state is StreamState.Stopped ? 0 : _offered.Rate(read),
             Learning = _learning?.Status,
+            AnomalyModel = Volatile.Read(ref _modelNote),
         };
     }
 

@@ -322,6 +322,90 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
         }
     }
 
+    /// <summary>How often the configured anomaly model files are checked for a change.</summary>
+    public static readonly TimeSpan ModelCheckInterval = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Hot reload of configured anomaly models, until <paramref name="stop"/>: every <see cref="ModelCheckInterval"/>
+    /// each file that streams were configured with (not the models they learn) is looked at; a file (or its manifest)
+    /// that changed and then stayed the same for one more check — a copy has finished — is opened and checked against
+    /// the frame model, and put into every stream that uses it without a gap in frames. A file that is missing or not
+    /// a usable model is a warning and a status line, and the streams go on with the model they have. Replaced models
+    /// are disposed a minute later, when no stream can still be calling them.
+    /// </summary>
+    public async Task WatchModelsAsync(CancellationToken stop)
+    {
+        var stamps = new Dictionary<string, (FileStamp Seen, FileStamp Loaded)>(StringComparer.Ordinal);
+        using var timer = new PeriodicTimer(ModelCheckInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                foreach (var group in _runners.Values.Where(r => r.ConfiguredAnomalyModel.Length > 0).GroupBy(r => r.ConfiguredAnomalyModel, StringComparer.Ordinal))
+                {
+                    var stamp = FileStamp.Of(shared.Models.Settings.Models.Resolve(group.Key));
+                    if (!stamps.TryGetValue(group.Key, out var known))
+                    {
+                        stamps[group.Key] = (stamp, stamp); // as the streams loaded it
+                        continue;
+                    }
+                    if (stamp == known.Loaded || stamp != known.Seen)
+                    {
+                        stamps[group.Key] = (stamp, known.Loaded); // unchanged, or still being written
+                        continue;
+                    }
+                    stamps[group.Key] = (stamp, stamp);
+                    Reload(group.Key, [.. group]);
+                }
+                await shared.Models.DisposeRetiredAsync(TimeSpan.FromMinutes(1)).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void Reload(string configured, IReadOnlyList<StreamRunner> runners)
+    {
+        var name = Path.GetFileName(configured);
+        var ids = string.Join(", ", runners.Select(r => r.Definition.Id));
+        IWindowModel model;
+        try
+        {
+            // Anything the new file does wrong (missing, not ONNX, a manifest that does not parse, the wrong shape) is
+            // reported here: the watcher itself must never stop.
+            model = shared.Models.Reload(configured, "anomaly");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            var reason = ex.Message.Split('\n', 2)[0];
+            _logger.LogWarning("The anomaly model file {Model} changed but cannot be used; stream(s) {Streams} go on with the model they had: {Error}", configured, ids, reason);
+            foreach (var runner in runners)
+            {
+                runner.NoteModel($"{name} changed but cannot be used ({reason}); the previous model goes on");
+            }
+            return;
+        }
+        _logger.LogInformation("The anomaly model file {Model} changed: reloaded into stream(s) {Streams}", configured, ids);
+        foreach (var runner in runners)
+        {
+            runner.ReplaceAnomalyModel(model);
+            runner.NoteModel($"reloaded {name} at {DateTime.UtcNow:HH:mm:ss} UTC");
+        }
+    }
+
+    /// <summary>A model file's and its manifest's size and last write time: what tells a replaced file.</summary>
+    private readonly record struct FileStamp(long Length, DateTime Written, long ManifestLength, DateTime ManifestWritten)
+    {
+        public static FileStamp Of(string path)
+        {
+            var model = new FileInfo(path);
+            var manifest = new FileInfo(ModelManifest.PathFor(path));
+            return new FileStamp(model.Exists ? model.Length : -1, model.Exists ? model.LastWriteTimeUtc : default,
+                manifest.Exists ? manifest.Length : -1, manifest.Exists ? manifest.LastWriteTimeUtc : default);
+        }
+    }
+
     internal string AnomalyModelOf(StreamDefinition definition) =>
         definition.AnomalyModel is { Length: > 0 } path ? path : shared.Defaults.Analysis.AnomalyModel;
 

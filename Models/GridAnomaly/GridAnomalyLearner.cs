@@ -14,11 +14,22 @@ namespace Edge.Models.GridAnomaly;
 public static class GridAnomalyLearner
 {
     /// <summary>What learning measured beside the parameters, for the log and the learning status.</summary>
-    public sealed record Report(long Frames, int MemoryFrames, int HeldOutFrames, double HeldOutAboveThreshold);
+    /// <param name="FalseAlarmRate">
+    /// The share of held-out normal frames above 1.0 when the score is calibrated without them: the held-out blocks of
+    /// the footage's first half calibrate and those of its second half are scored, then the other way round (the
+    /// model itself calibrates on all, so 1 % of them are above by construction). Footage whose activity changes
+    /// within it (learning across a quiet and a busy hour, a camera that moved) shows here before it shows as false alarms.
+    /// Null when the footage holds fewer than <see cref="BlocksToJudge"/> held-out blocks (a few minutes): too few to say.
+    /// </param>
+    public sealed record Report(long Frames, int MemoryFrames, int HeldOutFrames, double? FalseAlarmRate);
+
+    /// <summary>Held-out blocks needed (half in each half of the footage) before the false-alarm rate is measured and enforced.</summary>
+    public const int BlocksToJudge = 8;
 
     /// <summary>
     /// Learns from <paramref name="recording"/>. Throws <see cref="TrainingDataException"/> when the footage is too short
-    /// to hold out calibration blocks or too uniform to calibrate (a still picture).
+    /// to hold out calibration blocks, too uniform to calibrate (a still picture), or when the held-out false-alarm rate
+    /// (<see cref="Report.FalseAlarmRate"/>) is above <see cref="GridAnomalyOptions.MaxFalseAlarmRate"/>.
     /// </summary>
     public static (GridAnomalyParameters Parameters, Report Report) Learn(FeatureRecording recording, GridAnomalyOptions? options = null,
         IProgress<string>? progress = null, CancellationToken ct = default)
@@ -109,7 +120,7 @@ public static class GridAnomalyLearner
         var heldOutFrames = new List<HeldOutFrame>();
         float[]? previous = null;
         var heldOutIndex = 0;
-        foreach (var (isHeldOut, embedding, gridValues, first) in FramesWithStarts(recording, o))
+        foreach (var (isHeldOut, embedding, gridValues, first, block) in FramesWithStarts(recording, o))
         {
             ct.ThrowIfCancellationRequested();
             if (first)
@@ -137,7 +148,7 @@ public static class GridAnomalyLearner
             else if (changes is not null && heldOutIndex++ % heldOutStride == 0)
             {
                 var frame = GridAnomalyScorer.NearestDistances(GridAnomalyScorer.Unit(embedding), 1, frameMemory, e)[0];
-                heldOutFrames.Add(new HeldOutFrame(projected, frame, changes));
+                heldOutFrames.Add(new HeldOutFrame(projected, frame, changes, block));
             }
         }
         if (heldOutFrames.Count < 10 || lows.Count < 10)
@@ -164,15 +175,7 @@ public static class GridAnomalyLearner
             terms[i] = [h.Frame, GridAnomalyScorer.TopMean(distances, o.TopK), still, motion];
             cellLogs.AddRange(distances.Select(x => MathF.Log(x + GridAnomalyOptions.Epsilon)));
         }
-        var logMean = new float[4];
-        var logStd = new float[4];
-        for (var k = 0; k < 4; k++)
-        {
-            var logs = terms.Select(t => Math.Log(t[k] + GridAnomalyOptions.Epsilon)).ToArray();
-            var m = logs.Average();
-            logMean[k] = (float)m;
-            logStd[k] = (float)Math.Max(Math.Sqrt(logs.Average(x => (x - m) * (x - m))), 0.05);
-        }
+        var (logMean, logStd) = TermStandardisation(terms);
         var weights = GridAnomalyParameters.TermNames.Select(t => o.Terms.Contains(t) ? 1f : 0f).ToArray();
         var raws = terms.Select(t => (double)GridAnomalyScorer.Raw(t, logMean, logStd, weights)).Order().ToArray();
         var median = Statistics.Percentile(raws, 0.5);
@@ -202,11 +205,59 @@ public static class GridAnomalyLearner
             Calibration = new AnomalyCalibration(median, std, p99, 99, raws.Length),
             FramesLearned = recording.Frames,
         };
-        var above = raws.Count(r => (r - median) / (p99 - median) > 1) / (double)raws.Length;
-        return (parameters, new Report(recording.Frames, (int)memoryFrames, heldOutFrames.Count, above));
+        var falseAlarms = CrossCheckedFalseAlarmRate(terms, [.. heldOutFrames.Select(h => h.Block)], weights);
+        if (falseAlarms is { } rate && rate > o.MaxFalseAlarmRate)
+        {
+            throw new TrainingDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"model refused: {rate:P1} of held-out normal frames score above 1.0 (the limit is {o.MaxFalseAlarmRate:P1}); the footage is not steady enough to say what is normal here (learn longer, or at a time that shows the scene's usual activity)"));
+        }
+        return (parameters, new Report(recording.Frames, (int)memoryFrames, heldOutFrames.Count, falseAlarms));
     }
 
-    private sealed record HeldOutFrame(float[] Projected, float Frame, float[] Changes);
+    /// <summary>
+    /// Two-fold estimate of the share of normal frames above 1.0: held-out blocks split into the footage's first and
+    /// second half, each half scored with terms standardised and calibrated (median and 99th percentile) on the other,
+    /// exactly as the model is on all.
+    /// </summary>
+    internal static double? CrossCheckedFalseAlarmRate(float[][] terms, int[] blocks, float[] weights)
+    {
+        var blockOrder = blocks.Distinct().Order().ToArray();
+        if (blockOrder.Length < BlocksToJudge)
+        {
+            return null;
+        }
+        var fold = blocks.Select(b => Array.BinarySearch(blockOrder, b) < blockOrder.Length / 2 ? 0 : 1).ToArray();
+        var (above, checkedFrames) = (0, 0);
+        for (var f = 0; f < 2; f++)
+        {
+            var calibrate = terms.Where((_, i) => fold[i] != f).ToArray();
+            var check = terms.Where((_, i) => fold[i] == f).ToArray();
+            var (logMean, logStd) = TermStandardisation(calibrate);
+            var raws = calibrate.Select(t => (double)GridAnomalyScorer.Raw(t, logMean, logStd, weights)).Order().ToArray();
+            var median = Statistics.Percentile(raws, 0.5);
+            var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);
+            above += check.Count(t => (GridAnomalyScorer.Raw(t, logMean, logStd, weights) - median) / (p99 - median) > 1);
+            checkedFrames += check.Length;
+        }
+        return above / (double)checkedFrames;
+    }
+
+    /// <summary>Mean and standard deviation (at least 0.05) of each term's log over <paramref name="terms"/>.</summary>
+    private static (float[] Mean, float[] Std) TermStandardisation(float[][] terms)
+    {
+        var logMean = new float[4];
+        var logStd = new float[4];
+        for (var k = 0; k < 4; k++)
+        {
+            var logs = terms.Select(t => Math.Log(t[k] + GridAnomalyOptions.Epsilon)).ToArray();
+            var m = logs.Average();
+            logMean[k] = (float)m;
+            logStd[k] = (float)Math.Max(Math.Sqrt(logs.Average(x => (x - m) * (x - m))), 0.05);
+        }
+        return (logMean, logStd);
+    }
+
+    private sealed record HeldOutFrame(float[] Projected, float Frame, float[] Changes, int Block);
 
     private static void MultiplyAdd(Span<float> target, ReadOnlySpan<float> x, float scale)
     {
@@ -228,18 +279,20 @@ public static class GridAnomalyLearner
     private static IEnumerable<(bool HeldOut, float[] Embedding, float[] Grid)> Frames(FeatureRecording recording, GridAnomalyOptions o) =>
         FramesWithStarts(recording, o).Select(f => (f.HeldOut, f.Embedding, f.Grid));
 
-    /// <summary>Every frame with whether its block is held out and whether it starts a segment.</summary>
-    private static IEnumerable<(bool HeldOut, float[] Embedding, float[] Grid, bool First)> FramesWithStarts(FeatureRecording recording, GridAnomalyOptions o)
+    /// <summary>Every frame with whether its block is held out, whether it starts a segment, and its block's number over the whole recording.</summary>
+    private static IEnumerable<(bool HeldOut, float[] Embedding, float[] Grid, bool First, int Block)> FramesWithStarts(FeatureRecording recording, GridAnomalyOptions o)
     {
+        var blocksBefore = 0;
         foreach (var segment in recording.Segments)
         {
             var position = 0;
             foreach (var (embedding, grid) in recording.Read(segment))
             {
                 var block = position / o.BlockFrames;
-                yield return (block % o.HeldOutEvery == o.HeldOutEvery - 1, embedding, grid, position == 0);
+                yield return (block % o.HeldOutEvery == o.HeldOutEvery - 1, embedding, grid, position == 0, blocksBefore + block);
                 position++;
             }
+            blocksBefore += (position + o.BlockFrames - 1) / o.BlockFrames;
         }
     }
 

@@ -44,6 +44,12 @@ public sealed record GridAnomalyOptions
 
     public int Seed { get; init; } = 1;
 
+    /// <summary>
+    /// The most held-out normal frames that may score above 1.0 when calibrated without them (see
+    /// <see cref="GridAnomalyLearner.Report.FalseAlarmRate"/>); a model above it is refused. A steady scene gives about 1 %.
+    /// </summary>
+    public double MaxFalseAlarmRate { get; init; } = 0.05;
+
     /// <summary>Keeps logarithms finite for a frozen feed, whose frames do not change at all.</summary>
     public const float Epsilon = 1e-3f;
 }

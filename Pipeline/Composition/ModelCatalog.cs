@@ -22,6 +22,7 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
     private readonly double _batchWindowMs;
     private readonly int _maxWindows;
     private readonly Dictionary<string, IWindowModel?> _sequenceModels = new(StringComparer.Ordinal);
+    private readonly List<(IWindowModel Model, long RetiredAt)> _retired = [];
 
     private ModelCatalog(ModelSettings settings, FrameEmbedder frameModel, string frameModelPath, SharedEmbedder? shared,
         double batchWindowMs, int maxWindows, ILoggerFactory logs)
@@ -94,6 +95,76 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>
+    /// Opens <paramref name="configured"/> again (its file changed) and puts it in place of the one open for
+    /// <paramref name="role"/>, so that every later <see cref="SequenceModel"/> returns it; the caller hands it to the
+    /// running streams. The model it replaces is retired (<see cref="DisposeRetiredAsync"/>). Throws
+    /// <see cref="ModelException"/> when the file is missing or not a usable model: then nothing changes.
+    /// </summary>
+    public IWindowModel Reload(string configured, string role)
+    {
+        var path = _settings.Models.Resolve(configured);
+        if (!File.Exists(path))
+        {
+            throw new ModelException(ModelError.NotFound, $"{role} model not found: {path}");
+        }
+        var opened = OpenSequenceModel(configured, role)!;
+        var model = _shared is null ? opened : new SharedSequenceModel(opened, _maxWindows, _batchWindowMs);
+        lock (_sequenceModels)
+        {
+            var key = role + ":" + configured;
+            if (_sequenceModels.TryGetValue(key, out var previous) && previous is not null)
+            {
+                _retired.Add((previous, System.Diagnostics.Stopwatch.GetTimestamp()));
+            }
+            _sequenceModels[key] = model;
+        }
+        return model;
+    }
+
+    /// <summary>Takes a model the streams no longer use (a learned model replaced by a newer one) out of the catalog; it is retired.</summary>
+    public void Retire(string configured, string role)
+    {
+        lock (_sequenceModels)
+        {
+            if (_sequenceModels.Remove(role + ":" + configured, out var model) && model is not null)
+            {
+                _retired.Add((model, System.Diagnostics.Stopwatch.GetTimestamp()));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Disposes the retired models that have been out of the catalog for <paramref name="after"/>: by then every
+    /// running stream has put its replacement in (on its next frame) and no call can still be on them.
+    /// </summary>
+    public async ValueTask DisposeRetiredAsync(TimeSpan after)
+    {
+        List<IWindowModel> due;
+        lock (_sequenceModels)
+        {
+            due = [.. _retired.Where(r => System.Diagnostics.Stopwatch.GetElapsedTime(r.RetiredAt) >= after).Select(r => r.Model)];
+            _retired.RemoveAll(r => due.Contains(r.Model));
+        }
+        foreach (var model in due)
+        {
+            await DisposeModelAsync(model).ConfigureAwait(false);
+        }
+    }
+
+    private static async ValueTask DisposeModelAsync(IWindowModel model)
+    {
+        switch (model)
+        {
+            case SharedSequenceModel shared:
+                await shared.DisposeAsync().ConfigureAwait(false);
+                break;
+            case IDisposable disposable:
+                disposable.Dispose();
+                break;
+        }
+    }
+
     private IWindowModel? OpenSequenceModel(string configured, string role)
     {
         var path = _settings.Models.Resolve(configured);
@@ -162,19 +233,15 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var model in _sequenceModels.Values)
+        foreach (var model in _sequenceModels.Values.Concat(_retired.Select(r => r.Model)))
         {
-            switch (model)
+            if (model is not null)
             {
-                case SharedSequenceModel shared:
-                    await shared.DisposeAsync().ConfigureAwait(false);
-                    break;
-                case IDisposable disposable:
-                    disposable.Dispose();
-                    break;
+                await DisposeModelAsync(model).ConfigureAwait(false);
             }
         }
         _sequenceModels.Clear();
+        _retired.Clear();
         if (_shared is not null)
         {
             await _shared.DisposeAsync().ConfigureAwait(false);

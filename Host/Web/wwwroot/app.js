@@ -167,8 +167,9 @@ async function refreshStreams() {
     c.values.age.textContent = number(s.ageP50Ms, 0) + ' / ' + number(s.ageP99Ms, 0);
     c.values.activity.textContent = s.activity ?? '–';
     c.values.anomaly.textContent = number(s.anomalyScore, 2);
-    // Learning at the site: 'learning (12 of 30 min)', 'learned anomaly-….onnx', or why it failed; configured models show '–'.
-    c.values.learning.textContent = s.learning ?? '–';
+    // Learning at the site: 'learning (12 of 30 min)', 'learned anomaly-….onnx', or why it failed; a configured
+    // model file shows what became of its last change ('reloaded …', or why the new file is not used), else '–'.
+    c.values.learning.textContent = s.learning ?? s.anomalyModel ?? '–';
     c.values.events.textContent = s.events;
     c.error.textContent = s.lastError ?? '';
     c.error.hidden = !s.lastError;

@@ -218,6 +218,64 @@ public sealed class StreamServiceTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task ConfiguredAnomalyModel_FileReplaced_IsReloadedWithoutStopping_ABrokenFileKeepsThePrevious()
+    {
+        var data = Path.Combine(_work, "data");
+        var config = WriteConfig(new { DataDirectory = data });
+        await using var context = await EdgeContext.StartAsync(config, new Dictionary<string, string?>(), CancellationToken.None);
+        var models = ModelCatalog.OpenShared(context.ModelSettings(), 8, 10, NullLoggerFactory.Instance);
+        await using (models)
+        {
+            // Two models learned from the same 400 frames: all four terms, and the frame term alone.
+            var recording = await AnomalyLearning.RecordAsync([TestData.Vtest], Path.Combine(_work, "recording"),
+                new Edge.Capture.CaptureOptions { MaxFrames = 400 }, models, NullLoggerFactory.Instance, CancellationToken.None);
+            var all = Path.Combine(_work, "all.onnx");
+            var frameOnly = Path.Combine(_work, "frame-only.onnx");
+            AnomalyLearning.Learn(recording, all, models.FrameModel.Manifest, "test");
+            AnomalyLearning.Learn(recording, frameOnly, models.FrameModel.Manifest, "test", new Edge.Models.GridAnomaly.GridAnomalyOptions { Terms = ["frame"] });
+            var configured = Path.Combine(_work, "camera.onnx");
+            CopyModel(all, configured);
+
+            using var store = new SqliteEventStore(Path.Combine(_work, "events.db"));
+            var events = Path.Combine(_work, "events");
+            Directory.CreateDirectory(events);
+            using var stop = new CancellationTokenSource();
+            await using var service = new StreamService(StreamServiceContext.From(context, models, store, events));
+            var watching = service.WatchModelsAsync(stop.Token);
+            await service.AddAsync(new StreamDefinition("cam", TestData.Vtest, TargetFps: 10, Loop: true, AnomalyModel: configured), CancellationToken.None);
+            await WaitUntil(() => service.Find("cam")!.AnomalyScore is not null, "the configured model scores");
+            Assert.Null(service.Find("cam")!.AnomalyModel);
+            await Task.Delay(StreamService.ModelCheckInterval * 2); // the watcher has seen the file as loaded
+
+            // Replaced by another model: reloaded into the running stream, which never stops or faults for it.
+            CopyModel(frameOnly, configured);
+            await WaitUntil(() => service.Find("cam")!.AnomalyModel?.StartsWith("reloaded camera.onnx", StringComparison.Ordinal) == true, "the new file is reloaded", seconds: 30);
+            var processed = service.Find("cam")!.FramesProcessed;
+            var scores = service.AnomalyHistory("cam").Count;
+            await WaitUntil(() => service.AnomalyHistory("cam").Count >= Math.Min(scores + 20, 200), "scores go on with the new model");
+            Assert.Equal((StreamState.Running, 0L), (service.Find("cam")!.State, service.Find("cam")!.Faults));
+            Assert.True(service.Find("cam")!.FramesProcessed > processed);
+            Assert.Equal(["frame"], models.SequenceModel(configured, "anomaly")!.Manifest.GridAnomaly!.Terms);
+
+            // Replaced by a file that is not a model: a status line, and the previous model goes on scoring.
+            File.WriteAllText(configured, "not a model");
+            await WaitUntil(() => service.Find("cam")!.AnomalyModel?.Contains("cannot be used", StringComparison.Ordinal) == true, "the broken file is reported", seconds: 30);
+            scores = service.AnomalyHistory("cam").Count;
+            await WaitUntil(() => service.AnomalyHistory("cam").Count >= Math.Min(scores + 20, 200), "scores go on with the previous model");
+            Assert.Equal((StreamState.Running, 0L), (service.Find("cam")!.State, service.Find("cam")!.Faults));
+
+            await stop.CancelAsync();
+            await watching;
+        }
+    }
+
+    private static void CopyModel(string from, string to)
+    {
+        File.Copy(from, to, overwrite: true);
+        File.Copy(ModelManifest.PathFor(from), ModelManifest.PathFor(to), overwrite: true);
+    }
+
     private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 90)
     {
         var clock = Stopwatch.StartNew();

@@ -120,6 +120,29 @@ public sealed class GridAnomalyModelTests : IDisposable
     }
 
     [Fact]
+    public void Learn_SteadyFootage_ReportsAFewHeldOutFalseAlarms_FootageThatTurnsBusyIsRefused()
+    {
+        var (_, steady) = GridAnomalyLearner.Learn(Record(Normal(1600, 4), "steady"), s_options);
+        Assert.InRange(steady.FalseAlarmRate!.Value, 0, 0.04);
+        // 400 frames hold 5 held-out blocks: too few to judge, so not measured and never refused.
+        Assert.Null(GridAnomalyLearner.Learn(Record(Normal(400, 6), "short"), s_options).Report.FalseAlarmRate);
+
+        // The second half is a busier scene: three walkers instead of one, and twice the flicker.
+        var busy = Normal(400, 4).Concat(Normal(400, 5, start: 400).Select(f =>
+        {
+            var grid = f.Grid.Select((v, i) => v + (i / s_grid.Channels % 7 == 3 ? 2.5f : 0) + (float)Math.Sin(i * 0.7 + f.Grid[0] * 9) * 0.6f).ToArray();
+            return (f.Embedding, grid);
+        }));
+        var refused = Assert.Throws<TrainingDataException>(() => GridAnomalyLearner.Learn(Record(busy, "busy"), s_options));
+        Assert.Contains("model refused", refused.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_folder, "busy.onnx")));
+
+        // The limit is an option: the same footage passes when the caller allows what it measured.
+        var (_, allowed) = GridAnomalyLearner.Learn(Record(busy, "busy-allowed"), s_options with { MaxFalseAlarmRate = 1 });
+        Assert.True(allowed.FalseAlarmRate > s_options.MaxFalseAlarmRate, $"busy footage's held-out false alarms {allowed.FalseAlarmRate:P1}");
+    }
+
+    [Fact]
     public void Learn_LongFootage_KeepsItsMemoriesAndCalibrationBounded()
     {
         var (p, report) = GridAnomalyLearner.Learn(Record(Normal(1600, 3)), s_options);
