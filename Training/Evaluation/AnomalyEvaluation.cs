@@ -118,7 +118,8 @@ public static class AnomalyEvaluation
     /// <summary>
     /// Everything for one method over the test videos. <paramref name="kinds"/> limits the kinds counted (others'
     /// frames are left out, neither positive nor negative); <paramref name="normal"/> are held-out normal videos for
-    /// false alarms per hour (their scores with the same method); <paramref name="grid"/> and the frame size map
+    /// false alarms per hour (their scores with the same method); without them, false alarms per hour are the events
+    /// that overlap no injection over the test videos' normal frames (held-out normal footage too); <paramref name="grid"/> and the frame size map
     /// injected boxes to cells for localisation.
     /// </summary>
     public static MethodReport Evaluate(string method, IReadOnlyList<Video> videos, IReadOnlyList<VideoScores> scores, EventSegmenter events,
@@ -129,6 +130,7 @@ public static class AnomalyEvaluation
         var localScores = new List<double>();
         var localLabels = new List<bool>();
         int truePositiveEvents = 0, allEvents = 0, found = 0, injections = 0;
+        double normalSeconds = 0;
         for (var v = 0; v < videos.Count; v++)
         {
             var truth = videos[v].Truth;
@@ -148,6 +150,7 @@ public static class AnomalyEvaluation
                     pooled.Add((s[t], truth.At(t)?.Kind));
                 }
             }
+            normalSeconds += Enumerable.Range(0, s.Length).Count(t => !excluded[t] && truth.At(t) is null) / truth.Fps;
             var counted = truth.Anomalies.Where(a => kinds is null || kinds.Contains(a.Kind)).ToArray();
             var found_ = events(s, truth.Fps);
             foreach (var e in found_)
@@ -201,7 +204,7 @@ public static class AnomalyEvaluation
         var families = kindResults.GroupBy(k => k.Family).ToDictionary(g => g.Key, g => g.Average(k => k.Auc));
         double? localisation = localLabels.Contains(true) && localLabels.Contains(false)
             ? Metrics.Roc(localScores, localLabels).Auc : null;
-        double? falseAlarms = null;
+        double? falseAlarms = normalSeconds > 0 ? (allEvents - truePositiveEvents) / (normalSeconds / 3600) : null;
         if (normal is { Count: > 0 })
         {
             var hours = normal.Sum(n => n.Video.Frames / n.Video.Truth.Fps) / 3600;

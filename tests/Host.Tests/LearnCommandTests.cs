@@ -76,6 +76,10 @@ public sealed class LearnCommandTests : IDisposable
         Assert.Equal(["learned", "frame difference", "nearest normal frame"], methods.Keys);
         Assert.True(methods["learned"].GetProperty("FrameAuc").GetDouble() > 0.95, methods["learned"].ToString());
         Assert.Equal(1.0, methods["learned"].GetProperty("Recall").GetDouble());
+        // False alarms per hour: the events on no injection over the 55 normal frames (5.5 s at 10 fps) of the test clip.
+        var learnedResult = methods["learned"];
+        var falseEvents = Math.Round(learnedResult.GetProperty("Events").GetInt32() * (1 - learnedResult.GetProperty("Precision").GetDouble()));
+        Assert.Equal(falseEvents * 3600 / 5.5, learnedResult.GetProperty("FalseAlarmsPerHour").GetDouble(), 1e-6);
         Assert.True(File.Exists(Path.Combine(_work, "eval", "timeline.png")));
     }
 
