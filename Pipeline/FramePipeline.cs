@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Edge.Capture;
@@ -31,6 +32,9 @@ public sealed class FramePipeline : IDisposable
     private readonly Channel<Frame> _frames;
     private readonly Channel<FrameResult> _embedded;
     private readonly Channel<FrameResult> _analysed;
+    // Each frame's grid (200 kB for ResNet18's layer 3, a large-object-heap allocation) comes from here and goes back
+    // once the sinks have seen it: the temporal stage and the feature recorder copy what they keep.
+    private readonly ConcurrentBag<float[]> _grids = [];
     private long _startTicks;
     private long _endTicks;
 
@@ -253,7 +257,7 @@ public sealed class FramePipeline : IDisposable
                         // Results not handed on still own their frames' pixels.
                         foreach (var unsent in results.Skip(i))
                         {
-                            unsent.Pixels?.Dispose();
+                            Release(unsent);
                         }
                         throw;
                     }
@@ -296,7 +300,7 @@ public sealed class FramePipeline : IDisposable
                 Pixels = _needsPixels ? frame : null,
                 Width = frame.Image.Width,
                 Height = frame.Image.Height,
-                Grid = features.Grids is { } grids ? grids.AsSpan(i * gridSize, gridSize).ToArray() : null,
+                Grid = features.Grids is { } grids ? RentGrid(grids.AsSpan(i * gridSize, gridSize)) : null,
             };
             results.Add(result);
         }
@@ -306,6 +310,25 @@ public sealed class FramePipeline : IDisposable
         }
         return results;
     }
+
+    private float[] RentGrid(ReadOnlySpan<float> values)
+    {
+        var grid = _grids.TryTake(out var pooled) ? pooled : new float[values.Length];
+        values.CopyTo(grid);
+        return grid;
+    }
+
+    /// <summary>Releases a result's frame lease and gives its grid back to the pool; the result must not be read after.</summary>
+    private void Release(FrameResult result)
+    {
+        result.Pixels?.Dispose();
+        if (result.Grid is { } grid && grid.Length == (_embedder.Grid?.Size ?? -1) && _grids.Count < MaxPooledGrids)
+        {
+            _grids.Add(grid);
+        }
+    }
+
+    private int MaxPooledGrids => 2 * _options.ResultQueue + 2 * BatchSize + 4;
 
     private void ReleaseUnneeded(List<Frame> batch)
     {
@@ -399,7 +422,7 @@ public sealed class FramePipeline : IDisposable
     {
         await foreach (var result in _analysed.Reader.ReadAllAsync(abort).ConfigureAwait(false))
         {
-            using (result.Pixels)
+            try
             {
                 var started = Stopwatch.GetTimestamp();
                 Sinks.CountIn();
@@ -409,6 +432,10 @@ public sealed class FramePipeline : IDisposable
                 }
                 Sinks.CountOut(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
+            finally
+            {
+                Release(result);
+            }
         }
         foreach (var sink in _sinks)
         {
@@ -417,7 +444,7 @@ public sealed class FramePipeline : IDisposable
     }
 
     /// <summary>Writes a result downstream; if the write cannot happen, the result's pixels are released here.</summary>
-    private static async ValueTask WriteResultAsync(ChannelWriter<FrameResult> writer, FrameResult result, CancellationToken abort)
+    private async ValueTask WriteResultAsync(ChannelWriter<FrameResult> writer, FrameResult result, CancellationToken abort)
     {
         try
         {
@@ -425,7 +452,7 @@ public sealed class FramePipeline : IDisposable
         }
         catch
         {
-            result.Pixels?.Dispose();
+            Release(result);
             throw;
         }
     }
@@ -444,7 +471,7 @@ public sealed class FramePipeline : IDisposable
         {
             while (channel.Reader.TryRead(out var result))
             {
-                result.Pixels?.Dispose();
+                Release(result);
             }
         }
     }

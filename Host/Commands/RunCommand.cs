@@ -30,6 +30,7 @@ public static class RunCommand
     /// <param name="reloads">SIGHUPs, registered by the caller before anything else (null: this call registers them).</param>
     public static async Task<int> RunAsync(EdgeContext context, TimeSpan? duration, CancellationToken signal, ReloadRequests? reloads = null)
     {
+        NativeHeap.LimitArenas();
         using var ownReloads = reloads is null ? new ReloadRequests() : null;
         reloads ??= ownReloads!;
         using var timed = CancellationTokenSource.CreateLinkedTokenSource(signal);

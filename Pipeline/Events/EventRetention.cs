@@ -120,16 +120,34 @@ public sealed class EventRetention(SqliteEventStore store, string eventsFolder, 
         return pass;
     }
 
-    /// <summary>Applies retention now and then every <see cref="RetentionOptions.IntervalSeconds"/> until cancelled.</summary>
+    /// <summary>How often, between passes, the disk use is compared with the budget (a pass runs at once when it is over).</summary>
+    public static readonly TimeSpan BudgetCheck = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Applies retention now and then every <see cref="RetentionOptions.IntervalSeconds"/> until cancelled; in between,
+    /// every <see cref="BudgetCheck"/>, a disk use above the budget runs a pass at once, so that busy streams overshoot
+    /// it by seconds of recording, not by a whole interval.
+    /// </summary>
     public async Task RunAsync(CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.IntervalSeconds));
+        var interval = TimeSpan.FromSeconds(options.IntervalSeconds);
+        using var timer = new PeriodicTimer(interval < BudgetCheck ? interval : BudgetCheck);
+        var lastPass = System.Diagnostics.Stopwatch.GetTimestamp();
+        var first = true;
         try
         {
             do
             {
                 try
                 {
+                    var due = first || System.Diagnostics.Stopwatch.GetElapsedTime(lastPass) >= interval - TimeSpan.FromMilliseconds(100)
+                        || (options.MaxDiskBytes > 0 && await Task.Run(UsageBytes, ct).ConfigureAwait(false) > options.MaxDiskBytes);
+                    first = false;
+                    if (!due)
+                    {
+                        continue;
+                    }
+                    lastPass = System.Diagnostics.Stopwatch.GetTimestamp();
                     await Task.Run(() => Apply(DateTimeOffset.UtcNow), ct).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)

@@ -50,6 +50,33 @@ public sealed class EventRetentionTests : IDisposable
     }
 
     [Fact]
+    public async Task RunAsync_GoesOverTheBudgetBetweenPasses_PassesAtOnceNotAtTheNextInterval()
+    {
+        using var store = new SqliteEventStore(Path.Combine(_data, SqliteEventStore.FileName));
+        var zero = DateTimeOffset.UtcNow.AddDays(-1);
+        var perEvent = 100_000 + _jpeg.Length;
+        var options = new RetentionOptions { MaxAgeDays = 0, MaxDiskMb = (4.5 * perEvent + 64 * 1024) / 1048576.0, IntervalSeconds = 3600 };
+        var retention = new EventRetention(store, _folder, null, options, new ListLogger());
+        using var stop = new CancellationTokenSource();
+        var running = retention.RunAsync(stop.Token);
+        await Task.Delay(500); // the first pass, within the budget
+        for (var n = 0; n < 8; n++)
+        {
+            Store(store, n, zero);
+        }
+        Assert.True(retention.UsageBytes() > options.MaxDiskBytes);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (retention.UsageBytes() > options.MaxDiskBytes)
+        {
+            Assert.True(clock.Elapsed < EventRetention.BudgetCheck * 3, "over the budget for three budget checks with the next pass an hour away");
+            await Task.Delay(100);
+        }
+        Assert.Equal(["e004", "e005", "e006", "e007"], store.Query().Select(e => e.Id).Order().ToList());
+        await stop.CancelAsync();
+        await running;
+    }
+
+    [Fact]
     public void Apply_OverTheDiskBudget_DeletesTheOldestFirstUntilItFits()
     {
         using var store = new SqliteEventStore(Path.Combine(_data, SqliteEventStore.FileName));
