@@ -25,6 +25,9 @@ public sealed class FramePipeline : IDisposable
     private readonly TemporalAnalyzer? _temporal;
     private readonly ObjectDetector? _objects;
     private readonly Tracking.MultiObjectTracker? _tracker;
+    private readonly Zones.ZoneLayoutOptions? _zoneOptions;
+    // Made at the first frame, whose size the layout is checked against (a live source's size is known only then).
+    private Zones.ZoneMonitor? _zones;
     private readonly PipelineOptions _options;
     private readonly ILogger _logger;
     private readonly bool _needsPixels;
@@ -42,9 +45,10 @@ public sealed class FramePipeline : IDisposable
     /// <param name="objects">The object stage (over the same <paramref name="embedder"/>), or null for none.</param>
     public FramePipeline(IFrameSource source, IFrameEmbedder embedder, IReadOnlyList<IResultSink> sinks,
         PipelineOptions options, ILogger logger, TemporalAnalyzer? temporal = null, ObjectDetector? objects = null,
-        Tracking.MultiObjectTracker? tracker = null)
+        Tracking.MultiObjectTracker? tracker = null, Zones.ZoneLayoutOptions? zones = null)
     {
         _tracker = tracker;
+        _zoneOptions = tracker is null ? null : zones;
         temporal?.CheckFeatures(embedder.EmbeddingSize, embedder.Grid);
         _needsGrid = (temporal?.ReadsGrid ?? false) || sinks.Any(s => s.NeedsGrid);
         if (_needsGrid && embedder.Grid is null)
@@ -395,6 +399,19 @@ public sealed class FramePipeline : IDisposable
         }
     }
 
+    /// <summary>The zone monitor, made at the first frame; throws <see cref="Zones.ZoneLayoutException"/> when the layout does not fit the frame.</summary>
+    private Zones.ZoneMonitor? ZonesFor(FrameResult result)
+    {
+        if (_zones is null && _zoneOptions is not null)
+        {
+            _zones = new Zones.ZoneMonitor(Zones.ZoneLayout.Create(_zoneOptions, result.Width, result.Height));
+        }
+        return _zones;
+    }
+
+    /// <summary>Occupancy, entries and line counts of the stream's zones and lines now; null without zones (or before the first frame).</summary>
+    public Zones.ZoneCounters? ZoneCounters => _zones?.Counters;
+
     private async Task RunAnalysisAsync(CancellationToken abort)
     {
         try
@@ -404,9 +421,11 @@ public sealed class FramePipeline : IDisposable
                 var started = Stopwatch.GetTimestamp();
                 Analysis.CountIn();
                 var analysis = _temporal is null ? new FrameAnalysis() : await _temporal.AnalyzeAsync(result, abort).ConfigureAwait(false);
-                // The tracker sees every frame in order (here, one frame at a time), its objects included.
-                var tracks = _tracker?.Update(result).Present ?? [];
-                await WriteResultAsync(_analysed.Writer, result with { Analysis = analysis, Tracks = tracks }, abort).ConfigureAwait(false);
+                // The tracker sees every frame in order (here, one frame at a time), its objects included; the zones
+                // see what the tracker made of it.
+                var update = _tracker?.Update(result);
+                var zoneEvents = update is not null && ZonesFor(result) is { } zones ? zones.Update(update) : [];
+                await WriteResultAsync(_analysed.Writer, result with { Analysis = analysis, Tracks = update?.Present ?? [], ZoneEvents = zoneEvents }, abort).ConfigureAwait(false);
                 Analysis.CountOut(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
             _analysed.Writer.TryComplete();

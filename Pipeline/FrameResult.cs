@@ -22,6 +22,9 @@ public sealed record FrameResult(string StreamId, long Index, double TimestampMs
     /// <summary>The tracks present at this frame (confirmed, seen or coasting), with ids; empty without a tracker.</summary>
     public IReadOnlyList<Tracking.TrackedObject> Tracks { get; init; } = [];
 
+    /// <summary>What tracks did in the stream's zones and at its lines in this frame (enter, exit, loiter, cross).</summary>
+    public IReadOnlyList<Zones.ZoneEvent> ZoneEvents { get; init; } = [];
+
     /// <summary>What the object stage found in the frame; empty when it is off or nothing was found.</summary>
     public IReadOnlyList<DetectedObject> Objects { get; init; } = [];
 

@@ -131,6 +131,11 @@ public static partial class EdgeCli
         {
             return Fail(context, ExitCodes.Config, ex.Message);
         }
+        catch (Exception ex) when (ex.GetBaseException() is Edge.Pipeline.Zones.ZoneLayoutException zones)
+        {
+            // Zones are checked against the frame size at the first frame: a point outside it is a config error too.
+            return Fail(context, ExitCodes.Config, zones.Message);
+        }
         catch (OutputException ex)
         {
             return Fail(context, ExitCodes.OutputNotWritable, ex.Message);

@@ -56,6 +56,7 @@ public static class ProcessCommand
             ActivityModel = analysis.ActivityModel,
             Events = context.Get<EventRules>(),
             Tracking = context.Get<Edge.Pipeline.Tracking.TrackingOptions>(),
+            Zones = context.Get<Edge.Pipeline.Zones.ZoneLayoutOptions>(),
             Outputs = new StreamOutputs
             {
                 Results = output,

@@ -32,6 +32,7 @@ public static class OptionsTable
         OptionsSection.For<ObjectOptions>(ObjectOptions.Section, o =>
             o.Enabled && string.IsNullOrWhiteSpace(o.HeadModel) ? ["Objects:HeadModel must name a classification head while Objects:Enabled is true"] : []),
         OptionsSection.For<Edge.Pipeline.Tracking.TrackingOptions>(Edge.Pipeline.Tracking.TrackingOptions.Section, o => o.Errors()),
+        OptionsSection.For<Edge.Pipeline.Zones.ZoneLayoutOptions>(Edge.Pipeline.Zones.ZoneLayoutOptions.Section, o => Edge.Pipeline.Zones.ZoneLayout.Check(o)),
         OptionsSection.For<EventRules>(EventRules.Section, o =>
             (o.AnomalyExit > o.AnomalyEnter || o.ActivityExit > o.ActivityEnter
                 ? ["Events: an exit threshold must not be above its enter threshold (AnomalyExit <= AnomalyEnter, ActivityExit <= ActivityEnter)"] : (string[])[])

@@ -45,6 +45,9 @@ public static class StreamStates
 public sealed partial record StreamDefinition(string Id, string Source, double TargetFps = 0, bool Loop = false,
     string AnomalyModel = "", string ActivityModel = "", Edge.Pipeline.Events.EventRules? Events = null, double? LearnMinutes = null)
 {
+    /// <summary>This stream's zones and lines instead of the <c>Zones</c> section's, or null.</summary>
+    public Edge.Pipeline.Zones.ZoneLayoutOptions? Zones { get; init; }
+
     /// <summary>The one rule for stream ids, used by the config, the API and the service.</summary>
     public const string IdPattern = "^[A-Za-z0-9_-]{1,64}$";
 
@@ -104,6 +107,9 @@ public sealed record StreamStatus(
     /// model.onnx at 21:40:02 UTC</c>, or why the new file cannot be used and the previous model goes on); null until it changes.
     /// </summary>
     public string? AnomalyModel { get; init; }
+
+    /// <summary>The stream's zones (occupancy now, entries) and lines (crossings per direction) since it started; null without zones.</summary>
+    public Edge.Pipeline.Zones.ZoneCounters? Zones { get; init; }
 }
 
 /// <summary>The running streams of <c>edge run</c>, as the web layer sees them. Thread-safe.</summary>

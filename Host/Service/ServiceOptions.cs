@@ -91,7 +91,10 @@ public sealed class StreamOptions
     [Range(0, 10_080)]
     public double? LearnMinutes { get; set; }
 
-    public StreamDefinition ToDefinition() => new(Id, Source, TargetFps, Loop, AnomalyModel, ActivityModel, Events, LearnMinutes);
+    /// <summary>This stream's zones and lines (the keys of the <c>Zones</c> section) instead of that section's.</summary>
+    public Edge.Pipeline.Zones.ZoneLayoutOptions? Zones { get; set; }
+
+    public StreamDefinition ToDefinition() => new(Id, Source, TargetFps, Loop, AnomalyModel, ActivityModel, Events, LearnMinutes) { Zones = Zones };
 }
 
 internal sealed class ServiceOptionsValidator : IValidateOptions<ServiceOptions>
@@ -109,6 +112,10 @@ internal sealed class ServiceOptionsValidator : IValidateOptions<ServiceOptions>
             if (options.Streams[i].Events is { } rules && EventRulesProblem(rules) is { } problem)
             {
                 failures.Add($"Service:Streams:{i}:Events: {problem}");
+            }
+            if (options.Streams[i].Zones is { } zones)
+            {
+                failures.AddRange(Edge.Pipeline.Zones.ZoneLayout.Check(zones).Select(p => $"Service:Streams:{i}: {p}"));
             }
         }
         // Ids are exact everywhere (StreamDefinition.IdComparer), but two may not differ only in case.

@@ -194,6 +194,7 @@ public sealed class StreamRunner : IAsyncDisposable
             ActivityModel = activityModel,
             Events = definition.Events ?? defaults.Events,
             Tracking = defaults.Tracking,
+            Zones = definition.Zones ?? defaults.Zones,
             Outputs = new StreamOutputs
             {
                 Events = new EventOutput(service.EventsFolder, () => service.Store, OwnsStore: false,
@@ -387,6 +388,7 @@ public sealed class StreamRunner : IAsyncDisposable
             OfferedFps = state is StreamState.Stopped ? 0 : _offered.Rate(read),
             Learning = _learning?.Status,
             AnomalyModel = Volatile.Read(ref _modelNote),
+            Zones = stream?.Pipeline.ZoneCounters,
         };
     }
 

@@ -50,11 +50,12 @@ public sealed record ReloadChanges(int Added, int Restarted, int Removed, int Un
 
 /// <summary>The configured sections a stream of the service is built from when its definition does not say otherwise.</summary>
 public sealed record StreamDefaults(CaptureOptions Capture, ReconnectOptions Reconnect, PipelineOptions Pipeline, AnalysisOptions Analysis,
-    EventRules Events, SourcePolicy Policy, Edge.Pipeline.Tracking.TrackingOptions? Tracking = null)
+    EventRules Events, SourcePolicy Policy, Edge.Pipeline.Tracking.TrackingOptions? Tracking = null, Edge.Pipeline.Zones.ZoneLayoutOptions? Zones = null)
 {
     public static StreamDefaults From(EdgeContext context) => new(context.Get<CaptureOptions>(), context.Get<ReconnectOptions>(),
         context.Get<PipelineOptions>(), context.Get<AnalysisOptions>(), context.Get<EventRules>(),
-        SourcePolicy.ForService(context.Get<SourcesOptions>()), context.Get<Edge.Pipeline.Tracking.TrackingOptions>());
+        SourcePolicy.ForService(context.Get<SourcesOptions>()), context.Get<Edge.Pipeline.Tracking.TrackingOptions>(),
+        context.Get<Edge.Pipeline.Zones.ZoneLayoutOptions>());
 }
 
 /// <summary>
@@ -269,8 +270,9 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
 
     /// <summary>Equal by value, event rules included (they are an options class, compared by their settings).</summary>
     private static bool SameDefinition(StreamDefinition a, StreamDefinition b) =>
-        a with { Events = null } == b with { Events = null }
-        && System.Text.Json.JsonSerializer.Serialize(a.Events) == System.Text.Json.JsonSerializer.Serialize(b.Events);
+        a with { Events = null, Zones = null } == b with { Events = null, Zones = null }
+        && System.Text.Json.JsonSerializer.Serialize(a.Events) == System.Text.Json.JsonSerializer.Serialize(b.Events)
+        && System.Text.Json.JsonSerializer.Serialize(a.Zones) == System.Text.Json.JsonSerializer.Serialize(b.Zones);
 
     /// <summary>
     /// Checks a definition before anything starts: its id, its source against the service's source policy (a refused
@@ -310,6 +312,10 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
         if (definition.Events is { } rules && ServiceOptionsValidator.EventRulesProblem(rules) is { } problem)
         {
             throw new ArgumentException($"events: {problem}");
+        }
+        if (definition.Zones is { } zones && Edge.Pipeline.Zones.ZoneLayout.Check(zones) is { Count: > 0 } zoneProblems)
+        {
+            throw new ArgumentException(string.Join("; ", zoneProblems));
         }
         try
         {

@@ -77,6 +77,17 @@ public sealed class EdgeMetrics : IDisposable
         meter.CreateObservableGauge("edge_stream_anomaly_score", () => CurrentStreams().Where(s => s.AnomalyScore is not null)
             .Select(s => new Measurement<double>(s.AnomalyScore!.Value, Tag(s))), description: "Latest anomaly score (1 = the model's threshold)");
 
+        meter.CreateObservableGauge("edge_zone_occupancy", () => CurrentStreams().SelectMany(s => (s.Zones?.Zones ?? []).Select(z =>
+            new Measurement<int>(z.Occupancy, Tag(s), new KeyValuePair<string, object?>("zone", z.Name)))),
+            description: "Tracks inside the zone now");
+        meter.CreateObservableCounter("edge_zone_entries_total", () => CurrentStreams().SelectMany(s => (s.Zones?.Zones ?? []).Select(z =>
+            new Measurement<long>(z.Entries, Tag(s), new KeyValuePair<string, object?>("zone", z.Name)))),
+            description: "Tracks that entered the zone since the stream started");
+        meter.CreateObservableCounter("edge_line_crossings_total", () => CurrentStreams().SelectMany(s => (s.Zones?.Lines ?? []).SelectMany(l =>
+            new[] { ("left-to-right", l.LeftToRight), ("right-to-left", l.RightToLeft) }.Select(d => new Measurement<long>(d.Item2, Tag(s),
+                new KeyValuePair<string, object?>("line", l.Name), new KeyValuePair<string, object?>("direction", d.Item1))))),
+            description: "Tracks that crossed the line since the stream started, per direction");
+
         _listener.InstrumentPublished = (instrument, listener) =>
         {
             if (instrument.Meter == meter && Family.For(instrument) is { } family)

@@ -86,6 +86,9 @@ public sealed record StreamSpec
     /// <summary>Tracks the object stage's objects across frames (ids, dwell, speed, trails); null or disabled: no tracker.</summary>
     public Tracking.TrackingOptions? Tracking { get; init; }
 
+    /// <summary>The stream's zones and lines, judged against its tracks; null or empty: none. Needs the tracker.</summary>
+    public Zones.ZoneLayoutOptions? Zones { get; init; }
+
     public EventRules Events { get; init; } = new();
 
     public StreamOutputs Outputs { get; init; } = new();
@@ -162,8 +165,14 @@ public sealed class StreamAssembly : IAsyncDisposable
             {
                 sinks.Add(new ResultFilesSink(results, models.Embedder.EmbeddingSize));
             }
+            var tracker = objects is not null && spec.Tracking is { Enabled: true } tracking ? new Tracking.MultiObjectTracker(tracking) : null;
+            var zones = spec.Zones is { } layout && (layout.Zones.Length > 0 || layout.Lines.Length > 0) ? layout : null;
+            if (zones is not null && tracker is null)
+            {
+                throw new ArgumentException("zones and lines are judged on tracks: they need the object stage (Objects:Enabled and its head) and Tracking:Enabled");
+            }
             EventsSink? events = null;
-            if (outputs.Events is { } e && temporal is not null)
+            if (outputs.Events is { } e && (temporal is not null || zones is not null))
             {
                 events = new EventsSink(e.Folder, e.OpenStore(), spec.Events, fps, e.OwnsStore, e.JsonLines, e.KeepEvents, e.DailyJsonLines);
                 if (e.OnStored is { } onStored)
@@ -181,8 +190,7 @@ public sealed class StreamAssembly : IAsyncDisposable
                 sinks.Add(new PreviewSink(preview.Hub, preview.IntervalMs, preview.JpegQuality));
             }
             sinks.AddRange(outputs.Extra);
-            var tracker = objects is not null && spec.Tracking is { Enabled: true } tracking ? new Tracking.MultiObjectTracker(tracking) : null;
-            var pipeline = new FramePipeline(source, models.Embedder, sinks, spec.Pipeline, logs.CreateLogger("Edge.Pipeline"), temporal, objects, tracker);
+            var pipeline = new FramePipeline(source, models.Embedder, sinks, spec.Pipeline, logs.CreateLogger("Edge.Pipeline"), temporal, objects, tracker, zones);
             return new StreamAssembly(source, pipeline, temporal, head, objects, sinks, events, fps);
         }
         catch

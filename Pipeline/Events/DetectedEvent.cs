@@ -31,5 +31,11 @@ public sealed record DetectedEvent(
     public const string AnomalyKind = "anomaly";
     public const string ActivityKind = "activity";
 
+    /// <summary>A track entered, left or loitered in a zone, or crossed a line: an instant (its label says which, its region is the track's box).</summary>
+    public const string ZoneKind = "zone";
+
+    /// <summary>The track a zone event is about; null for other kinds.</summary>
+    public long? Track { get; init; }
+
     public double DurationMs => EndMs - StartMs;
 }

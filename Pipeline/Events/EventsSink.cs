@@ -102,6 +102,35 @@ public sealed class EventsSink : IResultSink
         }
         KeepPeak(detectors.Anomaly, result);
         KeepPeak(detectors.Activity, result);
+        foreach (var zone in result.ZoneEvents)
+        {
+            await StoreZoneEventAsync(result, zone).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A zone event is an instant: stored at once with a snapshot of its frame and the track's box as its region (an
+    /// exit or a loiter starts when the track entered); no clip.
+    /// </summary>
+    private async ValueTask StoreZoneEventAsync(FrameResult result, Zones.ZoneEvent zone)
+    {
+        var track = result.Tracks.FirstOrDefault(t => t.Id == zone.TrackId);
+        var start = zone.DwellMs is { } dwell ? zone.TimestampMs - dwell : zone.TimestampMs;
+        var detected = new DetectedEvent(Guid.NewGuid().ToString("N"), result.StreamId, DetectedEvent.ZoneKind, Zones.ZoneEventNames.Label(zone),
+            start, zone.TimestampMs, zone.FrameIndex, zone.FrameIndex, 1, zone.FrameIndex)
+        {
+            Track = zone.TrackId,
+            Region = track is null ? null : [(int)MathF.Round(track.Box.X1), (int)MathF.Round(track.Box.Y1), (int)MathF.Round(track.Box.X2), (int)MathF.Round(track.Box.Y2)],
+        };
+        if (result.Pixels is { } pixels)
+        {
+            var name = $"event-{detected.Id}.jpg";
+            OpenCvSharp.Cv2.ImEncode(".jpg", pixels.Image, out var jpeg, new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.JpegQuality, 90));
+            await File.WriteAllBytesAsync(Path.Combine(_folder, name + ".tmp"), jpeg).ConfigureAwait(false);
+            File.Move(Path.Combine(_folder, name + ".tmp"), Path.Combine(_folder, name), overwrite: true);
+            detected = detected with { Snapshot = name };
+        }
+        await StoreAsync(detected).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -96,6 +96,27 @@ public sealed class ResultFilesSink : IResultSink
             _json.WriteEndObject();
         }
         _json.WriteEndArray();
+        if (result.ZoneEvents.Count > 0)
+        {
+            _json.WriteStartArray("zoneEvents");
+            foreach (var z in result.ZoneEvents)
+            {
+                _json.WriteStartObject();
+                _json.WriteString("kind", Zones.ZoneEventNames.Kind(z.Kind));
+                _json.WriteString("name", z.Name);
+                _json.WriteNumber("track", z.TrackId);
+                if (z.Direction is { } direction)
+                {
+                    _json.WriteString("direction", Zones.ZoneEventNames.Direction(direction));
+                }
+                if (z.DwellMs is { } dwell)
+                {
+                    _json.WriteNumber("dwellMs", Math.Round(dwell));
+                }
+                _json.WriteEndObject();
+            }
+            _json.WriteEndArray();
+        }
         _json.WriteEndObject();
         _json.Flush();
         _frames.WriteByte((byte)'\n');

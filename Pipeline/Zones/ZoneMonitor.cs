@@ -29,6 +29,24 @@ public enum CrossingDirection
 public sealed record ZoneEvent(ZoneEventKind Kind, string Name, long TrackId, CrossingDirection? Direction, long FrameIndex,
     double TimestampMs, double? DwellMs = null, bool TrackEnded = false);
 
+/// <summary>The words zone events are written with in frames.jsonl, event labels and metrics.</summary>
+public static class ZoneEventNames
+{
+    public static string Kind(ZoneEventKind kind) => kind switch
+    {
+        ZoneEventKind.Enter => "enter",
+        ZoneEventKind.Exit => "exit",
+        ZoneEventKind.Loiter => "loiter",
+        _ => "cross",
+    };
+
+    public static string Direction(CrossingDirection direction) => direction == CrossingDirection.LeftToRight ? "left-to-right" : "right-to-left";
+
+    /// <summary>An event's label: <c>enter dock</c>, <c>loiter dock</c>, <c>cross door left-to-right</c>.</summary>
+    public static string Label(ZoneEvent e) =>
+        e.Direction is { } d ? $"{Kind(e.Kind)} {e.Name} {Direction(d)}" : $"{Kind(e.Kind)} {e.Name}";
+}
+
 /// <summary>A track inside a zone now, and since when (the observation that entered it).</summary>
 public sealed record ZoneOccupant(long TrackId, long SinceFrame, double SinceMs);
 

@@ -132,7 +132,8 @@ function card(stream) {
   const stats = element('dl', { className: 'stats' });
   const values = {};
   for (const [key, label] of [['fps', 'fps'], ['offered', 'offered / source fps'], ['processed', 'frames'], ['dropped', 'dropped'], ['reconnects', 'reconnects'],
-    ['age', 'age p50 / p99 ms'], ['activity', 'activity'], ['anomaly', 'anomaly'], ['learning', 'anomaly model'], ['events', 'events']]) {
+    ['age', 'age p50 / p99 ms'], ['activity', 'activity'], ['anomaly', 'anomaly'], ['learning', 'anomaly model'], ['events', 'events'],
+    ['zones', 'zones and lines']]) {
     const [box, value] = stat(label, key);
     stats.append(box);
     values[key] = value;
@@ -171,6 +172,12 @@ async function refreshStreams() {
     // model file shows what became of its last change ('reloaded …', or why the new file is not used), else '–'.
     c.values.learning.textContent = s.learning ?? s.anomalyModel ?? '–';
     c.values.events.textContent = s.events;
+    // Zones: who is inside now and how many entered; lines: crossings each way ('right 2 in (14 entered) · door 5 → 3 ←').
+    const zones = s.zones ? [
+      ...s.zones.zones.map(z => `${z.name} ${z.occupancy} in (${z.entries} entered)`),
+      ...s.zones.lines.map(l => `${l.name} ${l.leftToRight} → ${l.rightToLeft} ←`),
+    ] : [];
+    c.values.zones.textContent = zones.length ? zones.join(' · ') : '–';
     c.error.textContent = s.lastError ?? '';
     c.error.hidden = !s.lastError;
     getJson(c.base + '/anomaly').then(a => drawSparkline(c.spark, a.scores)).catch(() => {});
