@@ -76,12 +76,25 @@ public static partial class EdgeCli
         var frames = new Option<int>("--frames") { Description = "Frames to use from the start of the video", DefaultValueFactory = _ => 300 };
         var json = new Option<string?>("--json") { Description = "Also write the numbers to this JSON file" };
         var anomaly = new Option<string?>("--anomaly-model") { Description = "Also time this anomaly model alone on the same frames, and its cost against the CNN's" };
+        var streams = new Option<int>("--streams")
+        {
+            Description = "Also run this many streams of the video at once through one shared CNN, as edge run does: aggregate and per-stream fps, batch sizes, and aggregate / inference-only",
+            DefaultValueFactory = _ => 0,
+        };
+        streams.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() is < 0 or > 64)
+            {
+                r.AddError("--streams must be between 0 and 64");
+            }
+        });
         var command = new Command("bench", "Measure decode-only, inference-only and end-to-end fps on the same frames, and their ratio")
         {
-            video, frames, json, anomaly,
+            video, frames, json, anomaly, streams,
         };
         command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse),
-            (context, stop) => BenchCommand.RunAsync(context, parse.GetValue(video)!, parse.GetValue(frames), parse.GetValue(json), stop, parse.GetValue(anomaly))));
+            (context, stop) => BenchCommand.RunAsync(context, parse.GetValue(video)!, parse.GetValue(frames), parse.GetValue(json), stop, parse.GetValue(anomaly),
+                parse.GetValue(streams))));
         return command;
     }
 

@@ -27,9 +27,24 @@ public static class BenchCommand
 
         /// <summary>The temporal stage's time per frame over the CNN's (inference-only) time per frame.</summary>
         public double? TemporalShare => TemporalFps is { } t ? InferenceFps / t : null;
+
+        /// <summary>With <c>--streams N</c>: N streams at once on one shared CNN.</summary>
+        public StreamsResult? Streams { get; init; }
     }
 
-    public static async Task<int> RunAsync(EdgeContext context, string video, int frames, string? jsonPath, CancellationToken ct, string? anomalyModel = null)
+    /// <param name="PerStreamFps">Each stream's frames over the wall time of the whole run.</param>
+    /// <param name="FramesPerCall">Frames per shared CNN call on average (batches formed across streams).</param>
+    /// <param name="Frames">Frames the streams processed, all together.</param>
+    /// <param name="CnnFrames">Frames the shared CNN ran, in <paramref name="CnnCalls"/> calls.</param>
+    public sealed record StreamsResult(int Streams, int MaxBatch, double AggregateFps, double[] PerStreamFps, double FramesPerCall, double InferenceFps,
+        long Frames, long CnnFrames, long CnnCalls)
+    {
+        /// <summary>Aggregate end-to-end fps over the single-batch inference-only fps measured in the same run.</summary>
+        public double Ratio => AggregateFps / InferenceFps;
+    }
+
+    public static async Task<int> RunAsync(EdgeContext context, string video, int frames, string? jsonPath, CancellationToken ct, string? anomalyModel = null,
+        int streams = 0)
     {
         var logger = context.CreateLogger("Edge.Bench");
         var capture = new CaptureOptions
@@ -87,11 +102,19 @@ public static class BenchCommand
         }
         logger.LogInformation("end-to-end: {Frames} frames in {Seconds:0.00} s", report.FramesProcessed, report.ElapsedSeconds);
 
+        StreamsResult? many = null;
+        if (streams > 0)
+        {
+            many = await StreamsAsync(context, models.Settings, video, capture, streams, preloaded.Count / inferenceSeconds, ct).ConfigureAwait(false);
+            logger.LogInformation("{Streams} streams at once: {Fps:0.0} frames/s in all, {PerCall:0.0} frames per CNN call", streams, many.AggregateFps, many.FramesPerCall);
+        }
+
         var result = new Result(video, decoded, embedder.MaxBatch, embedder.Provider.ToString(),
             models.Settings.Models.IntraOpThreads == 0 ? Environment.ProcessorCount : context.Get<ModelOptions>().IntraOpThreads,
             decoded / decodeSeconds, preloaded.Count / inferenceSeconds, report.FramesProcessed / report.ElapsedSeconds)
         {
             TemporalFps = temporalFps,
+            Streams = many,
         };
         Print(result);
         if (jsonPath is not null)
@@ -100,12 +123,65 @@ public static class BenchCommand
             {
                 result.Video, result.Frames, result.BatchSize, result.Provider, result.Threads,
                 result.DecodeFps, result.InferenceFps, result.EndToEndFps, result.Ratio, result.TemporalFps, result.TemporalShare,
+                streams = many is null ? null : new
+                {
+                    count = many.Streams, many.MaxBatch, many.AggregateFps, many.PerStreamFps, many.FramesPerCall, ratio = many.Ratio,
+                    many.Frames, many.CnnFrames, many.CnnCalls,
+                },
             }), ct).ConfigureAwait(false);
         }
         return ExitCodes.Ok;
     }
 
     private static void Embed(FrameEmbedder embedder, IReadOnlyList<Mat> images) => _ = embedder.Embed(images);
+
+    /// <summary>
+    /// <paramref name="count"/> streams of the video at once (every frame, as files), each built as <c>edge run</c> builds
+    /// a stream on the service's shared CNN (batches across streams up to <c>Service:MaxBatch</c>, waiting at most
+    /// <c>Service:BatchWindowMs</c>); the aggregate is all their frames over the wall time of the whole run.
+    /// </summary>
+    private static async Task<StreamsResult> StreamsAsync(EdgeContext context, ModelSettings settings, string video, CaptureOptions capture,
+        int count, double inferenceFps, CancellationToken ct)
+    {
+        var service = context.Get<Edge.Host.Service.ServiceOptions>();
+        await using var shared = ModelCatalog.OpenShared(settings, service.MaxBatch, service.BatchWindowMs, context.LoggerFactory);
+        var pipeline = context.Get<PipelineOptions>();
+        var built = new List<StreamAssembly>();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                built.Add(StreamAssembly.Build(new StreamSpec
+                {
+                    Source = video,
+                    StreamId = $"bench{i + 1}",
+                    Capture = capture,
+                    Pipeline = new PipelineOptions
+                    {
+                        BatchSize = Math.Min(pipeline.BatchSize, service.MaxBatch),
+                        BatchTimeoutMs = pipeline.BatchTimeoutMs,
+                        CaptureQueue = pipeline.CaptureQueue,
+                        ResultQueue = pipeline.ResultQueue,
+                    },
+                    ObjectStage = false,
+                }, shared, context.LoggerFactory));
+            }
+            var started = Stopwatch.GetTimestamp();
+            var reports = await Task.WhenAll(built.Select(s => s.RunAsync(ct))).ConfigureAwait(false);
+            var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var embedder = shared.Shared!;
+            return new StreamsResult(count, service.MaxBatch, reports.Sum(r => r.FramesProcessed) / seconds,
+                [.. reports.Select(r => r.FramesProcessed / seconds)], embedder.Calls == 0 ? 0 : embedder.Frames / (double)embedder.Calls, inferenceFps,
+                reports.Sum(r => r.FramesProcessed), embedder.Frames, embedder.Calls);
+        }
+        finally
+        {
+            foreach (var stream in built)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
 
     /// <summary>
     /// The anomaly model alone over the frames' features (embedding, and grid when it reads one), each frame's window
@@ -208,6 +284,13 @@ public static class BenchCommand
         AnsiConsole.Write(table);
         AnsiConsole.WriteLine(string.Create(c,
             $"end-to-end / min(decode-only, inference-only) = {r.EndToEndFps:0.0} / {Math.Min(r.DecodeFps, r.InferenceFps):0.0} = {r.Ratio:0.00}"));
+        if (r.Streams is { } many)
+        {
+            AnsiConsole.WriteLine(string.Create(c,
+                $"{many.Streams} streams at once on one shared CNN (batches up to {many.MaxBatch}, {many.FramesPerCall:0.0} frames a call): {many.AggregateFps:0.0} fps in all, per stream {string.Join(" / ", many.PerStreamFps.Select(f => f.ToString("0.0", c)))}"));
+            AnsiConsole.WriteLine(string.Create(c,
+                $"aggregate end-to-end / inference-only = {many.AggregateFps:0.0} / {many.InferenceFps:0.0} = {many.Ratio:0.00}"));
+        }
         if (r.TemporalShare is { } share)
         {
             AnsiConsole.WriteLine(string.Create(c,

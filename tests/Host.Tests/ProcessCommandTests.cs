@@ -105,5 +105,27 @@ public sealed class ProcessCommandTests : IDisposable
         Assert.Contains("models", result.Stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Bench_TwoStreams_EveryFrameOfEachThroughOneSharedCnnAndTheRatios()
+    {
+        var result = await EdgeProcess.RunAsync(_work, ["bench", TestData.VtestShort, "--frames", "40", "--streams", "2", "--json", "bench.json", .. EdgeProcess.ModelArgs]);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("aggregate end-to-end / inference-only = ", result.Stdout, StringComparison.Ordinal);
+        var bench = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "bench.json"))).RootElement;
+        Assert.Equal(40, bench.GetProperty("Frames").GetInt32());
+        var ratio = bench.GetProperty("EndToEndFps").GetDouble() / Math.Min(bench.GetProperty("DecodeFps").GetDouble(), bench.GetProperty("InferenceFps").GetDouble());
+        Assert.Equal(ratio, bench.GetProperty("Ratio").GetDouble(), 1e-9);
+        var streams = bench.GetProperty("streams");
+        Assert.Equal(2, streams.GetProperty("count").GetInt32());
+        // Each stream sends every one of its 40 frames through the one CNN, which ran exactly those frames.
+        Assert.Equal(80, streams.GetProperty("Frames").GetInt64());
+        Assert.Equal(80, streams.GetProperty("CnnFrames").GetInt64());
+        var calls = streams.GetProperty("CnnCalls").GetInt64();
+        Assert.InRange(calls, 80 / streams.GetProperty("MaxBatch").GetInt32(), 80);
+        Assert.Equal(80.0 / calls, streams.GetProperty("FramesPerCall").GetDouble(), 1e-9);
+        Assert.All(streams.GetProperty("PerStreamFps").EnumerateArray(), f => Assert.True(f.GetDouble() > 0));
+        Assert.Equal(streams.GetProperty("AggregateFps").GetDouble() / bench.GetProperty("InferenceFps").GetDouble(), streams.GetProperty("ratio").GetDouble(), 1e-9);
+    }
+
     public void Dispose() => Directory.Delete(_work, recursive: true);
 }

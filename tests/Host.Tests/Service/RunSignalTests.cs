@@ -57,7 +57,7 @@ public sealed class RunSignalTests : IDisposable
             }
             Assert.False(process.HasExited, $"edge ended by a SIGHUP during start-up (exit {(process.HasExited ? process.ExitCode : 0)}):\n{Log()}");
             Assert.True(sent > 0, "no SIGHUP was sent during start-up");
-            await WaitUntil(() => Log().Contains("0 added, 0 restarted, 0 removed, 1 unchanged", StringComparison.Ordinal), "the reload after start-up");
+            await WaitUntil(() => Log().Contains("0 added, 0 restarted, 0 removed, 1 unchanged", StringComparison.Ordinal), "the reload after start-up", log: Log);
             Assert.Contains("SIGHUP during start-up: the configuration is read again now", Log(), StringComparison.Ordinal);
 
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
@@ -116,12 +116,12 @@ public sealed class RunSignalTests : IDisposable
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 120)
+    private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 120, Func<string>? log = null)
     {
         var clock = Stopwatch.StartNew();
         while (!condition())
         {
-            Assert.True(clock.Elapsed.TotalSeconds < seconds, $"timed out waiting until {what}");
+            Assert.True(clock.Elapsed.TotalSeconds < seconds, $"timed out waiting until {what}{(log is null ? "" : "; edge run's log:\n" + string.Join('\n', log().Split('\n').TakeLast(40)))}");
             await Task.Delay(100);
         }
     }
