@@ -105,7 +105,7 @@ public static partial class EdgeCli
         var keep = new Option<string?>("--keep-recording") { Description = "Keep the videos' recorded features in this folder (default: a temporary folder, deleted)" };
         var falseAlarms = new Option<double>("--max-false-alarm-rate")
         {
-            Description = "Refuse the model (write nothing, exit 1) when more than this share of held-out normal frames scores above 1.0",
+            Description = "Refuse the model (write nothing, exit 12) when more than this share of held-out normal frames scores above 1.0",
             DefaultValueFactory = _ => new Edge.Models.GridAnomaly.GridAnomalyOptions().MaxFalseAlarmRate,
         };
         falseAlarms.Validators.Add(r =>
