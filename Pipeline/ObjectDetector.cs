@@ -17,18 +17,26 @@ public sealed record DetectedObject(int[] BoxXyxy, string Label, float Confidenc
 public sealed record ObjectStats(string Gating, long Frames, long Runs, long Skipped, long Crops, long Objects);
 
 /// <summary>
-/// The object stage, run inside the CNN stage while the pixels exist: per stream, motion regions
-/// (<see cref="MotionDetector"/>), gated by <see cref="ObjectOptions.Gating"/>; the largest regions cropped with a
-/// margin and squared, embedded by the frame model in batches, and classified by the head. Regions the head calls
-/// "background" are not reported. Does not own the embedder or the head; owns one motion detector per stream and
-/// frees them when disposed. Not thread-safe: the CNN stage is its only caller.
+/// The object stage, run inside the CNN stage while the pixels exist, on the frames <see cref="ObjectOptions.Gating"/>
+/// lets through. Two ways to find objects:
+/// <list type="bullet">
+/// <item>motion regions and a head (the default, no detector model): per stream, motion regions
+/// (<see cref="MotionDetector"/>); the largest cropped with a margin and squared, embedded by the frame model in
+/// batches, and classified by the head; regions the head calls "background" are not reported;</item>
+/// <item>a box detector (<see cref="ObjectOptions.DetectorModel"/>: Edge's own or a YOLO export): its boxes above
+/// <see cref="ObjectOptions.DetectorMinScore"/> after non-maximum suppression, labeled with its class names; people
+/// who stand still are found as well as those who move, and people side by side stay apart.</item>
+/// </list>
+/// Does not own the embedder or the head; owns the box detector, and one motion detector per stream, and frees them
+/// when disposed. Not thread-safe: the CNN stage is its only caller.
 /// </summary>
 public sealed class ObjectDetector : IDisposable
 {
     public const string BackgroundLabel = "background";
 
     private readonly IFrameEmbedder _embedder;
-    private readonly EmbeddingClassifier _head;
+    private readonly EmbeddingClassifier? _head;
+    private readonly BoxDetector? _detector;
     private readonly ObjectOptions _options;
     private readonly Dictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
     private long _frames;
@@ -36,17 +44,33 @@ public sealed class ObjectDetector : IDisposable
     private long _crops;
     private long _objects;
 
-    public ObjectDetector(IFrameEmbedder embedder, EmbeddingClassifier head, ObjectOptions options)
+    /// <param name="head">Classifies motion regions; may be null only with a <paramref name="detector"/>.</param>
+    /// <param name="detector">Finds the objects instead of motion regions and the head; owned from here on.</param>
+    public ObjectDetector(IFrameEmbedder embedder, EmbeddingClassifier? head, ObjectOptions options, BoxDetector? detector = null)
     {
-        if (head.Manifest.FeatureSize != embedder.EmbeddingSize)
+        if (head is null && detector is null)
+        {
+            throw new ArgumentException("the object stage needs a head or a box detector");
+        }
+        if (detector is null && head!.Manifest.FeatureSize != embedder.EmbeddingSize)
         {
             throw new ModelException(ModelError.Invalid,
                 $"the object head reads {head.Manifest.FeatureSize}-d features but the frame model gives {embedder.EmbeddingSize}-d embeddings");
         }
         _embedder = embedder;
         _head = head;
+        _detector = detector;
         _options = options;
     }
+
+    /// <summary>What finds the objects, for the log and the summary: "detector NAME" or "motion regions + head NAME".</summary>
+    public string Source => _detector is { } d ? $"detector {Path.GetFileName(d.Path)}" : $"motion regions + head {_head!.Manifest.Name}";
+
+    /// <summary>The box detector's file; null when motion regions and the head find objects.</summary>
+    public string? DetectorPath => _detector?.Path;
+
+    /// <summary>The labels objects can have.</summary>
+    public IReadOnlyList<string> Labels => _detector?.Labels ?? [.. _head!.Labels.Where(l => l != BackgroundLabel)];
 
     public ObjectStats Stats =>
         new(_options.Gating.ToString(), Interlocked.Read(ref _frames), Interlocked.Read(ref _runs),
@@ -58,6 +82,10 @@ public sealed class ObjectDetector : IDisposable
     /// </summary>
     public async Task<(IReadOnlyList<DetectedObject>[] Objects, bool[] RanCrops)> DetectAsync(IReadOnlyList<Frame> frames, CancellationToken ct)
     {
+        if (_detector is not null)
+        {
+            return DetectBoxes(frames);
+        }
         // Decide per frame first, so every crop of the batch goes through the CNN together.
         var due = new bool[frames.Count];
         var crops = new List<(int Frame, Rect Box, Rect Crop)>();
@@ -66,7 +94,7 @@ public sealed class ObjectDetector : IDisposable
         {
             var frame = frames[i];
             var state = StateOf(frame.StreamId);
-            var regions = state.Motion.Detect(frame.Image);
+            var regions = state.Motion!.Detect(frame.Image);
             due[i] = _options.Gating != ObjectGating.EveryNth || state.Seen % _options.EveryNthFrame == 0;
             state.Seen++;
             if (!due[i])
@@ -105,11 +133,51 @@ public sealed class ObjectDetector : IDisposable
         return (results, ranCrops);
     }
 
+    /// <summary>The detector path: every frame the gate lets through goes through the detector, in one batch when it takes one.</summary>
+    private (IReadOnlyList<DetectedObject>[] Objects, bool[] RanCrops) DetectBoxes(IReadOnlyList<Frame> frames)
+    {
+        var due = new bool[frames.Count];
+        for (var i = 0; i < frames.Count; i++)
+        {
+            var state = StateOf(frames[i].StreamId);
+            due[i] = _options.Gating switch
+            {
+                ObjectGating.EveryNth => state.Seen % _options.EveryNthFrame == 0,
+                ObjectGating.Motion => state.Motion!.Detect(frames[i].Image).Count > 0,
+                _ => true,
+            };
+            state.Seen++;
+        }
+        var images = frames.Where((_, i) => due[i]).Select(f => f.Image).ToList();
+        var boxes = images.Count == 0 ? [] : _detector!.Detect(images, (float)_options.DetectorMinScore, (float)_options.DetectorNmsIou);
+        var results = new IReadOnlyList<DetectedObject>[frames.Count];
+        var next = 0;
+        for (var i = 0; i < frames.Count; i++)
+        {
+            var state = _streams[frames[i].StreamId];
+            if (due[i])
+            {
+                state.Latest = [.. boxes[next++].Select(b => new DetectedObject(
+                    [(int)MathF.Round(b.X1), (int)MathF.Round(b.Y1), (int)MathF.Round(b.X2), (int)MathF.Round(b.Y2)], _detector!.Labels[b.Class], b.Score))];
+            }
+            else if (_options.Gating == ObjectGating.Motion)
+            {
+                state.Latest = []; // nothing moves: no objects, as with motion regions
+            }
+            results[i] = state.Latest;
+        }
+        Interlocked.Add(ref _frames, frames.Count);
+        Interlocked.Add(ref _runs, images.Count);
+        Interlocked.Add(ref _objects, results.Sum(r => r.Count));
+        return (results, due);
+    }
+
     private StreamState StateOf(string streamId)
     {
         if (!_streams.TryGetValue(streamId, out var state))
         {
-            state = new StreamState(new MotionDetector(_options.MinAreaPx, _options.MergeGapPx));
+            // The detector path needs motion only to gate on it.
+            state = new StreamState(_detector is null || _options.Gating == ObjectGating.Motion ? new MotionDetector(_options.MinAreaPx, _options.MergeGapPx) : null);
             _streams[streamId] = state;
         }
         return state;
@@ -119,7 +187,7 @@ public sealed class ObjectDetector : IDisposable
     private async Task<List<DetectedObject>[]> ClassifyAsync(IReadOnlyList<Frame> frames, List<(int Frame, Rect Box, Rect Crop)> crops, CancellationToken ct)
     {
         var found = Enumerable.Range(0, frames.Count).Select(_ => new List<DetectedObject>()).ToArray();
-        var labels = _head.Labels;
+        var labels = _head!.Labels;
         foreach (var chunk in crops.Chunk(_embedder.MaxBatch))
         {
             // Views into the pooled frames: no copy, disposed before the frames can go back to the pool.
@@ -173,14 +241,15 @@ public sealed class ObjectDetector : IDisposable
     {
         foreach (var state in _streams.Values)
         {
-            state.Motion.Dispose();
+            state.Motion?.Dispose();
         }
         _streams.Clear();
+        _detector?.Dispose();
     }
 
-    private sealed class StreamState(MotionDetector motion)
+    private sealed class StreamState(MotionDetector? motion)
     {
-        public MotionDetector Motion { get; } = motion;
+        public MotionDetector? Motion { get; } = motion;
 
         public long Seen { get; set; }
 

@@ -25,6 +25,21 @@ public sealed class ObjectOptions
     /// <summary>Classification head over frame-model embeddings (kind embedding-classifier), relative to Models:Directory.</summary>
     public string HeadModel { get; set; } = "objects-head.onnx";
 
+    /// <summary>
+    /// A box detector in the YOLO output layout (Edge's own from <c>edge train detector</c>, or a YOLOv5/v8 ONNX export),
+    /// relative to Models:Directory. When set, it finds the objects instead of motion regions and the head; empty = motion
+    /// regions classified by the head.
+    /// </summary>
+    public string DetectorModel { get; set; } = "";
+
+    /// <summary>Detector boxes scoring below this are dropped (the tracker takes those under Tracking:HighScore in its second pass).</summary>
+    [Range(0.01, 1.0)]
+    public double DetectorMinScore { get; set; } = 0.25;
+
+    /// <summary>Non-maximum suppression: a box overlapping a higher-scoring box of its class by more than this is dropped.</summary>
+    [Range(0.05, 0.95)]
+    public double DetectorNmsIou { get; set; } = 0.45;
+
     /// <summary>A missing head is an error when true, else the object stage is off and says so once.</summary>
     public bool Required { get; set; }
 

@@ -93,8 +93,8 @@ public static class ProcessCommand
             frameAgeP99Ms = Math.Round(report.FrameAgeP99Ms, 1),
             source = info,
             model = new { path = models.FrameModelPath, embedder.Manifest.Name, embedder.EmbeddingSize, provider = report.Provider, fallbackReason = embedder.FallbackReason },
-            objects = report.Objects is { } o && head is not null
-                ? new { headModel = head.Manifest.Name, labels = head.Labels, o.Gating, context.Get<ObjectOptions>().EveryNthFrame, o.Frames, cropRuns = o.Runs, skippedInferences = o.Skipped, o.Crops, objects = o.Objects }
+            objects = report.Objects is { } o && stream.Objects is { } stage
+                ? new { headModel = head?.Manifest.Name, detector = stage.DetectorPath is { } detectorPath ? Path.GetFileName(detectorPath) : null, labels = head?.Labels ?? stage.Labels, o.Gating, context.Get<ObjectOptions>().EveryNthFrame, o.Frames, cropRuns = o.Runs, skippedInferences = o.Skipped, o.Crops, objects = o.Objects }
                 : null,
             analysis = new
             {

@@ -30,7 +30,8 @@ public static class OptionsTable
         OptionsSection.For<ModelOptions>(ModelOptions.Section),
         OptionsSection.For<AnalysisOptions>(AnalysisOptions.Section),
         OptionsSection.For<ObjectOptions>(ObjectOptions.Section, o =>
-            o.Enabled && string.IsNullOrWhiteSpace(o.HeadModel) ? ["Objects:HeadModel must name a classification head while Objects:Enabled is true"] : []),
+            o.Enabled && string.IsNullOrWhiteSpace(o.HeadModel) && string.IsNullOrWhiteSpace(o.DetectorModel)
+                ? ["Objects:HeadModel must name a classification head (or Objects:DetectorModel a detector) while Objects:Enabled is true"] : []),
         OptionsSection.For<Edge.Pipeline.Tracking.TrackingOptions>(Edge.Pipeline.Tracking.TrackingOptions.Section, o => o.Errors()),
         OptionsSection.For<Edge.Pipeline.Zones.ZoneLayoutOptions>(Edge.Pipeline.Zones.ZoneLayoutOptions.Section, o => Edge.Pipeline.Zones.ZoneLayout.Check(o)),
         OptionsSection.For<EventRules>(EventRules.Section, o =>

@@ -228,6 +228,30 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
         return head;
     }
 
+    /// <summary>
+    /// Opens the object stage's box detector for one stream (the caller owns it); null when the object stage is off or
+    /// no detector is configured (motion regions and the head then find objects). A configured detector that is
+    /// missing or not a detector is a <see cref="ModelException"/>.
+    /// </summary>
+    public BoxDetector? OpenBoxDetector()
+    {
+        var objects = _settings.Objects;
+        if (!objects.Enabled || string.IsNullOrWhiteSpace(objects.DetectorModel))
+        {
+            return null;
+        }
+        var path = _settings.Models.Resolve(objects.DetectorModel);
+        if (!File.Exists(path))
+        {
+            throw new ModelException(ModelError.NotFound, $"the object detector {path} (Objects:DetectorModel) was not found");
+        }
+        var detector = BoxDetector.Open(path, _settings.Models, _logs.CreateLogger("Edge.Models"));
+        _logger.LogInformation("Object stage: detector {Name} ({Layout} layout, {Width}x{Height} input, {Classes} classes: {Labels}), scores from {MinScore}, gating {Gating}",
+            Path.GetFileName(path), detector.Layout, detector.InputWidth, detector.InputHeight, detector.Labels.Count,
+            string.Join(", ", detector.Labels.Take(8)) + (detector.Labels.Count > 8 ? ", ..." : ""), objects.DetectorMinScore, objects.Gating);
+        return detector;
+    }
+
     /// <summary>For callers that run synchronously; a shared catalog's batchers stop as in <see cref="DisposeAsync"/>.</summary>
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 

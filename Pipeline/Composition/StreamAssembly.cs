@@ -131,8 +131,11 @@ public sealed class StreamAssembly : IAsyncDisposable
 
     public TemporalAnalyzer? Temporal { get; }
 
-    /// <summary>The object stage's head (labels, manifest); null when the stage is off.</summary>
+    /// <summary>The object stage's head (labels, manifest); null when the stage is off or a detector finds the objects.</summary>
     public EmbeddingClassifier? ObjectHead => _head;
+
+    /// <summary>The object stage (what finds objects, its labels); null when it is off.</summary>
+    public ObjectDetector? Objects => _objects;
 
     /// <summary>The events sink, when the stream writes events.</summary>
     public EventsSink? Events { get; }
@@ -157,8 +160,17 @@ public sealed class StreamAssembly : IAsyncDisposable
             var anomaly = models.SequenceModel(spec.AnomalyModel, "anomaly");
             var activity = models.SequenceModel(spec.ActivityModel, "activity");
             var temporal = anomaly is null && activity is null && !spec.LearnsAnomaly ? null : new TemporalAnalyzer(anomaly, activity, spec.LearnsAnomaly);
-            head = spec.ObjectStage ? models.OpenObjectHead() : null;
-            objects = head is null ? null : new ObjectDetector(models.Embedder, head, models.Settings.Objects);
+            var detector = spec.ObjectStage ? models.OpenBoxDetector() : null;
+            try
+            {
+                head = spec.ObjectStage && detector is null ? models.OpenObjectHead() : null;
+                objects = head is null && detector is null ? null : new ObjectDetector(models.Embedder, head, models.Settings.Objects, detector);
+            }
+            catch
+            {
+                detector?.Dispose();
+                throw;
+            }
             var fps = ResultFpsOf(source.Info, spec);
             var outputs = spec.Outputs;
             if (outputs.Results is { } results)
@@ -169,7 +181,7 @@ public sealed class StreamAssembly : IAsyncDisposable
             var zones = spec.Zones is { } layout && (layout.Zones.Length > 0 || layout.Lines.Length > 0) ? layout : null;
             if (zones is not null && tracker is null)
             {
-                throw new ArgumentException("zones and lines are judged on tracks: they need the object stage (Objects:Enabled and its head) and Tracking:Enabled");
+                throw new ArgumentException("zones and lines are judged on tracks: they need the object stage (Objects:Enabled and its head or detector) and Tracking:Enabled");
             }
             EventsSink? events = null;
             if (outputs.Events is { } e && (temporal is not null || zones is not null))

@@ -141,7 +141,10 @@ public static class TorchOnnxExporter
         return builder.Linear(last, "head", Values(parameters["head.weight"]), network.Outputs, h, Values(parameters["head.bias"]));
     }
 
-    private static (string Output, long Width) Layers(OnnxGraphBuilder builder, Sequential network, string x)
+    /// <summary>The layers of a fully convolutional network (no Linear at the end), e.g. a detector: its output value.</summary>
+    public static string ConvLayers(OnnxGraphBuilder builder, Sequential network, string x) => Layers(builder, network, x, requireLinear: false).Output;
+
+    private static (string Output, long Width) Layers(OnnxGraphBuilder builder, Sequential network, string x, bool requireLinear = true)
     {
         long width = -1;
         foreach (var (name, module) in network.named_children())
@@ -191,7 +194,7 @@ public static class TorchOnnxExporter
                     throw new NotSupportedException($"layer '{name}' ({module.GetType().Name}) cannot be exported to ONNX");
             }
         }
-        if (width < 0)
+        if (width < 0 && requireLinear)
         {
             throw new NotSupportedException("the network must end in a Linear layer");
         }

@@ -111,7 +111,26 @@ public static partial class EdgeCli
             var args = new TrainClassifierCommand.Arguments(parse.GetValue(crops)!, parse.GetValue(headOut)!, options);
             return Task.Run(() => TrainClassifierCommand.Run(context, args, stop), stop);
         }));
-        var train = new Command("train", "Train the models Edge serves") { cnn, classifier, sequence, bench };
+        var scenesIn = new Argument<string>("scenes") { Description = "Scenes with ground truth (edge data scenes); the training split is used", DefaultValueFactory = _ => TrackingCommands.DefaultScenes };
+        var detectorOut = new Option<string>("--out") { Description = "Detector to write (.onnx, YOLOv8 layout)", DefaultValueFactory = _ => "models/person-detector.onnx" };
+        var detectorEpochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 30 };
+        var frameStep = new Option<int>("--frame-step") { Description = "Train on every Nth frame of each scene (neighbouring frames are near-duplicates)", DefaultValueFactory = _ => 2 };
+        var detectorBatch = new Option<int>("--batch-size") { Description = "Frames per training step", DefaultValueFactory = _ => 16 };
+        var detector = new Command("detector", "Train Edge's person detector (single-stage, anchor-free, YOLOv8 output layout) on the scenes' ground-truth boxes")
+        {
+            scenesIn, detectorOut, detectorEpochs, frameStep, detectorBatch, learningRate, patience, seed, minutes,
+        };
+        detector.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+        {
+            if (parse.GetValue(frameStep) < 1 || parse.GetValue(detectorBatch) < 1)
+            {
+                throw new ConfigException("--frame-step and --batch-size must be at least 1");
+            }
+            var options = TrainOptionsFrom(parse, parse.GetValue(detectorEpochs), validationFraction: 0.1) with { BatchSize = parse.GetValue(detectorBatch) };
+            var args = new TrackingCommands.DetectorArguments(parse.GetValue(scenesIn)!, parse.GetValue(detectorOut)!, parse.GetValue(frameStep), options);
+            return Task.Run(() => TrackingCommands.TrainDetector(context, args, stop), stop);
+        }));
+        var train = new Command("train", "Train the models Edge serves") { cnn, classifier, sequence, detector, bench };
         return train;
     }
 
@@ -197,7 +216,28 @@ public static partial class EdgeCli
                 Frames = parse.GetValue(frames),
                 Seed = parse.GetValue(dataSeed),
             }, stop), stop)));
-        return new Command("data", "Build training and test material from real footage") { anomaly, objects, activity };
+        var sceneDefaults = new Edge.Training.Data.MultiPersonScenes.Options();
+        var sceneVideo = new Option<string>("--video") { Description = "Footage whose still frames are the scenes' backgrounds", DefaultValueFactory = _ => "data/vtest.avi" };
+        var scenesOut = new Option<string>("--out") { Description = "Folder for the scenes and scenes.json", DefaultValueFactory = _ => TrackingCommands.DefaultScenes };
+        var trainScenes = new Option<int>("--train-scenes") { Description = "Training scenes", DefaultValueFactory = _ => sceneDefaults.TrainScenes };
+        var testScenes = new Option<int>("--test-scenes") { Description = "Test scenes (backgrounds from a part of the footage the training scenes do not use)", DefaultValueFactory = _ => sceneDefaults.TestScenes };
+        var sceneFrames = new Option<int>("--frames") { Description = "Frames per scene (10 fps)", DefaultValueFactory = _ => sceneDefaults.Frames };
+        var sceneSeed = new Option<int>("--seed") { Description = "Seed: the same seed writes the same scenes", DefaultValueFactory = _ => sceneDefaults.Seed };
+        var scenes = new Command("scenes", "Multi-person scenes with MOTChallenge ground truth: animated people over real backgrounds who cross, hide each other, enter and leave, with lines and a zone and their true counts")
+        {
+            sceneVideo, scenesOut, trainScenes, testScenes, sceneFrames, sceneSeed,
+        };
+        scenes.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
+        {
+            var (train, test, count) = (parse.GetValue(trainScenes), parse.GetValue(testScenes), parse.GetValue(sceneFrames));
+            if (train < 0 || test < 0 || train + test == 0 || count < 10)
+            {
+                throw new ConfigException("--train-scenes and --test-scenes must not be negative, at least one scene is needed, and --frames must be at least 10");
+            }
+            return TrackingCommands.DataScenes(context, parse.GetValue(sceneVideo)!, parse.GetValue(scenesOut)!,
+                sceneDefaults with { TrainScenes = train, TestScenes = test, Frames = count, Seed = parse.GetValue(sceneSeed) }, stop);
+        }, stop)));
+        return new Command("data", "Build training and test material from real footage") { anomaly, objects, activity, scenes };
     }
 
     /// <summary>"0-9" or "100,101,105-107".</summary>
@@ -276,6 +316,26 @@ public static partial class EdgeCli
             return Task.Run(() => EvalActivityCommand.Run(context, args, stop), stop);
         }));
         command.Subcommands.Add(activityEval);
+        var trackScenes = new Argument<string>("scenes") { Description = "Scenes with ground truth (edge data scenes)", DefaultValueFactory = _ => TrackingCommands.DefaultScenes };
+        var split = new Option<string>("--split") { Description = "Which scenes: test (never trained or tuned on) or train", DefaultValueFactory = _ => "test" }.AcceptOnlyFromAmong("test", "train");
+        var detectorModel = new Option<string?>("--detector") { Description = "A detector in the YOLO layout (edge train detector, or a YOLOv5/v8 ONNX export): measured beside motion regions and jittered ground truth" };
+        var minScore = new Option<float>("--min-score") { Description = "Detector boxes below this score are dropped before tracking", DefaultValueFactory = _ => 0.1f };
+        var trackOut = new Option<string?>("--out") { Description = "Folder for eval-tracking.json and each box source's MOTChallenge results" };
+        var trackingEval = new Command("tracking", "MOTA, IDF1, ID switches, fragmentation, detection AP and line and zone counts on the scenes, for each box source through the pipeline's tracker")
+        {
+            trackScenes, split, detectorModel, minScore, trackOut,
+        };
+        trackingEval.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
+        {
+            var score = parse.GetValue(minScore);
+            if (score is <= 0 or > 1)
+            {
+                throw new ConfigException("--min-score must be in (0, 1]");
+            }
+            var args = new TrackingCommands.EvalArguments(parse.GetValue(trackScenes)!, parse.GetValue(split)!, parse.GetValue(detectorModel), score, parse.GetValue(trackOut));
+            return Task.Run(() => TrackingCommands.EvalTracking(context, args, stop), stop);
+        }));
+        command.Subcommands.Add(trackingEval);
         command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
             Task.Run(() => EvalCommand.Run(context, new EvalCommand.Arguments(parse.GetValue(model)!, parse.GetValue(data)!,
                 parse.GetValue(anomalous), parse.GetValue(output)), stop), stop)));

@@ -3,6 +3,7 @@ using Edge.Pipeline.Tracking;
 using Edge.Pipeline.Zones;
 using Edge.Training.Data;
 using Edge.Training.Evaluation;
+using Edge.Host.Commands;
 
 namespace Edge.Training.Tests.Tracking;
 
@@ -12,7 +13,7 @@ public sealed class TrackingHarnessTests(SceneFixture scenes, Xunit.Abstractions
     [Fact]
     public void Run_JitteredTruthThroughTheTracker_TracksKeepIdentitiesAndLinesCount()
     {
-        var report = TrackingHarness.Run(scenes.SceneFolders, scene => new PipelineSceneTracker(scene, new JitteredTruth(scene.Seed).Detect),
+        var report = TrackingHarness.Run(scenes.SceneFolders, scene => new SceneTrackingSystem(scene, new JitteredTruth(scene.Seed).Detect),
             null, null, CancellationToken.None);
 
         var m = report.Combined;
@@ -49,7 +50,7 @@ public sealed class TrackingHarnessTests(SceneFixture scenes, Xunit.Abstractions
         var report = TrackingHarness.Run(scenes.SceneFolders, scene =>
         {
             var motion = new MotionDetector(minAreaPx: 600, mergeGapPx: 8);
-            return new PipelineSceneTracker(scene, frame => [.. motion.Detect(frame.Image).Select(r => new BoxDetection(r.X, r.Y, r.Width, r.Height))], motion);
+            return new SceneTrackingSystem(scene, SceneTrackingSystem.MotionBoxes(motion), owned: motion);
         }, null, null, CancellationToken.None);
 
         var m = report.Combined;
@@ -68,32 +69,6 @@ public sealed class TrackingHarnessTests(SceneFixture scenes, Xunit.Abstractions
         {
             output.WriteLine($"  {line.Scene} {line.Line}: {line.LeftToRight}/{line.RightToLeft} (truth {line.TruthLeftToRight}/{line.TruthRightToLeft})");
         }
-    }
-
-    /// <summary>
-    /// The pipeline's tracker and zone monitor behind a box source, as the tracking stage runs them: what a CLI verb
-    /// evaluating tracking would compose.
-    /// </summary>
-    private sealed class PipelineSceneTracker(MultiPersonScenes.Scene scene, Func<SceneFrame, IReadOnlyList<BoxDetection>> source, IDisposable? owned = null) : ISceneTracker
-    {
-        private readonly MultiObjectTracker _tracker = new(new TrackingOptions());
-        private readonly ZoneMonitor _zones = new(ZoneLayout.Create(new ZoneLayoutOptions
-        {
-            Lines = [.. scene.Lines.Select(l => new LineOptions { Name = l.Name, Points = l.Points })],
-            Zones = [.. scene.Zones.Select(z => new ZoneOptions { Name = z.Name, Points = z.Points })],
-        }, scene.Width, scene.Height));
-
-        public IReadOnlyList<MotBox> Track(SceneFrame frame)
-        {
-            var detections = source(frame).Select(d => new Detection(new BoxXyxy((float)d.Left, (float)d.Top, (float)(d.Left + d.Width), (float)(d.Top + d.Height)), d.Score)).ToList();
-            var update = _tracker.Update(frame.Frame, frame.TimestampMs, detections);
-            _zones.Update(update);
-            return [.. update.Present.Select(t => new MotBox(frame.Frame, (int)t.Id, t.Box.X1, t.Box.Y1, t.Box.Width, t.Box.Height))];
-        }
-
-        public IReadOnlyList<LineTally> LineCounts() => [.. _zones.Counters.Lines.Select(l => new LineTally(l.Name, l.LeftToRight, l.RightToLeft))];
-
-        public void Dispose() => owned?.Dispose();
     }
 
     private sealed class Delegating(Func<SceneFrame, IReadOnlyList<MotBox>> track) : ISceneTracker
