@@ -113,12 +113,13 @@ public static partial class EdgeCli
         }));
         var scenesIn = new Argument<string>("scenes") { Description = "Scenes with ground truth (edge data scenes); the training split is used", DefaultValueFactory = _ => TrackingCommands.DefaultScenes };
         var detectorOut = new Option<string>("--out") { Description = "Detector to write (.onnx, YOLOv8 layout)", DefaultValueFactory = _ => "models/person-detector.onnx" };
-        var detectorEpochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 30 };
-        var frameStep = new Option<int>("--frame-step") { Description = "Train on every Nth frame of each scene (neighbouring frames are near-duplicates)", DefaultValueFactory = _ => 2 };
+        var detectorEpochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 40 };
+        var frameStep = new Option<int>("--frame-step") { Description = "Train on every Nth frame of each scene (neighbouring frames are near-duplicates)", DefaultValueFactory = _ => 4 };
+        var detectorPatience = new Option<int>("--patience") { Description = "Stop after this many epochs without a lower validation loss (it is noisy from epoch to epoch)", DefaultValueFactory = _ => 5 };
         var detectorBatch = new Option<int>("--batch-size") { Description = "Frames per training step", DefaultValueFactory = _ => 16 };
         var detector = new Command("detector", "Train Edge's person detector (single-stage, anchor-free, YOLOv8 output layout) on the scenes' ground-truth boxes")
         {
-            scenesIn, detectorOut, detectorEpochs, frameStep, detectorBatch, learningRate, patience, seed, minutes,
+            scenesIn, detectorOut, detectorEpochs, frameStep, detectorBatch, learningRate, detectorPatience, seed, minutes,
         };
         detector.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
         {
@@ -126,7 +127,11 @@ public static partial class EdgeCli
             {
                 throw new ConfigException("--frame-step and --batch-size must be at least 1");
             }
-            var options = TrainOptionsFrom(parse, parse.GetValue(detectorEpochs), validationFraction: 0.1) with { BatchSize = parse.GetValue(detectorBatch) };
+            var options = TrainOptionsFrom(parse, parse.GetValue(detectorEpochs), validationFraction: 0.1) with
+            {
+                BatchSize = parse.GetValue(detectorBatch),
+                Patience = parse.GetValue(detectorPatience),
+            };
             var args = new TrackingCommands.DetectorArguments(parse.GetValue(scenesIn)!, parse.GetValue(detectorOut)!, parse.GetValue(frameStep), options);
             return Task.Run(() => TrackingCommands.TrainDetector(context, args, stop), stop);
         }));
@@ -219,7 +224,7 @@ public static partial class EdgeCli
         var sceneDefaults = new Edge.Training.Data.MultiPersonScenes.Options();
         var sceneVideo = new Option<string>("--video") { Description = "Footage whose still frames are the scenes' backgrounds", DefaultValueFactory = _ => "data/vtest.avi" };
         var scenesOut = new Option<string>("--out") { Description = "Folder for the scenes and scenes.json", DefaultValueFactory = _ => TrackingCommands.DefaultScenes };
-        var trainScenes = new Option<int>("--train-scenes") { Description = "Training scenes", DefaultValueFactory = _ => sceneDefaults.TrainScenes };
+        var trainScenes = new Option<int>("--train-scenes") { Description = "Training scenes (the person detector needs many: with 8 it learns those scenes, with 32 it finds people in new ones)", DefaultValueFactory = _ => 32 };
         var testScenes = new Option<int>("--test-scenes") { Description = "Test scenes (backgrounds from a part of the footage the training scenes do not use)", DefaultValueFactory = _ => sceneDefaults.TestScenes };
         var sceneFrames = new Option<int>("--frames") { Description = "Frames per scene (10 fps)", DefaultValueFactory = _ => sceneDefaults.Frames };
         var sceneSeed = new Option<int>("--seed") { Description = "Seed: the same seed writes the same scenes", DefaultValueFactory = _ => sceneDefaults.Seed };

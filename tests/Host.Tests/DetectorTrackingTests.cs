@@ -1,0 +1,77 @@
+using System.Text.Json;
+using Edge.Tests;
+
+namespace Edge.Host.Tests;
+
+/// <summary>
+/// The detector path as a user takes it, through the real <c>edge</c>: scenes with ground truth, Edge's person detector
+/// trained on them, tracking measured per box source, and the detector serving <c>edge process</c> with the tracker
+/// and a line from the scene.
+/// </summary>
+public sealed class DetectorTrackingTests : IDisposable
+{
+    private readonly string _work = TestData.NewTempFolder();
+
+    [Fact]
+    public async Task DataTrainEvalProcess_SceneWithADetector_PeopleFoundTrackedAndCounted()
+    {
+        var scenes = await EdgeProcess.RunAsync(_work, ["data", "scenes", "--video", TestData.Vtest, "--out", "scenes", "--train-scenes", "2", "--test-scenes", "1", "--frames", "120", "--seed", "5"]);
+        Assert.True(scenes.ExitCode == 0, scenes.Stderr);
+        var trained = await EdgeProcess.RunAsync(_work, ["train", "detector", "scenes", "--out", "models/det.onnx", "--frame-step", "1", "--epochs", "10", "--patience", "10", "--threads", "2"]);
+        Assert.True(trained.ExitCode == 0, trained.Stderr);
+        Assert.Contains("export parity", trained.Stdout, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_work, "models", "det.ckpt")), "the checkpoint is removed once the model is written");
+
+        var eval = await EdgeProcess.RunAsync(_work, ["eval", "tracking", "scenes", "--detector", "models/det.onnx", "--out", "eval", "--provider", "cpu", "--threads", "2"]);
+        Assert.True(eval.ExitCode == 0, eval.Stderr);
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval", "eval-tracking.json")));
+        var sources = report.RootElement.GetProperty("sources").EnumerateArray().ToDictionary(s => s.GetProperty("source").GetString()!);
+        Assert.Equal(["detector det.onnx", "motion regions", "jittered ground truth"], sources.Keys);
+        // The same people are counted for every source; the ground truth, jittered, tracks nearly perfectly.
+        Assert.Single(sources.Values.Select(s => s.GetProperty("detection").GetProperty("people").GetInt32()).Distinct());
+        Assert.True(sources["jittered ground truth"].GetProperty("tracking").GetProperty("mota").GetDouble() > 0.8);
+        var detector = sources["detector det.onnx"];
+        var recall = detector.GetProperty("detection").GetProperty("recall").GetDouble();
+        Assert.True(recall > 0.3, $"the detector trained on two short scenes found {recall:P0} of the test scene's people");
+        Assert.True(File.Exists(Path.Combine(_work, "eval", "detector-det-onnx", "test-scene-000.txt")), "MOTChallenge results per source");
+
+        // Served by edge process: every object is a person from the detector, tracked, and the scene's door line counts.
+        var scene = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "scenes", "test", "scene-000", "scene.json"))).RootElement;
+        var door = scene.GetProperty("lines").EnumerateArray().First();
+        File.WriteAllText(Path.Combine(_work, "edge.json"), $$"""
+            { "Objects": { "DetectorModel": "{{Path.Combine(_work, "models", "det.onnx")}}", "Gating": "Always", "DetectorMinScore": 0.25 },
+              "Zones": { "Lines": [ { "Name": "door", "Points": {{door.GetProperty("points").GetRawText()}} } ] } }
+            """);
+        var processed = await EdgeProcess.RunAsync(_work, ["process", Path.Combine("scenes", "test", "scene-000", "scene.avi"), "--out", "out", "--config", "edge.json", .. EdgeProcess.ModelArgs]);
+        Assert.True(processed.ExitCode == 0, processed.Stderr);
+        var frames = File.ReadAllLines(Path.Combine(_work, "out", "frames.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(120, frames.Count);
+        var objects = frames.SelectMany(f => f.GetProperty("objects").EnumerateArray()).ToList();
+        Assert.True(objects.Count > 120, $"{objects.Count} objects in 120 frames of several people");
+        Assert.All(objects, o => Assert.Equal("person", o.GetProperty("label").GetString()));
+        Assert.All(objects, o => Assert.InRange(o.GetProperty("confidence").GetDouble(), 0.25, 1.0));
+        var trackIds = frames.SelectMany(f => f.GetProperty("tracks").EnumerateArray().Select(t => t.GetProperty("id").GetInt64())).Distinct().Count();
+        Assert.InRange(trackIds, 1, 60);
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "out", "summary.json"))).RootElement.GetProperty("objects");
+        Assert.Equal("det.onnx", summary.GetProperty("detector").GetString());
+        Assert.Equal(120, summary.GetProperty("cropRuns").GetInt64());
+        var crossings = frames.Sum(f => f.TryGetProperty("zoneEvents", out var z) ? z.EnumerateArray().Count(e => e.GetProperty("kind").GetString() == "cross") : 0);
+        var truth = door.GetProperty("leftToRight").GetInt32() + door.GetProperty("rightToLeft").GetInt32();
+        Assert.True(truth > 0, "the scene's people cross its door line");
+        Assert.InRange(crossings, 1, truth * 2);
+    }
+
+    [Fact]
+    public async Task Process_DetectorThatIsNotOne_OneClearErrorNoOutput()
+    {
+        File.WriteAllText(Path.Combine(_work, "fake.onnx"), "weights");
+        File.WriteAllText(Path.Combine(_work, "edge.json"), $$"""{ "Objects": { "DetectorModel": "{{Path.Combine(_work, "fake.onnx")}}" } }""");
+        var result = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--out", "out", "--config", "edge.json", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(9, result.ExitCode); // model invalid
+        Assert.Contains("fake.onnx", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_work, "out", "frames.jsonl")));
+    }
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
+}
