@@ -31,6 +31,9 @@ public sealed class StreamRunner : IAsyncDisposable
     private Task? _run;
     private StreamAssembly? _stream;
     private StreamAssembly? _prepared;
+
+    /// <summary>The zone and line counters of the run that ended last, shown while no run is on (a file that played through).</summary>
+    private Edge.Pipeline.Zones.ZoneCounters? _lastZones;
     private long _startedTicks;
     private long _runStartedTicks;
     // Totals of the runs that ended (after faults), so the counters of a restarted stream go on rising.
@@ -304,6 +307,7 @@ public sealed class StreamRunner : IAsyncDisposable
                 _readBefore += stream.Pipeline.Capture.In;
                 _droppedBefore += stream.Pipeline.Capture.Dropped;
                 _reconnectsBefore += (stream.Source as ReconnectingSource)?.Status.Reconnects ?? 0;
+                _lastZones = stream.Pipeline.ZoneCounters ?? _lastZones;
                 _stream = null;
             }
         }
@@ -388,7 +392,7 @@ public sealed class StreamRunner : IAsyncDisposable
             OfferedFps = state is StreamState.Stopped ? 0 : _offered.Rate(read),
             Learning = _learning?.Status,
             AnomalyModel = Volatile.Read(ref _modelNote),
-            Zones = stream?.Pipeline.ZoneCounters,
+            Zones = stream?.Pipeline.ZoneCounters ?? Volatile.Read(ref _lastZones),
         };
     }
 
