@@ -424,8 +424,16 @@ public sealed class FramePipeline : IDisposable
                 // The tracker sees every frame in order (here, one frame at a time), its objects included; the zones
                 // see what the tracker made of it.
                 var update = _tracker?.Update(result);
-                var zoneEvents = update is not null && ZonesFor(result) is { } zones ? zones.Update(update) : [];
-                await WriteResultAsync(_analysed.Writer, result with { Analysis = analysis, Tracks = update?.Present ?? [], ZoneEvents = zoneEvents }, abort).ConfigureAwait(false);
+                var zones = update is not null ? ZonesFor(result) : null;
+                var zoneEvents = zones is not null ? zones.Update(update!) : [];
+                await WriteResultAsync(_analysed.Writer, result with
+                {
+                    Analysis = analysis,
+                    Tracks = update?.Present ?? [],
+                    ZoneEvents = zoneEvents,
+                    ZoneLayout = zones?.Layout,
+                    ZoneCounts = zones?.Counters,
+                }, abort).ConfigureAwait(false);
                 Analysis.CountOut(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
             _analysed.Writer.TryComplete();

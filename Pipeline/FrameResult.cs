@@ -25,6 +25,12 @@ public sealed record FrameResult(string StreamId, long Index, double TimestampMs
     /// <summary>What tracks did in the stream's zones and at its lines in this frame (enter, exit, loiter, cross).</summary>
     public IReadOnlyList<Zones.ZoneEvent> ZoneEvents { get; init; } = [];
 
+    /// <summary>The stream's zones and lines (null without any), for the overlay of previews and annotated video.</summary>
+    public Zones.ZoneLayout? ZoneLayout { get; init; }
+
+    /// <summary>The zones' and lines' counts after this frame (null without zones), for the same overlay.</summary>
+    public Zones.ZoneCounters? ZoneCounts { get; init; }
+
     /// <summary>What the object stage found in the frame; empty when it is off or nothing was found.</summary>
     public IReadOnlyList<DetectedObject> Objects { get; init; } = [];
 

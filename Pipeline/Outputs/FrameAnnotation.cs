@@ -23,6 +23,41 @@ public static class FrameAnnotation
         return new Scalar(pixel.Item0, pixel.Item1, pixel.Item2);
     }
 
+    /// <summary>Cyan (BGR) for zones, yellow for lines.</summary>
+    public static readonly Scalar ZoneColour = new(255, 255, 0);
+
+    public static readonly Scalar LineColour = new(0, 220, 255);
+
+    /// <summary>
+    /// Zones as outlines with their name and how many are inside; lines with an arrow from their first point to their
+    /// second (a crossing from its left to its right is "→") and their counts each way.
+    /// </summary>
+    private static void DrawZones(Mat canvas, Zones.ZoneLayout layout, Zones.ZoneCounters? counts)
+    {
+        foreach (var zone in layout.Zones)
+        {
+            var points = zone.Polygon.Select(p => new Point((int)p.X, (int)p.Y)).ToArray();
+            Cv2.Polylines(canvas, [points], true, ZoneColour, 2, LineTypes.AntiAlias);
+            var count = counts?.Zones.FirstOrDefault(z => z.Name == zone.Name);
+            Label(canvas, count is null ? zone.Name : string.Create(CultureInfo.InvariantCulture, $"{zone.Name} {count.Occupancy} in, {count.Entries} entered"),
+                new Point(points.Min(p => p.X) + 4, points.Min(p => p.Y) + 18), ZoneColour);
+        }
+        foreach (var line in layout.Lines)
+        {
+            var (from, to) = (new Point((int)line.From.X, (int)line.From.Y), new Point((int)line.To.X, (int)line.To.Y));
+            Cv2.ArrowedLine(canvas, from, to, LineColour, 2, LineTypes.AntiAlias, 0, 0.04);
+            var count = counts?.Lines.FirstOrDefault(l => l.Name == line.Name);
+            Label(canvas, count is null ? line.Name : string.Create(CultureInfo.InvariantCulture, $"{line.Name} {count.LeftToRight}> {count.RightToLeft}<"),
+                new Point((from.X + to.X) / 2 + 6, (from.Y + to.Y) / 2), LineColour);
+        }
+    }
+
+    private static void Label(Mat canvas, string text, Point at, Scalar colour)
+    {
+        Cv2.PutText(canvas, text, at, HersheyFonts.HersheySimplex, 0.5, Scalar.Black, 3, LineTypes.AntiAlias);
+        Cv2.PutText(canvas, text, at, HersheyFonts.HersheySimplex, 0.5, colour, 1, LineTypes.AntiAlias);
+    }
+
     /// <summary>Draws on <paramref name="canvas"/>, a copy of the frame owned by the caller.</summary>
     public static void Draw(Mat canvas, FrameResult result)
     {
@@ -31,6 +66,10 @@ public static class FrameAnnotation
         if (result.Analysis is { AnomalyCells: { } cells, CellRows: > 0, AnomalyScore: >= 1f } map && canvas.Type() == MatType.CV_8UC3)
         {
             Edge.Models.AnomalyMap.Overlay(canvas, cells, map.CellRows, map.CellColumns);
+        }
+        if (result.ZoneLayout is { } layout)
+        {
+            DrawZones(canvas, layout, result.ZoneCounts);
         }
         foreach (var t in result.Tracks)
         {
