@@ -1,3 +1,4 @@
+using Edge.Pipeline.Events;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -30,6 +31,18 @@ public static class BenchCommand
 
         /// <summary>With <c>--streams N</c>: N streams at once on one shared CNN.</summary>
         public StreamsResult? Streams { get; init; }
+
+        /// <summary>With an anomaly model: the stream end to end with it and its events (store, snapshots, clips, pre-roll ring).</summary>
+        public EventsResult? Events { get; init; }
+    }
+
+    /// <param name="Fps">End-to-end fps with the anomaly model and events.</param>
+    /// <param name="SinksP50Ms">The sinks stage's time per frame (median), the pre-roll ring and any clip or snapshot included.</param>
+    /// <param name="Events">Events the run raised (their snapshots and clips are in the time).</param>
+    public sealed record EventsResult(double Fps, double SinksP50Ms, double SinksP99Ms, long Events, double CnnMsPerFrame)
+    {
+        /// <summary>The sinks' median time per frame over the CNN's time per frame (inference-only).</summary>
+        public double SinksShare => SinksP50Ms / CnnMsPerFrame;
     }
 
     /// <param name="PerStreamFps">Each stream's frames over the wall time of the whole run.</param>
@@ -102,6 +115,40 @@ public static class BenchCommand
         }
         logger.LogInformation("end-to-end: {Frames} frames in {Seconds:0.00} s", report.FramesProcessed, report.ElapsedSeconds);
 
+        // 4. With an anomaly model: end to end with the model and everything its events write, into a folder thrown away after.
+        EventsResult? events = null;
+        if (anomalyModel is not null)
+        {
+            var folder = Path.Combine(Path.GetTempPath(), "edge-bench-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(folder);
+            try
+            {
+                PipelineReport withEvents;
+                long raised;
+                await using (var stream = StreamAssembly.Build(new StreamSpec
+                {
+                    Source = video,
+                    Capture = capture,
+                    Pipeline = context.Get<PipelineOptions>(),
+                    ObjectStage = false,
+                    AnomalyModel = anomalyModel,
+                    Events = context.Get<EventRules>(),
+                    Outputs = new StreamOutputs { Events = new EventOutput(folder, () => new SqliteEventStore(Path.Combine(folder, SqliteEventStore.FileName)), OwnsStore: true) },
+                }, models, context.LoggerFactory))
+                {
+                    withEvents = await stream.RunAsync(ct).ConfigureAwait(false);
+                    raised = stream.Events?.Events.Count ?? 0;
+                }
+                var sinks = withEvents.Stages.Single(st => st.Name == "sinks");
+                events = new EventsResult(withEvents.Fps, sinks.LatencyP50Ms, sinks.LatencyP99Ms, raised, 1000 * inferenceSeconds / preloaded.Count);
+                logger.LogInformation("end-to-end with events: {Fps:0.0} frames/s, sinks p50 {P50:0.00} ms, {Events} events", events.Fps, events.SinksP50Ms, raised);
+            }
+            finally
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+
         StreamsResult? many = null;
         if (streams > 0)
         {
@@ -115,6 +162,7 @@ public static class BenchCommand
         {
             TemporalFps = temporalFps,
             Streams = many,
+            Events = events,
         };
         Print(result);
         if (jsonPath is not null)
@@ -128,6 +176,7 @@ public static class BenchCommand
                     count = many.Streams, many.MaxBatch, many.AggregateFps, many.PerStreamFps, many.FramesPerCall, ratio = many.Ratio,
                     many.Frames, many.CnnFrames, many.CnnCalls,
                 },
+                events = events is null ? null : new { events.Fps, events.SinksP50Ms, events.SinksP99Ms, events.Events, events.CnnMsPerFrame, events.SinksShare },
             }), ct).ConfigureAwait(false);
         }
         return ExitCodes.Ok;
@@ -290,6 +339,11 @@ public static class BenchCommand
                 $"{many.Streams} streams at once on one shared CNN (batches up to {many.MaxBatch}, {many.FramesPerCall:0.0} frames a call): {many.AggregateFps:0.0} fps in all, per stream {string.Join(" / ", many.PerStreamFps.Select(f => f.ToString("0.0", c)))}"));
             AnsiConsole.WriteLine(string.Create(c,
                 $"aggregate end-to-end / inference-only = {many.AggregateFps:0.0} / {many.InferenceFps:0.0} = {many.Ratio:0.00}"));
+        }
+        if (r.Events is { } e)
+        {
+            AnsiConsole.WriteLine(string.Create(c,
+                $"with the anomaly model and its events ({e.Events} raised): {e.Fps:0.0} fps end to end; sinks time per frame / CNN time per frame = {e.SinksP50Ms:0.00} ms (p99 {e.SinksP99Ms:0.00}) / {e.CnnMsPerFrame:0.00} ms = {e.SinksShare:0.000}"));
         }
         if (r.TemporalShare is { } share)
         {

@@ -36,7 +36,29 @@ public sealed class EventsSink : IResultSink
     private readonly bool _daily;
     private readonly bool _ownsStore;
     private readonly bool _keepEvents;
-    private readonly Dictionary<HysteresisDetector, (byte[] Jpeg, int[]? Region)> _peakJpegs = [];
+    private readonly Dictionary<HysteresisDetector, PeakFrame> _peaks = [];
+
+    /// <summary>
+    /// The open episode's peak frame so far: a copy of its pixels in a buffer reused from peak to peak, and its cell
+    /// map; encoded once, when the episode becomes an event, not on every new peak (a rising score makes most of an
+    /// episode's first frames peaks, and a full-size JPEG costs several milliseconds).
+    /// </summary>
+    private sealed class PeakFrame : IDisposable
+    {
+        public OpenCvSharp.Mat Image { get; } = new();
+
+        public bool Set { get; set; }
+
+        public float[]? Cells { get; set; }
+
+        public int Rows { get; set; }
+
+        public int Columns { get; set; }
+
+        public int[]? Region { get; set; }
+
+        public void Dispose() => Image.Dispose();
+    }
     private readonly Dictionary<string, EventClips> _clips = new(StringComparer.Ordinal);
     private readonly double _fps;
     private StreamWriter? _writer;
@@ -133,27 +155,34 @@ public sealed class EventsSink : IResultSink
         await StoreAsync(detected).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// When this frame is the open episode's new peak, keeps it as JPEG; an anomaly with a cell map gets the map drawn
-    /// over a copy of the frame (the frame itself belongs to the pipeline and other sinks) and its region kept.
-    /// </summary>
+    /// <summary>When this frame is the open episode's new peak, keeps a copy of it (and, for an anomaly, its cell map and region).</summary>
     private void KeepPeak(HysteresisDetector detector, FrameResult result)
     {
         if (detector.OpenPeakFrame != result.Index || result.Pixels is not { } pixels)
         {
             return;
         }
-        var quality = new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.JpegQuality, 90);
-        if (detector.Kind == DetectedEvent.AnomalyKind && result.Analysis is { AnomalyCells: { } cells, CellRows: > 0 } analysis)
+        if (!_peaks.TryGetValue(detector, out var peak))
         {
-            using var marked = pixels.Image.Clone();
-            Edge.Models.AnomalyMap.Overlay(marked, cells, analysis.CellRows, analysis.CellColumns);
-            OpenCvSharp.Cv2.ImEncode(".jpg", marked, out var overlaid, quality);
-            _peakJpegs[detector] = (overlaid, result.AnomalyRegion is { } r ? [r.Left, r.Top, r.Right, r.Bottom] : null);
-            return;
+            _peaks[detector] = peak = new PeakFrame();
         }
-        OpenCvSharp.Cv2.ImEncode(".jpg", pixels.Image, out var jpeg, quality);
-        _peakJpegs[detector] = (jpeg, null);
+        pixels.Image.CopyTo(peak.Image);
+        peak.Set = true;
+        var map = detector.Kind == DetectedEvent.AnomalyKind && result.Analysis is { AnomalyCells: { } cells, CellRows: > 0 } analysis ? analysis : null;
+        peak.Cells = map?.AnomalyCells;
+        (peak.Rows, peak.Columns) = (map?.CellRows ?? 0, map?.CellColumns ?? 0);
+        peak.Region = map is not null && result.AnomalyRegion is { } r ? [r.Left, r.Top, r.Right, r.Bottom] : null;
+    }
+
+    /// <summary>The peak frame as the event's snapshot: JPEG, with an anomaly's cell map drawn over it (on the sink's own copy).</summary>
+    private static byte[] EncodePeak(PeakFrame peak)
+    {
+        if (peak.Cells is { } cells)
+        {
+            Edge.Models.AnomalyMap.Overlay(peak.Image, cells, peak.Rows, peak.Columns);
+        }
+        OpenCvSharp.Cv2.ImEncode(".jpg", peak.Image, out var jpeg, new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.JpegQuality, 90));
+        return jpeg;
     }
 
     /// <summary>An episode closed: its snapshot is written; the event is stored now or, with a clip, after its post-roll.</summary>
@@ -167,10 +196,11 @@ public sealed class EventsSink : IResultSink
             }
             return;
         }
-        if (_peakJpegs.Remove(detector, out var peak))
+        if (_peaks.TryGetValue(detector, out var peak) && peak.Set)
         {
+            peak.Set = false;
             var name = $"event-{detected.Id}.jpg";
-            await File.WriteAllBytesAsync(Path.Combine(_folder, name + ".tmp"), peak.Jpeg).ConfigureAwait(false);
+            await File.WriteAllBytesAsync(Path.Combine(_folder, name + ".tmp"), EncodePeak(peak)).ConfigureAwait(false);
             File.Move(Path.Combine(_folder, name + ".tmp"), Path.Combine(_folder, name), overwrite: true);
             detected = detected with { Snapshot = name, Region = peak.Region };
         }
@@ -262,6 +292,10 @@ public sealed class EventsSink : IResultSink
             foreach (var clips in _clips.Values)
             {
                 clips.Dispose();
+            }
+            foreach (var peak in _peaks.Values)
+            {
+                peak.Dispose();
             }
         }
     }

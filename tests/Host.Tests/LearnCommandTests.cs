@@ -81,6 +81,28 @@ public sealed class LearnCommandTests : IDisposable
         var falseEvents = Math.Round(learnedResult.GetProperty("Events").GetInt32() * (1 - learnedResult.GetProperty("Precision").GetDouble()));
         Assert.Equal(falseEvents * 3600 / 5.5, learnedResult.GetProperty("FalseAlarmsPerHour").GetDouble(), 1e-6);
         Assert.True(File.Exists(Path.Combine(_work, "eval", "timeline.png")));
+
+        // The event's clip: half-size JPEG frames around it, readable by OpenCV, pre-roll included.
+        using (var clip = new VideoCapture(Path.Combine(_work, "out", anomaly.GetProperty("clip").GetString()!)))
+        using (var frame = new Mat())
+        {
+            var clipFrames = 0;
+            while (clip.Read(frame))
+            {
+                Assert.Equal(new OpenCvSharp.Size(384, 288), frame.Size());
+                clipFrames++;
+            }
+            Assert.True(clipFrames > 20, $"{clipFrames} frames in the clip");
+        }
+
+        // edge bench times the sinks with this model's events, against the CNN, in the same run.
+        var bench = await EdgeProcess.RunAsync(_work, ["bench", test, "--frames", "70", "--anomaly-model", "models/street.onnx", "--json", "bench.json", .. EdgeProcess.ModelArgs]);
+        Assert.True(bench.ExitCode == 0, bench.Stderr);
+        Assert.Contains("sinks time per frame / CNN time per frame = ", bench.Stdout, StringComparison.Ordinal);
+        var timed = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "bench.json"))).RootElement.GetProperty("events");
+        Assert.True(timed.GetProperty("Events").GetInt64() >= 1, timed.ToString());
+        Assert.InRange(timed.GetProperty("SinksP50Ms").GetDouble(), 0.0001, timed.GetProperty("SinksP99Ms").GetDouble());
+        Assert.Equal(timed.GetProperty("SinksP50Ms").GetDouble() / timed.GetProperty("CnnMsPerFrame").GetDouble(), timed.GetProperty("SinksShare").GetDouble(), 1e-9);
     }
 
     [Fact]
