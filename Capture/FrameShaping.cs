@@ -4,15 +4,15 @@ namespace Edge.Capture;
 
 /// <summary>
 /// The per-frame rules every source applies the same way: optional resize at capture, a bound on a live frame's
-/// pixels (<see cref="CaptureOptions.MaxFramePixels"/>) and, for live sources, keeping frames no closer together
-/// than the target fps. Owns the intermediate decode buffer used when resizing: one per source, outside the pool.
+/// pixels (<see cref="CaptureOptions.MaxFramePixels"/>) and, for live sources, keeping frames on the target fps's
+/// schedule. Owns the intermediate decode buffer used when resizing: one per source, outside the pool.
 /// </summary>
 internal sealed class FrameShaping : IDisposable
 {
     private readonly Mat? _decodeBuffer;
     private readonly double _minIntervalMs;
     private readonly int _maxPixels;
-    private double _lastKeptMs = double.NegativeInfinity;
+    private double _nextDueMs = double.NegativeInfinity;
 
     /// <param name="sourceWidth">The decoded width, or 0 when the source does not say (then each frame is checked).</param>
     /// <param name="isLive">Live frames are bounded by <see cref="CaptureOptions.MaxFramePixels"/>; files keep their size.</param>
@@ -74,14 +74,24 @@ internal sealed class FrameShaping : IDisposable
         }
     }
 
-    /// <summary>For live sources: whether a frame read at <paramref name="nowMs"/> is kept under the target fps.</summary>
+    /// <summary>
+    /// For live sources: whether a frame read at <paramref name="nowMs"/> is kept under the target fps. Frames are kept
+    /// on a schedule one interval apart, with a quarter of an interval's tolerance for a frame that comes a little
+    /// early: a 10 fps camera under a 10 fps target keeps every frame however its arrivals jitter (a rule of "at least
+    /// one interval since the last kept frame" dropped every frame that came a millisecond early, half of them), a
+    /// 30 fps camera keeps every third, and after a pause the schedule starts again rather than letting a burst through.
+    /// </summary>
     public bool KeepLive(double nowMs)
     {
-        if (nowMs - _lastKeptMs < _minIntervalMs)
+        if (_minIntervalMs <= 0)
+        {
+            return true;
+        }
+        if (nowMs < _nextDueMs - _minIntervalMs / 4)
         {
             return false;
         }
-        _lastKeptMs = nowMs;
+        _nextDueMs = nowMs - _nextDueMs > _minIntervalMs ? nowMs + _minIntervalMs : _nextDueMs + _minIntervalMs;
         return true;
     }
 

@@ -40,4 +40,55 @@ public sealed class ReplayPacingTests(Xunit.Abstractions.ITestOutputHelper outpu
         Assert.True(reads.Zip(reads.Skip(1)).All(p => p.Second.Index > p.First.Index), "indices rise");
         Assert.Equal(0, pool.Outstanding);
     }
+
+    [Fact]
+    public void Read_TenFpsFileAsLiveUnderTenFpsTarget_KeepsEveryFrame()
+    {
+        // vtest.avi is 10 fps: a 10 fps target must keep every frame of it, whatever the read jitter.
+        using var source = (VideoCaptureSource)FrameSources.Open(TestData.Vtest, new CaptureOptions { TargetFps = 10 }, replayAsLive: true);
+        using var pool = new FramePool(2);
+        var indices = new List<long>();
+        for (var i = 0; i < 25; i++)
+        {
+            using var frame = source.Read(pool, CancellationToken.None)!;
+            indices.Add(frame.Index);
+        }
+        output.WriteLine(string.Join(", ", indices));
+
+        Assert.Equal(Enumerable.Range(0, 25).Select(i => (long)i), indices);
+        Assert.Equal(0, source.SkippedFrames);
+    }
+
+    [Theory]
+    [InlineData(10, 10)] // a 10 fps camera under a 10 fps target: every frame
+    [InlineData(30, 10)] // 30 fps: every third
+    [InlineData(25, 10)] // 25 fps: 10 of them a second, 2 and 3 frames apart
+    [InlineData(5, 10)] // slower than the target: every frame
+    public void KeepLive_JitteredArrivals_KeepsTheTargetRate(double sourceFps, double targetFps)
+    {
+        using var shaping = new FrameShaping(new CaptureOptions { TargetFps = targetFps }, 64, 48, isLive: true);
+        var random = new Random(7);
+        var kept = 0;
+        const int frames = 600;
+        for (var i = 0; i < frames; i++)
+        {
+            // Arrivals jitter by up to ±10 % of the source's interval, as a camera's over a network do.
+            var atMs = 1_000_000 + i * 1000 / sourceFps + (random.NextDouble() - 0.5) * 0.2 * 1000 / sourceFps;
+            kept += shaping.KeepLive(atMs) ? 1 : 0;
+        }
+        var expected = frames * Math.Min(1, targetFps / sourceFps);
+        output.WriteLine($"{kept} of {frames} kept (expected {expected:0})");
+        Assert.InRange(kept, expected * 0.98, expected * 1.02 + 1);
+    }
+
+    [Fact]
+    public void KeepLive_AfterAPause_StartsTheScheduleAgainWithoutABurst()
+    {
+        using var shaping = new FrameShaping(new CaptureOptions { TargetFps = 10 }, 64, 48, isLive: true);
+        Assert.True(shaping.KeepLive(0));
+        Assert.True(shaping.KeepLive(100));
+        // Five seconds without frames, then a 30 fps burst: only one frame in each 100 ms is kept.
+        var kept = Enumerable.Range(0, 30).Count(i => shaping.KeepLive(5000 + i * 1000.0 / 30));
+        Assert.InRange(kept, 10, 11);
+    }
 }
