@@ -88,13 +88,25 @@ public static partial class EdgeCli
                 r.AddError("--streams must be between 0 and 64");
             }
         });
+        var capacity = new Option<int>("--capacity")
+        {
+            Description = "Also find how many live streams of the video at 10 fps the machine holds (every stream's p99 frame age at most 1 s, no frame dropped): steps of this many seconds, doubling the streams until one fails, then halving the gap",
+            DefaultValueFactory = _ => 0,
+        };
+        capacity.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() is < 0 or > 600 or (> 0 and < 5))
+            {
+                r.AddError("--capacity must be 0 (off) or 5 to 600 seconds a step");
+            }
+        });
         var command = new Command("bench", "Measure decode-only, inference-only and end-to-end fps on the same frames, and their ratio")
         {
-            video, frames, json, anomaly, streams,
+            video, frames, json, anomaly, streams, capacity,
         };
         command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse),
             (context, stop) => BenchCommand.RunAsync(context, parse.GetValue(video)!, parse.GetValue(frames), parse.GetValue(json), stop, parse.GetValue(anomaly),
-                parse.GetValue(streams))));
+                parse.GetValue(streams), parse.GetValue(capacity))));
         return command;
     }
 

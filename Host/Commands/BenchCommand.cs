@@ -34,6 +34,9 @@ public static class BenchCommand
 
         /// <summary>With an anomaly model: the stream end to end with it and its events (store, snapshots, clips, pre-roll ring).</summary>
         public EventsResult? Events { get; init; }
+
+        /// <summary>With <c>--capacity</c>: how many live 10 fps streams the machine holds.</summary>
+        public CapacityResult? Capacity { get; init; }
     }
 
     /// <param name="Fps">End-to-end fps with the anomaly model and events.</param>
@@ -56,8 +59,23 @@ public static class BenchCommand
         public double Ratio => AggregateFps / InferenceFps;
     }
 
+    /// <summary>One step of the capacity search: N live streams at once for a few seconds.</summary>
+    /// <param name="WorstAgeP99Ms">The highest of the streams' p99 frame ages (capture to the end of inference).</param>
+    /// <param name="Dropped">Frames the streams dropped, or skipped because they were read too late to keep the camera's clock.</param>
+    /// <param name="Processed">Frames the streams processed, of <paramref name="Offered"/> their cameras delivered in the step.</param>
+    public sealed record CapacityStep(int Streams, bool Holds, double WorstAgeP99Ms, long Dropped, long Processed, long Offered);
+
+    /// <param name="Streams">The most streams that held (0 when even one did not).</param>
+    public sealed record CapacityResult(int Streams, double StreamFps, int SecondsPerStep, double MaxAgeMs, IReadOnlyList<CapacityStep> Steps);
+
+    /// <summary>A live stream holds when its p99 frame age stays at or under this and it drops nothing.</summary>
+    public const double CapacityMaxAgeMs = 1000;
+
+    /// <summary>The rate of each live stream in the capacity search.</summary>
+    public const double CapacityStreamFps = 10;
+
     public static async Task<int> RunAsync(EdgeContext context, string video, int frames, string? jsonPath, CancellationToken ct, string? anomalyModel = null,
-        int streams = 0)
+        int streams = 0, int capacitySeconds = 0)
     {
         var logger = context.CreateLogger("Edge.Bench");
         var capture = new CaptureOptions
@@ -156,6 +174,12 @@ public static class BenchCommand
             logger.LogInformation("{Streams} streams at once: {Fps:0.0} frames/s in all, {PerCall:0.0} frames per CNN call", streams, many.AggregateFps, many.FramesPerCall);
         }
 
+        CapacityResult? capacity = null;
+        if (capacitySeconds > 0)
+        {
+            capacity = await CapacityAsync(context, models.Settings, video, capacitySeconds, logger, ct).ConfigureAwait(false);
+        }
+
         var result = new Result(video, decoded, embedder.MaxBatch, embedder.Provider.ToString(),
             models.Settings.Models.IntraOpThreads == 0 ? Environment.ProcessorCount : context.Get<ModelOptions>().IntraOpThreads,
             decoded / decodeSeconds, preloaded.Count / inferenceSeconds, report.FramesProcessed / report.ElapsedSeconds)
@@ -163,6 +187,7 @@ public static class BenchCommand
             TemporalFps = temporalFps,
             Streams = many,
             Events = events,
+            Capacity = capacity,
         };
         Print(result);
         if (jsonPath is not null)
@@ -176,6 +201,7 @@ public static class BenchCommand
                     count = many.Streams, many.MaxBatch, many.AggregateFps, many.PerStreamFps, many.FramesPerCall, ratio = many.Ratio,
                     many.Frames, many.CnnFrames, many.CnnCalls,
                 },
+                capacity,
                 events = events is null ? null : new { events.Fps, events.SinksP50Ms, events.SinksP99Ms, events.Events, events.CnnMsPerFrame, events.SinksShare },
             }), ct).ConfigureAwait(false);
         }
@@ -183,6 +209,107 @@ public static class BenchCommand
     }
 
     private static void Embed(FrameEmbedder embedder, IReadOnlyList<Mat> images) => _ = embedder.Embed(images);
+
+    /// <summary>
+    /// The capacity search: N copies of the video played as live cameras at 10 fps (frames a stream cannot take in time
+    /// are dropped, as from a camera) through one shared CNN as <c>edge run</c> builds them, for a few seconds; N
+    /// doubles until a step fails (a stream's p99 frame age over 1 s, or a dropped frame), then the gap is halved.
+    /// </summary>
+    private static async Task<CapacityResult> CapacityAsync(EdgeContext context, ModelSettings settings, string video, int seconds,
+        Microsoft.Extensions.Logging.ILogger logger, CancellationToken ct)
+    {
+        var service = context.Get<Edge.Host.Service.ServiceOptions>();
+        await using var shared = ModelCatalog.OpenShared(settings, service.MaxBatch, service.BatchWindowMs, context.LoggerFactory);
+        // A file at 10 fps or less replays at its own rate; a faster one is thinned to 10 fps as a camera's would be.
+        double fileFps;
+        using (var probe = new OpenCvSharp.VideoCapture(video))
+        {
+            fileFps = probe.Fps;
+        }
+        var streamFps = fileFps is > 0 and <= CapacityStreamFps + 0.5 ? fileFps : CapacityStreamFps;
+        var capture = new CaptureOptions { TargetFps = fileFps <= 0 || streamFps < fileFps ? streamFps : 0, MaxFrames = (long)Math.Round(seconds * streamFps) };
+        var steps = new List<CapacityStep>();
+        // Warm-up: one short stream, so the first step does not pay for the CNN's first calls.
+        await RunLiveAsync(1, new CaptureOptions { MaxFrames = 10 }, SourceMode.File).ConfigureAwait(false);
+
+        async Task<CapacityStep> RunLiveAsync(int count, CaptureOptions options, SourceMode mode)
+        {
+            var pipeline = context.Get<PipelineOptions>();
+            var built = new List<StreamAssembly>();
+            try
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    built.Add(StreamAssembly.Build(new StreamSpec
+                    {
+                        Source = video,
+                        StreamId = $"live{i + 1}",
+                        Mode = mode,
+                        Capture = options,
+                        Pipeline = new PipelineOptions
+                        {
+                            BatchSize = Math.Min(pipeline.BatchSize, service.MaxBatch),
+                            BatchTimeoutMs = pipeline.BatchTimeoutMs,
+                            CaptureQueue = pipeline.CaptureQueue,
+                            ResultQueue = pipeline.ResultQueue,
+                        },
+                        ObjectStage = false,
+                    }, shared, context.LoggerFactory));
+                }
+                var reports = await Task.WhenAll(built.Select(s => s.RunAsync(ct))).ConfigureAwait(false);
+                var worst = reports.Max(r => r.FrameAgeP99Ms);
+                // Frames a replay skipped to keep its clock count as dropped: a camera would have dropped them.
+                var dropped = reports.Sum(r => r.FramesDropped) + built.Sum(b => (b.Source as Edge.Capture.VideoCaptureSource)?.SkippedFrames ?? 0);
+                var processed = reports.Sum(r => r.FramesProcessed);
+                var offered = count * options.MaxFrames;
+                return new CapacityStep(count, worst <= CapacityMaxAgeMs && dropped == 0 && processed == offered, worst, dropped, processed, offered);
+            }
+            finally
+            {
+                foreach (var stream in built)
+                {
+                    await stream.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        async Task<bool> Try(int count)
+        {
+            var step = await RunLiveAsync(count, capture, SourceMode.FileAsLive).ConfigureAwait(false);
+            steps.Add(step);
+            logger.LogInformation("capacity: {Streams} live streams at {Fps:0.#} fps: {Verdict} (worst p99 frame age {Age:0} ms, {Dropped} dropped, {Processed} of {Offered} frames processed)",
+                count, streamFps, step.Holds ? "hold" : "do not hold", step.WorstAgeP99Ms, step.Dropped, step.Processed, step.Offered);
+            return step.Holds;
+        }
+
+        const int most = 1024;
+        var (held, failed) = (0, 0);
+        for (var n = 1; n <= most; n *= 2)
+        {
+            if (await Try(n).ConfigureAwait(false))
+            {
+                held = n;
+            }
+            else
+            {
+                failed = n;
+                break;
+            }
+        }
+        while (failed > 0 && failed - held > 1)
+        {
+            var middle = (held + failed) / 2;
+            if (await Try(middle).ConfigureAwait(false))
+            {
+                held = middle;
+            }
+            else
+            {
+                failed = middle;
+            }
+        }
+        return new CapacityResult(held, streamFps, seconds, CapacityMaxAgeMs, steps);
+    }
 
     /// <summary>
     /// <paramref name="count"/> streams of the video at once (every frame, as files), each built as <c>edge run</c> builds
@@ -344,6 +471,11 @@ public static class BenchCommand
         {
             AnsiConsole.WriteLine(string.Create(c,
                 $"with the anomaly model and its events ({e.Events} raised): {e.Fps:0.0} fps end to end; sinks time per frame / CNN time per frame = {e.SinksP50Ms:0.00} ms (p99 {e.SinksP99Ms:0.00}) / {e.CnnMsPerFrame:0.00} ms = {e.SinksShare:0.000}"));
+        }
+        if (r.Capacity is { } capacity)
+        {
+            AnsiConsole.WriteLine(string.Create(c,
+                $"capacity: {capacity.Streams} live streams at {capacity.StreamFps:0.#} fps on {r.Provider} (every stream's p99 frame age ≤ {capacity.MaxAgeMs:0} ms, no drops; {capacity.SecondsPerStep} s a step: {string.Join(", ", capacity.Steps.Select(st => $"{st.Streams} {(st.Holds ? "hold" : "do not")} ({st.WorstAgeP99Ms:0} ms, {st.Dropped} dropped)"))})"));
         }
         if (r.TemporalShare is { } share)
         {

@@ -127,5 +127,33 @@ public sealed class ProcessCommandTests : IDisposable
         Assert.Equal(streams.GetProperty("AggregateFps").GetDouble() / bench.GetProperty("InferenceFps").GetDouble(), streams.GetProperty("ratio").GetDouble(), 1e-9);
     }
 
+    [Fact]
+    public async Task Bench_Capacity_StepsLiveStreamsUntilOneFailsAndReportsTheMostThatHeld()
+    {
+        var result = await EdgeProcess.RunAsync(_work, ["bench", TestData.VtestShort, "--frames", "20", "--capacity", "5", "--json", "bench.json", .. EdgeProcess.ModelArgs]);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("capacity: ", result.Stdout, StringComparison.Ordinal);
+        var capacity = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "bench.json"))).RootElement.GetProperty("capacity");
+        Assert.Equal(10, capacity.GetProperty("StreamFps").GetDouble());
+        Assert.Equal(5, capacity.GetProperty("SecondsPerStep").GetInt32());
+        var steps = capacity.GetProperty("Steps").EnumerateArray().Select(s => (
+            Streams: s.GetProperty("Streams").GetInt32(), Holds: s.GetProperty("Holds").GetBoolean(), Age: s.GetProperty("WorstAgeP99Ms").GetDouble(),
+            Dropped: s.GetProperty("Dropped").GetInt64(), Processed: s.GetProperty("Processed").GetInt64(), Offered: s.GetProperty("Offered").GetInt64())).ToList();
+        // A step holds exactly when every frame its cameras offered (5 s at 10 fps each) was processed, none dropped,
+        // and the worst stream's p99 frame age stayed within 1 s.
+        Assert.All(steps, s =>
+        {
+            Assert.Equal(s.Streams * 50L, s.Offered);
+            Assert.InRange(s.Processed, 0, s.Offered);
+            Assert.Equal(s.Age <= 1000 && s.Dropped == 0 && s.Processed == s.Offered, s.Holds);
+        });
+        // Doubling from one stream, then halving the gap: the answer is the most that held, and one more did not.
+        Assert.Equal([1, 2], steps.Take(2).Select(s => s.Streams));
+        var most = capacity.GetProperty("Streams").GetInt32();
+        Assert.True(most >= 1, "2 cores hold at least one 10 fps stream of 768×576");
+        Assert.Equal(most, steps.Where(s => s.Holds).Max(s => s.Streams));
+        Assert.Equal(most + 1, steps.Where(s => !s.Holds).Min(s => s.Streams));
+    }
+
     public void Dispose() => Directory.Delete(_work, recursive: true);
 }
