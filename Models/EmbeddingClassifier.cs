@@ -11,6 +11,12 @@ public sealed class EmbeddingClassifier : IDisposable
 {
     public const string Kind = "embedding-classifier";
 
+    /// <summary><see cref="ModelManifest.Features"/> of a head over crops' embeddings (the default).</summary>
+    public const string CropFeatures = "crop-embedding";
+
+    /// <summary><see cref="ModelManifest.Features"/> of a head over the frame's grid pooled under each box.</summary>
+    public const string GridFeatures = "grid-region";
+
     private readonly ModelSession _model;
     private readonly RunOptions _runOptions = new();
 
@@ -24,8 +30,14 @@ public sealed class EmbeddingClassifier : IDisposable
 
     public IReadOnlyList<string> Labels => Manifest.Labels;
 
-    /// <summary>Opens the head and checks that it reads embeddings of the frame model's size.</summary>
-    public static EmbeddingClassifier Open(string modelPath, int embeddingSize, ModelOptions options, ILogger logger)
+    /// <summary>Whether the head reads the frame's grid pooled under each box rather than each crop's embedding.</summary>
+    public bool ReadsGrid => Manifest.Features == GridFeatures;
+
+    /// <summary>
+    /// Opens the head and checks that it reads what the frame model gives: embeddings of its size, or, for a head over
+    /// grid regions, its grid's channels.
+    /// </summary>
+    public static EmbeddingClassifier Open(string modelPath, int embeddingSize, GridDescription? grid, ModelOptions options, ILogger logger)
     {
         if (!File.Exists(modelPath))
         {
@@ -36,7 +48,23 @@ public sealed class EmbeddingClassifier : IDisposable
         {
             throw new ModelException(ModelError.Invalid, $"{modelPath} is a '{manifest.Kind}' model, not a classification head over embeddings");
         }
-        if (manifest.FeatureSize != embeddingSize)
+        if (manifest.Features is { } features && features != CropFeatures && features != GridFeatures)
+        {
+            throw new ModelException(ModelError.Invalid, $"{modelPath}: features '{features}' is not one of {CropFeatures}, {GridFeatures}");
+        }
+        if (manifest.Features == GridFeatures)
+        {
+            if (grid is null)
+            {
+                throw new ModelException(ModelError.Invalid, $"{modelPath} reads the frame model's grid under each box, but the frame model gives no grid");
+            }
+            if (manifest.FeatureSize != grid.Channels)
+            {
+                throw new ModelException(ModelError.Invalid,
+                    $"{modelPath} reads {manifest.FeatureSize}-d grid regions but the frame model's grid has {grid.Channels} channels");
+            }
+        }
+        else if (manifest.FeatureSize != embeddingSize)
         {
             throw new ModelException(ModelError.Invalid,
                 $"{modelPath} reads {manifest.FeatureSize}-d features but the frame model gives {embeddingSize}-d embeddings");

@@ -65,6 +65,13 @@ public sealed record ModelManifest
     /// <summary>Sequence models: the length of each frame's feature vector; must equal the frame model's embedding size.</summary>
     public int? FeatureSize { get; init; }
 
+    /// <summary>
+    /// Classification heads: what each input row is — <c>crop-embedding</c> (the frame model's embedding of the object's
+    /// crop; also when absent) or <c>grid-region</c> (the frame's grid pooled under the object's box,
+    /// <see cref="RegionPooling"/>: no second CNN pass).
+    /// </summary>
+    public string? Features { get; init; }
+
     /// <summary>Anomaly models: how raw scores of normal footage are distributed, for thresholds.</summary>
     public AnomalyCalibration? Anomaly { get; init; }
 

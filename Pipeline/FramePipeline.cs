@@ -50,11 +50,11 @@ public sealed class FramePipeline : IDisposable
         _tracker = tracker;
         _zoneOptions = tracker is null ? null : zones;
         temporal?.CheckFeatures(embedder.EmbeddingSize, embedder.Grid);
-        _needsGrid = (temporal?.ReadsGrid ?? false) || sinks.Any(s => s.NeedsGrid);
+        _needsGrid = (temporal?.ReadsGrid ?? false) || sinks.Any(s => s.NeedsGrid) || (objects?.ReadsGrid ?? false);
         if (_needsGrid && embedder.Grid is null)
         {
             throw new ModelException(ModelError.Invalid,
-                "the anomaly model or the feature recording reads the frame model's grid, but the frame model gives none (prepare it again: `edge models prepare --force`)");
+                "the anomaly model, the object head or the feature recording reads the frame model's grid, but the frame model gives none (prepare it again: `edge models prepare --force`)");
         }
         _temporal = temporal;
         _objects = objects;
@@ -353,7 +353,7 @@ public sealed class FramePipeline : IDisposable
         {
             Objects!.CountIn();
         }
-        var (objects, ran) = await _objects!.DetectAsync(batch, ct).ConfigureAwait(false);
+        var (objects, ran) = await _objects!.DetectAsync(batch, ct, _objects.ReadsGrid ? [.. results.Select(r => r.Grid)] : null).ConfigureAwait(false);
         var perFrameMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds / batch.Count;
         for (var i = 0; i < results.Count; i++)
         {

@@ -12,9 +12,10 @@ public sealed record DetectedObject(int[] BoxXyxy, string Label, float Confidenc
 }
 
 /// <summary>What the object stage did in a run, for the summary.</summary>
-/// <param name="Runs">Frames the crop CNN ran on.</param>
+/// <param name="Runs">Frames the crop CNN ran on (or whose grid was pooled under regions).</param>
 /// <param name="Skipped">Frames it did not run on: gated out, or nothing to crop.</param>
-public sealed record ObjectStats(string Gating, long Frames, long Runs, long Skipped, long Crops, long Objects);
+/// <param name="Features">What regions are classified from: crop-embedding, grid-region, or detector.</param>
+public sealed record ObjectStats(string Gating, long Frames, long Runs, long Skipped, long Crops, long Objects, string Features);
 
 /// <summary>
 /// The object stage, run inside the CNN stage while the pixels exist, on the frames <see cref="ObjectOptions.Gating"/>
@@ -52,7 +53,12 @@ public sealed class ObjectDetector : IDisposable
         {
             throw new ArgumentException("the object stage needs a head or a box detector");
         }
-        if (detector is null && head!.Manifest.FeatureSize != embedder.EmbeddingSize)
+        if (detector is null && head!.ReadsGrid && head.Manifest.FeatureSize != embedder.Grid?.Channels)
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"the object head reads {head.Manifest.FeatureSize}-channel grid regions but the frame model's grid has {embedder.Grid?.Channels.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no"} channels");
+        }
+        if (detector is null && !head!.ReadsGrid && head.Manifest.FeatureSize != embedder.EmbeddingSize)
         {
             throw new ModelException(ModelError.Invalid,
                 $"the object head reads {head.Manifest.FeatureSize}-d features but the frame model gives {embedder.EmbeddingSize}-d embeddings");
@@ -66,6 +72,12 @@ public sealed class ObjectDetector : IDisposable
     /// <summary>What finds the objects, for the log and the summary: "detector NAME" or "motion regions + head NAME".</summary>
     public string Source => _detector is { } d ? $"detector {Path.GetFileName(d.Path)}" : $"motion regions + head {_head!.Manifest.Name}";
 
+    /// <summary>
+    /// Whether the head classifies motion regions from the frame's own grid (pooled under each region's box, no second
+    /// CNN pass): then <see cref="DetectAsync"/> needs each frame's grid.
+    /// </summary>
+    public bool ReadsGrid => _detector is null && _head!.ReadsGrid;
+
     /// <summary>The box detector's file; null when motion regions and the head find objects.</summary>
     public string? DetectorPath => _detector?.Path;
 
@@ -74,14 +86,21 @@ public sealed class ObjectDetector : IDisposable
 
     public ObjectStats Stats =>
         new(_options.Gating.ToString(), Interlocked.Read(ref _frames), Interlocked.Read(ref _runs),
-            Interlocked.Read(ref _frames) - Interlocked.Read(ref _runs), Interlocked.Read(ref _crops), Interlocked.Read(ref _objects));
+            Interlocked.Read(ref _frames) - Interlocked.Read(ref _runs), Interlocked.Read(ref _crops), Interlocked.Read(ref _objects),
+            _detector is not null ? "detector" : _head!.ReadsGrid ? EmbeddingClassifier.GridFeatures : EmbeddingClassifier.CropFeatures);
 
     /// <summary>
-    /// The objects of each frame, in order. <paramref name="ranCrops"/> says which frames the crop CNN ran on; the
-    /// others were skipped (gated out, or nothing to crop).
+    /// The objects of each frame, in order. <paramref name="ranCrops"/> says which frames the crop CNN ran on (or whose
+    /// grid was pooled); the others were skipped (gated out, or nothing to crop). With a head that
+    /// <see cref="ReadsGrid"/>, <paramref name="grids"/> holds each frame's grid from the frame model's pass.
     /// </summary>
-    public async Task<(IReadOnlyList<DetectedObject>[] Objects, bool[] RanCrops)> DetectAsync(IReadOnlyList<Frame> frames, CancellationToken ct)
+    public async Task<(IReadOnlyList<DetectedObject>[] Objects, bool[] RanCrops)> DetectAsync(IReadOnlyList<Frame> frames, CancellationToken ct,
+        IReadOnlyList<float[]?>? grids = null)
     {
+        if (ReadsGrid && (grids is null || grids.Count != frames.Count || grids.Any(g => g is null)))
+        {
+            throw new ArgumentException("the object head reads each frame's grid, and the batch came without one", nameof(grids));
+        }
         if (_detector is not null)
         {
             return DetectBoxes(frames);
@@ -115,7 +134,7 @@ public sealed class ObjectDetector : IDisposable
             ranCrops[i] = boxes.Count > 0;
         }
 
-        var found = await ClassifyAsync(frames, crops, ct).ConfigureAwait(false);
+        var found = ReadsGrid ? ClassifyFromGrids(frames, grids!, crops) : await ClassifyAsync(frames, crops, ct).ConfigureAwait(false);
         var results = new IReadOnlyList<DetectedObject>[frames.Count];
         for (var i = 0; i < frames.Count; i++)
         {
@@ -219,6 +238,49 @@ public sealed class ObjectDetector : IDisposable
                         Embedding = embeddings.AsSpan(k * _embedder.EmbeddingSize, _embedder.EmbeddingSize).ToArray(),
                     });
                 }
+            }
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// Classifies each region from its frame's grid pooled under the region's box (<see cref="RegionPooling"/>): the
+    /// frame model already ran on the frame, so the object stage costs the pooling and the head, not a CNN pass a crop.
+    /// The pooled vector is the object's appearance for the tracker.
+    /// </summary>
+    private List<DetectedObject>[] ClassifyFromGrids(IReadOnlyList<Frame> frames, IReadOnlyList<float[]?> grids, List<(int Frame, Rect Box, Rect Crop)> crops)
+    {
+        var found = Enumerable.Range(0, frames.Count).Select(_ => new List<DetectedObject>()).ToArray();
+        if (crops.Count == 0)
+        {
+            return found;
+        }
+        var grid = _embedder.Grid!;
+        var features = new float[crops.Count * grid.Channels];
+        for (var k = 0; k < crops.Count; k++)
+        {
+            var (index, box, _) = crops[k];
+            var image = frames[index].Image;
+            RegionPooling.Pool(grids[index], grid, image.Width, image.Height, box.Left, box.Top, box.Right, box.Bottom,
+                features.AsSpan(k * grid.Channels, grid.Channels));
+        }
+        var labels = _head!.Labels;
+        var probabilities = _head.Classify(features, crops.Count);
+        for (var k = 0; k < crops.Count; k++)
+        {
+            var row = probabilities.AsSpan(k * labels.Count, labels.Count);
+            var best = 0;
+            for (var c = 1; c < row.Length; c++)
+            {
+                best = row[c] > row[best] ? c : best;
+            }
+            if (labels[best] != BackgroundLabel)
+            {
+                var box = crops[k].Box;
+                found[crops[k].Frame].Add(new DetectedObject([box.Left, box.Top, box.Right, box.Bottom], labels[best], row[best])
+                {
+                    Embedding = features.AsSpan(k * grid.Channels, grid.Channels).ToArray(),
+                });
             }
         }
         return found;

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Edge.Pipeline;
 
-/// <summary>When the object stage runs the crop CNN on a frame.</summary>
+/// <summary>When the object stage classifies a frame's motion regions (or runs the detector on it).</summary>
 public enum ObjectGating
 {
     /// <summary>On every frame with motion regions; frames where nothing moves are skipped and have no objects.</summary>
@@ -22,8 +22,11 @@ public sealed class ObjectOptions
 
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Classification head over frame-model embeddings (kind embedding-classifier), relative to Models:Directory.</summary>
-    public string HeadModel { get; set; } = "objects-head.onnx";
+    /// <summary>
+    /// Classification head (kind embedding-classifier) relative to Models:Directory: over the frame's grid pooled under
+    /// each region (the default, no second CNN pass) or over each crop's embedding (<c>objects-head.onnx</c>, a pass a crop).
+    /// </summary>
+    public string HeadModel { get; set; } = "objects-grid-head.onnx";
 
     /// <summary>
     /// A box detector in the YOLO output layout (Edge's own from <c>edge train detector</c>, or a YOLOv5/v8 ONNX export),
@@ -59,7 +62,7 @@ public sealed class ObjectOptions
     [Range(0.0, 1.0)]
     public double Margin { get; set; } = 0.15;
 
-    public ObjectGating Gating { get; set; } = ObjectGating.EveryNth;
+    public ObjectGating Gating { get; set; } = ObjectGating.Motion;
 
     /// <summary>With <see cref="ObjectGating.EveryNth"/>: frames between crop CNN runs.</summary>
     [Range(1, 10_000)]

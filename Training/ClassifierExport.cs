@@ -43,7 +43,8 @@ public static class ClassifierExport
 /// <summary>Writes a classification head over frame embeddings as ONNX with its manifest.</summary>
 public static class HeadExport
 {
-    public static ModelManifest Write(Sequential head, int features, string[] labels, string path, string source)
+    /// <param name="kind"><see cref="ModelManifest.Features"/>: what each input row is (crop embeddings when null).</param>
+    public static ModelManifest Write(Sequential head, int features, string[] labels, string path, string source, string? kind = null)
     {
         var builder = TorchOnnxExporter.ExportVectorNetwork(head, features, Path.GetFileNameWithoutExtension(path), softmax: true);
         var manifest = new ModelManifest
@@ -60,6 +61,7 @@ public static class HeadExport
             OutputNames = ["scores"],
             Labels = labels,
             FeatureSize = features,
+            Features = kind,
             Source = source,
         };
         builder.Save(path);

@@ -94,7 +94,7 @@ public static class ProcessCommand
             source = info,
             model = new { path = models.FrameModelPath, embedder.Manifest.Name, embedder.EmbeddingSize, provider = report.Provider, fallbackReason = embedder.FallbackReason },
             objects = report.Objects is { } o && stream.Objects is { } stage
-                ? new { headModel = head?.Manifest.Name, detector = stage.DetectorPath is { } detectorPath ? Path.GetFileName(detectorPath) : null, labels = head?.Labels ?? stage.Labels, o.Gating, context.Get<ObjectOptions>().EveryNthFrame, o.Frames, cropRuns = o.Runs, skippedInferences = o.Skipped, o.Crops, objects = o.Objects }
+                ? new { headModel = head?.Manifest.Name, detector = stage.DetectorPath is { } detectorPath ? Path.GetFileName(detectorPath) : null, labels = head?.Labels ?? stage.Labels, o.Gating, context.Get<ObjectOptions>().EveryNthFrame, o.Frames, cropRuns = o.Runs, skippedInferences = o.Skipped, o.Crops, objects = o.Objects, features = o.Features }
                 : null,
             analysis = new
             {

@@ -1,3 +1,4 @@
+using Edge.Models;
 using System.Globalization;
 using Edge.Pipeline.Delivery;
 using Edge.Pipeline;
@@ -29,7 +30,7 @@ public static class SummaryView
         if (report.Objects is { } o)
         {
             console.MarkupLine(string.Create(c,
-                $"objects: gating {o.Gating}, crop CNN on {o.Runs} of {o.Frames} frames ({o.Skipped} skipped), {o.Crops} crops, {o.Objects} objects reported"));
+                $"objects: gating {o.Gating}, {(o.Features == EmbeddingClassifier.GridFeatures ? "grid regions pooled" : o.Features == "detector" ? "detector" : "crop CNN")} on {o.Runs} of {o.Frames} frames ({o.Skipped} skipped), {o.Crops} crops, {o.Objects} objects reported"));
         }
         if (report.StoppedEarly)
         {

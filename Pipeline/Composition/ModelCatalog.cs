@@ -221,7 +221,7 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
             _logger.LogWarning("The object head {Path} was not found: the object stage is off (`edge models prepare` builds the default one)", path);
             return null;
         }
-        var head = EmbeddingClassifier.Open(path, FrameModel.EmbeddingSize, _settings.Models, _logs.CreateLogger("Edge.Models"));
+        var head = EmbeddingClassifier.Open(path, FrameModel.EmbeddingSize, FrameModel.Grid, _settings.Models, _logs.CreateLogger("Edge.Models"));
         _logger.LogInformation("Object stage: head {Name} ({Labels}), gating {Gating}{Nth}, at most {Max} crops a frame",
             head.Manifest.Name, string.Join(", ", head.Labels), objects.Gating,
             objects.Gating == ObjectGating.EveryNth ? $" (every {objects.EveryNthFrame} frames)" : "", objects.MaxObjects);

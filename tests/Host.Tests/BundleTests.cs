@@ -49,7 +49,7 @@ public sealed class BundleTests : IDisposable
         {
             Assert.Contains(required, files);
         }
-        foreach (var model in (string[])["resnet18-frame.onnx", "resnet18-frame.json", "objects-head.onnx", "objects-head.json"])
+        foreach (var model in (string[])["resnet18-frame.onnx", "resnet18-frame.json", "objects-grid-head.onnx", "objects-grid-head.json", "objects-head.onnx", "objects-head.json"])
         {
             var bundled = Path.Combine(CpuBundle, "models", model);
             Assert.True(File.Exists(bundled), $"models/{model} is in the bundle");
@@ -90,7 +90,7 @@ public sealed class BundleTests : IDisposable
         Assert.Equal(Path.Combine(CpuBundle, "models", "resnet18-frame.onnx"), summary.GetProperty("model").GetProperty("path").GetString());
         Assert.Equal("Cpu", summary.GetProperty("model").GetProperty("provider").GetString());
         var objects = summary.GetProperty("objects");
-        Assert.Equal("objects-head", objects.GetProperty("headModel").GetString());
+        Assert.Equal("objects-grid-head", objects.GetProperty("headModel").GetString());
         Assert.Equal(50, objects.GetProperty("frames").GetInt64());
         Assert.True(objects.GetProperty("objects").GetInt64() > 0, "the bundled head finds the walkers");
         var (values, rows, columns) = NpyFile.Read(Path.Combine(_work, "out", "embeddings.npy"));
@@ -114,7 +114,7 @@ public sealed class BundleTests : IDisposable
         Assert.True(result.ExitCode == 0, result.Stderr);
         var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "out", "summary.json"))).RootElement;
         Assert.Equal(Path.Combine("models", "resnet18-frame.onnx"), summary.GetProperty("model").GetProperty("path").GetString());
-        Assert.Equal("objects-head", summary.GetProperty("objects").GetProperty("headModel").GetString());
+        Assert.Equal("objects-grid-head", summary.GetProperty("objects").GetProperty("headModel").GetString());
         Assert.Equal(10, summary.GetProperty("framesProcessed").GetInt64());
     }
 
@@ -201,7 +201,7 @@ public sealed class BundleTests : IDisposable
         Assert.Equal("-rw-r--r--", entries["/lib/systemd/system/edge.service"].Mode);
         Assert.Contains("/usr/bin/edge -> /opt/edge/edge", entries.Keys);
         Assert.Contains("/opt/edge/config/edge.json -> /etc/edge/edge.json", entries.Keys);
-        foreach (var path in (string[])["/opt/edge/models/resnet18-frame.onnx", "/opt/edge/models/objects-head.onnx",
+        foreach (var path in (string[])["/opt/edge/models/resnet18-frame.onnx", "/opt/edge/models/objects-grid-head.onnx", "/opt/edge/models/objects-head.onnx",
                      "/opt/edge/check-native.sh", "/opt/edge/native-packages.tsv", "/usr/share/doc/edge/copyright",
                      "/usr/share/doc/edge/changelog.gz", "/usr/share/man/man1/edge.1.gz"])
         {

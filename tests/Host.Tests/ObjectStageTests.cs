@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Edge.Models;
 using Edge.Tests;
 using OpenCvSharp;
 
@@ -68,10 +69,12 @@ public sealed class ObjectStageTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task Eval_DefaultObjectHead_HeldOutAccuracyAboveTheFloor()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Eval_DefaultObjectHeads_HeldOutAccuracyAboveTheFloor(bool grid)
     {
-        var result = await EdgeProcess.RunAsync(_work, ["eval", TestData.ObjectHead, Path.Combine(TestData.ObjectCrops, "test"), "--out", "eval", .. EdgeProcess.ModelArgs]);
+        var result = await EdgeProcess.RunAsync(_work, ["eval", grid ? TestData.ObjectGridHead : TestData.ObjectHead, Path.Combine(TestData.ObjectCrops, "test"), "--out", "eval", .. EdgeProcess.ModelArgs]);
 
         Assert.True(result.ExitCode == 0, result.Stderr);
         var eval = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval", "eval.json"))).RootElement;
@@ -100,6 +103,40 @@ public sealed class ObjectStageTests : IDisposable
             }
         }
         Assert.False(Directory.Exists(Path.Combine(_work, "crops.incomplete")));
+
+        // Each crop's frame and box, for heads over grid regions: one line a crop, its frame in its file's name, the
+        // crop (squared, with the margin) around the box.
+        var regions = File.ReadAllLines(Path.Combine(_work, "crops", "regions.csv"));
+        Assert.Equal("file,split,label,frame,x1,y1,x2,y2", regions[0]);
+        Assert.Equal(Directory.GetFiles(Path.Combine(_work, "crops"), "*.jpg", SearchOption.AllDirectories).Length, regions.Length - 1);
+        foreach (var line in regions.Skip(1))
+        {
+            var f = line.Split(',');
+            Assert.True(File.Exists(Path.Combine(_work, "crops", f[0])), f[0]);
+            Assert.Equal(int.Parse(Path.GetFileName(f[0])[1..6], System.Globalization.CultureInfo.InvariantCulture), int.Parse(f[3], System.Globalization.CultureInfo.InvariantCulture));
+            var box = f[4..].Select(v => int.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            Assert.True(box[0] >= 0 && box[1] >= 0 && box[2] <= 768 && box[3] <= 576 && box[2] > box[0] && box[3] > box[1], line);
+        }
+    }
+
+    [Fact]
+    public async Task TrainClassifier_GridRegions_HeadOverTheFramesGridHoldsOnTheHeldOutFrames()
+    {
+        var result = await EdgeProcess.RunAsync(_work, ["train", "classifier", Path.Combine(TestData.ObjectCrops, "train"), "--features", "grid-region",
+            "--out", "models/grid-head.onnx", .. EdgeProcess.ModelArgs]);
+
+        Assert.True(result.ExitCode == 0, result.Stderr + result.Stdout);
+        var manifest = ModelManifest.Load(Path.Combine(_work, "models", "grid-head.json"));
+        Assert.Equal(("grid-region", 256), (manifest.Features, manifest.FeatureSize));
+        var heldOut = System.Text.RegularExpressions.Regex.Match(result.Stdout, @"held-out test split ([0-9.]+) %");
+        Assert.True(heldOut.Success, result.Stdout);
+        Assert.True(double.Parse(heldOut.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= HeldOutAccuracyFloor * 100, result.Stdout);
+
+        // Not a split of a crop set: one clear error, nothing written.
+        var wrong = await EdgeProcess.RunAsync(_work, ["train", "classifier", _work, "--features", "grid-region", "--out", "models/x.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.TrainingDataUnusable, wrong.ExitCode);
+        Assert.Contains("need a split of a crop set", wrong.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_work, "models", "x.onnx")));
     }
 
     private void WriteConfig(string json) => File.WriteAllText(Path.Combine(_work, "edge.json"), json);

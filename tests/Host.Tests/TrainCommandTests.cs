@@ -281,7 +281,7 @@ public sealed class TrainClassifierCommandTests : IDisposable
         Assert.True(result.ExitCode == 0, result.Stderr + result.Stdout);
         Assert.Contains("served by ONNX Runtime after resnet18-frame", result.Stdout, StringComparison.Ordinal);
         var head = Path.Combine(_work, "models", "head.onnx");
-        using var classifier = EmbeddingClassifier.Open(head, 512, new ModelOptions { Provider = ExecutionProvider.Cpu }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        using var classifier = EmbeddingClassifier.Open(head, 512, null, new ModelOptions { Provider = ExecutionProvider.Cpu }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         Assert.Equal(["cup", "street"], classifier.Labels);
         Assert.Null(OnnxChecker.Check(head));
 

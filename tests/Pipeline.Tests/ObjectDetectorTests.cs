@@ -94,6 +94,32 @@ public sealed class ObjectDetectorTests : IDisposable
         Assert.All(results[^1].Objects, o => Assert.Contains(o.BoxXyxy, lastRegions));
     }
 
+    [Fact]
+    public async Task Motion_GridHead_ClassifiesTheRegionsFromTheFramesOwnGrid()
+    {
+        var (report, results) = await RunAsync(new ObjectOptions { Gating = ObjectGating.Motion, MaxObjects = MaxObjects }, TestData.ObjectGridHead);
+        var (_, byCrops) = await RunAsync(new ObjectOptions { Gating = ObjectGating.Motion, MaxObjects = MaxObjects });
+
+        var stats = report.Objects!;
+        Assert.Equal(EmbeddingClassifier.GridFeatures, stats.Features);
+        Assert.Equal(MotionRegions().Sum(r => Math.Min(r.Count, MaxObjects)), stats.Crops);
+        // The same regions as the head over crops, and nearly the same verdicts on them.
+        var grid = results.SelectMany((r, i) => r.Objects.Select(o => (i, string.Join(',', o.BoxXyxy), o.Label))).ToHashSet();
+        var crops = byCrops.SelectMany((r, i) => r.Objects.Select(o => (i, string.Join(',', o.BoxXyxy), o.Label))).ToHashSet();
+        Assert.True(crops.Count >= Moving, $"{crops.Count} people found over crops");
+        Assert.True(grid.Intersect(crops).Count() >= 0.85 * Math.Max(grid.Count, crops.Count), $"{grid.Intersect(crops).Count()} of {grid.Count} (grid) and {crops.Count} (crops) agree");
+
+        // Each object's appearance is its frame's grid pooled under its box: the frame's own forward pass, no crop's.
+        var (index, first) = results.Select((r, i) => (i, r.Objects.FirstOrDefault())).First(p => p.Item2 is not null);
+        using var image = Cv2.ImRead(Directory.GetFiles(_folder).Order(StringComparer.Ordinal).ElementAt(index));
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 1, NullLogger.Instance);
+        embedder.EmbedWithGrid([image], out var grids);
+        var expected = new float[embedder.Grid!.Channels];
+        RegionPooling.Pool(grids, embedder.Grid, image.Width, image.Height, first!.BoxXyxy[0], first.BoxXyxy[1], first.BoxXyxy[2], first.BoxXyxy[3], expected);
+        Assert.Equal(expected.Length, first.Embedding!.Length);
+        Assert.All(expected.Zip(first.Embedding), p => Assert.True(Math.Abs(p.First - p.Second) < 1e-3f, $"{p.Second} vs {p.First}"));
+    }
+
     /// <summary>Motion regions per frame from a detector of its own, the reference for the stage's counts.</summary>
     private List<IReadOnlyList<Rect>> MotionRegions()
     {
@@ -105,11 +131,11 @@ public sealed class ObjectDetectorTests : IDisposable
         })];
     }
 
-    private async Task<(PipelineReport, List<FrameResult>)> RunAsync(ObjectOptions options)
+    private async Task<(PipelineReport, List<FrameResult>)> RunAsync(ObjectOptions options, string? headPath = null)
     {
         using var source = FrameSources.Open(_folder, new CaptureOptions());
         using var embedder = FrameEmbedder.Open(TestData.FrameModel, s_cpu, 8, NullLogger.Instance);
-        using var head = EmbeddingClassifier.Open(TestData.ObjectHead, embedder.EmbeddingSize, s_cpu, NullLogger.Instance);
+        using var head = EmbeddingClassifier.Open(headPath ?? TestData.ObjectHead, embedder.EmbeddingSize, embedder.Grid, s_cpu, NullLogger.Instance);
         using var objects = new ObjectDetector(embedder, head, options);
         var sink = new FramePipelineTests.CollectingSink();
         using var pipeline = new FramePipeline(source, embedder, [sink], new PipelineOptions { BatchSize = 8 }, NullLogger.Instance, objects: objects);

@@ -26,6 +26,9 @@ public static class TestData
     /// <summary>The default object head (person, background) that set-up's `edge models prepare` trains, with its manifest.</summary>
     public static string ObjectHead => RequirePrepared(Path.Combine("models", "objects-head.onnx"));
 
+    /// <summary>The default object head over grid regions (the frame's grid pooled under each box), trained on the same crop set.</summary>
+    public static string ObjectGridHead => RequirePrepared(Path.Combine("models", "objects-grid-head.onnx"));
+
     /// <summary>The crop set the default object head was trained on (data/objects: train/, test/, crops.json).</summary>
     public static string ObjectCrops => Path.GetDirectoryName(RequirePrepared(Path.Combine("data", "objects", "crops.json")))!;
 

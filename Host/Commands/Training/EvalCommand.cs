@@ -110,8 +110,15 @@ public static class EvalCommand
     private static (List<int>, List<int>, string[]) HeadPredictions(EdgeContext context, Arguments args, ILogger logger, CancellationToken ct)
     {
         using var embedder = FrameEmbedder.Open(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel), context.Get<ModelOptions>(), context.Get<PipelineOptions>().BatchSize, context.CreateLogger("Edge.Models"));
-        using var head = EmbeddingClassifier.Open(args.Model, embedder.EmbeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
+        using var head = EmbeddingClassifier.Open(args.Model, embedder.EmbeddingSize, embedder.Grid, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
         var labels = head.Labels.ToArray();
+        if (head.ReadsGrid)
+        {
+            // A head over grid regions reads the frames the crops came from, pooled under each crop's box.
+            var (set, split) = TrainClassifierCommand.GridSplit(args.Data);
+            var (features, truth) = TrainClassifierCommand.GridRegionFeatures(embedder, set, split, labels, logger, ct);
+            return ([.. truth.Select(t => (int)t)], ArgMaxRows(head.Classify(features, truth.Length), labels.Length), labels);
+        }
         var loaded = ImageFolderDataset.Load(args.Data, embedder.Manifest.InputWidth, embedder.Manifest.InputHeight, false, logger);
         var embeddings = TrainClassifierCommand.Embed(embedder, loaded.Data, ct);
         var predicted = ArgMaxRows(head.Classify(embeddings, loaded.Data.Count), labels.Length);

@@ -7,22 +7,32 @@ namespace Edge.Host.Commands;
 public static partial class ModelsCommand
 {
     /// <summary>
-    /// The default object head: the crop set from data/vtest.avi (<see cref="ObjectCropsCommand"/>, kept in
-    /// data/objects), a head trained on its train split and evaluated on its held-out test split.
+    /// The default object heads: the crop set from data/vtest.avi (<see cref="ObjectCropsCommand"/>, kept in
+    /// data/objects), two heads trained on its train split (over crop embeddings, and over grid regions) and evaluated
+    /// on its held-out test split; both are written to Models:Directory.
     /// </summary>
     static partial void PrepareObjectHead(EdgeContext context, bool force, ILogger logger, CancellationToken ct, ref int result)
     {
         result = PrepareDefaultObjectHead(context, force, logger, ct);
     }
 
+    /// <summary>The head over crop embeddings that <c>edge models prepare</c> trains.</summary>
+    public const string CropHead = "objects-head.onnx";
+
+    /// <summary>The head over grid regions that <c>edge models prepare</c> trains, the default <c>Objects:HeadModel</c>.</summary>
+    public const string GridHead = "objects-grid-head.onnx";
+
     private static int PrepareDefaultObjectHead(EdgeContext context, bool force, ILogger logger, CancellationToken ct)
     {
-        var head = context.Get<ModelOptions>().Resolve(context.Get<ObjectOptions>().HeadModel);
+        var models = context.Get<ModelOptions>();
         var crops = ObjectCropsCommand.DefaultFolder;
         // The crop set stays beside the head: its test split is how the head's accuracy is measured again.
-        if (File.Exists(head) && File.Exists(ModelManifest.PathFor(head)) && File.Exists(Path.Combine(crops, ObjectCropsCommand.ManifestFile)) && !force)
+        if (new[] { models.Resolve(CropHead), models.Resolve(GridHead) }.All(h => File.Exists(h) && File.Exists(ModelManifest.PathFor(h)))
+            && File.Exists(Path.Combine(crops, ObjectCropsCommand.ManifestFile))
+            && File.Exists(Path.Combine(crops, ObjectCropsCommand.RegionsFile)) && !force)
         {
-            logger.LogInformation("Object head {Path} and its crop set {Crops} are already prepared (use --force to rebuild them)", head, crops);
+            logger.LogInformation("Object heads {Crop} and {Grid} and their crop set {Crops} are already prepared (use --force to rebuild them)",
+                models.Resolve(CropHead), models.Resolve(GridHead), crops);
             return ExitCodes.Ok;
         }
         const string video = "data/vtest.avi";
@@ -33,11 +43,21 @@ public static partial class ModelsCommand
         }
         ObjectCropsCommand.Run(context, new ObjectCropsCommand.Arguments(video, crops, Every: 4, TestFraction: 0.25), ct);
         var options = new Edge.Training.TrainOptions { Epochs = 40, ValidationFraction = 0.2, Patience = 5 };
-        var trained = TrainClassifierCommand.Run(context, new TrainClassifierCommand.Arguments(Path.Combine(crops, "train"), head, options), ct);
-        if (trained != ExitCodes.Ok)
+        // Both heads learn from the same crop set: over each crop's embedding (a CNN pass a crop), and over the frame's
+        // grid pooled under each box (no pass of its own); Objects:HeadModel chooses, the grid head by default.
+        foreach (var (path, grid) in new[] { (models.Resolve(CropHead), false), (models.Resolve(GridHead), true) })
         {
-            return trained;
+            var trained = TrainClassifierCommand.Run(context, new TrainClassifierCommand.Arguments(Path.Combine(crops, "train"), path, options, grid), ct);
+            if (trained != ExitCodes.Ok)
+            {
+                return trained;
+            }
+            var evaluated = EvalCommand.Run(context, new EvalCommand.Arguments(path, Path.Combine(crops, "test"), null, Path.Combine("out", "eval", Path.GetFileNameWithoutExtension(path))), ct);
+            if (evaluated != ExitCodes.Ok)
+            {
+                return evaluated;
+            }
         }
-        return EvalCommand.Run(context, new EvalCommand.Arguments(head, Path.Combine(crops, "test"), null, Path.Combine("out", "eval", Path.GetFileNameWithoutExtension(head))), ct);
+        return ExitCodes.Ok;
     }
 }

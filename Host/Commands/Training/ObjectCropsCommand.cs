@@ -24,6 +24,46 @@ public static class ObjectCropsCommand
     public const string PersonLabel = "person";
     public const string ManifestFile = "crops.json";
 
+    /// <summary>
+    /// Each crop's frame and box in frame pixels (the motion region for a person, the still square for background), so
+    /// that a head can also learn from the frame model's grid under the box (<see cref="RegionPooling"/>).
+    /// </summary>
+    public const string RegionsFile = "regions.csv";
+
+    /// <summary>One line of <see cref="RegionsFile"/>: the crop's file (relative to the set), split, label, frame index and box.</summary>
+    public sealed record Region(string File, string Split, string Label, int Frame, int X1, int Y1, int X2, int Y2)
+    {
+        public const string Header = "file,split,label,frame,x1,y1,x2,y2";
+
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{File},{Split},{Label},{Frame},{X1},{Y1},{X2},{Y2}");
+
+        public static IReadOnlyList<Region> Load(string folder)
+        {
+            var path = Path.Combine(folder, RegionsFile);
+            if (!System.IO.File.Exists(path))
+            {
+                throw new TrainingDataException($"{path} not found: the crop set was written by an older edge data objects; run it again (or edge models prepare --force)");
+            }
+            var lines = System.IO.File.ReadAllLines(path);
+            if (lines.Length == 0 || lines[0] != Header)
+            {
+                throw new TrainingDataException($"{path}: the first line must be '{Header}'");
+            }
+            return [.. lines.Skip(1).Where(l => l.Length > 0).Select((line, i) =>
+            {
+                var f = line.Split(',');
+                if (f.Length != 8 || !int.TryParse(f[3], CultureInfo.InvariantCulture, out var frame)
+                    || !int.TryParse(f[4], CultureInfo.InvariantCulture, out var x1) || !int.TryParse(f[5], CultureInfo.InvariantCulture, out var y1)
+                    || !int.TryParse(f[6], CultureInfo.InvariantCulture, out var x2) || !int.TryParse(f[7], CultureInfo.InvariantCulture, out var y2)
+                    || x2 <= x1 || y2 <= y1 || frame < 0)
+                {
+                    throw new TrainingDataException($"{path} line {i + 2}: expected file,split,label,frame,x1,y1,x2,y2 with a non-empty box");
+                }
+                return new Region(f[0], f[1], f[2], frame, x1, y1, x2, y2);
+            })];
+        }
+    }
+
     /// <summary>Frames left out before the test split (3 s of vtest), so the splits share no near-duplicate frames.</summary>
     public const int GuardFrames = 30;
 
@@ -117,6 +157,7 @@ public static class ObjectCropsCommand
         using var resized = new Mat();
         var random = new Random(7);
         var counts = new Dictionary<string, int>();
+        var regionLines = new List<Region>();
         var unconfirmed = 0;
         var personSides = new List<int>();
         for (var index = 0; capture.Read(frame); index++)
@@ -140,7 +181,7 @@ public static class ObjectCropsCommand
                 }
                 var crop = ObjectDetector.SquareCrop(region, bounds, options.Margin);
                 personSides.Add(crop.Width);
-                Save(frame, crop, resized, cropSize, staging, split, PersonLabel, index, counts);
+                regionLines.Add(Save(frame, crop, region, resized, cropSize, staging, split, PersonLabel, index, counts));
             }
             // Two still squares a frame, sized like the people cropped so far, so size does not give the class away.
             for (int found = 0, tries = 0; found < 2 && tries < 40 && personSides.Count > 0; tries++)
@@ -149,7 +190,7 @@ public static class ObjectCropsCommand
                 var square = new Rect(random.Next(0, frame.Width - side + 1), random.Next(0, frame.Height - side + 1), side, side);
                 if (motion.IsStill(square))
                 {
-                    Save(frame, square, resized, cropSize, staging, split, ObjectDetector.BackgroundLabel, index, counts);
+                    regionLines.Add(Save(frame, square, square, resized, cropSize, staging, split, ObjectDetector.BackgroundLabel, index, counts));
                     found++;
                 }
             }
@@ -160,6 +201,7 @@ public static class ObjectCropsCommand
                     Count(counts, "train", ObjectDetector.BackgroundLabel) + Count(counts, "test", ObjectDetector.BackgroundLabel));
             }
         }
+        File.WriteAllLines(Path.Combine(staging, RegionsFile), [Region.Header, .. regionLines.Select(r => r.ToString())]);
         var method = string.Create(CultureInfo.InvariantCulture,
             $"person: MOG2 motion regions confirmed by OpenCV's HOG people detector (IoU >= {AgreementIou} with its trimmed box); background: still squares of person-crop size; test split: frames {testStart}+ after a {GuardFrames}-frame guard gap");
         return new Summary(Path.GetFullPath(args.Video), method, frames, args.Every, testStart, GuardFrames, AgreementIou,
@@ -200,13 +242,15 @@ public static class ObjectCropsCommand
         });
     }
 
-    private static void Save(Mat frame, Rect crop, Mat resized, Size size, string staging, string split, string label, int index, Dictionary<string, int> counts)
+    private static Region Save(Mat frame, Rect crop, Rect box, Mat resized, Size size, string staging, string split, string label, int index, Dictionary<string, int> counts)
     {
         using var view = new Mat(frame, crop);
         Cv2.Resize(view, resized, size, interpolation: InterpolationFlags.Linear);
         var key = split + "/" + label;
         var n = counts[key] = Count(counts, split, label) + 1;
-        Cv2.ImWrite(Path.Combine(staging, split, label, string.Create(CultureInfo.InvariantCulture, $"f{index:D5}-{n:D4}.jpg")), resized, new ImageEncodingParam(ImwriteFlags.JpegQuality, 95));
+        var name = string.Create(CultureInfo.InvariantCulture, $"f{index:D5}-{n:D4}.jpg");
+        Cv2.ImWrite(Path.Combine(staging, split, label, name), resized, new ImageEncodingParam(ImwriteFlags.JpegQuality, 95));
+        return new Region($"{split}/{label}/{name}", split, label, index, box.Left, box.Top, box.Right, box.Bottom);
     }
 
     private static int Count(Dictionary<string, int> counts, string split, string label) =>

@@ -101,14 +101,22 @@ public static partial class EdgeCli
         var crops = new Argument<string>("data") { Description = "A folder with one subfolder of image crops per class" };
         var headOut = new Option<string>("--out") { Description = "Head to write (.onnx; its manifest is written beside it)", DefaultValueFactory = _ => "models/head.onnx" };
         var headEpochs = new Option<int>("--epochs") { Description = "Most epochs", DefaultValueFactory = _ => 40 };
-        var classifier = new Command("classifier", "Train a classification head on frozen frame-model embeddings of image crops")
+        var headFeatures = new Option<string>("--features")
         {
-            crops, headOut, headEpochs, batch, learningRate, patience, seed, minutes,
+            Description = "What the head reads: crop-embedding (each crop through the frame model) or grid-region (the frame's grid pooled under each box: " +
+                "no second CNN pass in the object stage; needs a crop set from edge data objects, with its regions.csv and video)",
+            DefaultValueFactory = _ => EmbeddingClassifier.CropFeatures,
+        };
+        headFeatures.AcceptOnlyFromAmong(EmbeddingClassifier.CropFeatures, EmbeddingClassifier.GridFeatures);
+        var classifier = new Command("classifier", "Train a classification head on frozen frame-model features of image crops")
+        {
+            crops, headOut, headEpochs, batch, learningRate, patience, seed, minutes, headFeatures,
         };
         classifier.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
         {
             var options = TrainOptionsFrom(parse, parse.GetValue(headEpochs), validationFraction: 0.2);
-            var args = new TrainClassifierCommand.Arguments(parse.GetValue(crops)!, parse.GetValue(headOut)!, options);
+            var args = new TrainClassifierCommand.Arguments(parse.GetValue(crops)!, parse.GetValue(headOut)!, options,
+                parse.GetValue(headFeatures) == EmbeddingClassifier.GridFeatures);
             return Task.Run(() => TrainClassifierCommand.Run(context, args, stop), stop);
         }));
         var scenesIn = new Argument<string>("scenes") { Description = "Scenes with ground truth (edge data scenes); the training split is used", DefaultValueFactory = _ => TrackingCommands.DefaultScenes };
@@ -183,7 +191,7 @@ public static partial class EdgeCli
             return ExitCodes.Ok;
         }, stop)));
         var objectsVideo = new Option<string>("--video") { Description = "Footage with people walking past a fixed camera", DefaultValueFactory = _ => "data/vtest.avi" };
-        var objectsOut = new Option<string>("--out") { Description = "Folder for train/ and test/, one subfolder per class, and crops.json", DefaultValueFactory = _ => ObjectCropsCommand.DefaultFolder };
+        var objectsOut = new Option<string>("--out") { Description = "Folder for train/ and test/, one subfolder per class, crops.json and regions.csv (each crop's frame and box)", DefaultValueFactory = _ => ObjectCropsCommand.DefaultFolder };
         var every = new Option<int>("--every") { Description = "Take crops from every Nth frame (neighbouring frames are near-duplicates)", DefaultValueFactory = _ => 4 };
         var testFraction = new Option<double>("--test-fraction") { Description = "Share of the video, from its end, held out as the test split", DefaultValueFactory = _ => 0.25 };
         var objects = new Command("objects", "Build a labeled crop set (person, background) for the object head: motion regions confirmed by OpenCV's HOG people detector, still squares as background, the end of the video held out")
