@@ -12,7 +12,7 @@ seconds=${SECONDS_TO_RUN:-90}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 {
-  printf '{ "Logging": { "File": "" }, "Service": { "DataDirectory": "%s", "Streams": [' "$work/data"
+  printf '{ "Logging": { "File": "" }, "Sources": { "FileRoots": ["%s"] }, "Service": { "DataDirectory": "%s", "Streams": [' "$PWD/data" "$work/data"
   for i in $(seq 1 "$streams"); do
     (( i > 1 )) && printf ','
     printf '{ "Id": "cam%d", "Source": "%s", "Loop": true }' "$i" "$PWD/data/vtest.avi"
@@ -20,5 +20,6 @@ trap 'rm -rf "$work"' EXIT
   printf '] } }\n'
 } > "$work/edge.json"
 echo "edge run: $streams live streams of data/vtest.avi at 10 fps each for $seconds s on $(nproc) cores"
-Host/bin/Release/net10.0/edge run --config "$work/edge.json" --for "$seconds" 2> "$work/stderr.log"
+Host/bin/Release/net10.0/edge run --config "$work/edge.json" --for "$seconds" 2> "$work/stderr.log" \
+  || { status=$?; tail -5 "$work/stderr.log" >&2; exit "$status"; }
 grep -E 'cam[0-9]+: (Running|Backoff|Connecting)' "$work/stderr.log" || true
