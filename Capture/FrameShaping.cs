@@ -79,7 +79,8 @@ internal sealed class FrameShaping : IDisposable
     /// on a schedule one interval apart, with a quarter of an interval's tolerance for a frame that comes a little
     /// early: a 10 fps camera under a 10 fps target keeps every frame however its arrivals jitter (a rule of "at least
     /// one interval since the last kept frame" dropped every frame that came a millisecond early, half of them), a
-    /// 30 fps camera keeps every third, and after a pause the schedule starts again rather than letting a burst through.
+    /// 30 fps camera keeps every third, and after a late frame or a pause the schedule starts again rather than letting a
+    /// burst through.
     /// </summary>
     public bool KeepLive(double nowMs)
     {
@@ -91,7 +92,9 @@ internal sealed class FrameShaping : IDisposable
         {
             return false;
         }
-        _nextDueMs = nowMs - _nextDueMs > _minIntervalMs ? nowMs + _minIntervalMs : _nextDueMs + _minIntervalMs;
+        // A frame more than the tolerance late (a stall, a pause) starts the schedule again from itself, so the frame
+        // after it is not let through early to catch up.
+        _nextDueMs = nowMs - _nextDueMs > _minIntervalMs / 4 ? nowMs + _minIntervalMs : _nextDueMs + _minIntervalMs;
         return true;
     }
 

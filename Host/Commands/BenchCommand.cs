@@ -234,28 +234,10 @@ public static class BenchCommand
 
         async Task<CapacityStep> RunLiveAsync(int count, CaptureOptions options, SourceMode mode)
         {
-            var pipeline = context.Get<PipelineOptions>();
             var built = new List<StreamAssembly>();
             try
             {
-                for (var i = 0; i < count; i++)
-                {
-                    built.Add(StreamAssembly.Build(new StreamSpec
-                    {
-                        Source = video,
-                        StreamId = $"live{i + 1}",
-                        Mode = mode,
-                        Capture = options,
-                        Pipeline = new PipelineOptions
-                        {
-                            BatchSize = Math.Min(pipeline.BatchSize, service.MaxBatch),
-                            BatchTimeoutMs = pipeline.BatchTimeoutMs,
-                            CaptureQueue = pipeline.CaptureQueue,
-                            ResultQueue = pipeline.ResultQueue,
-                        },
-                        ObjectStage = false,
-                    }, shared, context.LoggerFactory));
-                }
+                AddStreams(context, shared, video, "live", count, options, mode, built);
                 var reports = await Task.WhenAll(built.Select(s => s.RunAsync(ct))).ConfigureAwait(false);
                 var worst = reports.Max(r => r.FrameAgeP99Ms);
                 // Frames a replay skipped to keep its clock count as dropped: a camera would have dropped them.
@@ -312,6 +294,35 @@ public static class BenchCommand
     }
 
     /// <summary>
+    /// Builds <paramref name="count"/> streams of the video on the shared CNN as <c>edge run</c> builds its streams (each
+    /// stream's batch at most the shared one's, no object stage) into <paramref name="built"/>, which the caller disposes.
+    /// </summary>
+    private static void AddStreams(EdgeContext context, ModelCatalog shared, string video, string prefix, int count, CaptureOptions capture,
+        SourceMode mode, List<StreamAssembly> built)
+    {
+        var service = context.Get<Edge.Host.Service.ServiceOptions>();
+        var pipeline = context.Get<PipelineOptions>();
+        for (var i = 0; i < count; i++)
+        {
+            built.Add(StreamAssembly.Build(new StreamSpec
+            {
+                Source = video,
+                StreamId = $"{prefix}{i + 1}",
+                Mode = mode,
+                Capture = capture,
+                Pipeline = new PipelineOptions
+                {
+                    BatchSize = Math.Min(pipeline.BatchSize, service.MaxBatch),
+                    BatchTimeoutMs = pipeline.BatchTimeoutMs,
+                    CaptureQueue = pipeline.CaptureQueue,
+                    ResultQueue = pipeline.ResultQueue,
+                },
+                ObjectStage = false,
+            }, shared, context.LoggerFactory));
+        }
+    }
+
+    /// <summary>
     /// <paramref name="count"/> streams of the video at once (every frame, as files), each built as <c>edge run</c> builds
     /// a stream on the service's shared CNN (batches across streams up to <c>Service:MaxBatch</c>, waiting at most
     /// <c>Service:BatchWindowMs</c>); the aggregate is all their frames over the wall time of the whole run.
@@ -321,27 +332,10 @@ public static class BenchCommand
     {
         var service = context.Get<Edge.Host.Service.ServiceOptions>();
         await using var shared = ModelCatalog.OpenShared(settings, service.MaxBatch, service.BatchWindowMs, context.LoggerFactory);
-        var pipeline = context.Get<PipelineOptions>();
         var built = new List<StreamAssembly>();
         try
         {
-            for (var i = 0; i < count; i++)
-            {
-                built.Add(StreamAssembly.Build(new StreamSpec
-                {
-                    Source = video,
-                    StreamId = $"bench{i + 1}",
-                    Capture = capture,
-                    Pipeline = new PipelineOptions
-                    {
-                        BatchSize = Math.Min(pipeline.BatchSize, service.MaxBatch),
-                        BatchTimeoutMs = pipeline.BatchTimeoutMs,
-                        CaptureQueue = pipeline.CaptureQueue,
-                        ResultQueue = pipeline.ResultQueue,
-                    },
-                    ObjectStage = false,
-                }, shared, context.LoggerFactory));
-            }
+            AddStreams(context, shared, video, "bench", count, capture, SourceMode.File, built);
             var started = Stopwatch.GetTimestamp();
             var reports = await Task.WhenAll(built.Select(s => s.RunAsync(ct))).ConfigureAwait(false);
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;

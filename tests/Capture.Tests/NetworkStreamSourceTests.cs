@@ -99,9 +99,14 @@ public sealed class NetworkStreamSourceTests : IDisposable
                 timestamps.Add(frame.TimestampMs);
             }
         }
-        // 50 frames over about 5 s at 10 fps; at most one frame per 250 ms is kept.
+        // 50 frames over about 5 s at 10 fps, kept on a 4 fps schedule: 250 ms apart as a rule (the 10 fps camera's
+        // frames fall 200 or 300 ms apart on it; the stream's own stalls make longer gaps), never two source frames in
+        // a row.
         Assert.InRange(timestamps.Count, 12, 30);
-        Assert.True(timestamps.Zip(timestamps.Skip(1)).All(p => p.Second - p.First >= 250));
+        var gaps = timestamps.Zip(timestamps.Skip(1)).Select(p => p.Second - p.First).Order().ToList();
+        var shown = string.Join(", ", gaps);
+        Assert.True(gaps[gaps.Count / 2] is >= 190 and <= 310, $"median gap {gaps[gaps.Count / 2]}: {shown}");
+        Assert.True(gaps[0] >= 150, shown);
     }
 
     /// <summary>Waits until the port is listening, without connecting: ffmpeg -listen 1 serves one client only.</summary>
