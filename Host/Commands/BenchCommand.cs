@@ -1,3 +1,4 @@
+using Edge.Pipeline.Tracking;
 using Edge.Pipeline.Events;
 using System.Diagnostics;
 using System.Globalization;
@@ -37,6 +38,12 @@ public static class BenchCommand
 
         /// <summary>With <c>--capacity</c>: how many live 10 fps streams the machine holds.</summary>
         public CapacityResult? Capacity { get; init; }
+
+        /// <summary>The tracker and the zone monitor at <see cref="BenchTracks"/> tracks (<see cref="TrackingBenchmark"/>).</summary>
+        public TrackingCost? Tracking { get; init; }
+
+        /// <summary>The tracker's and the zone monitor's time per frame over the CNN's (inference-only) time per frame.</summary>
+        public double? TrackingShare => Tracking is { } t ? t.TotalUsPerFrame / 1000 / (1000 / InferenceFps) : null;
     }
 
     /// <param name="Fps">End-to-end fps with the anomaly model and events.</param>
@@ -67,6 +74,9 @@ public static class BenchCommand
 
     /// <param name="Streams">The most streams that held (0 when even one did not).</param>
     public sealed record CapacityResult(int Streams, double StreamFps, int SecondsPerStep, double MaxAgeMs, IReadOnlyList<CapacityStep> Steps);
+
+    /// <summary>Tracks the tracker's and the zone monitor's cost is measured at.</summary>
+    public const int BenchTracks = 10;
 
     /// <summary>A live stream holds when its p99 frame age stays at or under this and it drops nothing.</summary>
     public const double CapacityMaxAgeMs = 1000;
@@ -188,6 +198,9 @@ public static class BenchCommand
             Streams = many,
             Events = events,
             Capacity = capacity,
+            // Synthetic walkers with embeddings as long as the default object head's (the grid's channels, else the
+            // crop embedding), two zones and two lines; only the tracker's and the monitor's calls are timed.
+            Tracking = TrackingBenchmark.Run(tracks: BenchTracks, frames: 2_000, embeddingSize: embedder.Grid?.Channels ?? embedder.EmbeddingSize),
         };
         Print(result);
         if (jsonPath is not null)
@@ -202,6 +215,7 @@ public static class BenchCommand
                     many.Frames, many.CnnFrames, many.CnnCalls,
                 },
                 capacity,
+                tracking = result.Tracking is { } t ? new { t.Tracks, t.Frames, t.TrackerUsPerFrame, t.ZonesUsPerFrame, t.Confirmed, share = result.TrackingShare } : null,
                 events = events is null ? null : new { events.Fps, events.SinksP50Ms, events.SinksP99Ms, events.Events, events.CnnMsPerFrame, events.SinksShare },
             }), ct).ConfigureAwait(false);
         }
@@ -470,6 +484,11 @@ public static class BenchCommand
         {
             AnsiConsole.WriteLine(string.Create(c,
                 $"capacity: {capacity.Streams} live streams at {capacity.StreamFps:0.#} fps on {r.Provider} (every stream's p99 frame age ≤ {capacity.MaxAgeMs:0} ms, no drops; {capacity.SecondsPerStep} s a step: {string.Join(", ", capacity.Steps.Select(st => $"{st.Streams} {(st.Holds ? "hold" : "do not")} ({st.WorstAgeP99Ms:0} ms, {st.Dropped} dropped)"))})"));
+        }
+        if (r.Tracking is { } tracking)
+        {
+            AnsiConsole.WriteLine(string.Create(c,
+                $"tracker and zones at {tracking.Tracks} tracks, time per frame / CNN time per frame = {tracking.TotalUsPerFrame / 1000:0.000} ms / {1000 / r.InferenceFps:0.00} ms = {r.TrackingShare:0.0000}"));
         }
         if (r.TemporalShare is { } share)
         {

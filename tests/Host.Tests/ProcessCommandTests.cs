@@ -125,6 +125,15 @@ public sealed class ProcessCommandTests : IDisposable
         Assert.Equal(80.0 / calls, streams.GetProperty("FramesPerCall").GetDouble(), 1e-9);
         Assert.All(streams.GetProperty("PerStreamFps").EnumerateArray(), f => Assert.True(f.GetDouble() > 0));
         Assert.Equal(streams.GetProperty("AggregateFps").GetDouble() / bench.GetProperty("InferenceFps").GetDouble(), streams.GetProperty("ratio").GetDouble(), 1e-9);
+
+        // The tracker and the zone monitor at 10 tracks, against the CNN's time per frame in the same run; they kept
+        // every identity while measured.
+        var tracking = bench.GetProperty("tracking");
+        Assert.Equal((10, 10L), (tracking.GetProperty("Tracks").GetInt32(), tracking.GetProperty("Confirmed").GetInt64()));
+        var trackingMs = (tracking.GetProperty("TrackerUsPerFrame").GetDouble() + tracking.GetProperty("ZonesUsPerFrame").GetDouble()) / 1000;
+        Assert.True(trackingMs > 0, "the tracker's time is measured");
+        Assert.Equal(trackingMs / (1000 / bench.GetProperty("InferenceFps").GetDouble()), tracking.GetProperty("share").GetDouble(), 1e-9);
+        Assert.Contains("tracker and zones at 10 tracks", result.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]
