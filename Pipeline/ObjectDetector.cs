@@ -224,20 +224,8 @@ public sealed class ObjectDetector : IDisposable
             }
             for (var k = 0; k < chunk.Length; k++)
             {
-                var row = probabilities.AsSpan(k * labels.Count, labels.Count);
-                var best = 0;
-                for (var c = 1; c < row.Length; c++)
-                {
-                    best = row[c] > row[best] ? c : best;
-                }
-                if (labels[best] != BackgroundLabel)
-                {
-                    var box = chunk[k].Box;
-                    found[chunk[k].Frame].Add(new DetectedObject([box.Left, box.Top, box.Right, box.Bottom], labels[best], row[best])
-                    {
-                        Embedding = embeddings.AsSpan(k * _embedder.EmbeddingSize, _embedder.EmbeddingSize).ToArray(),
-                    });
-                }
+                Report(found[chunk[k].Frame], chunk[k].Box, probabilities.AsSpan(k * labels.Count, labels.Count),
+                    embeddings.AsSpan(k * _embedder.EmbeddingSize, _embedder.EmbeddingSize));
             }
         }
         return found;
@@ -268,22 +256,25 @@ public sealed class ObjectDetector : IDisposable
         var probabilities = _head.Classify(features, crops.Count);
         for (var k = 0; k < crops.Count; k++)
         {
-            var row = probabilities.AsSpan(k * labels.Count, labels.Count);
-            var best = 0;
-            for (var c = 1; c < row.Length; c++)
-            {
-                best = row[c] > row[best] ? c : best;
-            }
-            if (labels[best] != BackgroundLabel)
-            {
-                var box = crops[k].Box;
-                found[crops[k].Frame].Add(new DetectedObject([box.Left, box.Top, box.Right, box.Bottom], labels[best], row[best])
-                {
-                    Embedding = features.AsSpan(k * grid.Channels, grid.Channels).ToArray(),
-                });
-            }
+            Report(found[crops[k].Frame], crops[k].Box, probabilities.AsSpan(k * labels.Count, labels.Count),
+                features.AsSpan(k * grid.Channels, grid.Channels));
         }
         return found;
+    }
+
+    /// <summary>Adds the region to <paramref name="found"/> under the head's most likely label, unless that is background.</summary>
+    private void Report(List<DetectedObject> found, Rect box, ReadOnlySpan<float> probabilities, ReadOnlySpan<float> appearance)
+    {
+        var best = 0;
+        for (var c = 1; c < probabilities.Length; c++)
+        {
+            best = probabilities[c] > probabilities[best] ? c : best;
+        }
+        var label = _head!.Labels[best];
+        if (label != BackgroundLabel)
+        {
+            found.Add(new DetectedObject([box.Left, box.Top, box.Right, box.Bottom], label, probabilities[best]) { Embedding = appearance.ToArray() });
+        }
     }
 
     /// <summary>
