@@ -29,11 +29,15 @@ public sealed class SequenceModel : IWindowModel, IDisposable
 
     public int FeatureSize => Manifest.FeatureSize ?? 0;
 
+    /// <summary>A per-track activity model: it reads <see cref="TrackFeatures"/> steps of one track, not frame embeddings.</summary>
+    public bool ReadsTracks => Manifest.Features == TrackFeatures.Name;
+
     /// <summary>
     /// Opens a sequence model and checks its manifest: the kind, a window length, and a feature size equal to
-    /// <paramref name="embeddingSize"/>, the frame model's.
+    /// <paramref name="embeddingSize"/>, the frame model's (or, for a per-track model, the track step of the frame
+    /// model's <paramref name="grid"/>).
     /// </summary>
-    public static SequenceModel Open(string modelPath, int embeddingSize, ModelOptions options, ILogger logger)
+    public static SequenceModel Open(string modelPath, int embeddingSize, ModelOptions options, ILogger logger, GridDescription? grid = null)
     {
         if (!File.Exists(modelPath))
         {
@@ -48,10 +52,24 @@ public sealed class SequenceModel : IWindowModel, IDisposable
         {
             throw new ModelException(ModelError.Invalid, $"{modelPath}: windowStride is {manifest.WindowStride} in its manifest; it must be at least 1 (frames between windows)");
         }
+        if (manifest.Features == TrackFeatures.Name)
+        {
+            if (grid is null)
+            {
+                throw new ModelException(ModelError.Invalid, $"{modelPath} reads track steps of the frame model's grid, but the frame model gives no grid (prepare it again: `edge models prepare --force`)");
+            }
+            embeddingSize = TrackFeatures.Size(grid);
+            if (manifest.Kind != ModelManifest.ActivityKind)
+            {
+                throw new ModelException(ModelError.Invalid, $"{modelPath}: only activity models read track steps");
+            }
+        }
         if (manifest.FeatureSize != embeddingSize)
         {
             throw new ModelException(ModelError.Invalid,
-                $"{modelPath} reads {manifest.FeatureSize}-d features but the frame model gives {embeddingSize}-d embeddings");
+                manifest.Features == TrackFeatures.Name
+                    ? $"{modelPath} reads {manifest.FeatureSize}-value track steps but the frame model's grid makes {embeddingSize}-value steps"
+                    : $"{modelPath} reads {manifest.FeatureSize}-d features but the frame model gives {embeddingSize}-d embeddings");
         }
         if (manifest.Kind == ModelManifest.AnomalyKind && manifest.Anomaly is null)
         {

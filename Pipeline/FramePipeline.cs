@@ -26,6 +26,7 @@ public sealed class FramePipeline : IDisposable
     private readonly ObjectDetector? _objects;
     private readonly Tracking.MultiObjectTracker? _tracker;
     private readonly Zones.ZoneLayoutOptions? _zoneOptions;
+    private readonly Tracking.TrackActivity? _trackActivity;
     // Made at the first frame, whose size the layout is checked against (a live source's size is known only then).
     private Zones.ZoneMonitor? _zones;
     private readonly PipelineOptions _options;
@@ -43,14 +44,16 @@ public sealed class FramePipeline : IDisposable
 
     /// <param name="temporal">The temporal stage's models, or null to pass results through with an empty analysis.</param>
     /// <param name="objects">The object stage (over the same <paramref name="embedder"/>), or null for none.</param>
+    /// <param name="trackActivity">Activity per track, after the tracker (reads each frame's grid); null for none.</param>
     public FramePipeline(IFrameSource source, IFrameEmbedder embedder, IReadOnlyList<IResultSink> sinks,
         PipelineOptions options, ILogger logger, TemporalAnalyzer? temporal = null, ObjectDetector? objects = null,
-        Tracking.MultiObjectTracker? tracker = null, Zones.ZoneLayoutOptions? zones = null)
+        Tracking.MultiObjectTracker? tracker = null, Zones.ZoneLayoutOptions? zones = null, Tracking.TrackActivity? trackActivity = null)
     {
         _tracker = tracker;
         _zoneOptions = tracker is null ? null : zones;
+        _trackActivity = tracker is null ? null : trackActivity;
         temporal?.CheckFeatures(embedder.EmbeddingSize, embedder.Grid);
-        _needsGrid = (temporal?.ReadsGrid ?? false) || sinks.Any(s => s.NeedsGrid) || (objects?.ReadsGrid ?? false);
+        _needsGrid = (temporal?.ReadsGrid ?? false) || sinks.Any(s => s.NeedsGrid) || (objects?.ReadsGrid ?? false) || _trackActivity is not null;
         if (_needsGrid && embedder.Grid is null)
         {
             throw new ModelException(ModelError.Invalid,
@@ -412,6 +415,9 @@ public sealed class FramePipeline : IDisposable
     /// <summary>Occupancy, entries and line counts of the stream's zones and lines now; null without zones (or before the first frame).</summary>
     public Zones.ZoneCounters? ZoneCounters => _zones?.Counters;
 
+    /// <summary>Activity per track (windows labelled, model calls); null without a per-track activity model.</summary>
+    public Tracking.TrackActivity? TrackActivity => _trackActivity;
+
     private async Task RunAnalysisAsync(CancellationToken abort)
     {
         try
@@ -426,10 +432,15 @@ public sealed class FramePipeline : IDisposable
                 var update = _tracker?.Update(result);
                 var zones = update is not null ? ZonesFor(result) : null;
                 var zoneEvents = zones is not null ? zones.Update(update!) : [];
+                var (activities, activityEvents) = _trackActivity is not null && update is not null
+                    ? await _trackActivity.UpdateAsync(result, update, abort).ConfigureAwait(false)
+                    : (result.TrackActivities, result.TrackActivityEvents);
                 await WriteResultAsync(_analysed.Writer, result with
                 {
                     Analysis = analysis,
                     Tracks = update?.Present ?? [],
+                    TrackActivities = activities,
+                    TrackActivityEvents = activityEvents,
                     ZoneEvents = zoneEvents,
                     ZoneLayout = zones?.Layout,
                     ZoneCounts = zones?.Counters,

@@ -22,6 +22,14 @@ public sealed record FrameResult(string StreamId, long Index, double TimestampMs
     /// <summary>The tracks present at this frame (confirmed, seen or coasting), with ids; empty without a tracker.</summary>
     public IReadOnlyList<Tracking.TrackedObject> Tracks { get; init; } = [];
 
+    /// <summary>The present tracks' activities (by track id) with a per-track activity model; empty otherwise or before a track's first window.</summary>
+    public IReadOnlyDictionary<long, Tracking.TrackActivityLabel> TrackActivities { get; init; } = s_noActivities;
+
+    /// <summary>Tracks that began an activity at this frame (episodes of non-idle labels): events naming the track.</summary>
+    public IReadOnlyList<Tracking.TrackActivityEvent> TrackActivityEvents { get; init; } = [];
+
+    private static readonly IReadOnlyDictionary<long, Tracking.TrackActivityLabel> s_noActivities = new Dictionary<long, Tracking.TrackActivityLabel>();
+
     /// <summary>What tracks did in the stream's zones and at its lines in this frame (enter, exit, loiter, cross).</summary>
     public IReadOnlyList<Zones.ZoneEvent> ZoneEvents { get; init; } = [];
 

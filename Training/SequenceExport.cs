@@ -6,7 +6,9 @@ namespace Edge.Training;
 /// <summary>Writes a trained sequence model as ONNX with its manifest (window, stride, feature size, calibration).</summary>
 public static class SequenceExport
 {
-    public static ModelManifest Write(SequenceTrainer.Result result, SequenceTrainer.Settings settings, string[] labels, string path, string source)
+    /// <param name="features">What each step is, for models that do not read frame embeddings (<see cref="TrackFeatures.Name"/>); null for frame embeddings.</param>
+    public static ModelManifest Write(SequenceTrainer.Result result, SequenceTrainer.Settings settings, string[] labels, string path, string source,
+        string? features = null)
     {
         var anomaly = result.Calibration is not null;
         var builder = TorchOnnxExporter.ExportSequence(result.Network, settings.Window, result.Mean, result.Std,
@@ -27,6 +29,7 @@ public static class SequenceExport
             WindowLength = settings.Window,
             WindowStride = settings.Stride,
             FeatureSize = result.Network.InputSize,
+            Features = features,
             Anomaly = result.Calibration,
             Source = $"{source}; {settings.Cell} {settings.Layers}x{settings.Hidden}" + (result.Network.MotionScale > 0 ? $", frame changes x{result.Network.MotionScale:0.###}" : ""),
         };

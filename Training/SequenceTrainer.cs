@@ -47,8 +47,17 @@ public sealed class SequenceTrainer
         var network = new SequenceNetwork(settings.Cell, features, settings.Hidden, settings.Layers, classes, settings.Motion ? MotionScale(clips, mean, std) : 0);
         var data = new WindowData(clips, mean, std, settings.Window);
 
+        // Classes weighted by the inverse of their share of the training windows: per-track material is mostly walking,
+        // and a model that says "walk" to everything would otherwise be close to the best it can do.
+        var counts = new double[classes];
+        foreach (var w in training)
+        {
+            counts[clips[w.Sequence].Label]++;
+        }
+        var weights = counts.Select(n => n > 0 ? (float)(training.Count / (classes * n)) : 1f).ToArray();
+        using var classWeights = tensor(weights);
         var (epochs, best) = Fit(network, training, validation, data, progress, ct,
-            (output, batch) => nn.functional.cross_entropy(output, tensor(batch.Select(w => (long)clips[w.Sequence].Label).ToArray(), ScalarType.Int64)),
+            (output, batch) => nn.functional.cross_entropy(output, tensor(batch.Select(w => (long)clips[w.Sequence].Label).ToArray(), ScalarType.Int64), classWeights),
             (output, batch) => output.argmax(1).eq(tensor(batch.Select(w => (long)clips[w.Sequence].Label).ToArray(), ScalarType.Int64)).sum().item<long>());
         return new Result(network, mean, std, epochs, best, null, training.Count, validation.Count);
     }

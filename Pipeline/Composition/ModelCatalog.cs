@@ -165,6 +165,9 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>The role of the per-track activity model (<c>Tracking:ActivityModel</c>) in <see cref="SequenceModel"/>.</summary>
+    public const string TrackActivityRole = "track activity";
+
     private IWindowModel? OpenSequenceModel(string configured, string role)
     {
         var path = _settings.Models.Resolve(configured);
@@ -182,6 +185,14 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
         {
             (model as IDisposable)?.Dispose();
             throw new ModelException(ModelError.Invalid, $"{path} is a '{model.Manifest.Kind}' model, configured as the {role} model");
+        }
+        var readsTracks = model.Manifest.Features == TrackFeatures.Name;
+        if (readsTracks != (role == TrackActivityRole))
+        {
+            (model as IDisposable)?.Dispose();
+            throw new ModelException(ModelError.Invalid, readsTracks
+                ? $"{path} recognises the activity of each track: configure it as Tracking:ActivityModel, not as the {role} model"
+                : $"{path} reads frame embeddings, not track steps: it cannot be Tracking:ActivityModel (train one with `edge train sequence --input track`)");
         }
         _logger.LogInformation("Temporal stage: {Role} model {Name} ({Kind}: {Source}; window {Window}, every {Stride} frames)",
             role, model.Manifest.Name, model.Manifest.Kind, model.Manifest.Source, model.Manifest.WindowLength, model.Manifest.WindowStride);
@@ -201,7 +212,7 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
         var kind = ModelManifest.Load(ModelManifest.PathFor(path)).Kind;
         return kind == ModelManifest.GridAnomalyKind
             ? Models.GridAnomaly.GridAnomalyModel.Open(path, frameModel.EmbeddingSize, frameModel.Grid, options, logger)
-            : Models.SequenceModel.Open(path, frameModel.EmbeddingSize, options, logger);
+            : Models.SequenceModel.Open(path, frameModel.EmbeddingSize, options, logger, frameModel.Grid);
     }
 
     /// <summary>

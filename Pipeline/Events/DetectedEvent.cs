@@ -34,7 +34,7 @@ public sealed record DetectedEvent(
     /// <summary>A track entered, left or loitered in a zone, or crossed a line: an instant (its label says which, its region is the track's box).</summary>
     public const string ZoneKind = "zone";
 
-    /// <summary>The track a zone event is about; null for other kinds.</summary>
+    /// <summary>The track a zone event or a per-track activity event is about; null for other events.</summary>
     public long? Track { get; init; }
 
     public double DurationMs => EndMs - StartMs;

@@ -128,21 +128,33 @@ public sealed class EventsSink : IResultSink
         {
             await StoreZoneEventAsync(result, zone).ConfigureAwait(false);
         }
+        foreach (var started in result.TrackActivityEvents)
+        {
+            await StoreInstantAsync(result, DetectedEvent.ActivityKind, started.Label, started.TimestampMs, started.TimestampMs,
+                started.FrameIndex, started.Confidence, started.TrackId, started.Box).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
     /// A zone event is an instant: stored at once with a snapshot of its frame and the track's box as its region (an
     /// exit or a loiter starts when the track entered); no clip.
     /// </summary>
-    private async ValueTask StoreZoneEventAsync(FrameResult result, Zones.ZoneEvent zone)
+    private ValueTask StoreZoneEventAsync(FrameResult result, Zones.ZoneEvent zone)
     {
-        var track = result.Tracks.FirstOrDefault(t => t.Id == zone.TrackId);
+        var box = result.Tracks.FirstOrDefault(t => t.Id == zone.TrackId)?.Box;
         var start = zone.DwellMs is { } dwell ? zone.TimestampMs - dwell : zone.TimestampMs;
-        var detected = new DetectedEvent(Guid.NewGuid().ToString("N"), result.StreamId, DetectedEvent.ZoneKind, Zones.ZoneEventNames.Label(zone),
-            start, zone.TimestampMs, zone.FrameIndex, zone.FrameIndex, 1, zone.FrameIndex)
+        return StoreInstantAsync(result, DetectedEvent.ZoneKind, Zones.ZoneEventNames.Label(zone), start, zone.TimestampMs, zone.FrameIndex, 1, zone.TrackId, box);
+    }
+
+    /// <summary>An event about one track at one frame (a zone event, a track's activity): stored at once with a snapshot of the frame; no clip.</summary>
+    private async ValueTask StoreInstantAsync(FrameResult result, string kind, string label, double startMs, double timestampMs,
+        long frameIndex, double score, long track, Tracking.BoxXyxy? box)
+    {
+        var detected = new DetectedEvent(Guid.NewGuid().ToString("N"), result.StreamId, kind, label,
+            startMs, timestampMs, frameIndex, frameIndex, score, frameIndex)
         {
-            Track = zone.TrackId,
-            Region = track is null ? null : [(int)MathF.Round(track.Box.X1), (int)MathF.Round(track.Box.Y1), (int)MathF.Round(track.Box.X2), (int)MathF.Round(track.Box.Y2)],
+            Track = track,
+            Region = box is { } b ? b.ToIntArray() : null,
         };
         if (result.Pixels is { } pixels)
         {

@@ -81,7 +81,10 @@ public static class FrameAnnotation
             {
                 Cv2.Polylines(canvas, [t.Trail.Select(p => new Point((int)p.X, (int)p.Y))], false, colour, 2, LineTypes.AntiAlias);
             }
-            Cv2.PutText(canvas, string.Create(CultureInfo.InvariantCulture, $"#{t.Id}"), new Point(box.Left + 3, Math.Max(box.Top - 5, 12)),
+            var name = result.TrackActivities.TryGetValue(t.Id, out var trackActivity)
+                ? string.Create(CultureInfo.InvariantCulture, $"#{t.Id} {trackActivity.Label} {trackActivity.Confidence:0.00}")
+                : string.Create(CultureInfo.InvariantCulture, $"#{t.Id}");
+            Cv2.PutText(canvas, name, new Point(box.Left + 3, Math.Max(box.Top - 5, 12)),
                 HersheyFonts.HersheySimplex, 0.5, colour, 2, LineTypes.AntiAlias);
         }
         foreach (var o in result.Objects)

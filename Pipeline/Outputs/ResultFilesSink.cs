@@ -93,9 +93,27 @@ public sealed class ResultFilesSink : IResultSink
             _json.WriteBoolean("seen", t.Matched);
             _json.WriteNumber("dwellMs", Math.Round(t.DwellMs));
             _json.WriteNumber("speedPxPerS", Math.Round(t.SpeedPxPerS, 1));
+            if (result.TrackActivities.TryGetValue(t.Id, out var activity))
+            {
+                _json.WriteString("activity", activity.Label);
+                _json.WriteNumber("activityConfidence", Math.Round(activity.Confidence, 4));
+            }
             _json.WriteEndObject();
         }
         _json.WriteEndArray();
+        if (result.TrackActivityEvents.Count > 0)
+        {
+            _json.WriteStartArray("trackActivityEvents");
+            foreach (var e in result.TrackActivityEvents)
+            {
+                _json.WriteStartObject();
+                _json.WriteNumber("track", e.TrackId);
+                _json.WriteString("activity", e.Label);
+                _json.WriteNumber("confidence", Math.Round(e.Confidence, 4));
+                _json.WriteEndObject();
+            }
+            _json.WriteEndArray();
+        }
         if (result.ZoneEvents.Count > 0)
         {
             _json.WriteStartArray("zoneEvents");

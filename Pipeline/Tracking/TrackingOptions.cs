@@ -77,6 +77,13 @@ public sealed class TrackingOptions
     [Range(1, 10_000)]
     public int MaxTracks { get; set; } = 64;
 
+    /// <summary>
+    /// Per-track activity model (<c>edge train sequence --input track</c>), resolved against Models:Directory; empty:
+    /// none. Each confirmed track is labelled from its own steps (walk, run, fall, …); episodes of labels not in
+    /// Events:IdleActivities are events naming the track.
+    /// </summary>
+    public string ActivityModel { get; set; } = "";
+
     /// <summary>Recent centres each track keeps (a ring), for drawing trails.</summary>
     [Range(1, 1_000)]
     public int TrailLength { get; set; } = 32;

@@ -38,11 +38,42 @@ public sealed class DetectorTrackingTests : IDisposable
         Assert.True(recall > 0.3, $"the detector trained on two short scenes found {recall:P0} of the test scene's people");
         Assert.True(File.Exists(Path.Combine(_work, "eval", "detector-det-onnx", "test-scene-000.txt")), "MOTChallenge results per source");
 
+        // Per-track activity material from the same scenes, a per-track model trained on it and measured beside the single-frame look.
+        var tracks = await EdgeProcess.RunAsync(_work, ["data", "tracks", "scenes", "--out", "tracks", .. EdgeProcess.ModelArgs]);
+        Assert.True(tracks.ExitCode == 0, tracks.Stderr);
+        var windows = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "tracks", "tracks.json"))).RootElement.GetProperty("windows").EnumerateArray().ToList();
+        Assert.Contains(windows, w => w.GetProperty("split").GetString() == "test");
+        foreach (var window in windows)
+        {
+            // Each window is 12 steps of 256 pooled grid channels and 5 box values, its still view and whole frames beside it.
+            var file = Path.Combine(_work, "tracks", window.GetProperty("file").GetString()!);
+            var (steps, rows, columns) = Edge.Models.NpyFile.Read(file);
+            Assert.Equal((12, 261), (rows, columns));
+            Assert.All(Enumerable.Range(0, rows), r => Assert.InRange(steps[r * columns + 260], 0.05f, 20f)); // the box's aspect
+            var still = Edge.Models.NpyFile.Read(Edge.Host.Commands.DataTracksCommand.StillFor(file));
+            Assert.Equal((12, 257), (still.Rows, still.Columns));
+        }
+        var trackModel = await EdgeProcess.RunAsync(_work, ["train", "sequence", "tracks/train", "--task", "activity", "--input", "track", "--window", "12", "--stride", "3",
+            "--out", "models/track.onnx", "--epochs", "8", .. EdgeProcess.ModelArgs]);
+        Assert.True(trackModel.ExitCode == 0, trackModel.Stderr);
+        var trackManifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "models", "track.json"))).RootElement;
+        Assert.Equal("track-steps", trackManifest.GetProperty("features").GetString());
+        Assert.Equal(261, trackManifest.GetProperty("featureSize").GetInt32());
+        var activityEval = await EdgeProcess.RunAsync(_work, ["eval", "activity", "tracks/test", "--activity-model", "models/track.onnx", "--train", "tracks/train",
+            "--out", "eval-activity", .. EdgeProcess.ModelArgs]);
+        Assert.True(activityEval.ExitCode == 0, activityEval.Stderr);
+        var methods = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval-activity", "eval.json"))).RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(2, methods.Count);
+        Assert.Contains("look", methods[1].GetProperty("method").GetString(), StringComparison.Ordinal);
+        Assert.All(methods, m => Assert.Equal(windows.Count(w => w.GetProperty("split").GetString() == "test"), m.GetProperty("windows").GetInt32()));
+
         // Served by edge process: every object is a person from the detector, tracked, and the scene's door line counts.
         var scene = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "scenes", "test", "scene-000", "scene.json"))).RootElement;
         var door = scene.GetProperty("lines").EnumerateArray().First();
         File.WriteAllText(Path.Combine(_work, "edge.json"), $$"""
             { "Objects": { "DetectorModel": "{{Path.Combine(_work, "models", "det.onnx")}}", "Gating": "Always", "DetectorMinScore": 0.25 },
+              "Tracking": { "ActivityModel": "{{Path.Combine(_work, "models", "track.onnx")}}" },
+              "Events": { "ActivityEnter": 0, "ActivityExit": 0 },
               "Zones": { "Lines": [ { "Name": "door", "Points": {{door.GetProperty("points").GetRawText()}} } ] } }
             """);
         var processed = await EdgeProcess.RunAsync(_work, ["process", Path.Combine("scenes", "test", "scene-000", "scene.avi"), "--out", "out", "--config", "edge.json", .. EdgeProcess.ModelArgs]);
@@ -63,6 +94,25 @@ public sealed class DetectorTrackingTests : IDisposable
         Assert.True(truth > 0, "the scene's people cross its door line");
         Assert.InRange(crossings, 1, truth * 2);
 
+        // Each track that has had a whole window is labelled; every activity event names a track present in its frame
+        // (a model trained on two short scenes is never sure, about 0.25 for five classes: here any label starts an
+        // episode, so each track's first label and each change of label is an event).
+        var labels = trackManifest.GetProperty("labels").EnumerateArray().Select(l => l.GetString()).ToHashSet();
+        var labelled = frames.SelectMany(f => f.GetProperty("tracks").EnumerateArray()).Where(t => t.TryGetProperty("activity", out _)).ToList();
+        Assert.True(labelled.Count > 12, $"{labelled.Count} labelled track observations in 120 frames");
+        Assert.All(labelled, t => Assert.Contains(t.GetProperty("activity").GetString(), labels));
+        var activityEvents = File.ReadAllLines(Path.Combine(_work, "out", "events.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("kind").GetString() == "activity").ToList();
+        Assert.NotEmpty(activityEvents);
+        foreach (var e in activityEvents)
+        {
+            var frame = frames.Single(f => f.GetProperty("index").GetInt64() == e.GetProperty("peakFrame").GetInt64());
+            var track = frame.GetProperty("tracks").EnumerateArray().Single(t => t.GetProperty("id").GetInt64() == e.GetProperty("track").GetInt64());
+            Assert.Equal(track.GetProperty("activity").GetString(), e.GetProperty("label").GetString());
+            Assert.Equal(track.GetProperty("activityConfidence").GetDouble(), e.GetProperty("peakScore").GetDouble(), 3);
+            Assert.True(File.Exists(Path.Combine(_work, "out", e.GetProperty("snapshot").GetString()!)));
+        }
+
         await RunSceneAsync(Path.Combine(_work, "scenes", "test", "scene-000"), scene, truth);
     }
 
@@ -79,6 +129,8 @@ public sealed class DetectorTrackingTests : IDisposable
         {
             Models = new { Directory = Path.GetDirectoryName(TestData.FrameModel), FrameModel = Path.GetFileName(TestData.FrameModel), Provider = "Cpu", IntraOpThreads = 2 },
             Objects = new { DetectorModel = Path.Combine(_work, "models", "det.onnx"), Gating = "Always" },
+            Tracking = new { ActivityModel = Path.Combine(_work, "models", "track.onnx") },
+            Events = new { ActivityEnter = 0, ActivityExit = 0 },
             Analysis = new { AnomalyModel = "", ActivityModel = "" },
             Logging = new { File = "" },
             Sources = new { FileRoots = new[] { _work } },
@@ -149,6 +201,12 @@ public sealed class DetectorTrackingTests : IDisposable
                 .Sum(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
             Assert.Equal(counted, fromMetrics);
             Assert.Matches("edge_zone_entries_total\\{[^}]*zone=\"bench\"", metrics);
+
+            // Per-track activity events are stored like zone events, each naming its track.
+            var activity = Directory.GetFiles(Path.Combine(data, "events"), "scene.events-*.jsonl").SelectMany(File.ReadAllLines)
+                .Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.GetProperty("kind").GetString() == "activity").ToList();
+            Assert.NotEmpty(activity);
+            Assert.All(activity, e => Assert.True(e.GetProperty("track").GetInt64() > 0));
         }
         finally
         {

@@ -23,7 +23,8 @@ public static class EvalActivityCommand
 {
     public sealed record Arguments(string Data, string Train, string Model, string? Out, TrainOptions Baseline);
 
-    public sealed record MethodResult(string Method, double Accuracy, int Windows, int[][] Confusion);
+    /// <param name="MeanRecall">The mean over classes of the share of each class's windows labelled right (balanced accuracy): what a model that says the commonest class to everything does not get.</param>
+    public sealed record MethodResult(string Method, double Accuracy, int Windows, int[][] Confusion, double MeanRecall);
 
     public static int Run(EdgeContext context, Arguments args, CancellationToken ct)
     {
@@ -41,9 +42,11 @@ public static class EvalActivityCommand
         var labels = manifest.Labels;
         var testInputs = Inputs(args.Data, labels);
         var trainInputs = Inputs(args.Train, labels);
-        var embeddingSize = ModelManifest.Load(ModelManifest.PathFor(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel))).EmbeddingSize;
-        var model = SequenceModel.Open(args.Model, embeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
+        var frameManifest = ModelManifest.Load(ModelManifest.PathFor(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel)));
+        var model = SequenceModel.Open(args.Model, frameManifest.EmbeddingSize, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"), frameManifest.Grid);
         using var ownedModel = model;
+        // A per-track model reads track steps (edge data tracks' .npy windows); a whole-frame one, frame embeddings.
+        var embeddingSize = model.FeatureSize;
         using var output = new OutputDirectory(args.Out ?? Path.Combine("out", "eval", manifest.Name + "-activity"));
 
         logger.LogInformation("Embedding {Clips} test clips from {Data}", testInputs.Count, args.Data);
@@ -59,6 +62,11 @@ public static class EvalActivityCommand
         // The same windows for both methods: the model reads all T frames, the baseline only the newest.
         var frames = model.InputFrames;
         var stride = manifest.WindowStride ?? 1;
+        // A per-track model's step is a change between two frames: its single-frame baseline reads what one frame
+        // shows of the person instead (edge data tracks' still/ views of the same windows).
+        var tracks = model.ReadsTracks;
+        var baselineTrain = tracks ? Stills(train) : train;
+        var baselineSize = tracks ? baselineTrain[0].Values.Length / baselineTrain[0].Rows : embeddingSize;
         var truth = new List<int>();
         var learned = new List<int>();
         var newest = new List<float>();
@@ -71,9 +79,10 @@ public static class EvalActivityCommand
             }
             learned.AddRange(EvalCommand.ArgMaxRows(model.Run([.. windows.SelectMany(w => w)], windows.Count), labels.Length));
             truth.AddRange(Enumerable.Repeat(sequence.Label, windows.Count));
-            foreach (var window in windows)
+            var views = tracks ? EvalCommand.Windows(Stills([sequence])[0], frames, stride) : windows;
+            foreach (var window in views)
             {
-                newest.AddRange(window.AsSpan((frames - 1) * embeddingSize, embeddingSize).ToArray());
+                newest.AddRange(window.AsSpan((frames - 1) * baselineSize, baselineSize).ToArray());
             }
         }
         if (truth.Count == 0)
@@ -82,17 +91,19 @@ public static class EvalActivityCommand
         }
         // libtorch trains the baseline only once ONNX Runtime's session (and its thread pool) is gone.
         ownedModel.Dispose();
-        var baseline = Baseline(train, newest.ToArray(), embeddingSize, labels.Length, args.Baseline, logger, ct);
+        var baseline = Baseline(baselineTrain, newest.ToArray(), baselineSize, labels.Length, args.Baseline, logger, ct);
 
         var results = new List<MethodResult>();
         var c = CultureInfo.InvariantCulture;
-        foreach (var (method, file, predicted) in new[] { ($"{manifest.Name} ({frames} frames)", "confusion-model.png", learned), ("single frame (newest)", "confusion-baseline.png", baseline) })
+        var baselineName = tracks ? "single frame (the person's look in the newest)" : "single frame (newest)";
+        foreach (var (method, file, predicted) in new[] { ($"{manifest.Name} ({frames} frames)", "confusion-model.png", learned), (baselineName, "confusion-baseline.png", baseline) })
         {
             var confusion = Metrics.ConfusionMatrix(truth, predicted, labels.Length);
             var accuracy = Metrics.Accuracy(confusion);
             Plots.ConfusionMatrix(confusion, labels, output.StagingPath(file), string.Create(c, $"{method}: accuracy {accuracy * 100:0.0} %"));
-            results.Add(new MethodResult(method, accuracy, truth.Count,
-                [.. Enumerable.Range(0, labels.Length).Select(t => Enumerable.Range(0, labels.Length).Select(p => confusion[t, p]).ToArray())]));
+            var rows = Enumerable.Range(0, labels.Length).Select(t => Enumerable.Range(0, labels.Length).Select(p => confusion[t, p]).ToArray()).ToArray();
+            var recalls = rows.Select((row, t) => (Total: row.Sum(), Right: row[t])).Where(r => r.Total > 0).Select(r => (double)r.Right / r.Total).ToList();
+            results.Add(new MethodResult(method, accuracy, truth.Count, rows, recalls.Count > 0 ? recalls.Average() : 0));
         }
 
         foreach (var result in results)
@@ -109,12 +120,13 @@ public static class EvalActivityCommand
             AnsiConsole.Write(matrix);
         }
         var difference = (results[0].Accuracy - results[1].Accuracy) * 100;
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("method", "accuracy", "test windows");
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("method", "accuracy", "mean class recall", "test windows");
         foreach (var result in results)
         {
-            table.AddRow(Markup.Escape(result.Method), (result.Accuracy * 100).ToString("0.00 '%'", c), result.Windows.ToString(c));
+            table.AddRow(Markup.Escape(result.Method), (result.Accuracy * 100).ToString("0.00 '%'", c), (result.MeanRecall * 100).ToString("0.00 '%'", c), result.Windows.ToString(c));
         }
-        table.AddRow("difference", difference.ToString("+0.00 'points';-0.00 'points'", c), "");
+        table.AddRow("difference", difference.ToString("+0.00 'points';-0.00 'points'", c),
+            ((results[0].MeanRecall - results[1].MeanRecall) * 100).ToString("+0.00 'points';-0.00 'points'", c), "");
         AnsiConsole.Write(table);
         File.WriteAllText(output.StagingPath("eval.json"), JsonSerializer.Serialize(new
         {
@@ -134,6 +146,19 @@ public static class EvalActivityCommand
         AnsiConsole.WriteLine(string.Create(c, $"confusion-model.png, confusion-baseline.png and eval.json in {output.Path} ({clock.Elapsed.TotalSeconds:0} s)"));
         return ExitCodes.Ok;
     }
+
+    /// <summary>The single-frame views of per-track windows (<see cref="DataTracksCommand.StillFor"/>); a missing one is an error.</summary>
+    private static List<SequenceTrainer.Sequence> Stills(List<SequenceTrainer.Sequence> windows) =>
+        [.. windows.Select(w =>
+        {
+            var path = DataTracksCommand.StillFor(w.Name);
+            if (!File.Exists(path))
+            {
+                throw new TrainingDataException($"{path} not found: the single-frame baseline of a per-track model reads the still/ views that edge data tracks writes beside its windows");
+            }
+            var (values, rows, _) = NpyFile.Read(path);
+            return new SequenceTrainer.Sequence(path, values, rows, w.Label);
+        })];
 
     /// <summary>Class folders of <paramref name="data"/>, numbered as the model's labels; a class the model lacks is an error.</summary>
     private static List<(string Path, int Label)> Inputs(string data, string[] labels)

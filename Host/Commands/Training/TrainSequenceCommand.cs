@@ -18,7 +18,8 @@ public static class TrainSequenceCommand
 {
     private static readonly HashSet<string> s_videos = new(StringComparer.OrdinalIgnoreCase) { ".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".ts" };
 
-    public sealed record Arguments(string Task, string Data, string Out, SequenceTrainer.Settings Settings, TrainOptions Options);
+    /// <param name="Tracks">Activity over one person's steps (<see cref="TrackFeatures"/>, from <c>edge data tracks</c>): a per-track model.</param>
+    public sealed record Arguments(string Task, string Data, string Out, SequenceTrainer.Settings Settings, TrainOptions Options, bool Tracks = false);
 
     public static int Run(EdgeContext context, Arguments args, CancellationToken ct)
     {
@@ -27,6 +28,10 @@ public static class TrainSequenceCommand
         if (anomaly && args.Settings.Motion)
         {
             throw new ConfigException("--input changes is for activity models; an anomaly model predicts the next frame's embedding");
+        }
+        if (anomaly && args.Tracks)
+        {
+            throw new ConfigException("--input track is for activity models (per-track activity from edge data tracks)");
         }
         var (sources, labels) = anomaly ? (NormalInputs(args.Data), Array.Empty<string>()) : LabeledInputs(args.Data);
         ModelOutput.EnsureWritable(args.Out);
@@ -53,11 +58,23 @@ public static class TrainSequenceCommand
         {
             models?.Dispose();
         }
-        var expectedFeatures = ModelManifest.Load(ModelManifest.PathFor(frameModel)).EmbeddingSize;
+        var frameManifest = ModelManifest.Load(ModelManifest.PathFor(frameModel));
+        var expectedFeatures = frameManifest.EmbeddingSize;
+        if (args.Tracks)
+        {
+            expectedFeatures = frameManifest.Grid is { } grid ? TrackFeatures.Size(grid)
+                : throw new ModelException(ModelError.Invalid, "track steps pool the frame model's grid, but the frame model gives none (prepare it again: `edge models prepare --force`)");
+            if (sequences.FirstOrDefault(s => !s.Name.EndsWith(".npy", StringComparison.OrdinalIgnoreCase)) is { } video)
+            {
+                throw new TrainingDataException($"{video.Name}: --input track learns from the .npy windows of edge data tracks, not from videos");
+            }
+        }
         var mismatch = sequences.FirstOrDefault(s => s.Values.Length != s.Rows * expectedFeatures);
         if (mismatch is not null)
         {
-            throw new TrainingDataException($"{mismatch.Name} holds {mismatch.Values.Length / Math.Max(1, mismatch.Rows)}-d features, the frame model's manifest says {expectedFeatures}");
+            throw new TrainingDataException(args.Tracks
+                ? $"{mismatch.Name} holds {mismatch.Values.Length / Math.Max(1, mismatch.Rows)}-value steps, the frame model's grid makes {expectedFeatures}-value track steps"
+                : $"{mismatch.Name} holds {mismatch.Values.Length / Math.Max(1, mismatch.Rows)}-d features, the frame model's manifest says {expectedFeatures}");
         }
 
         TorchRuntime.Initialize(args.Options.Threads == 0 ? Environment.ProcessorCount : args.Options.Threads, args.Options.Seed);
@@ -73,7 +90,8 @@ public static class TrainSequenceCommand
             ? trainer.TrainAnomaly(sequences, args.Settings, progress, ct)
             : trainer.TrainActivity(sequences, labels.Length, args.Settings, progress, ct);
         using var network = result.Network;
-        var manifest = SequenceExport.Write(result, args.Settings, labels, args.Out, $"{args.Task} from {args.Data}");
+        var manifest = SequenceExport.Write(result, args.Settings, labels, args.Out, $"{(args.Tracks ? "per-track " : "")}{args.Task} from {args.Data}",
+            args.Tracks ? TrackFeatures.Name : null);
         File.WriteAllText(Path.ChangeExtension(args.Out, ".report.json"), JsonSerializer.Serialize(new
         {
             model = Path.GetFullPath(args.Out),

@@ -68,9 +68,10 @@ public static partial class EdgeCli
         var layers = new Option<int>("--layers") { Description = "Recurrent layers", DefaultValueFactory = _ => 1 };
         var input = new Option<string>("--input")
         {
-            Description = "activity: what each step reads, the frame's embedding (frames) or its change from the previous frame (changes)",
+            Description = "activity: what each step reads, the frame's embedding (frames), its change from the previous frame (changes), " +
+                "or one person's steps from edge data tracks (track: a per-track model, served as Tracking:ActivityModel)",
             DefaultValueFactory = _ => "frames",
-        }.AcceptOnlyFromAmong("frames", "changes");
+        }.AcceptOnlyFromAmong("frames", "changes", "track");
         var sequenceData = new Argument<string>("data")
         {
             Description = "anomaly: a video, an embeddings.npy from edge process, or a folder of them; activity: a folder with one subfolder of clips (videos or .npy) per class",
@@ -87,7 +88,8 @@ public static partial class EdgeCli
             var settings = new Edge.Training.SequenceTrainer.Settings(parse.GetValue(window), parse.GetValue(stride),
                 parse.GetValue(cell) == "lstm" ? Edge.Training.RecurrentCell.Lstm : Edge.Training.RecurrentCell.Gru,
                 parse.GetValue(hidden), parse.GetValue(layers), parse.GetValue(input) == "changes");
-            var args = new TrainSequenceCommand.Arguments(parse.GetValue(task)!, parse.GetValue(sequenceData)!, parse.GetValue(sequenceOut)!, settings, options);
+            var args = new TrainSequenceCommand.Arguments(parse.GetValue(task)!, parse.GetValue(sequenceData)!, parse.GetValue(sequenceOut)!, settings, options,
+                parse.GetValue(input) == "track");
             return Task.Run(() => TrainSequenceCommand.Run(context, args, stop), stop);
         }));
         var benchSteps = new Option<int>("--steps") { Description = "Timed training steps per network (after 5 warm-up steps)", DefaultValueFactory = _ => 50 };
@@ -250,7 +252,25 @@ public static partial class EdgeCli
             return TrackingCommands.DataScenes(context, parse.GetValue(sceneVideo)!, parse.GetValue(scenesOut)!,
                 sceneDefaults with { TrainScenes = train, TestScenes = test, Frames = count, Seed = parse.GetValue(sceneSeed) }, stop);
         }, stop)));
-        return new Command("data", "Build training and test material from real footage") { anomaly, objects, activity, scenes };
+        var trackDefaults = new Edge.Training.Data.TrackClips.Options();
+        var tracksScenes = new Argument<string>("scenes") { Description = "Scenes with ground truth (edge data scenes)", DefaultValueFactory = _ => TrackingCommands.DefaultScenes };
+        var tracksOut = new Option<string>("--out") { Description = "Folder for train/<activity>/*.npy, test/<activity>/*.npy, frames/ (the same windows' whole-frame embeddings) and tracks.json", DefaultValueFactory = _ => "data/tracks" };
+        var trackFrames = new Option<int>("--frames") { Description = "Steps per window: the per-track model's window", DefaultValueFactory = _ => trackDefaults.Frames };
+        var trackStride = new Option<int>("--stride") { Description = "Frames between the starts of one person's windows", DefaultValueFactory = _ => trackDefaults.Stride };
+        var tracks = new Command("tracks", "Per-track activity windows from the scenes: each person's steps (the frame model's grid under their box and the box's motion) while they do one thing")
+        {
+            tracksScenes, tracksOut, trackFrames, trackStride,
+        };
+        tracks.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
+        {
+            if (parse.GetValue(trackFrames) < 2 || parse.GetValue(trackStride) < 1)
+            {
+                throw new ConfigException("--frames must be at least 2 and --stride at least 1");
+            }
+            return DataTracksCommand.Run(context, parse.GetValue(tracksScenes)!, parse.GetValue(tracksOut)!,
+                trackDefaults with { Frames = parse.GetValue(trackFrames), Stride = parse.GetValue(trackStride) }, stop);
+        }, stop)));
+        return new Command("data", "Build training and test material from real footage") { anomaly, objects, activity, scenes, tracks };
     }
 
     /// <summary>"0-9" or "100,101,105-107".</summary>
