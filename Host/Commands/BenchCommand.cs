@@ -44,6 +44,9 @@ public static class BenchCommand
 
         /// <summary>The tracker's and the zone monitor's time per frame over the CNN's (inference-only) time per frame.</summary>
         public double? TrackingShare => Tracking is { } t ? t.TotalUsPerFrame / 1000 / (1000 / InferenceFps) : null;
+
+        /// <summary>The per-track activity stage's time per frame at <see cref="BenchTracks"/> tracks over the CNN's; null without a per-track model.</summary>
+        public double? TrackActivityShare => Tracking?.ActivityUsPerFrame is { } us ? us / 1000 / (1000 / InferenceFps) : null;
     }
 
     /// <param name="Fps">End-to-end fps with the anomaly model and events.</param>
@@ -200,7 +203,9 @@ public static class BenchCommand
             Capacity = capacity,
             // Synthetic walkers with embeddings as long as the default object head's (the grid's channels, else the
             // crop embedding), two zones and two lines; only the tracker's and the monitor's calls are timed.
-            Tracking = TrackingBenchmark.Run(tracks: BenchTracks, frames: 2_000, embeddingSize: embedder.Grid?.Channels ?? embedder.EmbeddingSize),
+            // With a per-track activity model configured (Tracking:ActivityModel), its stage is timed too.
+            Tracking = TrackingBenchmark.Run(tracks: BenchTracks, frames: 2_000, embeddingSize: embedder.Grid?.Channels ?? embedder.EmbeddingSize,
+                activity: models.SequenceModel(context.Get<TrackingOptions>().ActivityModel, ModelCatalog.TrackActivityRole), grid: embedder.Grid),
         };
         Print(result);
         if (jsonPath is not null)
@@ -215,7 +220,11 @@ public static class BenchCommand
                     many.Frames, many.CnnFrames, many.CnnCalls,
                 },
                 capacity,
-                tracking = result.Tracking is { } t ? new { t.Tracks, t.Frames, t.TrackerUsPerFrame, t.ZonesUsPerFrame, t.Confirmed, share = result.TrackingShare } : null,
+                tracking = result.Tracking is { } t ? new
+                {
+                    t.Tracks, t.Frames, t.TrackerUsPerFrame, t.ZonesUsPerFrame, t.Confirmed, share = result.TrackingShare,
+                    t.ActivityUsPerFrame, t.ActivityWindows, t.ActivityCalls, activityShare = result.TrackActivityShare,
+                } : null,
                 events = events is null ? null : new { events.Fps, events.SinksP50Ms, events.SinksP99Ms, events.Events, events.CnnMsPerFrame, events.SinksShare },
             }), ct).ConfigureAwait(false);
         }
@@ -489,6 +498,11 @@ public static class BenchCommand
         {
             AnsiConsole.WriteLine(string.Create(c,
                 $"tracker and zones at {tracking.Tracks} tracks, time per frame / CNN time per frame = {tracking.TotalUsPerFrame / 1000:0.000} ms / {1000 / r.InferenceFps:0.00} ms = {r.TrackingShare:0.0000}"));
+            if (tracking.ActivityUsPerFrame is { } activityUs)
+            {
+                AnsiConsole.WriteLine(string.Create(c,
+                    $"activity per track at {tracking.Tracks} tracks ({tracking.ActivityWindows} windows in {tracking.ActivityCalls} calls), time per frame / CNN time per frame = {activityUs / 1000:0.000} ms / {1000 / r.InferenceFps:0.00} ms = {r.TrackActivityShare:0.0000}"));
+            }
         }
         if (r.TemporalShare is { } share)
         {

@@ -67,6 +67,13 @@ public sealed class DetectorTrackingTests : IDisposable
         Assert.Contains("look", methods[1].GetProperty("method").GetString(), StringComparison.Ordinal);
         Assert.All(methods, m => Assert.Equal(windows.Count(w => w.GetProperty("split").GetString() == "test"), m.GetProperty("windows").GetInt32()));
 
+        // A per-track model given as the whole-frame activity model is one clear error, nothing written.
+        var misplaced = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--out", "misplaced", "--activity-model", "models/track.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(9, misplaced.ExitCode);
+        Assert.Contains("configure it as Tracking:ActivityModel", misplaced.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", misplaced.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_work, "misplaced", "frames.jsonl")));
+
         // Served by edge process: every object is a person from the detector, tracked, and the scene's door line counts.
         var scene = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "scenes", "test", "scene-000", "scene.json"))).RootElement;
         var door = scene.GetProperty("lines").EnumerateArray().First();
@@ -112,6 +119,18 @@ public sealed class DetectorTrackingTests : IDisposable
             Assert.Equal(track.GetProperty("activityConfidence").GetDouble(), e.GetProperty("peakScore").GetDouble(), 3);
             Assert.True(File.Exists(Path.Combine(_work, "out", e.GetProperty("snapshot").GetString()!)));
         }
+
+        // edge bench times the per-track stage at 10 tracks, all 10 windows due at a frame in one call.
+        var bench = await EdgeProcess.RunAsync(_work, ["bench", TestData.VtestShort, "--frames", "16", "--config", "edge.json", "--json", "bench.json", .. EdgeProcess.ModelArgs]);
+        Assert.True(bench.ExitCode == 0, bench.Stderr);
+        var benchJson = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "bench.json"))).RootElement;
+        var cost = benchJson.GetProperty("tracking");
+        Assert.Equal(10, cost.GetProperty("Confirmed").GetInt64());
+        Assert.True(cost.GetProperty("ActivityCalls").GetInt64() > 100, cost.ToString());
+        Assert.Equal(10 * cost.GetProperty("ActivityCalls").GetInt64(), cost.GetProperty("ActivityWindows").GetInt64());
+        Assert.Equal(cost.GetProperty("ActivityUsPerFrame").GetDouble() / 1000 / (1000 / benchJson.GetProperty("InferenceFps").GetDouble()),
+            cost.GetProperty("activityShare").GetDouble(), 6);
+        Assert.Contains("activity per track at 10 tracks", bench.Stdout, StringComparison.Ordinal);
 
         await RunSceneAsync(Path.Combine(_work, "scenes", "test", "scene-000"), scene, truth);
     }

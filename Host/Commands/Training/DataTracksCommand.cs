@@ -14,7 +14,7 @@ namespace Edge.Host.Commands;
 
 /// <summary>
 /// <c>edge data tracks</c>: per-track activity material from the multi-person scenes. Each scene runs through the
-/// frame model as serving runs it; for every window of one person doing one thing (<see cref="TrackClips.Windows"/>:
+/// frame model as serving runs it; for every window of one person doing one thing (<see cref="TrackWindows.Windows"/>:
 /// 12 frames, every box visible enough, one activity or a fall's onset), it writes the person's
 /// <see cref="TrackFeatures"/> steps under their ground-truth box as <c>&lt;split&gt;/&lt;activity&gt;/*.npy</c>
 /// (what <c>edge train sequence --input track</c> learns from), and the same frames' whole-frame embeddings as
@@ -43,7 +43,7 @@ public static class DataTracksCommand
 
     public sealed record Window(string Split, string Label, string File, string Scene, int PersonId, int FirstFrame, double MeanVisibility);
 
-    public static int Run(EdgeContext context, string scenesRoot, string output, TrackClips.Options options, CancellationToken ct)
+    public static int Run(EdgeContext context, string scenesRoot, string output, TrackWindows.Options options, CancellationToken ct)
     {
         var logger = context.CreateLogger("Edge.Data");
         var clock = Stopwatch.StartNew();
@@ -115,7 +115,7 @@ public static class DataTracksCommand
     }
 
     private static List<Window> WriteScene(EdgeContext context, ModelCatalog models, GridDescription grid, string folder, string staging,
-        TrackClips.Options options, CancellationToken ct)
+        TrackWindows.Options options, CancellationToken ct)
     {
         var scene = MultiPersonScenes.Scene.Load(Path.Combine(folder, MultiPersonScenes.SceneFile));
         var truth = MotChallengeFile.Read(Path.Combine(folder, MultiPersonScenes.GroundTruthFile));
@@ -140,7 +140,7 @@ public static class DataTracksCommand
 
         var written = new List<Window>();
         var step = TrackFeatures.Size(grid);
-        foreach (var (person, first, label, visibility) in TrackClips.Windows(scene, truth, options))
+        foreach (var (person, first, label, visibility) in TrackWindows.Windows(scene, truth, options))
         {
             var name = $"{scene.Name}-p{person.Id:D2}-f{first:D4}.npy";
             var steps = new float[options.Frames * step];

@@ -252,7 +252,7 @@ public static partial class EdgeCli
             return TrackingCommands.DataScenes(context, parse.GetValue(sceneVideo)!, parse.GetValue(scenesOut)!,
                 sceneDefaults with { TrainScenes = train, TestScenes = test, Frames = count, Seed = parse.GetValue(sceneSeed) }, stop);
         }, stop)));
-        var trackDefaults = new Edge.Training.Data.TrackClips.Options();
+        var trackDefaults = new Edge.Training.Data.TrackWindows.Options();
         var tracksScenes = new Argument<string>("scenes") { Description = "Scenes with ground truth (edge data scenes)", DefaultValueFactory = _ => TrackingCommands.DefaultScenes };
         var tracksOut = new Option<string>("--out") { Description = "Folder for train/<activity>/*.npy, test/<activity>/*.npy, frames/ (the same windows' whole-frame embeddings) and tracks.json", DefaultValueFactory = _ => "data/tracks" };
         var trackFrames = new Option<int>("--frames") { Description = "Steps per window: the per-track model's window", DefaultValueFactory = _ => trackDefaults.Frames };
