@@ -72,6 +72,13 @@ public sealed record ModelManifest
     /// </summary>
     public string? Features { get; init; }
 
+    /// <summary>
+    /// Per-track activity models (<see cref="Features"/> <c>track-steps</c>): the time between two steps of the material
+    /// the model learned, in milliseconds (100 for 10 fps scenes). Serving keeps a track's observations about that far
+    /// apart and scales each step by the time it spans, so a 30 fps camera reads like the material.
+    /// </summary>
+    public double? StepMs { get; init; }
+
     /// <summary>Anomaly models: how raw scores of normal footage are distributed, for thresholds.</summary>
     public AnomalyCalibration? Anomaly { get; init; }
 

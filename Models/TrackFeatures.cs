@@ -4,7 +4,7 @@ namespace Edge.Models;
 /// What a per-track activity model reads at each step of a track: how the person changed since their previous
 /// observation, from the frame model's grid (no second CNN pass) and their box. A step is the grid pooled under the box
 /// (<see cref="RegionPooling"/>) minus the previous observation's, then the box's motion relative to its own size —
-/// centre shift / mean height (x and y), log height ratio, aspect (width / height) change — all per frame elapsed,
+/// centre shift / mean height (x and y), log height ratio, aspect (width / height) change — all per step elapsed,
 /// and last the aspect itself (a lying person is wide). A track's first observation has no change: zeros and its
 /// aspect. Relative to the person's size, the same stride reads the same near and far, and what a person looks like
 /// (their clothes) is not in it, only how it changes. Training material (<c>edge data tracks</c>) and serving
@@ -24,11 +24,12 @@ public static class TrackFeatures
     /// <summary>
     /// One step into <paramref name="output"/> (<see cref="Size"/> long): <paramref name="pooled"/> is the grid pooled
     /// under <paramref name="box"/> [x1, y1, x2, y2] now; <paramref name="previousPooled"/> and
-    /// <paramref name="previousBox"/> the same at the previous observation, <paramref name="gap"/> frames earlier, or
+    /// <paramref name="previousBox"/> the same at the previous observation, <paramref name="gap"/> steps earlier (the
+    /// time between them over the model's <see cref="ModelManifest.StepMs"/>; 1 in material at the model's rate), or
     /// empty for a track's first observation.
     /// </summary>
     public static void Step(ReadOnlySpan<float> pooled, ReadOnlySpan<float> box, ReadOnlySpan<float> previousPooled,
-        ReadOnlySpan<float> previousBox, int gap, Span<float> output)
+        ReadOnlySpan<float> previousBox, double gap, Span<float> output)
     {
         var channels = pooled.Length;
         if (output.Length != channels + BoxValues || box.Length != 4)
@@ -42,11 +43,11 @@ public static class TrackFeatures
             output[..(channels + 4)].Clear();
             return;
         }
-        if (previousPooled.Length != channels || previousBox.Length != 4 || gap < 1)
+        if (previousPooled.Length != channels || previousBox.Length != 4 || !(gap > 0))
         {
-            throw new ArgumentException("the previous observation needs the same channels, a box of 4 and a gap of at least one frame");
+            throw new ArgumentException("the previous observation needs the same channels, a box of 4 and a positive gap");
         }
-        var scale = 1f / gap;
+        var scale = (float)(1 / gap);
         for (var c = 0; c < channels; c++)
         {
             output[c] = (pooled[c] - previousPooled[c]) * scale;

@@ -11,11 +11,13 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
 {
     private readonly IWindowModel _model;
     private readonly RequestBatcher<float[], (float[] Output, float[] Cells)> _batcher;
+    private readonly int _maxWindows;
 
     /// <param name="model">The model, owned from here on (disposed with this).</param>
     public SharedSequenceModel(IWindowModel model, int maxWindows, double windowMs)
     {
         _model = model;
+        _maxWindows = maxWindows;
         _batcher = new RequestBatcher<float[], (float[], float[])>(maxWindows, TimeSpan.FromMilliseconds(windowMs), Run);
     }
 
@@ -51,7 +53,12 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
         {
             items[i] = windows.AsSpan(i * size, size).ToArray();
         }
-        var rows = await _batcher.SubmitAsync(items, ct).ConfigureAwait(false);
+        // A request larger than a call (many tracks due at one frame) goes in parts, each batched with other streams'.
+        var rows = new List<(float[] Output, float[] Cells)>(count);
+        foreach (var part in items.Chunk(_maxWindows))
+        {
+            rows.AddRange(await _batcher.SubmitAsync(part, ct).ConfigureAwait(false));
+        }
         return new WindowScores([.. rows.SelectMany(r => r.Output)], [.. rows.SelectMany(r => r.Cells)]);
     }
 

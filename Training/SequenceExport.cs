@@ -7,8 +7,9 @@ namespace Edge.Training;
 public static class SequenceExport
 {
     /// <param name="features">What each step is, for models that do not read frame embeddings (<see cref="TrackFeatures.Name"/>); null for frame embeddings.</param>
+    /// <param name="stepMs">Per-track models: the time between steps of their material.</param>
     public static ModelManifest Write(SequenceTrainer.Result result, SequenceTrainer.Settings settings, string[] labels, string path, string source,
-        string? features = null)
+        string? features = null, double? stepMs = null)
     {
         var anomaly = result.Calibration is not null;
         var builder = TorchOnnxExporter.ExportSequence(result.Network, settings.Window, result.Mean, result.Std,
@@ -30,6 +31,7 @@ public static class SequenceExport
             WindowStride = settings.Stride,
             FeatureSize = result.Network.InputSize,
             Features = features,
+            StepMs = stepMs,
             Anomaly = result.Calibration,
             Source = $"{source}; {settings.Cell} {settings.Layers}x{settings.Hidden}" + (result.Network.MotionScale > 0 ? $", frame changes x{result.Network.MotionScale:0.###}" : ""),
         };

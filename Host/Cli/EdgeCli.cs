@@ -131,6 +131,10 @@ public static partial class EdgeCli
         {
             return Fail(context, ExitCodes.Config, ex.Message);
         }
+        catch (Edge.Pipeline.Composition.StreamConfigException ex)
+        {
+            return Fail(context, ExitCodes.Config, ex.Message);
+        }
         catch (Exception ex) when (ex.GetBaseException() is Edge.Pipeline.Zones.ZoneLayoutException zones)
         {
             // Zones are checked against the frame size at the first frame: a point outside it is a config error too.

@@ -63,6 +63,14 @@ public static partial class ModelsCommand
             logger.LogInformation("Prepared frame model {Path}: {Input} uint8 NHWC {Width}x{Height} {Order} -> {Output} [N,{Size}]",
                 path, manifest.InputName, manifest.InputWidth, manifest.InputHeight, manifest.ChannelOrder, manifest.OutputNames[0], manifest.EmbeddingSize);
         }
+        var half = FrameModelBuilder.Float16PathFor(path);
+        if (!File.Exists(half) || !File.Exists(ModelManifest.PathFor(half)) || force || !prepared
+            || File.GetLastWriteTimeUtc(half) < File.GetLastWriteTimeUtc(path))
+        {
+            // The fp16 copy that CUDA serves (Models:FramePrecision Auto); the CPU keeps the fp32 model.
+            FrameModelBuilder.WriteFloat16(path, half);
+            logger.LogInformation("Wrote the fp16 copy {Path} for CUDA", half);
+        }
         var result = ExitCodes.Ok;
         if (context.Get<ObjectOptions>().Enabled)
         {

@@ -321,6 +321,10 @@ public sealed class StreamService(StreamServiceContext shared) : IStreamRegistry
         {
             _ = shared.Models.SequenceModel(AnomalyModelOf(definition), "anomaly");
             _ = shared.Models.SequenceModel(ActivityModelOf(definition), "activity");
+            if (shared.Defaults.Tracking is { Enabled: true, ActivityModel: { Length: > 0 } trackModel })
+            {
+                _ = shared.Models.SequenceModel(trackModel, ModelCatalog.TrackActivityRole);
+            }
         }
         catch (ModelException ex)
         {

@@ -173,7 +173,9 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
         var path = _settings.Models.Resolve(configured);
         if (!File.Exists(path) && !_settings.Analysis.Required)
         {
-            _logger.LogWarning("The {Role} model {Path} was not found: the temporal stage runs without it", role, path);
+            _logger.LogWarning(role == TrackActivityRole
+                ? "The {Role} model {Path} was not found: tracks are not labelled"
+                : "The {Role} model {Path} was not found: the temporal stage runs without it", role, path);
             return null;
         }
         if (!File.Exists(path))

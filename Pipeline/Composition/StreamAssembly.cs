@@ -181,7 +181,7 @@ public sealed class StreamAssembly : IAsyncDisposable
             var zones = spec.Zones is { } layout && (layout.Zones.Length > 0 || layout.Lines.Length > 0) ? layout : null;
             if (zones is not null && tracker is null)
             {
-                throw new ArgumentException("zones and lines are judged on tracks: they need the object stage (Objects:Enabled and its head or detector) and Tracking:Enabled");
+                throw new StreamConfigException("zones and lines are judged on tracks: they need the object stage (Objects:Enabled and its head or detector) and Tracking:Enabled");
             }
             EventsSink? events = null;
             if (outputs.Events is { } e && (temporal is not null || zones is not null || (tracker is not null && !string.IsNullOrWhiteSpace(spec.Tracking!.ActivityModel))))
@@ -204,7 +204,7 @@ public sealed class StreamAssembly : IAsyncDisposable
             sinks.AddRange(outputs.Extra);
             if (tracker is null && spec.Tracking is { ActivityModel: { Length: > 0 } })
             {
-                throw new ArgumentException("per-track activity (Tracking:ActivityModel) labels tracks: it needs the object stage (Objects:Enabled and its head or detector) and Tracking:Enabled");
+                throw new StreamConfigException("per-track activity (Tracking:ActivityModel) labels tracks: it needs the object stage (Objects:Enabled and its head or detector) and Tracking:Enabled");
             }
             var trackModel = tracker is not null ? models.SequenceModel(spec.Tracking!.ActivityModel, ModelCatalog.TrackActivityRole) : null;
             var trackActivity = trackModel is null ? null : new Tracking.TrackActivity(trackModel, models.Embedder.Grid!, spec.Events);

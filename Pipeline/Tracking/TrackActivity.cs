@@ -11,7 +11,8 @@ public sealed record TrackActivityEvent(long TrackId, string Label, float Confid
 
 /// <summary>
 /// Activity per track: each confirmed track keeps a ring of its last steps (<see cref="TrackFeatures"/>: how the
-/// frame model's grid under its box and the box itself changed since its previous observation), and every
+/// frame model's grid under its box and the box itself changed since its previous observation; observations are kept
+/// about the model's <see cref="ModelManifest.StepMs"/> apart, so the model reads any frame rate as it learned), and every
 /// <c>windowStride</c> observations a track with a whole window is labelled by the per-track activity model. All the
 /// windows due at a frame go to the model in one call (and, with a shared model, in one call with other streams').
 /// A track that takes a new label with probability at least <see cref="EventRules.ActivityEnter"/> starts an episode,
@@ -29,6 +30,7 @@ public sealed class TrackActivity
     private readonly int _window;
     private readonly int _stride;
     private readonly int _stepSize;
+    private readonly double _stepMs;
     private readonly Dictionary<long, Ring> _tracks = [];
     private readonly float[] _pooled;
     private readonly float[] _box = new float[4];
@@ -51,8 +53,12 @@ public sealed class TrackActivity
         _window = model.InputFrames;
         _stride = model.Manifest.WindowStride ?? 1;
         _stepSize = model.FeatureSize;
+        _stepMs = model.Manifest.StepMs is > 0 and var stepMs ? stepMs : DefaultStepMs;
         _pooled = new float[grid.Channels];
     }
+
+    /// <summary>The time between steps of a model whose manifest does not say (10 fps material).</summary>
+    public const double DefaultStepMs = 100;
 
     /// <summary>Windows labelled so far, and the model calls they took (all the windows due at one frame make one call).</summary>
     public long Windows { get; private set; }
@@ -88,11 +94,16 @@ public sealed class TrackActivity
             {
                 _tracks[track.Id] = state = new Ring(track.Id, _window, _stepSize, _grid.Channels);
             }
+            state.Box = track.Box;
+            // Observations about a step apart, as in the material: a faster camera skips some (a quarter step early is near enough).
+            if (state.LastMs is { } last && result.TimestampMs - last < 0.75 * _stepMs)
+            {
+                continue;
+            }
             RegionPooling.Pool(grid, _grid, result.Width, result.Height,
                 (int)MathF.Round(track.Box.X1), (int)MathF.Round(track.Box.Y1), (int)MathF.Round(track.Box.X2), (int)MathF.Round(track.Box.Y2), _pooled);
             (_box[0], _box[1], _box[2], _box[3]) = (track.Box.X1, track.Box.Y1, track.Box.X2, track.Box.Y2);
-            state.Push(_pooled, _box, result.Index);
-            state.Box = track.Box;
+            state.Push(_pooled, _box, result.TimestampMs, _stepMs);
             if (state.Count >= _window && state.Seen % _stride == 0)
             {
                 due.Add(state);
@@ -177,7 +188,7 @@ public sealed class TrackActivity
         private readonly float[] _ring = new float[window * stepSize];
         private readonly float[] _previousPooled = new float[channels];
         private readonly float[] _previousBox = new float[4];
-        private long _previousFrame = -1;
+
         private int _next;
 
         public long Id { get; } = id;
@@ -194,15 +205,18 @@ public sealed class TrackActivity
 
         public Dictionary<string, double> LastEventMs { get; } = new(StringComparer.Ordinal);
 
-        public void Push(ReadOnlySpan<float> pooled, ReadOnlySpan<float> box, long frame)
+        /// <summary>When the newest observation was made (media time, ms); null before the first.</summary>
+        public double? LastMs { get; private set; }
+
+        public void Push(ReadOnlySpan<float> pooled, ReadOnlySpan<float> box, double timestampMs, double stepMs)
         {
             var step = _ring.AsSpan(_next * stepSize, stepSize);
-            var first = _previousFrame < 0;
+            var first = LastMs is null;
             TrackFeatures.Step(pooled, box, first ? [] : _previousPooled, first ? [] : _previousBox,
-                first ? 1 : (int)Math.Clamp(frame - _previousFrame, 1, int.MaxValue), step);
+                first ? 1 : Math.Max(timestampMs - LastMs!.Value, 1) / stepMs, step);
             pooled.CopyTo(_previousPooled);
             box.CopyTo(_previousBox);
-            _previousFrame = frame;
+            LastMs = timestampMs;
             _next = (_next + 1) % window;
             Count = Math.Min(Count + 1, window);
             Seen++;

@@ -53,6 +53,14 @@ public sealed class DetectorTrackingTests : IDisposable
             var still = Edge.Models.NpyFile.Read(Edge.Host.Commands.DataTracksCommand.StillFor(file));
             Assert.Equal((12, 257), (still.Rows, still.Columns));
         }
+        // Windows longer than any person stays: one clear error, and the material written before is untouched.
+        var none = await EdgeProcess.RunAsync(_work, ["data", "tracks", "scenes", "--out", "tracks", "--frames", "500", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(12, none.ExitCode); // training data unusable
+        Assert.Contains("nothing to learn from", none.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", none.Stderr, StringComparison.Ordinal);
+        Assert.Equal(windows.Count, JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "tracks", "tracks.json"))).RootElement.GetProperty("windows").GetArrayLength());
+        Assert.False(Directory.Exists(Path.Combine(_work, "tracks", ".incomplete")));
+
         var trackModel = await EdgeProcess.RunAsync(_work, ["train", "sequence", "tracks/train", "--task", "activity", "--input", "track", "--window", "12", "--stride", "3",
             "--out", "models/track.onnx", "--epochs", "8", .. EdgeProcess.ModelArgs]);
         Assert.True(trackModel.ExitCode == 0, trackModel.Stderr);
@@ -73,6 +81,14 @@ public sealed class DetectorTrackingTests : IDisposable
         Assert.Contains("configure it as Tracking:ActivityModel", misplaced.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", misplaced.Stderr, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(_work, "misplaced", "frames.jsonl")));
+        Assert.Equal(100.0, trackManifest.GetProperty("stepMs").GetDouble()); // the scenes' 10 fps
+
+        // Per-track activity without the object stage (nothing to track): a config error, not a failure.
+        File.WriteAllText(Path.Combine(_work, "no-objects.json"), $$"""{ "Tracking": { "ActivityModel": "{{Path.Combine(_work, "models", "track.onnx")}}" } }""");
+        var untracked = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--out", "untracked", "--config", "no-objects.json", "--no-objects", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(3, untracked.ExitCode);
+        Assert.Contains("needs the object stage", untracked.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("unexpected", untracked.Stderr, StringComparison.Ordinal);
 
         // Served by edge process: every object is a person from the detector, tracked, and the scene's door line counts.
         var scene = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "scenes", "test", "scene-000", "scene.json"))).RootElement;

@@ -58,18 +58,37 @@ public static class DataTracksCommand
         var grid = models.Embedder.Grid
             ?? throw new ModelException(ModelError.Invalid, "per-track steps pool the frame model's grid, but the frame model gives none (prepare it again: `edge models prepare --force`)");
         var windows = new List<Window>();
+        var entries = new[] { "train", "test", FramesFolder, StillFolder, MetadataFile };
         try
         {
+            foreach (var split in new[] { "train", "test" })
+            {
+                Directory.CreateDirectory(Path.Combine(staging, split));
+                Directory.CreateDirectory(Path.Combine(staging, FramesFolder, split));
+                Directory.CreateDirectory(Path.Combine(staging, StillFolder, split));
+            }
             var folders = train.Concat(test).ToList();
+            var fps = new HashSet<double>();
             for (var i = 0; i < folders.Count; i++)
             {
-                windows.AddRange(WriteScene(context, models, grid, folders[i], staging, options, ct));
+                var (sceneWindows, sceneFps) = WriteScene(context, models, grid, folders[i], staging, options, ct);
+                windows.AddRange(sceneWindows);
+                fps.Add(sceneFps);
                 logger.LogInformation("{Done}/{Total} scenes: {Windows} windows ({Seconds:0} s)", i + 1, folders.Count, windows.Count, clock.Elapsed.TotalSeconds);
+            }
+            if (windows.Count == 0)
+            {
+                throw new TrainingDataException($"no person in {scenesRoot} does one thing for {options.Frames} frames in view: nothing to learn from (longer scenes, or a shorter --frames)");
+            }
+            if (fps.Count != 1 || !(fps.Single() > 0))
+            {
+                throw new TrainingDataException($"the scenes in {scenesRoot} have different or unknown frame rates ({string.Join(", ", fps)}): a model's steps need one");
             }
             var counts = windows.GroupBy(w => (w.Split, w.Label)).ToDictionary(g => $"{g.Key.Split}/{g.Key.Label}", g => g.Count());
             File.WriteAllText(Path.Combine(staging, MetadataFile), JsonSerializer.Serialize(new
             {
                 features = TrackFeatures.Name,
+                stepMs = 1000 / fps.Single(),
                 stepSize = TrackFeatures.Size(grid),
                 gridChannels = grid.Channels,
                 frames = options.Frames,
@@ -79,13 +98,14 @@ public static class DataTracksCommand
                 counts,
                 windows,
             }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+            // The old material is set aside, the new moved in, and only then is the old deleted.
             Directory.CreateDirectory(output);
-            foreach (var entry in new[] { "train", "test", FramesFolder, StillFolder, MetadataFile })
+            foreach (var entry in entries)
             {
                 var target = Path.Combine(output, entry);
                 if (Directory.Exists(target))
                 {
-                    Directory.Delete(target, recursive: true);
+                    Directory.Move(target, Path.Combine(staging, entry + ".old"));
                 }
                 if (entry == MetadataFile)
                 {
@@ -114,7 +134,7 @@ public static class DataTracksCommand
         return ExitCodes.Ok;
     }
 
-    private static List<Window> WriteScene(EdgeContext context, ModelCatalog models, GridDescription grid, string folder, string staging,
+    private static (List<Window> Windows, double Fps) WriteScene(EdgeContext context, ModelCatalog models, GridDescription grid, string folder, string staging,
         TrackWindows.Options options, CancellationToken ct)
     {
         var scene = MultiPersonScenes.Scene.Load(Path.Combine(folder, MultiPersonScenes.SceneFile));
@@ -151,7 +171,7 @@ public static class DataTracksCommand
                 var f = first + k;
                 var (pooled, box) = collector.At(f, person.Id);
                 var previous = collector.TryAt(f - 1, person.Id);
-                TrackFeatures.Step(pooled, box, previous?.Pooled ?? [], previous?.Box ?? [], 1, steps.AsSpan(k * step, step));
+                TrackFeatures.Step(pooled, box, previous?.Pooled ?? [], previous?.Box ?? [], gap: 1, steps.AsSpan(k * step, step));
                 collector.Embedding(f).CopyTo(frames.AsSpan(k * models.Embedder.EmbeddingSize));
                 pooled.CopyTo(still.AsSpan(k * (grid.Channels + 1)));
                 still[k * (grid.Channels + 1) + grid.Channels] = steps[k * step + step - 1]; // the box's aspect
@@ -161,7 +181,7 @@ public static class DataTracksCommand
             Write(Path.Combine(staging, StillFolder, scene.Split, label, name), still, grid.Channels + 1);
             written.Add(new Window(scene.Split, label, Path.Combine(scene.Split, label, name), scene.Name, person.Id, first, visibility));
         }
-        return written;
+        return (written, scene.Fps);
     }
 
     private static void Write(string path, float[] values, int columns)

@@ -129,7 +129,9 @@ public static class EvalCommand
     {
         var sequences = Sequences(context, TrainSequenceCommand.LabeledInputs(args.Data) is var (inputs, folderLabels)
             ? inputs.Select(i => (i.Path, Array.IndexOf(manifest.Labels, folderLabels[i.Label]))).ToList() : [], ct);
-        using var model = SequenceModel.Open(args.Model, sequences[0].Values.Length / sequences[0].Rows, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
+        // A per-track model reads track steps of the frame model's grid (edge data tracks' windows).
+        var frameGrid = ModelManifest.Load(ModelManifest.PathFor(context.Get<ModelOptions>().Resolve(context.Get<ModelOptions>().FrameModel))).Grid;
+        using var model = SequenceModel.Open(args.Model, sequences[0].Values.Length / sequences[0].Rows, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"), frameGrid);
         var truth = new List<int>();
         var predicted = new List<int>();
         foreach (var sequence in sequences)

@@ -91,7 +91,7 @@ public static class TrainSequenceCommand
             : trainer.TrainActivity(sequences, labels.Length, args.Settings, progress, ct);
         using var network = result.Network;
         var manifest = SequenceExport.Write(result, args.Settings, labels, args.Out, $"{(args.Tracks ? "per-track " : "")}{args.Task} from {args.Data}",
-            args.Tracks ? TrackFeatures.Name : null);
+            args.Tracks ? TrackFeatures.Name : null, args.Tracks ? StepMs(args.Data, logger) : null);
         File.WriteAllText(Path.ChangeExtension(args.Out, ".report.json"), JsonSerializer.Serialize(new
         {
             model = Path.GetFullPath(args.Out),
@@ -112,6 +112,23 @@ public static class TrainSequenceCommand
             ? string.Create(c, $"anomaly model {args.Out}: {result.Epochs.Count} epochs, held-out normal score mean {manifest.Anomaly!.Mean:0.000}, std {manifest.Anomaly.Std:0.000}, threshold (p99) {manifest.Anomaly.Threshold:0.000} over {manifest.Anomaly.Windows} windows")
             : string.Create(c, $"activity model {args.Out}: {result.Epochs.Count} epochs, held-out window accuracy {result.ValidationAccuracy * 100 ?? 0:0.0} % ({result.HeldOutWindows} windows, classes: {string.Join(", ", labels)})"));
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The time between steps of per-track material: tracks.json's <c>stepMs</c> beside the split folder (edge data tracks writes it), else 10 fps.</summary>
+    private static double StepMs(string data, ILogger logger)
+    {
+        var metadata = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(data).TrimEnd(Path.DirectorySeparatorChar)) ?? "", DataTracksCommand.MetadataFile);
+        if (File.Exists(metadata))
+        {
+            using var document = JsonDocument.Parse(File.ReadAllText(metadata));
+            if (document.RootElement.TryGetProperty("stepMs", out var step) && step.TryGetDouble(out var ms) && ms > 0)
+            {
+                return ms;
+            }
+        }
+        logger.LogWarning("{Metadata} does not say how far apart the steps are: the model is told {StepMs} ms (10 fps material)",
+            metadata, Edge.Pipeline.Tracking.TrackActivity.DefaultStepMs);
+        return Edge.Pipeline.Tracking.TrackActivity.DefaultStepMs;
     }
 
     internal static List<(string Path, int Label)> NormalInputs(string data)

@@ -56,6 +56,17 @@ public sealed class TemporalStageTests : IDisposable
         })));
         Assert.Equal(3 * (50 - frames + 1), shared.Windows);
         Assert.True(shared.Calls < shared.Windows, $"{shared.Calls} calls for {shared.Windows} windows: not batched across streams");
+
+        // More windows in one request than a call takes (many tracks due at one frame): in parts, the same scores.
+        await using var small = new SharedSequenceModel(SequenceModel.Open(path, 512, s_cpu, NullLogger.Instance), maxWindows: 4, windowMs: 1);
+        var many = Enumerable.Range(frames - 1, 10).SelectMany(i => embeddings.AsSpan((i - frames + 1) * 512, frames * 512).ToArray()).ToArray();
+        var scores = await small.RunAsync(many, 10, CancellationToken.None);
+        Assert.Equal(10, scores.Length);
+        Assert.True(small.Calls >= 3, $"{small.Calls} calls for 10 windows of at most 4");
+        for (var k = 0; k < 10; k++)
+        {
+            AssertScore(expected[frames - 1 + k], (float)calibration.Relative(scores[k]), frames - 1 + k);
+        }
     }
 
     private static void AssertScore(double? expected, float? actual, int frame)

@@ -147,6 +147,37 @@ public sealed class TrackActivityTests
     }
 
     [Fact]
+    public async Task Observations_AStepApartWhateverTheFrameRate_TheSameMotionReadsTheSame()
+    {
+        // One person walking 50 px/s, seen at 10 fps (the model's 100 ms steps) and at 30 fps.
+        async Task<(List<(float[] Windows, int Count)> Calls, int Frames)> RunAt(double fps)
+        {
+            var model = new RecordingModel(window: 4, stride: 1, (_, _) => [1f, 0f, 0f]);
+            var activity = new TrackActivity(model, s_grid, new EventRules());
+            var tracker = new MultiObjectTracker(new TrackingOptions());
+            var frames = (int)(4 * fps);
+            for (var frame = 0; frame < frames; frame++)
+            {
+                var ms = frame * 1000 / fps;
+                var x = 10 + 50 * (float)ms / 1000;
+                var update = tracker.Update(frame, ms, [new Detection(new BoxXyxy(x, 100, x + 50, 200))]);
+                await activity.UpdateAsync(new FrameResult("cam", frame, ms, [], 0, 0) { Grid = Grid(0), Width = FrameWidth, Height = FrameHeight },
+                    update, CancellationToken.None);
+            }
+            return (model.Calls, frames);
+        }
+        var (slow, slowFrames) = await RunAt(10);
+        var (fast, fastFrames) = await RunAt(30);
+
+        Assert.Equal(3 * slowFrames, fastFrames);
+        Assert.InRange(fast.Count, slow.Count - 1, slow.Count + 1); // a window a step, not a window a frame
+        var size = TrackFeatures.Size(s_grid);
+        var shift = s_grid.Channels; // the centre's x shift per step over the box height: 5 px / 100 px
+        Assert.Equal(0.05f, slow[^1].Windows[3 * size + shift], 0.01f);
+        Assert.Equal(0.05f, fast[^1].Windows[3 * size + shift], 0.01f);
+    }
+
+    [Fact]
     public void Model_ThatDoesNotReadTrackSteps_IsRefused()
     {
         var frameModel = new RecordingModel(window: 4, stride: 1, (_, _) => [1f, 0f, 0f], features: null);
