@@ -96,9 +96,8 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
         {
             throw new ModelException(ModelError.NotFound, $"frame model not found: {modelPath} (run `edge models prepare` to create the default one)");
         }
-        var manifest = ModelManifest.Load(ModelManifest.PathFor(modelPath));
-        CheckManifest(manifest, modelPath);
-        var model = ModelSession.Open(modelPath, options, logger);
+        var (model, manifest) = OpenSession(modelPath, options, logger);
+        modelPath = model.Path;
         try
         {
             var batchLimit = CheckModel(model.Session, manifest, modelPath);
@@ -115,6 +114,47 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// The session of the copy <see cref="ModelOptions.FramePrecision"/> asks for: with Auto, the fp16 copy when it
+    /// exists and CUDA runs (else the model itself, as the provider options say); with Fp16, the copy wherever it runs.
+    /// </summary>
+    private static (ModelSession Model, ModelManifest Manifest) OpenSession(string modelPath, ModelOptions options, ILogger logger)
+    {
+        var half = FrameModelBuilder.Float16PathFor(modelPath);
+        if (options.FramePrecision == FramePrecision.Fp16 && !File.Exists(half))
+        {
+            throw new ModelException(ModelError.NotFound, $"Models:FramePrecision is Fp16 but {half} is not there (`edge models prepare` writes it beside the frame model)");
+        }
+        if (options.FramePrecision == FramePrecision.Fp16
+            || (options.FramePrecision == FramePrecision.Auto && options.Provider != ExecutionProvider.Cpu && File.Exists(half) && CudaInThisBuild))
+        {
+            var halfManifest = ModelManifest.Load(ModelManifest.PathFor(half));
+            CheckManifest(halfManifest, half);
+            if (options.FramePrecision == FramePrecision.Fp16)
+            {
+                return (ModelSession.Open(half, options, logger), halfManifest);
+            }
+            try
+            {
+                return (ModelSession.Open(half, options.WithProvider(ExecutionProvider.Cuda), logger), halfManifest);
+            }
+            catch (ModelException ex) when (ex.Error == ModelError.ProviderUnavailable)
+            {
+                if (options.Provider == ExecutionProvider.Cuda)
+                {
+                    throw;
+                }
+                // No CUDA here after all: the fp32 model on the CPU, as Auto says (the reason is logged there).
+            }
+        }
+        var manifest = ModelManifest.Load(ModelManifest.PathFor(modelPath));
+        CheckManifest(manifest, modelPath);
+        return (ModelSession.Open(modelPath, options, logger), manifest);
+    }
+
+    /// <summary>Whether this build's ONNX Runtime has the CUDA provider (the GPU package), whether or not a GPU is here.</summary>
+    private static bool CudaInThisBuild => OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider");
 
     private static void CheckManifest(ModelManifest manifest, string modelPath)
     {

@@ -107,6 +107,151 @@ public static class FrameModelBuilder
         return manifest;
     }
 
+    /// <summary>Where the fp16 copy of the frame model at <paramref name="modelPath"/> lies: <c>NAME-fp16.onnx</c> beside it.</summary>
+    public static string Float16PathFor(string modelPath) =>
+        Path.Combine(Path.GetDirectoryName(modelPath) ?? "", Path.GetFileNameWithoutExtension(modelPath) + "-fp16" + Path.GetExtension(modelPath));
+
+    /// <summary>
+    /// Writes an fp16 copy of the prepared frame model at <paramref name="modelPath"/> to <paramref name="outputPath"/>
+    /// (default <see cref="Float16PathFor"/>) with its manifest: every float initializer (weights, batch-norm
+    /// statistics, the mean image) becomes float16, the input cast produces float16, and each output is cast back to
+    /// float, so that callers see the same uint8 input and float outputs (ONNX Runtime's keep-io-types conversion).
+    /// Every node of this graph (Conv, BatchNormalization, Relu, pools, Add, Sub, Transpose, Flatten) is defined for
+    /// float16. On CUDA the layers then run in fp16 (with <see cref="ModelOptions.CudaPreferNhwc"/>, on tensor cores);
+    /// the CPU has no fp16 kernels for them and ONNX Runtime casts around each node, so it computes in fp32 with fp16
+    /// weights and fp16 values between layers. Written through temporary files like the model itself.
+    /// </summary>
+    public static ModelManifest WriteFloat16(string modelPath, string? outputPath = null)
+    {
+        outputPath ??= Float16PathFor(modelPath);
+        var model = Load(modelPath);
+        var manifest = ModelManifest.Load(ModelManifest.PathFor(modelPath));
+        var graph = model.Graph;
+        // Batch normalisation folded into the convolutions first, in fp32: this network reads 0-255 pixels, and its
+        // first layers' running variances (and the products inside the layer) are beyond fp16's 65,504.
+        FoldBatchNormalization(graph);
+        foreach (var tensor in graph.Initializer.Where(t => t.DataType == (int)TensorProto.Types.DataType.Float))
+        {
+            var values = tensor.RawData.Length > 0
+                ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray()
+                : [.. tensor.FloatData];
+            var halves = new Half[values.Length];
+            for (var i = 0; i < values.Length; i++)
+            {
+                halves[i] = (Half)values[i];
+            }
+            tensor.FloatData.Clear();
+            tensor.DataType = (int)TensorProto.Types.DataType.Float16;
+            tensor.RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(halves.AsSpan()));
+        }
+        foreach (var cast in graph.Node.Where(n => n.OpType == "Cast"))
+        {
+            foreach (var to in cast.Attribute.Where(a => a.Name == "to" && a.I == (long)TensorProto.Types.DataType.Float))
+            {
+                to.I = (long)TensorProto.Types.DataType.Float16;
+            }
+        }
+        if (graph.Node.Any(n => n.OpType is not ("Cast" or "Transpose" or "Sub" or "Conv" or "BatchNormalization" or "Relu" or "MaxPool" or "Add" or "AveragePool" or "Flatten")))
+        {
+            throw new ModelException(ModelError.Invalid, $"{modelPath} has layers the fp16 conversion does not know: {string.Join(", ", graph.Node.Select(n => n.OpType).Distinct())}");
+        }
+        foreach (var output in graph.Output)
+        {
+            var half = output.Name + "_fp16";
+            foreach (var node in graph.Node)
+            {
+                for (var i = 0; i < node.Output.Count; i++)
+                {
+                    if (node.Output[i] == output.Name)
+                    {
+                        node.Output[i] = half;
+                    }
+                }
+            }
+            var cast = Node("Cast", [half], [output.Name], OnnxGraphBuilder.Int("to", (long)TensorProto.Types.DataType.Float));
+            cast.Name = output.Name + "_to_float";
+            graph.Node.Add(cast);
+        }
+        graph.Name += "_fp16";
+        model.DocString += "; weights and activations in float16 (float outputs)";
+        var temp = outputPath + ".tmp";
+        using (var stream = File.Create(temp))
+        {
+            model.WriteTo(stream);
+        }
+        var half16 = manifest with
+        {
+            Name = Path.GetFileNameWithoutExtension(outputPath),
+            Source = manifest.Source + "; converted to float16 by Edge (float outputs kept)",
+        };
+        half16.Save(ModelManifest.PathFor(outputPath));
+        File.Move(temp, outputPath, overwrite: true);
+        return half16;
+    }
+
+    /// <summary>
+    /// Replaces every BatchNormalization that reads a Conv's output alone by new weights and bias of that Conv:
+    /// W' = W·γ/√(σ²+ε) per output channel, b' = (b − μ)·γ/√(σ²+ε) + β (what ONNX Runtime does when it optimises
+    /// the graph, done here once, in fp32).
+    /// </summary>
+    private static void FoldBatchNormalization(GraphProto graph)
+    {
+        var initializers = graph.Initializer.ToDictionary(t => t.Name);
+        float[] Values(string name) => initializers.TryGetValue(name, out var t)
+            ? (t.RawData.Length > 0 ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray() : [.. t.FloatData])
+            : throw new ModelException(ModelError.Invalid, $"batch normalisation input {name} is not a constant");
+        void Set(TensorProto tensor, float[] values)
+        {
+            tensor.FloatData.Clear();
+            tensor.DataType = (int)TensorProto.Types.DataType.Float;
+            tensor.RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        }
+        foreach (var norm in graph.Node.Where(n => n.OpType == "BatchNormalization").ToList())
+        {
+            var conv = graph.Node.SingleOrDefault(n => n.OpType == "Conv" && n.Output.Count == 1 && n.Output[0] == norm.Input[0]);
+            if (conv is null || graph.Node.Count(n => n.Input.Contains(norm.Input[0])) != 1 || norm.Output.Count != 1)
+            {
+                continue;
+            }
+            var epsilon = norm.Attribute.FirstOrDefault(a => a.Name == "epsilon")?.F ?? 1e-5f;
+            var (gamma, beta, mean, variance) = (Values(norm.Input[1]), Values(norm.Input[2]), Values(norm.Input[3]), Values(norm.Input[4]));
+            var weightTensor = initializers[conv.Input[1]];
+            var weights = Values(conv.Input[1]);
+            var channels = gamma.Length;
+            var perChannel = weights.Length / channels;
+            var bias = conv.Input.Count > 2 ? Values(conv.Input[2]) : new float[channels];
+            for (var m = 0; m < channels; m++)
+            {
+                var factor = gamma[m] / MathF.Sqrt(variance[m] + epsilon);
+                for (var k = 0; k < perChannel; k++)
+                {
+                    weights[m * perChannel + k] *= factor;
+                }
+                bias[m] = (bias[m] - mean[m]) * factor + beta[m];
+            }
+            Set(weightTensor, weights);
+            if (conv.Input.Count > 2)
+            {
+                Set(initializers[conv.Input[2]], bias);
+            }
+            else
+            {
+                var biasTensor = new TensorProto { Name = conv.Input[1] + "_folded_bias" };
+                biasTensor.Dims.Add(channels);
+                Set(biasTensor, bias);
+                graph.Initializer.Add(biasTensor);
+                conv.Input.Add(biasTensor.Name);
+            }
+            conv.Output[0] = norm.Output[0];
+            graph.Node.Remove(norm);
+        }
+        var used = graph.Node.SelectMany(n => n.Input).ToHashSet();
+        foreach (var unused in graph.Initializer.Where(t => !used.Contains(t.Name)).ToList())
+        {
+            graph.Initializer.Remove(unused);
+        }
+    }
+
     private static ModelProto Load(string path)
     {
         if (!File.Exists(path))

@@ -10,6 +10,22 @@ public enum ExecutionProvider
     Cpu,
 }
 
+/// <summary>cuDNN's convolution algorithm search (ONNX Runtime's <c>cudnn_conv_algo_search</c>).</summary>
+public enum CudnnSearch
+{
+    Exhaustive,
+    Heuristic,
+    Default,
+}
+
+/// <summary>Which copy of the frame model runs: see <see cref="ModelOptions.FramePrecision"/>.</summary>
+public enum FramePrecision
+{
+    Auto,
+    Fp32,
+    Fp16,
+}
+
 /// <summary>Which models run and where. Config section "Models".</summary>
 public sealed class ModelOptions
 {
@@ -25,6 +41,23 @@ public sealed class ModelOptions
 
     public ExecutionProvider Provider { get; set; } = ExecutionProvider.Auto;
 
+    /// <summary>
+    /// CUDA: convolutions in NHWC (ONNX Runtime's <c>prefer_nhwc</c>), which lets fp16 convolutions use tensor cores
+    /// without layout changes around each one: +40 % images/s for ResNet18 fp16 at batch 64 on an H200 (../GPU notes
+    /// in the README's GPU section). Ignored on the CPU.
+    /// </summary>
+    public bool CudaPreferNhwc { get; set; } = true;
+
+    /// <summary>CUDA: how cuDNN picks each convolution's algorithm (once per input shape): Exhaustive (the fastest, measured), Heuristic or Default.</summary>
+    public CudnnSearch CudnnConvAlgoSearch { get; set; } = CudnnSearch.Exhaustive;
+
+    /// <summary>
+    /// The frame model's arithmetic: Auto serves the fp16 copy (<c>NAME-fp16.onnx</c> beside the frame model, written by
+    /// <c>edge models prepare</c>) on CUDA and fp32 on the CPU (which has no fp16 kernels for these layers: it would
+    /// convert back and forth); Fp16 asks for the copy wherever the model runs; Fp32 never uses it.
+    /// </summary>
+    public FramePrecision FramePrecision { get; set; } = FramePrecision.Auto;
+
     /// <summary>CUDA device ordinal.</summary>
     [Range(0, 64)]
     public int DeviceId { get; set; }
@@ -36,6 +69,14 @@ public sealed class ModelOptions
     /// <summary>Threads running independent operators at once on the CPU.</summary>
     [Range(1, 256)]
     public int InterOpThreads { get; set; } = 1;
+
+    /// <summary>A copy of these options with another provider.</summary>
+    public ModelOptions WithProvider(ExecutionProvider provider)
+    {
+        var copy = (ModelOptions)MemberwiseClone();
+        copy.Provider = provider;
+        return copy;
+    }
 
     /// <summary>
     /// The folders a relative model path is looked up in, in order: <see cref="Directory"/> (in the working directory

@@ -94,7 +94,14 @@ public sealed class ModelSession : IDisposable
         };
         if (useCuda)
         {
-            sessionOptions.AppendExecutionProvider_CUDA(options.DeviceId);
+            if (!OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
+            {
+                // The CPU package: nothing to try (and its CUDA entry points are missing).
+                throw new EntryPointNotFoundException("CUDAExecutionProvider is not in this build");
+            }
+            using var cuda = new OrtCUDAProviderOptions();
+            cuda.UpdateOptions(CudaProviderOptions(options));
+            sessionOptions.AppendExecutionProvider_CUDA(cuda);
         }
         try
         {
@@ -104,6 +111,26 @@ public sealed class ModelSession : IDisposable
         {
             throw new ModelException(ModelError.Invalid, $"model {modelPath} cannot be loaded: {FirstLine(ex.Message)}", ex);
         }
+    }
+
+    /// <summary>The CUDA provider's options from <paramref name="options"/>, by ONNX Runtime's names.</summary>
+    public static Dictionary<string, string> CudaProviderOptions(ModelOptions options)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["device_id"] = options.DeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["cudnn_conv_algo_search"] = options.CudnnConvAlgoSearch switch
+            {
+                CudnnSearch.Heuristic => "HEURISTIC",
+                CudnnSearch.Default => "DEFAULT",
+                _ => "EXHAUSTIVE",
+            },
+        };
+        if (options.CudaPreferNhwc)
+        {
+            values["prefer_nhwc"] = "1";
+        }
+        return values;
     }
 
     private static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();

@@ -9,7 +9,8 @@
 #                                          GPU_PIECES, a folder where earlier calls left them), check the hashes,
 #                                          unpack, and run in one go:
 #                                            1. inference-only and end-to-end fps by batch (BATCHES, default 1 8 32 64),
-#                                               each against decode-only on the same frames;
+#                                               each against decode-only on the same frames (the fp16 copy of the frame
+#                                               model on CUDA, as served), and the largest batch again with fp32;
 #                                            2. N streams at once on the shared CNN (STREAMS, default 4 16 64), batches
 #                                               up to MAX_BATCH (default 64): aggregate fps / best inference-only fps;
 #                                            3. capacity: the most 10 fps live streams with p99 frame age <= 1 s and no
@@ -68,6 +69,12 @@ run() {
     "$edge" bench "$video" "${common[@]}" --batch "$b" --json "$out/batch-$b.json" >"$out/batch-$b.log" 2>&1 \
       || { tail -5 "$out/batch-$b.log" >&2; exit 1; }
   done
+  # The same largest batch with the fp32 model, beside the fp16 copy that CUDA serves by default (Models:FramePrecision Auto).
+  local largest
+  largest=$(echo ${BATCHES:-1 8 32 64} | tr ' ' '\n' | sort -n | tail -1)
+  echo "bench-gpu: batch $largest, fp32"
+  EDGE_Models__FramePrecision=Fp32 "$edge" bench "$video" "${common[@]}" --batch "$largest" --json "$out/fp32-batch-$largest.json" \
+    >"$out/fp32-batch-$largest.log" 2>&1 || { tail -5 "$out/fp32-batch-$largest.log" >&2; exit 1; }
   for n in ${STREAMS:-4 16 64}; do
     echo "bench-gpu: $n streams"
     EDGE_Service__MaxBatch=${MAX_BATCH:-64} "$edge" bench "$video" "${common[@]}" --batch 8 --streams "$n" --json "$out/streams-$n.json" \
@@ -92,6 +99,9 @@ print("| measure | decode-only fps | inference-only fps | end-to-end fps | end-t
 print("|---|---|---|---|---|")
 for r in batches:
     print(f"| batch {r['BatchSize']} | {r['DecodeFps']:,.0f} | {r['InferenceFps']:,.0f} | {r['EndToEndFps']:,.0f} | {r['Ratio']:.2f} |")
+for p in glob.glob(os.path.join(out, "fp32-batch-*.json")):
+    r = load(os.path.basename(p))
+    print(f"| batch {r['BatchSize']}, fp32 model | {r['DecodeFps']:,.0f} | {r['InferenceFps']:,.0f} | {r['EndToEndFps']:,.0f} | {r['Ratio']:.2f} |")
 streams = sorted((load(os.path.basename(p)) for p in glob.glob(os.path.join(out, "streams-*.json"))), key=lambda r: r["streams"]["count"])
 if streams:
     print("\n| streams at once (shared CNN) | batches up to | frames a CNN call | aggregate fps | per stream fps | aggregate / best inference-only |")

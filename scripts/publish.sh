@@ -27,9 +27,9 @@ out=${2:-out/edge-$version-linux-x64-$flavor}
 out=${out%/}
 stage=out/.publish/$flavor
 
-# What serving loads from models/: the frame model and the object heads (over grid regions, the default, and over
+# What serving loads from models/: the frame model (and its fp16 copy, which CUDA serves) and the object heads (over grid regions, the default, and over
 # crop embeddings), each with its manifest.
-models=(resnet18-frame.onnx resnet18-frame.json objects-grid-head.onnx objects-grid-head.json objects-head.onnx objects-head.json)
+models=(resnet18-frame.onnx resnet18-frame.json resnet18-frame-fp16.onnx resnet18-frame-fp16.json objects-grid-head.onnx objects-grid-head.json objects-head.onnx objects-head.json)
 for m in "${models[@]}"; do
   [[ -s models/$m ]] || { echo "publish: models/$m is missing: run scripts/setup.sh first (it prepares the models)" >&2; exit 1; }
 done

@@ -50,6 +50,77 @@ public sealed class FrameModelTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void Float16Copy_RealFrames_CloseToFp32AtHalfTheSize_ServedOnlyWhenAsked()
+    {
+        var folder = TestData.NewTempFolder();
+        try
+        {
+            var fp32 = Path.Combine(folder, FrameModelBuilder.DefaultModelFile);
+            File.Copy(TestData.FrameModel, fp32);
+            File.Copy(ModelManifest.PathFor(TestData.FrameModel), ModelManifest.PathFor(fp32));
+            var manifest = FrameModelBuilder.WriteFloat16(fp32);
+            var fp16 = FrameModelBuilder.Float16PathFor(fp32);
+            Assert.Equal("resnet18-frame-fp16", manifest.Name);
+            Assert.InRange(new FileInfo(fp16).Length, new FileInfo(fp32).Length * 0.45, new FileInfo(fp32).Length * 0.55);
+            Assert.False(File.Exists(fp16 + ".tmp"));
+
+            var frames = ReadFrames(TestData.VtestShort, [0, 10, 20, 30, 40]).Concat(ReadFrames(TestData.Cup, [50, 100, 150])).ToList();
+            using var full = FrameEmbedder.Open(fp32, s_cpu, 8, NullLogger.Instance);
+            var embeddings = full.EmbedWithGrid(frames, out var gridSpan).ToArray();
+            var grids = gridSpan.ToArray();
+            // The copy takes the same uint8 frames and gives float outputs (the embedder checks both when it opens it).
+            using var half = FrameEmbedder.Open(fp32, new ModelOptions { Provider = ExecutionProvider.Cpu, IntraOpThreads = 2, FramePrecision = FramePrecision.Fp16 }, 8, NullLogger.Instance);
+            Assert.Equal("resnet18-frame-fp16", half.Manifest.Name);
+            var halfEmbeddings = half.EmbedWithGrid(frames, out var halfGridSpan).ToArray();
+            var halfGrids = halfGridSpan.ToArray();
+            Dispose(frames);
+
+            var embeddingError = RelativeL2(embeddings, halfEmbeddings);
+            var gridError = RelativeL2(grids, halfGrids);
+            var worstCosine = Enumerable.Range(0, 8).Min(i => Cosine(embeddings.AsSpan(i * 512, 512), halfEmbeddings.AsSpan(i * 512, 512)));
+            output.WriteLine($"fp16 vs fp32 on 8 real frames: relative L2 error embedding {embeddingError:E2}, grid {gridError:E2}; worst cosine {worstCosine:F6}");
+            Assert.True(embeddingError < 5e-3, $"embedding relative error {embeddingError}");
+            Assert.True(gridError < 1e-2, $"grid relative error {gridError}");
+            Assert.True(worstCosine > 0.9999, $"worst cosine {worstCosine}");
+
+            // Auto on the CPU serves the fp32 model even with the copy beside it; Fp16 without a copy is a clear error.
+            using var auto = FrameEmbedder.Open(fp32, s_cpu, 1, NullLogger.Instance);
+            Assert.Equal("resnet18-frame", auto.Manifest.Name);
+            File.Delete(fp16);
+            var error = Assert.Throws<ModelException>(() => FrameEmbedder.Open(fp32, new ModelOptions { Provider = ExecutionProvider.Cpu, FramePrecision = FramePrecision.Fp16 }, 1, NullLogger.Instance));
+            Assert.Equal(ModelError.NotFound, error.Error);
+            Assert.Contains("edge models prepare", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static double RelativeL2(float[] reference, float[] other)
+    {
+        double difference = 0, norm = 0;
+        for (var i = 0; i < reference.Length; i++)
+        {
+            difference += (reference[i] - other[i]) * (double)(reference[i] - other[i]);
+            norm += reference[i] * (double)reference[i];
+        }
+        return Math.Sqrt(difference / norm);
+    }
+
+    private static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (var i = 0; i < a.Length; i++)
+        {
+            dot += a[i] * (double)b[i];
+            na += a[i] * (double)a[i];
+            nb += b[i] * (double)b[i];
+        }
+        return dot / Math.Sqrt(na * nb);
+    }
+
+    [Fact]
     public void Embed_Batch_EqualsOneAtATime()
     {
         var frames = ReadFrames(TestData.VtestShort, [0, 5, 10, 15, 20, 25, 30, 35]);
