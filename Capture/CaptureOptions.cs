@@ -45,6 +45,13 @@ public sealed class CaptureOptions
     [Range(100, 600_000)]
     public int ReadTimeoutMs { get; set; } = 5_000;
 
+    /// <summary>
+    /// Network streams (decoded by ffmpeg): Auto decodes them on the GPU with <c>-hwaccel cuda</c> when ffmpeg can
+    /// open a CUDA device here (asked once per process) and on the CPU otherwise; Cuda requires the GPU; Off never
+    /// uses it. Frames reach Edge in the same form either way. Files and cameras decode on the CPU.
+    /// </summary>
+    public HardwareDecodeMode HardwareDecode { get; set; } = HardwareDecodeMode.Auto;
+
     /// <summary>Frame rate given to an image folder, which has no timing of its own.</summary>
     [Range(0.001, 1000)]
     public double FolderFps { get; set; } = 10;

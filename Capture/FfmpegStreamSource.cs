@@ -39,6 +39,7 @@ public sealed class FfmpegStreamSource : IFrameSource
     /// <summary>Environment variables ffmpeg keeps; the rest (EDGE_* with a camera URL, proxies) stays with Edge.</summary>
     private static readonly string[] s_environment = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
 
+    private static int s_decodeLogged;
     private readonly Process _ffmpeg;
     private readonly Stream _stdout;
     private readonly CaptureOptions _options;
@@ -108,10 +109,17 @@ public sealed class FfmpegStreamSource : IFrameSource
         // protocols come from the script's whitelist, which replaces the outer one for the stream and whatever it
         // redirects to or lists (HLS, DASH, SDP).
         foreach (var arg in (string[])["-hide_banner", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "pipe",
+                     .. HardwareDecode.InputArguments(options.HardwareDecode, location),
                      "-f", "concat", "-safe", "0", "-i", "pipe:0",
                      "-map", "0:v:0", "-an", "-vf", ScaleFilter(options.MaxFramePixels), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"])
         {
             info.ArgumentList.Add(arg);
+        }
+        if (options.HardwareDecode == HardwareDecodeMode.Auto && Interlocked.Exchange(ref s_decodeLogged, 1) == 0)
+        {
+            logger.LogInformation(HardwareDecode.CudaAvailable(out var reason)
+                ? "Network streams are decoded on the GPU (ffmpeg -hwaccel cuda){Reason}"
+                : "Network streams are decoded on the CPU: ffmpeg cannot use CUDA here ({Reason})", reason);
         }
         Process ffmpeg;
         try

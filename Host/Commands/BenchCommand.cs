@@ -36,6 +36,9 @@ public static class BenchCommand
         /// <summary>With an anomaly model: the stream end to end with it and its events (store, snapshots, clips, pre-roll ring).</summary>
         public EventsResult? Events { get; init; }
 
+        /// <summary>The resize into the model's input alone, on one thread and spread over the cores.</summary>
+        public ResizeResult? Resize { get; init; }
+
         /// <summary>With <c>--capacity</c>: how many live 10 fps streams the machine holds.</summary>
         public CapacityResult? Capacity { get; init; }
 
@@ -112,6 +115,7 @@ public static class BenchCommand
         var preloaded = Preload(video, capture, ct);
         double inferenceSeconds;
         double? temporalFps = null;
+        ResizeResult resize;
         try
         {
             if (anomalyModel is not null)
@@ -120,6 +124,8 @@ public static class BenchCommand
                 logger.LogInformation("temporal stage ({Model}) alone: {Fps:0.0} frames/s", anomalyModel, temporalFps);
             }
             Embed(embedder, preloaded.Take(embedder.MaxBatch).ToList());
+            resize = MeasureResize(embedder, preloaded, ct);
+            logger.LogInformation("resize alone: {Single:0} frames/s on one thread, {Parallel:0} on {Threads}", resize.SingleThreadFps, resize.ParallelFps, resize.Threads);
             var started = Stopwatch.GetTimestamp();
             foreach (var chunk in preloaded.Chunk(embedder.MaxBatch))
             {
@@ -201,6 +207,7 @@ public static class BenchCommand
             Streams = many,
             Events = events,
             Capacity = capacity,
+            Resize = resize,
             // Synthetic walkers with embeddings as long as the default object head's (the grid's channels, else the
             // crop embedding), two zones and two lines; only the tracker's and the monitor's calls are timed.
             // With a per-track activity model configured (Tracking:ActivityModel), its stage is timed too.
@@ -220,6 +227,7 @@ public static class BenchCommand
                     many.Frames, many.CnnFrames, many.CnnCalls,
                 },
                 capacity,
+                resize = result.Resize is { } rz ? new { rz.SingleThreadFps, rz.ParallelFps, rz.Threads, rz.Speedup } : null,
                 tracking = result.Tracking is { } t ? new
                 {
                     t.Tracks, t.Frames, t.TrackerUsPerFrame, t.ZonesUsPerFrame, t.Confirmed, share = result.TrackingShare,
@@ -232,6 +240,48 @@ public static class BenchCommand
     }
 
     private static void Embed(FrameEmbedder embedder, IReadOnlyList<Mat> images) => _ = embedder.Embed(images);
+
+    /// <summary>
+    /// The resize into the model's input alone (the work before each CNN call), over the preloaded frames in full
+    /// batches: on one thread, then spread over <see cref="FrameEmbedder.ResizeThreads"/> as serving does. At least
+    /// 200 frames each (the frames again as needed), after one warm-up batch.
+    /// </summary>
+    private static ResizeResult MeasureResize(FrameEmbedder embedder, IReadOnlyList<Mat> frames, CancellationToken ct)
+    {
+        var served = embedder.ResizeThreads;
+        double Fps(int threads)
+        {
+            embedder.ResizeThreads = threads;
+            embedder.Prepare(frames.Take(embedder.MaxBatch).ToList());
+            var done = 0;
+            var started = Stopwatch.GetTimestamp();
+            while (done < Math.Max(200, frames.Count))
+            {
+                foreach (var chunk in frames.Chunk(embedder.MaxBatch))
+                {
+                    ct.ThrowIfCancellationRequested();
+                    done += embedder.Prepare(chunk);
+                }
+            }
+            return done / Stopwatch.GetElapsedTime(started).TotalSeconds;
+        }
+        try
+        {
+            var single = Fps(1);
+            var parallel = Fps(served);
+            return new ResizeResult(single, parallel, served == 0 ? Environment.ProcessorCount : served);
+        }
+        finally
+        {
+            embedder.ResizeThreads = served;
+        }
+    }
+
+    /// <summary>Frames per second of the resize into the model's input on one thread and on <paramref name="Threads"/>.</summary>
+    public sealed record ResizeResult(double SingleThreadFps, double ParallelFps, int Threads)
+    {
+        public double Speedup => ParallelFps / SingleThreadFps;
+    }
 
     /// <summary>
     /// The capacity search: N copies of the video played as live cameras at 10 fps (frames a stream cannot take in time
@@ -493,6 +543,11 @@ public static class BenchCommand
         {
             AnsiConsole.WriteLine(string.Create(c,
                 $"capacity: {capacity.Streams} live streams at {capacity.StreamFps:0.#} fps on {r.Provider} (every stream's p99 frame age ≤ {capacity.MaxAgeMs:0} ms, no drops; {capacity.SecondsPerStep} s a step: {string.Join(", ", capacity.Steps.Select(st => $"{st.Streams} {(st.Holds ? "hold" : "do not")} ({st.WorstAgeP99Ms:0} ms, {st.Dropped} dropped)"))})"));
+        }
+        if (r.Resize is { } rs)
+        {
+            AnsiConsole.WriteLine(string.Create(c,
+                $"resize into the model's input alone: {rs.ParallelFps:0} frames/s on {rs.Threads} threads / {rs.SingleThreadFps:0} on one = {rs.Speedup:0.00} (inference-only: {r.InferenceFps:0.0})"));
         }
         if (r.Tracking is { } tracking)
         {

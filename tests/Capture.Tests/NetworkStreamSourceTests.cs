@@ -63,6 +63,39 @@ public sealed class NetworkStreamSourceTests : IDisposable
     }
 
     [Fact]
+    public void Open_HardwareDecode_CudaWhereItCannotRun_OneClearError_OffReadsTheStream()
+    {
+        var options = new CaptureOptions { HardwareDecode = HardwareDecodeMode.Cuda };
+        if (HardwareDecode.CudaAvailable(out var reason))
+        {
+            // A machine whose ffmpeg decodes on the GPU: the stream reads the same with it.
+            using var onGpu = FrameSources.Open(_url, options);
+            using var gpuPool = new FramePool(2);
+            using var first = onGpu.Read(gpuPool, CancellationToken.None);
+            Assert.NotNull(first);
+            Assert.Equal((768, 576), (first.Image.Width, first.Image.Height));
+            return;
+        }
+        Assert.False(string.IsNullOrWhiteSpace(reason));
+        var error = Assert.Throws<CaptureException>(() => FrameSources.Open(_url, options));
+        Assert.Contains("Capture:HardwareDecode is Cuda", error.Message, StringComparison.Ordinal);
+        Assert.Contains(reason, error.Message, StringComparison.Ordinal);
+
+        // Nothing was opened: the server still serves, and Off reads it on the CPU.
+        using var source = FrameSources.Open(_url, new CaptureOptions { HardwareDecode = HardwareDecodeMode.Off });
+        using var pool = new FramePool(2);
+        var frames = 0;
+        while (source.Read(pool, CancellationToken.None) is { } frame)
+        {
+            using (frame)
+            {
+                frames++;
+            }
+        }
+        Assert.Equal(50, frames);
+    }
+
+    [Fact]
     public void Read_ServerStops_StreamEndsAndNoLeaseIsLeft()
     {
         using var source = FrameSources.Open(_url, new CaptureOptions { ReadTimeoutMs = 2000, ResizeWidth = 384, ResizeHeight = 288 });
