@@ -46,6 +46,41 @@ public sealed class ModelSessionTests
         // 1.3e-3 of the largest value (0.014 on values up to 11.7), so the bound is relative.
         var largest = a.Max(Math.Abs);
         Assert.True(a.Zip(b).Max(p => Math.Abs(p.First - p.Second)) < 5e-3f * largest);
+        Assert.True(cuda.PageLockedInput, "on CUDA the input buffer comes from ONNX Runtime's pinned allocator");
+        Assert.False(cpu.PageLockedInput);
+
+        // The fp16 copy, which Auto serves on CUDA: close to the CPU's fp32 (1.3e-3 relative on the CPU's own run of it).
+        var folder = TestData.NewTempFolder();
+        try
+        {
+            var fp32 = Path.Combine(folder, FrameModelBuilder.DefaultModelFile);
+            File.Copy(TestData.FrameModel, fp32);
+            File.Copy(ModelManifest.PathFor(TestData.FrameModel), ModelManifest.PathFor(fp32));
+            FrameModelBuilder.WriteFloat16(fp32);
+            using var half = FrameEmbedder.Open(fp32, new ModelOptions { Provider = ExecutionProvider.Auto }, 4, NullLogger.Instance);
+            Assert.Equal((ExecutionProvider.Cuda, "resnet18-frame-fp16"), (half.Provider, half.Manifest.Name));
+            var c = half.Embed(frames.Items).ToArray();
+            Assert.True(a.Zip(c).Max(p => Math.Abs(p.First - p.Second)) < 2e-2f * largest);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Embed_OnTheCpu_InputInPinnedManagedMemory_NoPageLockedBlockOffered()
+    {
+        using var session = ModelSession.Open(TestData.FrameModel, new ModelOptions { Provider = ExecutionProvider.Cpu }, NullLogger.Instance);
+        Assert.Null(PageLockedBuffer.TryAllocate(session.Session, 224 * 224 * 3));
+        using var embedder = FrameEmbedder.Open(TestData.FrameModel, new ModelOptions { Provider = ExecutionProvider.Cpu }, 2, NullLogger.Instance);
+        Assert.False(embedder.PageLockedInput);
+        Assert.Equal(
+            new Dictionary<string, string> { ["device_id"] = "0", ["cudnn_conv_algo_search"] = "EXHAUSTIVE", ["prefer_nhwc"] = "1" },
+            ModelSession.CudaProviderOptions(new ModelOptions()));
+        Assert.Equal(
+            new Dictionary<string, string> { ["device_id"] = "1", ["cudnn_conv_algo_search"] = "HEURISTIC" },
+            ModelSession.CudaProviderOptions(new ModelOptions { DeviceId = 1, CudaPreferNhwc = false, CudnnConvAlgoSearch = CudnnSearch.Heuristic }));
     }
 
     [Fact]
