@@ -75,6 +75,24 @@ public sealed class DetectorTrackingTests : IDisposable
         Assert.Contains("look", methods[1].GetProperty("method").GetString(), StringComparison.Ordinal);
         Assert.All(methods, m => Assert.Equal(windows.Count(w => w.GetProperty("split").GetString() == "test"), m.GetProperty("windows").GetInt32()));
 
+        // Per-track activity through each box source and the tracker, judged against what the people did.
+        var throughTracker = await EdgeProcess.RunAsync(_work, ["eval", "tracking", "scenes", "--detector", "models/det.onnx", "--activity-model", Path.Combine(_work, "models", "track.onnx"),
+            "--out", "eval-tracks", .. EdgeProcess.ModelArgs]);
+        Assert.True(throughTracker.ExitCode == 0, throughTracker.Stderr);
+        Assert.Contains("activity per track, through each box source", throughTracker.Stdout, StringComparison.Ordinal);
+        using var trackedReport = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "eval-tracks", "eval-tracking.json")));
+        foreach (var source in trackedReport.RootElement.GetProperty("sources").EnumerateArray())
+        {
+            var activity = source.GetProperty("activity");
+            var judged = activity.GetProperty("judged").GetInt64();
+            var confusion = activity.GetProperty("confusion").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt64()).ToArray()).ToArray();
+            var right = Enumerable.Range(0, confusion.Length).Sum(i => confusion[i][i]);
+            Assert.Equal(judged - activity.GetProperty("unlabelled").GetInt64(), confusion.Sum(r => r.Sum()));
+            Assert.Equal(judged == 0 ? 0 : right / (double)judged, activity.GetProperty("accuracy").GetDouble(), 6);
+        }
+        Assert.True(trackedReport.RootElement.GetProperty("sources").EnumerateArray().Single(s => s.GetProperty("source").GetString() == "jittered ground truth")
+            .GetProperty("activity").GetProperty("judged").GetInt64() > 50, "people tracked from jittered truth are judged in most frames");
+
         // A per-track model given as the whole-frame activity model is one clear error, nothing written.
         var misplaced = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--out", "misplaced", "--activity-model", "models/track.onnx", .. EdgeProcess.ModelArgs]);
         Assert.Equal(9, misplaced.ExitCode);

@@ -13,8 +13,9 @@ namespace Edge.Host.Commands;
 /// <see cref="DetectionEvaluation"/> when one is given, so detection and tracking are measured on the same boxes.
 /// Disposes <paramref name="owned"/> (the box source's native state) with itself.
 /// </summary>
+/// <param name="activity">Per-track activity on the tracker's tracks, judged against the scene's truth; null for none.</param>
 public sealed class SceneTrackingSystem(MultiPersonScenes.Scene scene, Func<SceneFrame, IReadOnlyList<BoxDetection>> source,
-    TrackingOptions? tracking = null, DetectionEvaluation? detection = null, IDisposable? owned = null) : ISceneTracker
+    TrackingOptions? tracking = null, DetectionEvaluation? detection = null, IDisposable? owned = null, TrackActivityTally.Scene? activity = null) : ISceneTracker
 {
     private readonly MultiObjectTracker _tracker = new(tracking ?? new TrackingOptions());
     private readonly ZoneMonitor _zones = new(ZoneLayout.Create(new ZoneLayoutOptions
@@ -30,6 +31,7 @@ public sealed class SceneTrackingSystem(MultiPersonScenes.Scene scene, Func<Scen
         var detections = boxes.Select(d => new Detection(new BoxXyxy((float)d.Left, (float)d.Top, (float)(d.Left + d.Width), (float)(d.Top + d.Height)), d.Score)).ToList();
         var update = _tracker.Update(frame.Frame, frame.TimestampMs, detections);
         _zones.Update(update);
+        activity?.Add(frame, update);
         return [.. update.Present.Select(t => new MotBox(frame.Frame, (int)t.Id, t.Box.X1, t.Box.Y1, t.Box.Width, t.Box.Height))];
     }
 

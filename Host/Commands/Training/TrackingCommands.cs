@@ -98,11 +98,22 @@ public static class TrackingCommands
         return ExitCodes.Ok;
     }
 
-    public sealed record EvalArguments(string Scenes, string Split, string? Detector, float MinScore, string? Out);
+    /// <param name="ActivityModel">A per-track activity model to judge through each box source and the tracker, or null.</param>
+    public sealed record EvalArguments(string Scenes, string Split, string? Detector, float MinScore, string? Out, string? ActivityModel = null);
 
     /// <summary>One box source's numbers on the scenes.</summary>
     public sealed record SourceResult(string Source, MotMetrics Tracking, DetectionReport Detection, double LineCountError, double ZoneEntryError,
-        long LinesCounted, long LinesTrue, double MsPerFrame);
+        long LinesCounted, long LinesTrue, double MsPerFrame)
+    {
+        /// <summary>With <c>--activity-model</c>: per-track activity through this box source and the tracker.</summary>
+        public ActivityResult? Activity { get; init; }
+    }
+
+    public sealed record ActivityResult(double Accuracy, double MeanRecall, long Judged, long Unlabelled, string[] Labels, int[][] Confusion)
+    {
+        /// <summary>Share right among the track-frames that had a label (a track's first window has none yet).</summary>
+        public double LabelledAccuracy => Judged == Unlabelled ? 0 : Enumerable.Range(0, Labels.Length).Sum(i => Confusion[i][i]) / (double)(Judged - Unlabelled);
+    }
 
     public static int EvalTracking(EdgeContext context, EvalArguments args, CancellationToken ct)
     {
@@ -112,27 +123,42 @@ public static class TrackingCommands
         var objects = context.Get<ObjectOptions>();
         var results = new List<SourceResult>();
         var progress = new Immediate<string>(line => logger.LogInformation("{Line}", line));
-        SourceResult Measure(string name, Func<MultiPersonScenes.Scene, DetectionEvaluation, ISceneTracker> start)
+        // With a per-track activity model, every source's tracks are labelled from the frame model's grid, as served.
+        var models = context.Get<ModelOptions>();
+        using var embedder = args.ActivityModel is null ? null
+            : FrameEmbedder.Open(models.Resolve(models.FrameModel), models, 1, context.CreateLogger("Edge.Models"));
+        using var activityModel = args.ActivityModel is null ? null
+            : SequenceModel.Open(models.Resolve(args.ActivityModel), embedder!.EmbeddingSize, models, context.CreateLogger("Edge.Models"), embedder.Grid);
+        if (activityModel is { ReadsTracks: false })
+        {
+            throw new ModelException(ModelError.Invalid, $"{args.ActivityModel} reads frame embeddings, not track steps: --activity-model here is a per-track model (edge train sequence --input track)");
+        }
+        SourceResult Measure(string name, Func<MultiPersonScenes.Scene, DetectionEvaluation, TrackActivityTally.Scene?, ISceneTracker> start)
         {
             logger.LogInformation("Tracking {Scenes} {Split} scenes with {Source}", folders.Count, args.Split, name);
             var detection = new DetectionEvaluation();
-            var report = TrackingHarness.Run(folders, scene => start(scene, detection), args.Out is null ? null : Path.Combine(args.Out, Slug(name)), progress, ct);
+            var activity = activityModel is null ? null : new TrackActivityTally(embedder!, activityModel);
+            var report = TrackingHarness.Run(folders, scene => start(scene, detection, activity?.Start(scene)), args.Out is null ? null : Path.Combine(args.Out, Slug(name)), progress, ct);
             var lines = report.AllLines.ToList();
             return new SourceResult(name, report.Combined, detection.Report(), report.LineCountError, report.ZoneEntryError,
-                lines.Sum(l => l.Total), lines.Sum(l => l.TruthTotal), report.Scenes.Average(s => s.MsPerFrame));
+                lines.Sum(l => l.Total), lines.Sum(l => l.TruthTotal), report.Scenes.Average(s => s.MsPerFrame))
+            {
+                Activity = activity is null ? null : new ActivityResult(activity.Accuracy, activity.MeanRecall, activity.Judged, activity.Unlabelled, activity.Labels,
+                    [.. Enumerable.Range(0, activity.Labels.Length).Select(t => Enumerable.Range(0, activity.Labels.Length).Select(p => activity.Confusion[t, p]).ToArray())]),
+            };
         }
         if (args.Detector is { } path)
         {
             using var detector = BoxDetector.Open(path, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
-            results.Add(Measure($"detector {Path.GetFileName(path)}", (scene, d) =>
-                new SceneTrackingSystem(scene, SceneTrackingSystem.DetectorBoxes(detector, args.MinScore, (float)objects.DetectorNmsIou), tracking, d)));
+            results.Add(Measure($"detector {Path.GetFileName(path)}", (scene, d, a) =>
+                new SceneTrackingSystem(scene, SceneTrackingSystem.DetectorBoxes(detector, args.MinScore, (float)objects.DetectorNmsIou), tracking, d, activity: a)));
         }
-        results.Add(Measure("motion regions", (scene, d) =>
+        results.Add(Measure("motion regions", (scene, d, a) =>
         {
             var motion = new MotionDetector(objects.MinAreaPx, objects.MergeGapPx);
-            return new SceneTrackingSystem(scene, SceneTrackingSystem.MotionBoxes(motion), tracking, d, motion);
+            return new SceneTrackingSystem(scene, SceneTrackingSystem.MotionBoxes(motion), tracking, d, motion, a);
         }));
-        results.Add(Measure("jittered ground truth", (scene, d) => new SceneTrackingSystem(scene, new JitteredTruth(scene.Seed).Detect, tracking, d)));
+        results.Add(Measure("jittered ground truth", (scene, d, a) => new SceneTrackingSystem(scene, new JitteredTruth(scene.Seed).Detect, tracking, d, activity: a)));
 
         var c = CultureInfo.InvariantCulture;
         var table = new Table().Border(TableBorder.Rounded).AddColumns("box source", "MOTA", "IDF1", "MOTP", "ID sw.", "frag.", "MT/PT/ML",
@@ -146,6 +172,18 @@ public static class TrackingCommands
                 $"{r.LinesCounted}/{r.LinesTrue} ({r.LineCountError:+0.0%;-0.0%;0.0%})", r.ZoneEntryError.ToString("+0.0%;-0.0%;0.0%", c), r.MsPerFrame.ToString("0.0", c));
         }
         AnsiConsole.Write(table);
+        if (results.Any(r => r.Activity is not null))
+        {
+            var activityTable = new Table().Border(TableBorder.Rounded).Title("activity per track, through each box source and the tracker")
+                .AddColumns("box source", "accuracy", "of those labelled", "mean class recall", "track-frames judged", "not labelled yet");
+            foreach (var r in results.Where(r => r.Activity is not null))
+            {
+                var a = r.Activity!;
+                activityTable.AddRow(Markup.Escape(r.Source), a.Accuracy.ToString("0.0%", c), a.LabelledAccuracy.ToString("0.0%", c), a.MeanRecall.ToString("0.0%", c), a.Judged.ToString(c),
+                    a.Judged == 0 ? "–" : ((double)a.Unlabelled / a.Judged).ToString("0.0%", c));
+            }
+            AnsiConsole.Write(activityTable);
+        }
         var people = results[0].Detection.People;
         AnsiConsole.WriteLine(string.Create(c,
             $"{folders.Count} {args.Split} scenes of {args.Scenes}: {results[0].Tracking.Objects} people, {people} person boxes at least {DetectionEvaluation.MinVisibility:P0} visible; tracking as TrackEval computes it at IoU 0.5, detection AP at IoU 0.5"));

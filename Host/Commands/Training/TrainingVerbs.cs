@@ -354,9 +354,10 @@ public static partial class EdgeCli
         var detectorModel = new Option<string?>("--detector") { Description = "A detector in the YOLO layout (edge train detector, or a YOLOv5/v8 ONNX export): measured beside motion regions and jittered ground truth" };
         var minScore = new Option<float>("--min-score") { Description = "Detector boxes below this score are dropped before tracking", DefaultValueFactory = _ => 0.1f };
         var trackOut = new Option<string?>("--out") { Description = "Folder for eval-tracking.json and each box source's MOTChallenge results" };
+        var trackActivity = new Option<string?>("--activity-model") { Description = "A per-track activity model (edge train sequence --input track): each source's tracks are labelled as served and judged against what the people did" };
         var trackingEval = new Command("tracking", "MOTA, IDF1, ID switches, fragmentation, detection AP and line and zone counts on the scenes, for each box source through the pipeline's tracker")
         {
-            trackScenes, split, detectorModel, minScore, trackOut,
+            trackScenes, split, detectorModel, minScore, trackOut, trackActivity,
         };
         trackingEval.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
         {
@@ -365,7 +366,8 @@ public static partial class EdgeCli
             {
                 throw new ConfigException("--min-score must be in (0, 1]");
             }
-            var args = new TrackingCommands.EvalArguments(parse.GetValue(trackScenes)!, parse.GetValue(split)!, parse.GetValue(detectorModel), score, parse.GetValue(trackOut));
+            var args = new TrackingCommands.EvalArguments(parse.GetValue(trackScenes)!, parse.GetValue(split)!, parse.GetValue(detectorModel), score, parse.GetValue(trackOut),
+                parse.GetValue(trackActivity));
             return Task.Run(() => TrackingCommands.EvalTracking(context, args, stop), stop);
         }));
         command.Subcommands.Add(trackingEval);
