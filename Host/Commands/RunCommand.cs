@@ -42,6 +42,11 @@ public static class RunCommand
         var logger = context.CreateLogger("Edge.Run");
         var options = context.Get<ServiceOptions>();
         logger.LogInformation("Starting: {Count} stream(s) configured, data in {Folder}", options.Streams.Count, Path.GetFullPath(options.DataDirectory));
+        if (SignalMask.BlockedAtStart.Count > 0)
+        {
+            logger.LogWarning("Edge was started with {Signals} blocked (by the process that started it); unblocked, so reloads and stops reach it",
+                string.Join(", ", SignalMask.BlockedAtStart));
+        }
         var eventsFolder = Path.Combine(options.DataDirectory, EventsFolderName);
         var policy = SourcePolicy.ForService(context.Get<SourcesOptions>());
         foreach (var stream in options.Streams)

@@ -37,7 +37,9 @@ public sealed class RunSignalTests : IDisposable
         var port = FreePort();
         var a = new { Id = "a", Source = TestData.VtestShort, Loop = true, TargetFps = 5.0 };
         var config = WriteConfig(port, a);
-        using var process = EdgeProcess.Start(_work, "run", "--config", config);
+        // Started with SIGHUP and SIGTERM blocked, as a launcher or a thread of a test host may pass them on: edge
+        // unblocks them first, so neither is lost (before that, a reload asked for during start-up could vanish).
+        using var process = StartWithSignalsBlocked("run", "--config", config);
         var log = new StringBuilder();
         process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
         process.BeginErrorReadLine();
@@ -59,6 +61,7 @@ public sealed class RunSignalTests : IDisposable
             Assert.True(sent > 0, "no SIGHUP was sent during start-up");
             await WaitUntil(() => Log().Contains("0 added, 0 restarted, 0 removed, 1 unchanged", StringComparison.Ordinal), "the reload after start-up", log: Log);
             Assert.Contains("SIGHUP during start-up: the configuration is read again now", Log(), StringComparison.Ordinal);
+            Assert.Contains("Edge was started with SIGHUP, SIGTERM blocked", Log(), StringComparison.Ordinal);
 
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
             async Task<Dictionary<string, long>> Processed() =>
@@ -101,6 +104,28 @@ public sealed class RunSignalTests : IDisposable
                 process.Kill(entireProcessTree: true);
             }
         }
+    }
+
+    /// <summary>Starts edge (exec'd in place, so the process is edge's) with SIGHUP and SIGTERM in its signal mask.</summary>
+    private Process StartWithSignalsBlocked(params string[] args)
+    {
+        var info = new ProcessStartInfo("python3")
+        {
+            WorkingDirectory = _work,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP, signal.SIGTERM}); os.execvp(sys.argv[1], sys.argv[1:])");
+        info.ArgumentList.Add("dotnet");
+        info.ArgumentList.Add(EdgeProcess.EdgeDll);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        info.Environment["NO_COLOR"] = "1";
+        return Process.Start(info) ?? throw new InvalidOperationException("could not start edge");
     }
 
     private static async Task Signal(Process process, string signal)
