@@ -22,14 +22,7 @@ public sealed class ActivityEvalTests : IDisposable
         Assert.True(trained.ExitCode == 0, trained.Stderr + trained.Stdout);
 
         string[] evalArgs = ["eval", "activity", "clips/test", "--activity-model", "models/activity.onnx", "--train", "clips/train", "--out", "eval", .. EdgeProcess.ModelArgs];
-        var evaluated = await EdgeProcess.RunAsync(_work, evalArgs);
-        if (evaluated.ExitCode != 0 && evaluated.Stderr.Contains("ExternalException", StringComparison.Ordinal))
-        {
-            // libtorch has failed inside the baseline's training loop about once in five CI runs on a loaded two-core
-            // machine ("Unknown scalar type", "Expected false to be true"), never alone or under MALLOC_CHECK_ and a tiny
-            // GC generation 0; the eval runs once more so that this native fault does not hide what the test checks.
-            evaluated = await EdgeProcess.RunAsync(_work, evalArgs);
-        }
+        var evaluated = await EdgeProcess.RunTorchAsync(_work, evalArgs);
 
         Assert.True(evaluated.ExitCode == 0, evaluated.Stderr + evaluated.Stdout);
         Assert.Contains("difference", evaluated.Stdout, StringComparison.Ordinal);

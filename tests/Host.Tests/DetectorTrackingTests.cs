@@ -20,7 +20,7 @@ public sealed class DetectorTrackingTests : IDisposable
     {
         var scenes = await EdgeProcess.RunAsync(_work, ["data", "scenes", "--video", TestData.Vtest, "--out", "scenes", "--train-scenes", "2", "--test-scenes", "1", "--frames", "120", "--seed", "5"]);
         Assert.True(scenes.ExitCode == 0, scenes.Stderr);
-        var trained = await EdgeProcess.RunAsync(_work, ["train", "detector", "scenes", "--out", "models/det.onnx", "--frame-step", "1", "--epochs", "10", "--patience", "10", "--threads", "2"]);
+        var trained = await EdgeProcess.RunTorchAsync(_work, ["train", "detector", "scenes", "--out", "models/det.onnx", "--frame-step", "1", "--epochs", "10", "--patience", "10", "--threads", "2"]);
         Assert.True(trained.ExitCode == 0, trained.Stderr);
         Assert.Contains("export parity", trained.Stdout, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(_work, "models", "det.ckpt")), "the checkpoint is removed once the model is written");
