@@ -133,7 +133,7 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
             throw new ModelException(ModelError.NotFound, $"Models:FramePrecision is Fp16 but {half} is not there (`edge models prepare` writes it beside the frame model)");
         }
         if (options.FramePrecision == FramePrecision.Fp16
-            || (options.FramePrecision == FramePrecision.Auto && options.Provider != ExecutionProvider.Cpu && File.Exists(half) && CudaInThisBuild))
+            || (options.FramePrecision == FramePrecision.Auto && options.Provider != ExecutionProvider.Cpu && File.Exists(half) && ModelSession.CudaInThisBuild))
         {
             var halfManifest = ModelManifest.Load(ModelManifest.PathFor(half));
             CheckManifest(halfManifest, half);
@@ -158,9 +158,6 @@ public sealed class FrameEmbedder : IFrameEmbedder, IDisposable
         CheckManifest(manifest, modelPath);
         return (ModelSession.Open(modelPath, options, logger), manifest);
     }
-
-    /// <summary>Whether this build's ONNX Runtime has the CUDA provider (the GPU package), whether or not a GPU is here.</summary>
-    private static bool CudaInThisBuild => OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider");
 
     private static void CheckManifest(ModelManifest manifest, string modelPath)
     {

@@ -132,9 +132,7 @@ public static class FrameModelBuilder
         FoldBatchNormalization(graph);
         foreach (var tensor in graph.Initializer.Where(t => t.DataType == (int)TensorProto.Types.DataType.Float))
         {
-            var values = tensor.RawData.Length > 0
-                ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray()
-                : [.. tensor.FloatData];
+            var values = FloatValues(tensor);
             var halves = new Half[values.Length];
             for (var i = 0; i < values.Length; i++)
             {
@@ -198,7 +196,7 @@ public static class FrameModelBuilder
     {
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         float[] Values(string name) => initializers.TryGetValue(name, out var t)
-            ? (t.RawData.Length > 0 ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray() : [.. t.FloatData])
+            ? FloatValues(t)
             : throw new ModelException(ModelError.Invalid, $"batch normalisation input {name} is not a constant");
         void Set(TensorProto tensor, float[] values)
         {
@@ -251,6 +249,11 @@ public static class FrameModelBuilder
             graph.Initializer.Remove(unused);
         }
     }
+
+    /// <summary>A float tensor's values, stored raw or as float_data.</summary>
+    private static float[] FloatValues(TensorProto tensor) => tensor.RawData.Length > 0
+        ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray()
+        : [.. tensor.FloatData];
 
     private static ModelProto Load(string path)
     {

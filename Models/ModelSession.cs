@@ -94,7 +94,7 @@ public sealed class ModelSession : IDisposable
         };
         if (useCuda)
         {
-            if (!OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
+            if (!CudaInThisBuild)
             {
                 // The CPU package: nothing to try (and its CUDA entry points are missing).
                 throw new EntryPointNotFoundException("CUDAExecutionProvider is not in this build");
@@ -112,6 +112,9 @@ public sealed class ModelSession : IDisposable
             throw new ModelException(ModelError.Invalid, $"model {modelPath} cannot be loaded: {FirstLine(ex.Message)}", ex);
         }
     }
+
+    /// <summary>Whether this build's ONNX Runtime has the CUDA provider (the GPU package), whether or not a GPU is here.</summary>
+    public static bool CudaInThisBuild => OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider");
 
     /// <summary>The CUDA provider's options from <paramref name="options"/>, by ONNX Runtime's names.</summary>
     public static Dictionary<string, string> CudaProviderOptions(ModelOptions options)
