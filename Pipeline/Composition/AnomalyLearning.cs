@@ -25,20 +25,7 @@ public static class AnomalyLearning
         {
             foreach (var video in videos)
             {
-                var spec = new StreamSpec
-                {
-                    Source = video,
-                    Capture = capture,
-                    Pipeline = new PipelineOptions { BatchSize = models.Embedder.MaxBatch, CaptureQueue = Math.Max(16, models.Embedder.MaxBatch) },
-                    ObjectStage = false,
-                    Outputs = new StreamOutputs { Extra = [new FeatureRecordingSink(recorder)] },
-                };
-                await using var stream = StreamAssembly.Build(spec, models, logs);
-                var report = await stream.RunAsync(ct).ConfigureAwait(false);
-                if (report.StoppedEarly)
-                {
-                    ct.ThrowIfCancellationRequested();
-                }
+                await VideoEmbedding.RunAsync(video, capture, models, logs, new FeatureRecordingSink(recorder), ct).ConfigureAwait(false);
                 recorder.EndSegment();
             }
             return recorder.Finish();

@@ -15,13 +15,24 @@ public static class VideoEmbedding
         ILoggerFactory logs, CancellationToken ct)
     {
         var collector = new EmbeddingCollector(models.Embedder.EmbeddingSize);
+        await RunAsync(video, capture, models, logs, collector, ct).ConfigureAwait(false);
+        return (collector.Values(), collector.Rows);
+    }
+
+    /// <summary>
+    /// Runs every frame of <paramref name="video"/>, in order, through the stream serving would build (no object
+    /// stage) into <paramref name="sink"/>, which sees each frame's result as serving's sinks do.
+    /// </summary>
+    public static async Task RunAsync(string video, CaptureOptions capture, ModelCatalog models, ILoggerFactory logs, IResultSink sink,
+        CancellationToken ct)
+    {
         var spec = new StreamSpec
         {
             Source = video,
             Capture = capture,
             Pipeline = new PipelineOptions { BatchSize = models.Embedder.MaxBatch, CaptureQueue = Math.Max(16, models.Embedder.MaxBatch) },
             ObjectStage = false,
-            Outputs = new StreamOutputs { Extra = [collector] },
+            Outputs = new StreamOutputs { Extra = [sink] },
         };
         await using var stream = StreamAssembly.Build(spec, models, logs);
         var report = await stream.RunAsync(ct).ConfigureAwait(false);
@@ -29,7 +40,6 @@ public static class VideoEmbedding
         {
             ct.ThrowIfCancellationRequested();
         }
-        return (collector.Values(), collector.Rows);
     }
 
     /// <summary>Keeps every frame's embedding, in order.</summary>

@@ -140,24 +140,8 @@ public static class DataTracksCommand
         var scene = MultiPersonScenes.Scene.Load(Path.Combine(folder, MultiPersonScenes.SceneFile));
         var truth = MotChallengeFile.Read(Path.Combine(folder, MultiPersonScenes.GroundTruthFile));
         var collector = new PooledTruth(grid, truth);
-        var spec = new StreamSpec
-        {
-            Source = Path.Combine(folder, MultiPersonScenes.VideoFile),
-            Capture = new CaptureOptions(),
-            Pipeline = new PipelineOptions { BatchSize = models.Embedder.MaxBatch, CaptureQueue = Math.Max(16, models.Embedder.MaxBatch) },
-            ObjectStage = false,
-            Outputs = new StreamOutputs { Extra = [collector] },
-        };
-        Task.Run(async () =>
-        {
-            await using var stream = StreamAssembly.Build(spec, models, context.LoggerFactory);
-            var report = await stream.RunAsync(ct).ConfigureAwait(false);
-            if (report.StoppedEarly)
-            {
-                ct.ThrowIfCancellationRequested();
-            }
-        }, ct).GetAwaiter().GetResult();
-
+        Task.Run(() => VideoEmbedding.RunAsync(Path.Combine(folder, MultiPersonScenes.VideoFile), new CaptureOptions(), models, context.LoggerFactory, collector, ct), ct)
+            .GetAwaiter().GetResult();
         var written = new List<Window>();
         var step = TrackFeatures.Size(grid);
         foreach (var (person, first, label, visibility) in TrackWindows.Windows(scene, truth, options))
