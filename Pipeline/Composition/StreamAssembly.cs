@@ -183,8 +183,13 @@ public sealed class StreamAssembly : IAsyncDisposable
             {
                 throw new StreamConfigException("zones and lines are judged on tracks: they need the object stage (Objects:Enabled and its head or detector) and Tracking:Enabled");
             }
+            if (tracker is null && spec.Tracking is { ActivityModel: { Length: > 0 } })
+            {
+                throw new StreamConfigException("per-track activity (Tracking:ActivityModel) labels tracks: it needs the object stage (Objects:Enabled and its head or detector) and Tracking:Enabled");
+            }
+            var trackModel = tracker is not null ? models.SequenceModel(spec.Tracking!.ActivityModel, ModelCatalog.TrackActivityRole) : null;
             EventsSink? events = null;
-            if (outputs.Events is { } e && (temporal is not null || zones is not null || (tracker is not null && !string.IsNullOrWhiteSpace(spec.Tracking!.ActivityModel))))
+            if (outputs.Events is { } e && (temporal is not null || zones is not null || trackModel is not null))
             {
                 events = new EventsSink(e.Folder, e.OpenStore(), spec.Events, fps, e.OwnsStore, e.JsonLines, e.KeepEvents, e.DailyJsonLines);
                 if (e.OnStored is { } onStored)
@@ -202,11 +207,6 @@ public sealed class StreamAssembly : IAsyncDisposable
                 sinks.Add(new PreviewSink(preview.Hub, preview.IntervalMs, preview.JpegQuality));
             }
             sinks.AddRange(outputs.Extra);
-            if (tracker is null && spec.Tracking is { ActivityModel: { Length: > 0 } })
-            {
-                throw new StreamConfigException("per-track activity (Tracking:ActivityModel) labels tracks: it needs the object stage (Objects:Enabled and its head or detector) and Tracking:Enabled");
-            }
-            var trackModel = tracker is not null ? models.SequenceModel(spec.Tracking!.ActivityModel, ModelCatalog.TrackActivityRole) : null;
             var trackActivity = trackModel is null ? null : new Tracking.TrackActivity(trackModel, models.Embedder.Grid!, spec.Events);
             var pipeline = new FramePipeline(source, models.Embedder, sinks, spec.Pipeline, logs.CreateLogger("Edge.Pipeline"), temporal, objects, tracker, zones, trackActivity);
             return new StreamAssembly(source, pipeline, temporal, head, objects, sinks, events, fps);
