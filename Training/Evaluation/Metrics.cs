@@ -29,6 +29,28 @@ public static class Metrics
     }
 
     /// <summary>
+    /// The mean over classes (those with any true instance) of the share of each class labelled right: balanced
+    /// accuracy, which a model that says the commonest class to everything does not get.
+    /// </summary>
+    public static double MeanRecall(int[,] confusion)
+    {
+        var recalls = new List<double>();
+        for (var t = 0; t < confusion.GetLength(0); t++)
+        {
+            long total = 0;
+            for (var p = 0; p < confusion.GetLength(1); p++)
+            {
+                total += confusion[t, p];
+            }
+            if (total > 0)
+            {
+                recalls.Add(confusion[t, t] / (double)total);
+            }
+        }
+        return recalls.Count > 0 ? recalls.Average() : 0;
+    }
+
+    /// <summary>
     /// ROC curve of scores where higher means positive: false- and true-positive rates at every distinct threshold,
     /// from (0,0) to (1,1), and the area under it (ties count half, as in the Mann–Whitney statistic).
     /// </summary>

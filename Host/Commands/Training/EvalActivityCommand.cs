@@ -102,8 +102,7 @@ public static class EvalActivityCommand
             var accuracy = Metrics.Accuracy(confusion);
             Plots.ConfusionMatrix(confusion, labels, output.StagingPath(file), string.Create(c, $"{method}: accuracy {accuracy * 100:0.0} %"));
             var rows = Enumerable.Range(0, labels.Length).Select(t => Enumerable.Range(0, labels.Length).Select(p => confusion[t, p]).ToArray()).ToArray();
-            var recalls = rows.Select((row, t) => (Total: row.Sum(), Right: row[t])).Where(r => r.Total > 0).Select(r => (double)r.Right / r.Total).ToList();
-            results.Add(new MethodResult(method, accuracy, truth.Count, rows, recalls.Count > 0 ? recalls.Average() : 0));
+            results.Add(new MethodResult(method, accuracy, truth.Count, rows, Metrics.MeanRecall(confusion)));
         }
 
         foreach (var result in results)

@@ -34,16 +34,7 @@ public sealed class TrackActivityTally(FrameEmbedder embedder, IWindowModel mode
     public double Accuracy => Judged == 0 ? 0 : Enumerable.Range(0, _labels.Length).Sum(i => Confusion[i, i]) / (double)Judged;
 
     /// <summary>The mean over classes of the share of each class's labelled track-frames labelled right.</summary>
-    public double MeanRecall
-    {
-        get
-        {
-            var recalls = Enumerable.Range(0, _labels.Length)
-                .Select(t => (Total: Enumerable.Range(0, _labels.Length).Sum(p => Confusion[t, p]), Right: Confusion[t, t]))
-                .Where(r => r.Total > 0).Select(r => (double)r.Right / r.Total).ToList();
-            return recalls.Count > 0 ? recalls.Average() : 0;
-        }
-    }
+    public double MeanRecall => Metrics.MeanRecall(Confusion);
 
     /// <summary>A scene's per-track activity stage (one per scene, as each stream has its own).</summary>
     public Scene Start(MultiPersonScenes.Scene scene) => new(this, scene, new TrackActivity(Model, embedder.Grid!, new Pipeline.Events.EventRules()));
