@@ -56,9 +56,10 @@ public static class GridAnomalyLearner
         var outer = new double[channels * channels];
         var perFrame = new float[channels * channels];
         var frameCandidates = new List<float[]>();
+        var frameCandidateAt = new List<long>();
         long sampledCells = 0;
         var memoryIndex = 0;
-        foreach (var (heldOut, embedding, gridValues) in Frames(recording, o))
+        foreach (var (heldOut, embedding, gridValues, _, _, at) in FramesWithStarts(recording, o))
         {
             ct.ThrowIfCancellationRequested();
             if (heldOut || memoryIndex++ % frameStride != 0)
@@ -66,6 +67,7 @@ public static class GridAnomalyLearner
                 continue;
             }
             frameCandidates.Add(GridAnomalyScorer.Unit(embedding));
+            frameCandidateAt.Add(at);
             Array.Clear(perFrame);
             for (var cell = 0; cell < cells; cell++)
             {
@@ -120,7 +122,7 @@ public static class GridAnomalyLearner
         var heldOutFrames = new List<HeldOutFrame>();
         float[]? previous = null;
         var heldOutIndex = 0;
-        foreach (var (isHeldOut, embedding, gridValues, first, block) in FramesWithStarts(recording, o))
+        foreach (var (isHeldOut, embedding, gridValues, first, block, at) in FramesWithStarts(recording, o))
         {
             ct.ThrowIfCancellationRequested();
             if (first)
@@ -147,8 +149,7 @@ public static class GridAnomalyLearner
             }
             else if (changes is not null && heldOutIndex++ % heldOutStride == 0)
             {
-                var frame = GridAnomalyScorer.NearestDistances(GridAnomalyScorer.Unit(embedding), 1, frameMemory, e)[0];
-                heldOutFrames.Add(new HeldOutFrame(projected, frame, changes, block));
+                heldOutFrames.Add(new HeldOutFrame(projected, GridAnomalyScorer.Unit(embedding), changes, block, at));
             }
         }
         if (heldOutFrames.Count < 10 || lows.Count < 10)
@@ -164,15 +165,21 @@ public static class GridAnomalyLearner
             throw new TrainingDataException("normal footage too uniform: nothing moves in it (a frozen or still picture cannot calibrate the motion terms)");
         }
 
-        // Held-out terms, their standardisation, the raw score's calibration and the cell map's scale.
+        // Held-out terms, their standardisation, the raw score's calibration and the cell map's scale. The frame term
+        // is cross-fitted: a held-out frame's distance is to a frame memory without its neighbours in time (the frame
+        // memory holds nearly every memory frame, so one a second away would always be there), and its spread is
+        // that of a scene's slow changes, as a camera's later hours show them. The patch term is not: cross-fitted,
+        // a new person's cells are as far as an object's, and a painted square in a street no longer stood out.
+        var (groupOf, frameMemories) = CrossFitFrameMemories(heldOutFrames, o, frameCandidates, frameCandidateAt, e);
         var terms = new float[heldOutFrames.Count][];
         var cellLogs = new List<float>(heldOutFrames.Count * cells);
         for (var i = 0; i < heldOutFrames.Count; i++)
         {
             var h = heldOutFrames[i];
             var distances = GridAnomalyScorer.NearestDistances(h.Projected, cells, patchMemory, d);
+            var frame = GridAnomalyScorer.NearestDistances(h.Unit, 1, frameMemories[groupOf[h.Block]] ?? frameMemory, e)[0];
             var (still, motion) = GridAnomalyScorer.MotionTerms(h.Changes, o, lowMedian, highMedian);
-            terms[i] = [h.Frame, GridAnomalyScorer.TopMean(distances, o.TopK), still, motion];
+            terms[i] = [frame, GridAnomalyScorer.TopMean(distances, o.TopK), still, motion];
             cellLogs.AddRange(distances.Select(x => MathF.Log(x + GridAnomalyOptions.Epsilon)));
         }
         var (logMean, logStd) = TermStandardisation(terms);
@@ -257,7 +264,41 @@ public static class GridAnomalyLearner
         return (logMean, logStd);
     }
 
-    private sealed record HeldOutFrame(float[] Projected, float Frame, float[] Changes, int Block);
+    private sealed record HeldOutFrame(float[] Projected, float[] Unit, float[] Changes, int Block, long At);
+
+    /// <summary>
+    /// Frame memories for calibration that do not hold the held-out frames' neighbours: the held-out blocks are split
+    /// in time into at most <see cref="CrossFitGroups"/> groups, and each group's memory is learned from the memory
+    /// frames more than <see cref="GridAnomalyOptions.BlockFrames"/> frames from every block of the group. Returns
+    /// each held-out block's group and each group's memory; null for a group with too few frames left (short
+    /// footage), whose frames are then measured against the model's memory.
+    /// </summary>
+    private static (Dictionary<int, int> GroupOf, float[]?[] Memories) CrossFitFrameMemories(List<HeldOutFrame> heldOut, GridAnomalyOptions o,
+        List<float[]> frameCandidates, List<long> frameCandidateAt, int e)
+    {
+        var blocks = heldOut.GroupBy(h => h.Block).OrderBy(b => b.Key)
+            .Select(b => (Block: b.Key, From: b.Min(h => h.At) - o.BlockFrames, To: b.Max(h => h.At) + o.BlockFrames)).ToArray();
+        var groups = Math.Min(CrossFitGroups, blocks.Length);
+        var groupOf = new Dictionary<int, int>();
+        var memories = new float[]?[groups];
+        for (var group = 0; group < groups; group++)
+        {
+            var members = blocks.Where((_, i) => i * groups / blocks.Length == group).ToArray();
+            foreach (var member in members)
+            {
+                groupOf[member.Block] = group;
+            }
+            var far = frameCandidates.Where((_, i) => members.All(m => frameCandidateAt[i] < m.From || frameCandidateAt[i] > m.To)).ToList();
+            if (far.Count >= Math.Min(o.FrameMemory, frameCandidates.Count / 4))
+            {
+                memories[group] = KCentre(far, o.FrameMemory, e);
+            }
+        }
+        return (groupOf, memories);
+    }
+
+    /// <summary>The most groups of held-out blocks that calibration learns frame memories for (each a coreset).</summary>
+    private const int CrossFitGroups = 4;
 
     private static void MultiplyAdd(Span<float> target, ReadOnlySpan<float> x, float scale)
     {
@@ -276,20 +317,21 @@ public static class GridAnomalyLearner
         }
     }
 
-    private static IEnumerable<(bool HeldOut, float[] Embedding, float[] Grid)> Frames(FeatureRecording recording, GridAnomalyOptions o) =>
-        FramesWithStarts(recording, o).Select(f => (f.HeldOut, f.Embedding, f.Grid));
-
-    /// <summary>Every frame with whether its block is held out, whether it starts a segment, and its block's number over the whole recording.</summary>
-    private static IEnumerable<(bool HeldOut, float[] Embedding, float[] Grid, bool First, int Block)> FramesWithStarts(FeatureRecording recording, GridAnomalyOptions o)
+    /// <summary>
+    /// Every frame with whether its block is held out, whether it starts a segment, its block's number over the whole
+    /// recording and its own position in the recording.
+    /// </summary>
+    private static IEnumerable<(bool HeldOut, float[] Embedding, float[] Grid, bool First, int Block, long At)> FramesWithStarts(FeatureRecording recording, GridAnomalyOptions o)
     {
         var blocksBefore = 0;
+        long at = 0;
         foreach (var segment in recording.Segments)
         {
             var position = 0;
             foreach (var (embedding, grid) in recording.Read(segment))
             {
                 var block = position / o.BlockFrames;
-                yield return (block % o.HeldOutEvery == o.HeldOutEvery - 1, embedding, grid, position == 0, blocksBefore + block);
+                yield return (block % o.HeldOutEvery == o.HeldOutEvery - 1, embedding, grid, position == 0, blocksBefore + block, at++);
                 position++;
             }
             blocksBefore += (position + o.BlockFrames - 1) / o.BlockFrames;

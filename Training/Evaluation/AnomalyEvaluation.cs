@@ -8,7 +8,9 @@ namespace Edge.Training.Evaluation;
 /// Evaluates anomaly scores against the injected suite's ground truth (<see cref="AnomalyInjector.CreateSuite"/>):
 /// frame ROC AUC overall and per kind (each kind's frames against every normal frame of the same videos),
 /// per family, cell-level localisation AUC for kinds with injected boxes, event precision and recall with the
-/// caller's event rules, false-alarm events per hour on held-out normal footage, and the nearest-normal-frame
+/// caller's event rules, the share of normal frames inside events (an event that overlaps an injection is right, so
+/// one long event over a whole video would find everything: this says how much normal footage the events cover),
+/// false-alarm events per hour on held-out normal footage, and the nearest-normal-frame
 /// reference (each frame's pooled embedding's distance to its nearest training frame) beside every number.
 /// Works on features already extracted (embeddings and grids per frame), so one extraction serves many models.
 /// </summary>
@@ -27,7 +29,7 @@ public static class AnomalyEvaluation
 
     public sealed record MethodReport(string Method, double FrameAuc, double MeanKindAuc, double MinKindAuc, KindResult[] Kinds,
         Dictionary<string, double> FamilyAuc, double? LocalisationAuc, int Events, double EventPrecision, double EventRecall,
-        double? FalseAlarmsPerHour);
+        double? FalseAlarmsPerHour, double NormalInEvents);
 
     /// <summary>
     /// Scores every frame of a video with a window model, as the temporal stage does: frame t is the newest frame of
@@ -129,7 +131,7 @@ public static class AnomalyEvaluation
         var pooled = new List<(double Score, string? Kind)>();
         var localScores = new List<double>();
         var localLabels = new List<bool>();
-        int truePositiveEvents = 0, allEvents = 0, found = 0, injections = 0;
+        int truePositiveEvents = 0, allEvents = 0, found = 0, injections = 0, normalFrames = 0, normalFramesInEvents = 0;
         double normalSeconds = 0;
         for (var v = 0; v < videos.Count; v++)
         {
@@ -164,6 +166,14 @@ public static class AnomalyEvaluation
                 truePositiveEvents += counted.Any(a => Overlaps(e, a)) ? 1 : 0;
             }
             found += counted.Count(a => found_.Any(e => Overlaps(e, a)));
+            for (var t = 0; t < s.Length; t++)
+            {
+                if (!excluded[t] && truth.At(t) is null)
+                {
+                    normalFrames++;
+                    normalFramesInEvents += found_.Any(e => t >= e.StartFrame && t <= e.EndFrame) ? 1 : 0;
+                }
+            }
             injections += counted.Length;
             if (grid is { } g && scores[v].Cells is { } cells)
             {
@@ -212,7 +222,8 @@ public static class AnomalyEvaluation
         }
         return new MethodReport(method, frameAuc, kindResults.Count == 0 ? double.NaN : kindResults.Average(k => k.Auc),
             kindResults.Count == 0 ? double.NaN : kindResults.Min(k => k.Auc), [.. kindResults], families, localisation,
-            allEvents, allEvents == 0 ? 0 : truePositiveEvents / (double)allEvents, injections == 0 ? 0 : found / (double)injections, falseAlarms);
+            allEvents, allEvents == 0 ? 0 : truePositiveEvents / (double)allEvents, injections == 0 ? 0 : found / (double)injections, falseAlarms,
+            normalFrames == 0 ? 0 : normalFramesInEvents / (double)normalFrames);
     }
 
     /// <summary>

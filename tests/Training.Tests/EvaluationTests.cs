@@ -28,6 +28,27 @@ public sealed class EvaluationTests : IDisposable
     }
 
     [Fact]
+    public void AnomalyEvaluation_OneEventOverTheWholeVideo_FindsEverythingButCoversAllNormalTime()
+    {
+        // 100 frames at 10 fps, two injections (20-29, 60-69); scores 2 on them and 0 elsewhere.
+        var truth = new Edge.Training.Data.AnomalyInjector.GroundTruth("v.avi", 100, 10,
+            [new("freeze", 20, 29, "temporal"), new("blur", 60, 69, "appearance")]);
+        var video = new AnomalyEvaluation.Video("v.avi", [], null, 100, truth);
+        var scores = new AnomalyEvaluation.VideoScores([.. Enumerable.Range(0, 100).Select(t => truth.At(t) is null ? 0.0 : 2.0)], null);
+
+        var tight = AnomalyEvaluation.Evaluate("tight", [video], [scores], (_, _) => [(20, 29), (60, 69), (85, 88)]);
+        Assert.Equal(1.0, tight.FrameAuc, 10);
+        Assert.Equal((3, 2 / 3.0, 1.0), (tight.Events, tight.EventPrecision, tight.EventRecall));
+        Assert.Equal(4 / 80.0, tight.NormalInEvents, 10);
+        // One false event over the 80 normal frames (8 s).
+        Assert.Equal(3600 / 8.0, tight.FalseAlarmsPerHour!.Value, 6);
+
+        var merged = AnomalyEvaluation.Evaluate("merged", [video], [scores], (_, _) => [(0, 99)]);
+        Assert.Equal((1, 1.0, 1.0), (merged.Events, merged.EventPrecision, merged.EventRecall));
+        Assert.Equal(1.0, merged.NormalInEvents, 10);
+    }
+
+    [Fact]
     public void Roc_OneClassOnly_IsRejected() =>
         Assert.Throws<ArgumentException>(() => Metrics.Roc([0.1, 0.2], [true, true]));
 

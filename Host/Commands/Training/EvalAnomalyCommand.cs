@@ -30,7 +30,8 @@ public static class EvalAnomalyCommand
 
     /// <summary>One method's numbers over all videos (the per-kind and per-family detail is in <see cref="AnomalyEvaluation.MethodReport"/>).</summary>
     public sealed record MethodResult(string Method, double FrameAuc, double MeanKindAuc, double MinKindAuc, double? LocalisationAuc,
-        int Events, double Precision, double Recall, double? FalseAlarmsPerHour, AnomalyEvaluation.KindResult[] Kinds, Dictionary<string, double> FamilyAuc);
+        int Events, double Precision, double Recall, double NormalInEvents, double? FalseAlarmsPerHour, AnomalyEvaluation.KindResult[] Kinds,
+        Dictionary<string, double> FamilyAuc);
 
     public static async Task<int> RunAsync(EdgeContext context, Arguments args, CancellationToken ct)
     {
@@ -119,7 +120,7 @@ public static class EvalAnomalyCommand
         AnomalyEvaluation.EventSegmenter segmenter = (s, fps) => [.. Events(s, fps, rules).Select(d => (d.StartFrame, d.EndFrame))];
         var reports = scores.Select(m => AnomalyEvaluation.Evaluate(m.Key, videos, m.Value, segmenter, grid: cellGrid)).ToList();
         var results = reports.Select(r => new MethodResult(r.Method, r.FrameAuc, r.MeanKindAuc, r.MinKindAuc, r.LocalisationAuc, r.Events,
-            r.EventPrecision, r.EventRecall, r.FalseAlarmsPerHour, r.Kinds, r.FamilyAuc)).ToList();
+            r.EventPrecision, r.EventRecall, r.NormalInEvents, r.FalseAlarmsPerHour, r.Kinds, r.FamilyAuc)).ToList();
 
         for (var v = 0; v < videos.Count; v++)
         {
@@ -132,11 +133,11 @@ public static class EvalAnomalyCommand
         var c = CultureInfo.InvariantCulture;
         string F(double? x) => x is { } v && !double.IsNaN(v) ? v.ToString("0.000", c) : "-";
         var table = new Table().Border(TableBorder.Rounded).AddColumns("method", "frame ROC AUC", "mean kind AUC", "min kind AUC", "localisation AUC",
-            "events", "event precision", "event recall", "false alarms / h");
+            "events", "event precision", "event recall", "normal time in events", "false alarms / h");
         foreach (var r in results)
         {
             table.AddRow(r.Method, F(r.FrameAuc), F(r.MeanKindAuc), F(r.MinKindAuc), F(r.LocalisationAuc), r.Events.ToString(c), r.Precision.ToString("0.00", c), r.Recall.ToString("0.00", c),
-                r.FalseAlarmsPerHour is { } perHour ? perHour.ToString("0", c) : "-");
+                r.NormalInEvents.ToString("P0", c), r.FalseAlarmsPerHour is { } perHour ? perHour.ToString("0", c) : "-");
         }
         AnsiConsole.Write(table);
         var kinds = results[0].Kinds.Select(k => k.Kind).ToArray();

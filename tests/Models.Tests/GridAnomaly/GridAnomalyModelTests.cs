@@ -109,6 +109,25 @@ public sealed class GridAnomalyModelTests : IDisposable
         Assert.True(Score(p, test[29], knocked) > ceiling, $"knocked {Score(p, test[29], knocked)}, bar {ceiling:F2}");
     }
 
+    /// <summary>Normal footage whose whole picture changes slowly (daylight): the embedding drifts along a slow curve.</summary>
+    private static List<(float[] Embedding, float[] Grid)> Drifting(int frames, int seed, int start = 0) =>
+        [.. Normal(frames, seed, start).Select((f, i) => (f.Embedding.Select((v, j) => v + 0.3f * MathF.Sin(2 * MathF.PI * (start + i) / 600 + j)).ToArray(), f.Grid))];
+
+    [Fact]
+    public void Learn_ASceneThatChangesSlowly_ItsNextMinutesScoreAsNormal_AnotherSceneDoesNot()
+    {
+        // The frame term is calibrated on held-out frames against a frame memory without their neighbours in time, so
+        // its normal spread is the scene's slow change over a few blocks, as the footage after learning shows it;
+        // against a memory that holds a frame a moment away, every later frame would be an anomaly.
+        var p = Learn(Drifting(400, 1), "drifting");
+        var test = Drifting(60, 2, start: 400);
+        var normal = Enumerable.Range(1, test.Count - 1).Select(t => Score(p, test[t - 1], test[t])).ToArray();
+        Assert.True(normal.Count(s => s > 1) <= 6, $"{normal.Count(s => s > 1)} of {normal.Length} later frames above 1.0: {string.Join(" ", normal.Select(s => s.ToString("F1")))}");
+
+        var other = (test[30].Embedding.Select((v, j) => j % 2 == 0 ? v * 1.6f : v * 0.5f).ToArray(), test[30].Grid);
+        Assert.True(Score(p, test[29], other) > Math.Max(1, normal.Max()), $"another scene {Score(p, test[29], other):F2}, later frames' max {normal.Max():F2}");
+    }
+
     [Fact]
     public void Learn_TooShortOrUniform_RefusesWithAReason()
     {
