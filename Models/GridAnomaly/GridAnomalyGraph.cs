@@ -21,7 +21,7 @@ public static class GridAnomalyGraph
         var o = p.Options;
         var (e, cells, c, d, g) = (p.EmbeddingSize, p.Cells, p.Grid.Channels, o.ProjectedChannels, p.Grid.Size);
         var b = new OnnxGraphBuilder(name,
-            $"Edge anomaly model: frame, patch, still and motion terms over {p.Grid.Height}x{p.Grid.Width}x{c} grids and {e}-d embeddings");
+            $"Edge anomaly model: frame, patch (with residual), still and motion terms over {p.Grid.Height}x{p.Grid.Width}x{c} grids and {e}-d embeddings");
         var input = b.Input(InputName, null, InputFrames, e + g);
         var axis1 = OnnxGraphBuilder.Int("axis", 1);
 
@@ -33,13 +33,24 @@ public static class GridAnomalyGraph
         // Grids, centred and projected: [N, 2, H·W, D].
         var grids = b.Node("Reshape", [Slice(b, input, [0, e], [InputFrames, e + g], "grids"),
             b.Int64Initializer("grids_shape", -1, InputFrames, cells, c)]);
-        var projected = b.Node("MatMul", [b.Node("Sub", [grids, b.Initializer("channel_mean", p.ChannelMean, c)]),
-            b.Initializer("projection", p.Projection, c, d)]);
+        var centred = b.Node("Sub", [grids, b.Initializer("channel_mean", p.ChannelMean, c)]);
+        var projected = b.Node("MatMul", [centred, b.Initializer("projection", p.Projection, c, d)]);
         var now = b.Node("Gather", [projected, b.Int64Scalar("newer", 1)], axis1); // [N, H·W, D]
         var before = b.Node("Gather", [projected, b.Int64Scalar("older", 0)], axis1);
 
-        // Patch term: each cell against the patch memory; the mean of the TopK largest distances.
-        var distances = Nearest(b, now, p.PatchMemory, p.PatchCount, d, "patch", 2); // [N, H·W]
+        // Patch term: each cell (projected, then its weighted residual outside the principal directions) against the
+        // patch memory; the mean of the TopK largest distances.
+        var cellFeatures = now;
+        if (o.ResidualWeight > 0)
+        {
+            var newer = b.Node("Gather", [centred, b.Int64Scalar("newer_centred", 1)], axis1); // [N, H·W, C]
+            var inside = b.Node("ReduceSum", [b.Node("Mul", [b.Node("Mul", [now, now]), b.Initializer("principal_variances", p.PrincipalVariances, d)]),
+                b.Int64Initializer("sum_axis", 2)], OnnxGraphBuilder.Int("keepdims", 1)); // ‖x − μ‖² inside the principal directions
+            var residual = b.Node("Sqrt", [b.Relu(b.Node("Div", [b.Node("Sub", [SumOfSquares(b, newer, 2, keep: true), inside]),
+                b.Initializer("residual_scale", [p.ResidualScale / (o.ResidualWeight * o.ResidualWeight)])]))]); // [N, H·W, 1]
+            cellFeatures = b.Node("Concat", [now, residual], OnnxGraphBuilder.Int("axis", 2));
+        }
+        var distances = Nearest(b, cellFeatures, p.PatchMemory, p.PatchCount, o.CellWidth, "patch", 2); // [N, H·W]
         var top = b.Node("TopK", [distances, b.Int64Initializer("top_k", Math.Min(o.TopK, cells))], 2, axis1)[0];
         var patch = b.Node("ReduceMean", [top], OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0));
 
@@ -56,11 +67,15 @@ public static class GridAnomalyGraph
         var still = b.Node("Abs", [b.Node("Log", [b.Node("Div", [b.Node("Add", [low, epsilon]), b.Initializer("low_median", [p.LowChangeMedian])])])]);
         var motion = b.Node("Abs", [b.Node("Log", [b.Node("Div", [b.Node("Add", [high, epsilon]), b.Initializer("high_median", [p.HighChangeMedian])])])]);
 
-        // Raw score: the weighted positive parts of the standardised log terms.
+        // Raw score: the weighted positive parts of the standardised log terms (a term of weight 0 is left out).
         string? raw = null;
         string[] terms = [frame, patch, still, motion];
         for (var k = 0; k < terms.Length; k++)
         {
+            if (p.TermWeights[k] == 0)
+            {
+                continue;
+            }
             var name_ = GridAnomalyParameters.TermNames[k];
             var z = b.Node("Div", [b.Node("Sub", [b.Node("Log", [b.Node("Add", [terms[k], epsilon])]), b.Initializer(name_ + "_log_mean", [p.TermLogMean[k]])]),
                 b.Initializer(name_ + "_log_std", [p.TermLogStd[k]])]);

@@ -36,7 +36,7 @@ public static class GridAnomalyLearner
     {
         var o = options ?? new GridAnomalyOptions();
         var grid = recording.Grid;
-        var (e, cells, channels, d) = (recording.EmbeddingSize, grid.Height * grid.Width, grid.Channels, o.ProjectedChannels);
+        var (e, cells, channels, d, w) = (recording.EmbeddingSize, grid.Height * grid.Width, grid.Channels, o.ProjectedChannels, o.CellWidth);
         var minimum = o.BlockFrames * o.HeldOutEvery;
         if (recording.Frames < minimum)
         {
@@ -103,20 +103,24 @@ public static class GridAnomalyLearner
             throw new TrainingDataException("normal footage too uniform: its features do not vary at all (a blank or constant picture)");
         }
         var projection = new float[channels * d];
+        var variances = new float[d];
         for (var j = 0; j < d; j++)
         {
-            var scale = 1 / Math.Sqrt(Math.Max(values[j], 1e-6 * values[0]));
+            variances[j] = (float)Math.Max(values[j], 1e-6 * values[0]);
+            var scale = 1 / Math.Sqrt(variances[j]);
             for (var i = 0; i < channels; i++)
             {
                 projection[i * d + j] = (float)(vectors[i * channels + j] * scale);
             }
         }
+        var residualScale = (float)Math.Max(values.Skip(d).Sum(), 1e-6 * values[0]);
         var frameMemory = KCentre(frameCandidates, o.FrameMemory, e);
 
         // Pass 2: patch sample, motion statistics, held-out frames.
         var cellChance = Math.Min(1.0, (double)o.PatchSample / Math.Max(1, memoryFrames * cells));
         var heldOutStride = Math.Max(1, (int)(recording.Frames / o.HeldOutEvery / o.HeldOutSample));
         var patchSample = new List<float[]>();
+        var patchAt = new List<long>();
         var lows = new List<float>();
         var highs = new List<float>();
         var heldOutFrames = new List<HeldOutFrame>();
@@ -132,13 +136,16 @@ public static class GridAnomalyLearner
             var projected = GridAnomalyScorer.Project(gridValues, mean, projection, cells, channels, d);
             var changes = previous is null ? null : GridAnomalyScorer.Changes(previous, projected, cells, d);
             previous = projected;
+            var residuals = GridAnomalyScorer.Residuals(gridValues, mean, projected, variances, residualScale, cells, channels);
+            var described = GridAnomalyScorer.Augment(projected, residuals, o.ResidualWeight, cells, d);
             if (!isHeldOut)
             {
                 for (var cell = 0; cell < cells; cell++)
                 {
                     if (random.NextDouble() < cellChance)
                     {
-                        patchSample.Add(projected.AsSpan(cell * d, d).ToArray());
+                        patchSample.Add(described.AsSpan(cell * w, w).ToArray());
+                        patchAt.Add(at);
                     }
                 }
                 if (changes is not null)
@@ -149,7 +156,7 @@ public static class GridAnomalyLearner
             }
             else if (changes is not null && heldOutIndex++ % heldOutStride == 0)
             {
-                heldOutFrames.Add(new HeldOutFrame(projected, GridAnomalyScorer.Unit(embedding), changes, block, at));
+                heldOutFrames.Add(new HeldOutFrame(described, GridAnomalyScorer.Unit(embedding), changes, block, at));
             }
         }
         if (heldOutFrames.Count < 10 || lows.Count < 10)
@@ -157,7 +164,7 @@ public static class GridAnomalyLearner
             throw new TrainingDataException($"normal footage too short: {heldOutFrames.Count} held-out frames to calibrate on (at least 10 are needed)");
         }
         progress?.Report($"patch memory from {patchSample.Count} normal cells");
-        var patchMemory = KCentre(patchSample, o.PatchMemory, d);
+        var patchMemory = KCentre(patchSample, o.PatchMemory, w);
         var lowMedian = Math.Max(Median(lows), GridAnomalyOptions.Epsilon);
         var highMedian = Math.Max(Median(highs), GridAnomalyOptions.Epsilon);
         if (Median(highs) < GridAnomalyOptions.Epsilon)
@@ -165,18 +172,20 @@ public static class GridAnomalyLearner
             throw new TrainingDataException("normal footage too uniform: nothing moves in it (a frozen or still picture cannot calibrate the motion terms)");
         }
 
-        // Held-out terms, their standardisation, the raw score's calibration and the cell map's scale. The frame term
-        // is cross-fitted: a held-out frame's distance is to a frame memory without its neighbours in time (the frame
-        // memory holds nearly every memory frame, so one a second away would always be there), and its spread is
-        // that of a scene's slow changes, as a camera's later hours show them. The patch term is not: cross-fitted,
-        // a new person's cells are as far as an object's, and a painted square in a street no longer stood out.
-        var (groupOf, frameMemories) = CrossFitFrameMemories(heldOutFrames, o, frameCandidates, frameCandidateAt, e);
+        // Held-out terms, their standardisation, the raw score's calibration and the cell map's scale. The frame and
+        // patch terms are cross-fitted: a held-out frame is measured against memories without its neighbours in time
+        // (the memories hold nearly every memory frame and a dense sample of its cells, so a frame or a person a
+        // second away would always be there), and their spread is that of a scene's slow changes, as a camera's later
+        // hours show them. The residual in the patch memory's cells keeps what the projection drops: without it, a
+        // painted square in a street scored no higher than a new person once the patch term's spread was this wide.
+        var (groupOf, frameMemories) = CrossFitMemories(heldOutFrames, o, frameCandidates, frameCandidateAt, o.FrameMemory, e);
+        var (_, patchMemories) = CrossFitMemories(heldOutFrames, o, patchSample, patchAt, o.PatchMemory, w);
         var terms = new float[heldOutFrames.Count][];
         var cellLogs = new List<float>(heldOutFrames.Count * cells);
         for (var i = 0; i < heldOutFrames.Count; i++)
         {
             var h = heldOutFrames[i];
-            var distances = GridAnomalyScorer.NearestDistances(h.Projected, cells, patchMemory, d);
+            var distances = GridAnomalyScorer.NearestDistances(h.Cells, cells, patchMemories[groupOf[h.Block]] ?? patchMemory, w);
             var frame = GridAnomalyScorer.NearestDistances(h.Unit, 1, frameMemories[groupOf[h.Block]] ?? frameMemory, e)[0];
             var (still, motion) = GridAnomalyScorer.MotionTerms(h.Changes, o, lowMedian, highMedian);
             terms[i] = [frame, GridAnomalyScorer.TopMean(distances, o.TopK), still, motion];
@@ -199,6 +208,8 @@ public static class GridAnomalyLearner
             Options = o,
             ChannelMean = mean,
             Projection = projection,
+            PrincipalVariances = variances,
+            ResidualScale = residualScale,
             PatchMemory = patchMemory,
             FrameMemory = frameMemory,
             LowChangeMedian = lowMedian,
@@ -252,9 +263,10 @@ public static class GridAnomalyLearner
     /// <summary>Mean and standard deviation (at least 0.05) of each term's log over <paramref name="terms"/>.</summary>
     private static (float[] Mean, float[] Std) TermStandardisation(float[][] terms)
     {
-        var logMean = new float[4];
-        var logStd = new float[4];
-        for (var k = 0; k < 4; k++)
+        var count = terms[0].Length;
+        var logMean = new float[count];
+        var logStd = new float[count];
+        for (var k = 0; k < count; k++)
         {
             var logs = terms.Select(t => Math.Log(t[k] + GridAnomalyOptions.Epsilon)).ToArray();
             var m = logs.Average();
@@ -264,17 +276,17 @@ public static class GridAnomalyLearner
         return (logMean, logStd);
     }
 
-    private sealed record HeldOutFrame(float[] Projected, float[] Unit, float[] Changes, int Block, long At);
+    private sealed record HeldOutFrame(float[] Cells, float[] Unit, float[] Changes, int Block, long At);
 
     /// <summary>
-    /// Frame memories for calibration that do not hold the held-out frames' neighbours: the held-out blocks are split
-    /// in time into at most <see cref="CrossFitGroups"/> groups, and each group's memory is learned from the memory
-    /// frames more than <see cref="GridAnomalyOptions.BlockFrames"/> frames from every block of the group. Returns
+    /// Memories (frames or cells) for calibration that do not hold the held-out frames' neighbours: the held-out blocks
+    /// are split in time into at most <see cref="CrossFitGroups"/> groups, and each group's memory is learned from the
+    /// candidates of memory frames more than <see cref="GridAnomalyOptions.BlockFrames"/> frames from every block of the group. Returns
     /// each held-out block's group and each group's memory; null for a group with too few frames left (short
     /// footage), whose frames are then measured against the model's memory.
     /// </summary>
-    private static (Dictionary<int, int> GroupOf, float[]?[] Memories) CrossFitFrameMemories(List<HeldOutFrame> heldOut, GridAnomalyOptions o,
-        List<float[]> frameCandidates, List<long> frameCandidateAt, int e)
+    private static (Dictionary<int, int> GroupOf, float[]?[] Memories) CrossFitMemories(List<HeldOutFrame> heldOut, GridAnomalyOptions o,
+        List<float[]> candidates, List<long> candidateAt, int entries, int size)
     {
         var blocks = heldOut.GroupBy(h => h.Block).OrderBy(b => b.Key)
             .Select(b => (Block: b.Key, From: b.Min(h => h.At) - o.BlockFrames, To: b.Max(h => h.At) + o.BlockFrames)).ToArray();
@@ -288,10 +300,10 @@ public static class GridAnomalyLearner
             {
                 groupOf[member.Block] = group;
             }
-            var far = frameCandidates.Where((_, i) => members.All(m => frameCandidateAt[i] < m.From || frameCandidateAt[i] > m.To)).ToList();
-            if (far.Count >= Math.Min(o.FrameMemory, frameCandidates.Count / 4))
+            var far = candidates.Where((_, i) => members.All(m => candidateAt[i] < m.From || candidateAt[i] > m.To)).ToList();
+            if (far.Count >= Math.Min(entries, candidates.Count / 4))
             {
-                memories[group] = KCentre(far, o.FrameMemory, e);
+                memories[group] = KCentre(far, entries, size);
             }
         }
         return (groupOf, memories);

@@ -42,6 +42,18 @@ public sealed record GridAnomalyOptions
     /// <summary>Which terms the score sums; all four by default (the evaluation's design choices switch them).</summary>
     public string[] Terms { get; init; } = [.. GridAnomalyParameters.TermNames];
 
+    /// <summary>
+    /// Weight of a cell's residual (its distance from the normal cells' principal subspace, on a scale where the
+    /// normal mean square is 1, as each whitened channel's variance is) appended to its projected channels for the
+    /// patch memory: what the projection drops (a colour or texture never seen) still counts. 0 = none. Of 1, 2 and 4,
+    /// 4 is the one with which a square of paint in a street still stands out after 24 s of learning (the patch
+    /// term's calibration is cross-fitted, so its normal spread is wide); the three score alike on the tuning seeds.
+    /// </summary>
+    public float ResidualWeight { get; init; } = 4;
+
+    /// <summary>Values per cell in the patch memory: the projected channels, and the residual when weighted.</summary>
+    public int CellWidth => ProjectedChannels + (ResidualWeight > 0 ? 1 : 0);
+
     public int Seed { get; init; } = 1;
 
     /// <summary>
@@ -87,7 +99,13 @@ public sealed record GridAnomalyParameters
     /// <summary>Whitened projection [C, D], row-major: principal directions scaled by 1/√eigenvalue.</summary>
     public required float[] Projection { get; init; }
 
-    /// <summary>Patch memory [K, D].</summary>
+    /// <summary>Variance of normal cells along each principal direction [D] (what the projection divides by).</summary>
+    public required float[] PrincipalVariances { get; init; }
+
+    /// <summary>Mean square of normal cells' residual outside the principal directions (the remaining variance).</summary>
+    public required float ResidualScale { get; init; }
+
+    /// <summary>Patch memory [K, <see cref="GridAnomalyOptions.CellWidth"/>]: projected channels, then the weighted residual.</summary>
     public required float[] PatchMemory { get; init; }
 
     /// <summary>Frame memory [M, E] of unit-length embeddings.</summary>
@@ -122,7 +140,7 @@ public sealed record GridAnomalyParameters
 
     public int FeatureSize => EmbeddingSize + Grid.Size;
 
-    public int PatchCount => PatchMemory.Length / Options.ProjectedChannels;
+    public int PatchCount => PatchMemory.Length / Options.CellWidth;
 
     public int FrameCount => FrameMemory.Length / EmbeddingSize;
 

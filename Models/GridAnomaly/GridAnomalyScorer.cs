@@ -34,6 +34,52 @@ public static class GridAnomalyScorer
         return result;
     }
 
+    /// <summary>
+    /// Each cell's distance from the normal cells' principal subspace, √((‖x − μ‖² − Σⱼ vⱼ·pⱼ²) / <paramref name="scale"/>)
+    /// with pⱼ its whitened projection and vⱼ the variance along direction j: what the projection drops, 1 = the
+    /// normal root mean square: [H·W].
+    /// </summary>
+    public static float[] Residuals(ReadOnlySpan<float> grid, float[] channelMean, float[] projected, float[] variances, float scale,
+        int cells, int channels)
+    {
+        var d = variances.Length;
+        var result = new float[cells];
+        for (var cell = 0; cell < cells; cell++)
+        {
+            var source = grid.Slice(cell * channels, channels);
+            double total = 0;
+            for (var c = 0; c < channels; c++)
+            {
+                var value = source[c] - channelMean[c];
+                total += value * value;
+            }
+            double inside = 0;
+            for (var j = 0; j < d; j++)
+            {
+                var p = projected[cell * d + j];
+                inside += variances[j] * p * p;
+            }
+            result[cell] = (float)Math.Sqrt(Math.Max(total - inside, 0) / scale);
+        }
+        return result;
+    }
+
+    /// <summary>The projected cells with each cell's weighted residual appended ([H·W, D + 1]), or as they are for weight 0.</summary>
+    public static float[] Augment(float[] projected, float[] residuals, float weight, int cells, int d)
+    {
+        if (weight == 0)
+        {
+            return projected;
+        }
+        var result = new float[cells * (d + 1)];
+        for (var cell = 0; cell < cells; cell++)
+        {
+            projected.AsSpan(cell * d, d).CopyTo(result.AsSpan(cell * (d + 1)));
+            result[cell * (d + 1) + d] = weight * residuals[cell];
+        }
+        return result;
+    }
+
     /// <summary>Distance from each of <paramref name="count"/> vectors to its nearest vector in <paramref name="memory"/>.</summary>
     public static float[] NearestDistances(ReadOnlySpan<float> vectors, int count, float[] memory, int size)
     {
@@ -120,14 +166,15 @@ public static class GridAnomalyScorer
         (MathF.Abs(MathF.Log((Quantile(changes, options.LowQuantile) + GridAnomalyOptions.Epsilon) / lowMedian)),
          MathF.Abs(MathF.Log((Quantile(changes, options.HighQuantile) + GridAnomalyOptions.Epsilon) / highMedian)));
 
-    /// <summary>The four terms (<see cref="GridAnomalyParameters.TermNames"/> order) and the cell distances of a frame.</summary>
+    /// <summary>The terms (<see cref="GridAnomalyParameters.TermNames"/> order) and the cell distances of a frame.</summary>
     public static (float[] Terms, float[] CellDistances) Terms(GridAnomalyParameters p, ReadOnlySpan<float> previous, ReadOnlySpan<float> current)
     {
         var (e, d, cells, c) = (p.EmbeddingSize, p.Options.ProjectedChannels, p.Cells, p.Grid.Channels);
         var now = Project(current[e..], p.ChannelMean, p.Projection, cells, c, d);
         var before = Project(previous[e..], p.ChannelMean, p.Projection, cells, c, d);
         var frame = NearestDistances(Unit(current[..e]), 1, p.FrameMemory, e)[0];
-        var distances = NearestDistances(now, cells, p.PatchMemory, d);
+        var residuals = Residuals(current[e..], p.ChannelMean, now, p.PrincipalVariances, p.ResidualScale, cells, c);
+        var distances = NearestDistances(Augment(now, residuals, p.Options.ResidualWeight, cells, d), cells, p.PatchMemory, p.Options.CellWidth);
         var (still, motion) = MotionTerms(Changes(before, now, cells, d), p.Options, p.LowChangeMedian, p.HighChangeMedian);
         return ([frame, TopMean(distances, p.Options.TopK), still, motion], distances);
     }

@@ -17,6 +17,8 @@ public sealed class GridAnomalyModelTests : IDisposable
     {
         ProjectedChannels = 4, PatchMemory = 64, FrameMemory = 32, TopK = 3, BlockFrames = 20, HeldOutEvery = 4,
         PatchSample = 4000, FrameSample = 400, HeldOutSample = 200,
+        // These grids' residual has 2 channels of noise, not a real grid's 240: weighted as much, it would be most of a cell.
+        ResidualWeight = 1,
     };
     private static readonly ModelOptions s_cpu = new() { Provider = ExecutionProvider.Cpu, IntraOpThreads = 1 };
     private readonly string _folder = TestData.NewTempFolder();
@@ -109,6 +111,50 @@ public sealed class GridAnomalyModelTests : IDisposable
         Assert.True(Score(p, test[29], knocked) > ceiling, $"knocked {Score(p, test[29], knocked)}, bar {ceiling:F2}");
     }
 
+    [Fact]
+    public void Learn_ACellChangedOnlyOutsideTheLearnedDirections_IsFoundByItsResidual()
+    {
+        // Something that never appeared (a colour, a texture) can change a cell's channels in directions that
+        // normal cells never varied in, which the projection drops. The residual in the patch memory keeps it.
+        var normal = Normal(400, 1);
+        var p = Learn(normal, "residual");
+        var withoutResidual = GridAnomalyLearner.Learn(Record(normal, "no-residual"), s_options with { ResidualWeight = 0 }).Parameters;
+        var test = Normal(60, 2, start: 400);
+        var scores = Enumerable.Range(1, test.Count - 1).Select(t => Score(p, test[t - 1], test[t])).ToArray();
+        var ceiling = Math.Max(1.0, Statistics.PercentileOf(scores, 0.95));
+
+        // A channel direction orthogonal to every learned principal direction (the projection's columns).
+        var (c, d) = (s_grid.Channels, s_options.ProjectedChannels);
+        var outside = Enumerable.Range(0, c).Select(i => (double)(i % 3 - 1) + 0.1 * i).ToArray();
+        for (var pass = 0; pass < 2; pass++)
+        {
+            for (var j = 0; j < d; j++)
+            {
+                var column = Enumerable.Range(0, c).Select(i => (double)p.Projection[i * d + j]).ToArray();
+                var along = outside.Zip(column, (a, b) => a * b).Sum() / column.Sum(v => v * v);
+                for (var i = 0; i < c; i++)
+                {
+                    outside[i] -= along * column[i];
+                }
+            }
+        }
+        var length = Math.Sqrt(outside.Sum(v => v * v));
+        var changed = (test[30].Embedding, test[30].Grid.ToArray());
+        for (var k = 0; k < c; k++)
+        {
+            changed.Item2[14 * c + k] += (float)(outside[k] / length * 6 * Math.Sqrt(p.ResidualScale));
+        }
+        var projectedChange = GridAnomalyScorer.Project(changed.Item2, p.ChannelMean, p.Projection, p.Cells, c, d)
+            .Zip(GridAnomalyScorer.Project(test[30].Grid, p.ChannelMean, p.Projection, p.Cells, c, d), (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(projectedChange < 1e-3, $"the change moves the projected channels by {projectedChange}");
+
+        Assert.True(Score(p, test[29], changed) > ceiling, $"with the residual {Score(p, test[29], changed):F2}, bar {ceiling:F2}");
+        var cells = GridAnomalyScorer.Score(p, Features(test[29]), Features(changed)).Cells;
+        Assert.Equal(14, Array.IndexOf(cells, cells.Max()));
+        var unchanged = Score(withoutResidual, test[29], test[30]);
+        Assert.Equal(unchanged, Score(withoutResidual, test[29], changed), 3);
+    }
+
     /// <summary>Normal footage whose whole picture changes slowly (daylight): the embedding drifts along a slow curve.</summary>
     private static List<(float[] Embedding, float[] Grid)> Drifting(int frames, int seed, int start = 0) =>
         [.. Normal(frames, seed, start).Select((f, i) => (f.Embedding.Select((v, j) => v + 0.3f * MathF.Sin(2 * MathF.PI * (start + i) / 600 + j)).ToArray(), f.Grid))];
@@ -166,7 +212,7 @@ public sealed class GridAnomalyModelTests : IDisposable
     {
         var (p, report) = GridAnomalyLearner.Learn(Record(Normal(1600, 3)), s_options);
         Assert.Equal(1600, report.Frames);
-        Assert.Equal(s_options.PatchMemory * s_options.ProjectedChannels, p.PatchMemory.Length);
+        Assert.Equal(s_options.PatchMemory * s_options.CellWidth, p.PatchMemory.Length);
         Assert.Equal(s_options.FrameMemory * Embedding, p.FrameMemory.Length);
         Assert.True(p.Calibration.Windows <= s_options.HeldOutSample + 20, $"{p.Calibration.Windows} calibration frames");
     }
