@@ -37,6 +37,39 @@ public sealed class EventsSink : IResultSink
     private readonly bool _ownsStore;
     private readonly bool _keepEvents;
     private readonly Dictionary<HysteresisDetector, PeakFrame> _peaks = [];
+    private readonly Dictionary<HysteresisDetector, EpisodeCells> _episodes = [];
+
+    /// <summary>
+    /// The open anomaly episode's cells: in how many of its frames each cell was at or above 1.0 (the p99 of normal
+    /// cells). An event's region is where its anomaly stayed, not the hottest place of one frame: a passer-by new to
+    /// the model can be hotter than a left object in the peak frame, but not in most of the event's frames.
+    /// </summary>
+    private sealed class EpisodeCells
+    {
+        /// <summary>Frames in which a cell must be hot, as a share of the episode's, to be part of the region.</summary>
+        public const float Persistent = 0.5f;
+
+        /// <summary>Fewer counted frames than this say nothing about persistence: the peak frame's region stands.</summary>
+        public const int MinimumFrames = 3;
+
+        public int[] Hot { get; set; } = [];
+
+        public int Frames { get; set; }
+
+        public (int Rows, int Columns, int Width, int Height) Shape { get; set; }
+
+        /// <summary>The connected cells hot in at least half the episode's frames, around the most persistent, in frame pixels; or null.</summary>
+        public int[]? Region()
+        {
+            if (Frames < MinimumFrames)
+            {
+                return null;
+            }
+            var share = Hot.Select(h => h / (float)Frames).ToArray();
+            return Edge.Models.AnomalyMap.Region(share, Shape.Rows, Shape.Columns, Shape.Width, Shape.Height, threshold: Persistent) is { } r
+                ? [r.Left, r.Top, r.Right, r.Bottom] : null;
+        }
+    }
 
     /// <summary>
     /// The open episode's peak frame so far: a copy of its pixels in a buffer reused from peak to peak, and its cell
@@ -122,6 +155,7 @@ public sealed class EventsSink : IResultSink
         {
             await StoreAsync(finished).ConfigureAwait(false);
         }
+        CountCells(detectors.Anomaly, result);
         KeepPeak(detectors.Anomaly, result);
         KeepPeak(detectors.Activity, result);
         foreach (var zone in result.ZoneEvents)
@@ -165,6 +199,38 @@ public sealed class EventsSink : IResultSink
             detected = detected with { Snapshot = name };
         }
         await StoreAsync(detected).ConfigureAwait(false);
+    }
+
+    /// <summary>Counts this frame's hot cells into the open anomaly episode's (<see cref="EpisodeCells"/>); none open, starts afresh.</summary>
+    private void CountCells(HysteresisDetector detector, FrameResult result)
+    {
+        if (!_episodes.TryGetValue(detector, out var episode))
+        {
+            _episodes[detector] = episode = new EpisodeCells();
+        }
+        if (detector.OpenPeakFrame is null)
+        {
+            episode.Frames = 0;
+            return;
+        }
+        if (result.Analysis is not { AnomalyCells: { } cells, CellRows: > 0 } analysis || result.Width <= 0)
+        {
+            return;
+        }
+        if (episode.Frames == 0 || episode.Hot.Length != cells.Length)
+        {
+            episode.Hot = new int[cells.Length];
+            episode.Frames = 0;
+            episode.Shape = (analysis.CellRows, analysis.CellColumns, result.Width, result.Height);
+        }
+        for (var c = 0; c < cells.Length; c++)
+        {
+            if (cells[c] >= 1f)
+            {
+                episode.Hot[c]++;
+            }
+        }
+        episode.Frames++;
     }
 
     /// <summary>When this frame is the open episode's new peak, keeps a copy of it (and, for an anomaly, its cell map and region).</summary>
@@ -215,6 +281,10 @@ public sealed class EventsSink : IResultSink
             await File.WriteAllBytesAsync(Path.Combine(_folder, name + ".tmp"), EncodePeak(peak)).ConfigureAwait(false);
             File.Move(Path.Combine(_folder, name + ".tmp"), Path.Combine(_folder, name), overwrite: true);
             detected = detected with { Snapshot = name, Region = peak.Region };
+        }
+        if (_episodes.TryGetValue(detector, out var episode) && episode.Region() is { } lasting)
+        {
+            detected = detected with { Region = lasting };
         }
         if (clips.Finish(detector, detected, out var completedNow) is null)
         {
