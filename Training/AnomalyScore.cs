@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Edge.Training;
@@ -25,15 +26,22 @@ public sealed record AnomalyScore(float ErrorMean, float ErrorStd, float MotionM
     public const float MotionEpsilon = 1e-3f;
 
     /// <summary>Scores windows [N, T + 1, F] of raw embeddings: [N].</summary>
+    /// <remarks>Every number reaches libtorch as a Scalar held until its call returns; see <see cref="AdamOptimizer"/>
+    /// for why TorchSharp's implicit conversions are not used.</remarks>
     public Tensor Score(SequenceNetwork network, Tensor windows, float[] mean, float[] std)
     {
         using var scope = NewDisposeScope();
+        using var errorMean = ErrorMean.ToScalar();
+        using var errorStd = ErrorStd.ToScalar();
+        using var motionMean = MotionMean.ToScalar();
+        using var motionStd = MotionStd.ToScalar();
+        using var one = 1f.ToScalar();
         var frames = windows.shape[1];
         var unit = UnitLength(windows);
         var standardised = unit.sub(tensor(mean)).div(tensor(std));
         var error = network.call(standardised.narrow(1, 0, frames - 1)).sub(standardised.select(1, frames - 1));
-        var errorTerm = error.mul(error).mean([1]).sub(ErrorMean).div(ErrorStd);
-        return errorTerm.add(Motion(unit).sub(MotionMean).div(MotionStd)).MoveToOuterDisposeScope();
+        var errorTerm = error.mul(error).mean([1]).sub(errorMean).div(errorStd);
+        return errorTerm.add(Motion(unit).sub(motionMean).div(motionStd), one).MoveToOuterDisposeScope();
     }
 
     /// <summary>Each row of [..., F] divided by its L2 norm.</summary>
@@ -47,5 +55,12 @@ public sealed record AnomalyScore(float ErrorMean, float ErrorStd, float MotionM
     }
 
     /// <summary>The unstandardised motion term of unit-length windows [N, T + 1, F]: [N].</summary>
-    public Tensor Motion(Tensor unit) => Step(unit).add(MotionEpsilon).div(MotionMedian).log().abs();
+    public Tensor Motion(Tensor unit)
+    {
+        using var scope = NewDisposeScope();
+        using var epsilon = MotionEpsilon.ToScalar();
+        using var median = MotionMedian.ToScalar();
+        using var one = 1f.ToScalar();
+        return Step(unit).add(epsilon, one).div(median).log().abs().MoveToOuterDisposeScope();
+    }
 }

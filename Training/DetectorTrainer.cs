@@ -42,6 +42,19 @@ public static class DetectorTrainer
 
     public static readonly string[] Labels = ["person"];
 
+    // Numbers reach libtorch as Scalars that live as long as the process, never as implicit conversions that a garbage
+    // collection can free during the native call (see AdamOptimizer).
+    private static readonly TorchSharp.Scalar s_one = 1f.ToScalar();
+    private static readonly TorchSharp.Scalar s_two = 2f.ToScalar();
+    private static readonly TorchSharp.Scalar s_half = 0.5f.ToScalar();
+    private static readonly TorchSharp.Scalar s_byteRange = 255f.ToScalar();
+    private static readonly TorchSharp.Scalar s_minLogSize = (-6f).ToScalar();
+    private static readonly TorchSharp.Scalar s_maxLogSize = 6f.ToScalar();
+    private static readonly TorchSharp.Scalar s_stride = ((float)Stride).ToScalar();
+    private static readonly TorchSharp.Scalar s_sizeUnit = SizeUnit.ToScalar();
+    private static readonly TorchSharp.Scalar s_gridWidth = ((long)GridWidth).ToScalar();
+    private static readonly TorchSharp.Scalar s_gridHeight = ((long)GridHeight).ToScalar();
+
     /// <summary>Training frames: RGB pixels [N, H, W, 3] at the input size and each frame's boxes in input pixels (x1, y1, x2, y2, visible share).</summary>
     public sealed record Data(byte[] Pixels, int Count, IReadOnlyList<float[][]> Boxes);
 
@@ -127,7 +140,7 @@ public static class DetectorTrainer
         var validation = order[..validationCount];
         var training = order[validationCount..];
         var network = Network();
-        using var optimizer = optim.Adam(network.parameters(), options.LearningRate);
+        using var optimizer = new AdamOptimizer(network.parameters(), options.LearningRate);
         using var best = new BestEpoch(options.CheckpointPath);
         var reports = new List<EpochReport>();
         var stoppedEarly = false;
@@ -143,9 +156,9 @@ public static class DetectorTrainer
                 using var scope = NewDisposeScope();
                 var indices = training.AsSpan(step * options.BatchSize, Math.Min(options.BatchSize, training.Length - step * options.BatchSize)).ToArray();
                 var loss = Loss(network, data, indices, flip: random.Next(2) == 1);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 var value = loss.item<float>();
                 lossSum += value;
                 steps?.Report(new StepProgress(epoch, step + 1, stepCount, value));
@@ -190,7 +203,7 @@ public static class DetectorTrainer
         {
             data.Pixels.AsSpan(indices[i] * frameBytes, frameBytes).CopyTo(batch.AsSpan(i * frameBytes));
         }
-        var x = tensor(batch, [indices.Length, InputHeight, InputWidth, 3], ScalarType.Byte).to_type(ScalarType.Float32).permute(0, 3, 1, 2).div(255f);
+        var x = tensor(batch, [indices.Length, InputHeight, InputWidth, 3], ScalarType.Byte).to_type(ScalarType.Float32).permute(0, 3, 1, 2).div(s_byteRange);
         if (flip)
         {
             x = x.flip(3);
@@ -241,13 +254,13 @@ public static class DetectorTrainer
         var targets = tensor(target, [indices.Length, 5, cells]);
         var positives = tensor(positive, [indices.Length, cells]);
         var weights = tensor(weight, [indices.Length, cells]);
-        var count = positives.sum().clamp_min(1);
+        var count = positives.sum().clamp_min(s_one);
         var score = functional.binary_cross_entropy_with_logits(output[.., 4], targets[.., 4], weights, reduction: Reduction.Sum).div(count);
-        var offsets = output[.., ..2].sigmoid().mul(2).sub(0.5);
-        var sizes = output[.., 2..4].clamp(-6, 6);
+        var offsets = output[.., ..2].sigmoid().mul(s_two).sub(s_half);
+        var sizes = output[.., 2..4].clamp(s_minLogSize, s_maxLogSize);
         var predicted = cat([offsets, sizes], 1);
         var boxLoss = functional.smooth_l1_loss(predicted, targets[.., ..4], reduction: Reduction.None).sum(1).mul(positives).sum().div(count);
-        return score.add(boxLoss.mul(2));
+        return score.add(boxLoss.mul(s_two), s_one);
     }
 
     /// <summary>
@@ -296,13 +309,13 @@ public static class DetectorTrainer
         network.eval();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var x = tensor(rgbPixels, [count, InputHeight, InputWidth, 3], ScalarType.Byte).to_type(ScalarType.Float32).permute(0, 3, 1, 2).div(255f);
+        var x = tensor(rgbPixels, [count, InputHeight, InputWidth, 3], ScalarType.Byte).to_type(ScalarType.Float32).permute(0, 3, 1, 2).div(s_byteRange);
         var raw = network.call(x).reshape(count, 5, GridHeight, GridWidth);
-        var columns = arange(GridWidth, ScalarType.Float32).reshape(1, 1, GridWidth).expand(1, GridHeight, GridWidth);
-        var rows = arange(GridHeight, ScalarType.Float32).reshape(1, GridHeight, 1).expand(1, GridHeight, GridWidth);
+        var columns = arange(s_gridWidth, ScalarType.Float32).reshape(1, 1, GridWidth).expand(1, GridHeight, GridWidth);
+        var rows = arange(s_gridHeight, ScalarType.Float32).reshape(1, GridHeight, 1).expand(1, GridHeight, GridWidth);
         var grid = cat([columns, rows], 0).unsqueeze(0);
-        var centres = raw[.., ..2].sigmoid().mul(2).sub(0.5).add(grid).mul(Stride);
-        var sizes = raw[.., 2..4].clamp(-6, 6).exp().mul(SizeUnit);
+        var centres = raw[.., ..2].sigmoid().mul(s_two).sub(s_half).add(grid, s_one).mul(s_stride);
+        var sizes = raw[.., 2..4].clamp(s_minLogSize, s_maxLogSize).exp().mul(s_sizeUnit);
         var scores = raw[.., 4..5].sigmoid();
         return cat([centres, sizes, scores], 1).reshape(count, 5, -1).contiguous().data<float>().ToArray();
     }

@@ -22,7 +22,7 @@ public sealed class HeadTrainer(TrainOptions options)
         var validation = order[..held];
         var training = order[held..];
         var network = Networks.EmbeddingHead(features, classes);
-        using var optimizer = optim.Adam(network.parameters(), options.LearningRate);
+        using var optimizer = new AdamOptimizer(network.parameters(), options.LearningRate);
         var clock = Stopwatch.StartNew();
         var reports = new List<EpochReport>();
         using var best = new BestEpoch(options.CheckpointPath);
@@ -37,9 +37,9 @@ public sealed class HeadTrainer(TrainOptions options)
                 ct.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 var loss = nn.functional.cross_entropy(network.call(Rows(embeddings, batch, features)), Labels(labels, batch));
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 lossSum += loss.item<float>();
                 steps++;
             }

@@ -46,7 +46,8 @@ public sealed class ImageClassifierTrainer
     {
         using var scope = NewDisposeScope();
         var bytes = tensor(pixels.ToArray(), [count, shape.Height, shape.Width, shape.Channels], ScalarType.Byte);
-        var x = bytes.to_type(ScalarType.Float32).permute(0, 3, 1, 2).mul(norm.Scale);
+        using var scale = norm.Scale.ToScalar();
+        var x = bytes.to_type(ScalarType.Float32).permute(0, 3, 1, 2).mul(scale);
         var mean = tensor(norm.Mean, [1, shape.Channels, 1, 1]);
         var std = tensor(norm.Std, [1, shape.Channels, 1, 1]);
         return x.sub(mean).div(std).contiguous().MoveToOuterDisposeScope();
@@ -64,7 +65,7 @@ public sealed class ImageClassifierTrainer
         var norm = Measure(train);
 
         var network = Networks.ImageCnn(train.Channels, train.Height, train.Width, classes);
-        using var optimizer = optim.Adam(network.parameters(), _options.LearningRate);
+        using var optimizer = new AdamOptimizer(network.parameters(), _options.LearningRate);
         var imageBytes = train.Height * train.Width * train.Channels;
         var reports = new List<EpochReport>();
         using var best = new BestEpoch(_options.CheckpointPath);
@@ -90,9 +91,9 @@ public sealed class ImageClassifierTrainer
                 var x = ToInput(batch.AsSpan(0, indices.Length * imageBytes), indices.Length, train, norm);
                 var y = tensor(labels.AsSpan(0, indices.Length).ToArray(), ScalarType.Int64);
                 var loss = nn.functional.cross_entropy(network.call(x), y);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 var value = loss.item<float>();
                 lossSum += value;
                 steps?.Report(new StepProgress(epoch, step + 1, stepCount, value));

@@ -82,7 +82,9 @@ public sealed class SequenceNetwork : Module<Tensor, Tensor>
         if (MotionScale > 0)
         {
             var previous = cat([input.narrow(1, 0, 1), input.narrow(1, 0, input.shape[1] - 1)], 1);
-            input = input.sub(previous).mul(MotionScale);
+            // A held Scalar, not an implicit conversion: see AdamOptimizer.
+            using var motionScale = MotionScale.ToScalar();
+            input = input.sub(previous).mul(motionScale);
         }
         var sequence = rnn switch
         {

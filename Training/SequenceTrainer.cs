@@ -170,7 +170,7 @@ public sealed class SequenceTrainer
     {
         var clock = Stopwatch.StartNew();
         var random = new Random((int)_options.Seed);
-        using var optimizer = optim.Adam(network.parameters(), _options.LearningRate);
+        using var optimizer = new AdamOptimizer(network.parameters(), _options.LearningRate);
         var reports = new List<EpochReport>();
         using var best = new BestEpoch(_options.CheckpointPath);
         double? bestAccuracy = null;
@@ -185,9 +185,9 @@ public sealed class SequenceTrainer
                 ct.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 var value = loss(network.call(data.Inputs(batch)), batch);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 value.backward();
-                optimizer.step();
+                optimizer.Step();
                 trainLoss += value.item<float>();
                 steps++;
             }

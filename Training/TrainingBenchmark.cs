@@ -36,14 +36,14 @@ public static class TrainingBenchmark
     private static Timing Time(string name, nn.Module network, int steps, int batch, int warmup, Func<Tensor> loss)
     {
         network.train();
-        using var optimizer = optim.Adam(network.parameters(), 1e-3);
+        using var optimizer = new AdamOptimizer(network.parameters(), 1e-3);
         void Step()
         {
             using var scope = NewDisposeScope();
             var value = loss();
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             value.backward();
-            optimizer.step();
+            optimizer.Step();
         }
         for (var i = 0; i < warmup; i++)
         {
