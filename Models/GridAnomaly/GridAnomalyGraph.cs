@@ -67,7 +67,8 @@ public static class GridAnomalyGraph
         var still = b.Node("Abs", [b.Node("Log", [b.Node("Div", [b.Node("Add", [low, epsilon]), b.Initializer("low_median", [p.LowChangeMedian])])])]);
         var motion = b.Node("Abs", [b.Node("Log", [b.Node("Div", [b.Node("Add", [high, epsilon]), b.Initializer("high_median", [p.HighChangeMedian])])])]);
 
-        // Raw score: the weighted positive parts of the standardised log terms (a term of weight 0 is left out).
+        // Raw score: the weighted parts of the standardised log terms above the floor (a term of weight 0 is left out).
+        var floor = b.Initializer("term_floor", [o.TermFloor]);
         string? raw = null;
         string[] terms = [frame, patch, still, motion];
         for (var k = 0; k < terms.Length; k++)
@@ -79,7 +80,7 @@ public static class GridAnomalyGraph
             var name_ = GridAnomalyParameters.TermNames[k];
             var z = b.Node("Div", [b.Node("Sub", [b.Node("Log", [b.Node("Add", [terms[k], epsilon])]), b.Initializer(name_ + "_log_mean", [p.TermLogMean[k]])]),
                 b.Initializer(name_ + "_log_std", [p.TermLogStd[k]])]);
-            var part = b.Node("Mul", [b.Relu(z), b.Initializer(name_ + "_weight", [p.TermWeights[k]])]);
+            var part = b.Node("Mul", [b.Relu(b.Node("Sub", [z, floor])), b.Initializer(name_ + "_weight", [p.TermWeights[k]])]);
             raw = raw is null ? part : b.Node("Add", [raw, part]);
         }
         b.Output(raw!, ScoreName, [null]);

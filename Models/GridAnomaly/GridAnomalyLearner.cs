@@ -193,7 +193,8 @@ public static class GridAnomalyLearner
         }
         var (logMean, logStd) = TermStandardisation(terms);
         var weights = GridAnomalyParameters.TermNames.Select(t => o.Terms.Contains(t) ? 1f : 0f).ToArray();
-        var raws = terms.Select(t => (double)GridAnomalyScorer.Raw(t, logMean, logStd, weights)).Order().ToArray();
+        var floor = o.TermFloor;
+        var raws = terms.Select(t => (double)GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor)).Order().ToArray();
         var median = Statistics.Percentile(raws, 0.5);
         var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);
         var std = Math.Sqrt(raws.Average(x => (x - raws.Average()) * (x - raws.Average())));
@@ -223,7 +224,7 @@ public static class GridAnomalyLearner
             Calibration = new AnomalyCalibration(median, std, p99, 99, raws.Length),
             FramesLearned = recording.Frames,
         };
-        var falseAlarms = CrossCheckedFalseAlarmRate(terms, [.. heldOutFrames.Select(h => h.Block)], weights);
+        var falseAlarms = CrossCheckedFalseAlarmRate(terms, [.. heldOutFrames.Select(h => h.Block)], weights, floor);
         if (falseAlarms is { } rate && rate > o.MaxFalseAlarmRate)
         {
             throw new TrainingDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
@@ -237,7 +238,7 @@ public static class GridAnomalyLearner
     /// second half, each half scored with terms standardised and calibrated (median and 99th percentile) on the other,
     /// exactly as the model is on all.
     /// </summary>
-    internal static double? CrossCheckedFalseAlarmRate(float[][] terms, int[] blocks, float[] weights)
+    internal static double? CrossCheckedFalseAlarmRate(float[][] terms, int[] blocks, float[] weights, float floor)
     {
         var blockOrder = blocks.Distinct().Order().ToArray();
         if (blockOrder.Length < BlocksToJudge)
@@ -251,10 +252,10 @@ public static class GridAnomalyLearner
             var calibrate = terms.Where((_, i) => fold[i] != f).ToArray();
             var check = terms.Where((_, i) => fold[i] == f).ToArray();
             var (logMean, logStd) = TermStandardisation(calibrate);
-            var raws = calibrate.Select(t => (double)GridAnomalyScorer.Raw(t, logMean, logStd, weights)).Order().ToArray();
+            var raws = calibrate.Select(t => (double)GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor)).Order().ToArray();
             var median = Statistics.Percentile(raws, 0.5);
             var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);
-            above += check.Count(t => (GridAnomalyScorer.Raw(t, logMean, logStd, weights) - median) / (p99 - median) > 1);
+            above += check.Count(t => (GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor) - median) / (p99 - median) > 1);
             checkedFrames += check.Length;
         }
         return above / (double)checkedFrames;

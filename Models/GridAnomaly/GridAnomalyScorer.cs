@@ -179,13 +179,13 @@ public static class GridAnomalyScorer
         return ([frame, TopMean(distances, p.Options.TopK), still, motion], distances);
     }
 
-    /// <summary>The raw score: the sum over the weighted terms of max(0, (ln(term + ε) − mean) / std).</summary>
-    public static float Raw(float[] terms, float[] logMean, float[] logStd, float[] weights)
+    /// <summary>The raw score: the sum over the weighted terms of max(0, z − floor), z = (ln(term + ε) − mean) / std.</summary>
+    public static float Raw(float[] terms, float[] logMean, float[] logStd, float[] weights, float floor)
     {
         float raw = 0;
         for (var k = 0; k < terms.Length; k++)
         {
-            raw += weights[k] * Math.Max(0, (MathF.Log(terms[k] + GridAnomalyOptions.Epsilon) - logMean[k]) / logStd[k]);
+            raw += weights[k] * Math.Max(0, (MathF.Log(terms[k] + GridAnomalyOptions.Epsilon) - logMean[k]) / logStd[k] - floor);
         }
         return raw;
     }
@@ -201,6 +201,6 @@ public static class GridAnomalyScorer
     public static (float Raw, float[] Cells) Score(GridAnomalyParameters p, ReadOnlySpan<float> previous, ReadOnlySpan<float> current)
     {
         var (terms, distances) = Terms(p, previous, current);
-        return (Raw(terms, p.TermLogMean, p.TermLogStd, p.TermWeights), [.. distances.Select(x => Cell(x, p))]);
+        return (Raw(terms, p.TermLogMean, p.TermLogStd, p.TermWeights, p.Options.TermFloor), [.. distances.Select(x => Cell(x, p))]);
     }
 }

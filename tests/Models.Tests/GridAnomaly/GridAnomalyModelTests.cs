@@ -307,6 +307,22 @@ public sealed class GridAnomalyModelTests : IDisposable
         Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding + 1, s_grid, s_cpu, NullLogger.Instance));
     }
 
+    [Theory]
+    [InlineData(new float[] { 0, 0, 0, 0 }, new float[] { 1, 1, 1, 1 }, -0.5f, 2.0f)] // each term at its normal mean adds 0.5
+    [InlineData(new float[] { 3, 0, 0, 0 }, new float[] { 1, 1, 1, 1 }, -0.5f, 5.0f)]
+    [InlineData(new float[] { 3, -5, 0, 0 }, new float[] { 1, 1, 1, 1 }, -0.5f, 4.5f)] // far below normal: stops at the floor
+    [InlineData(new float[] { 3, 0, 0, 0 }, new float[] { 1, 0, 1, 1 }, -0.5f, 4.5f)] // a term of weight 0 is left out
+    [InlineData(new float[] { 3, -5, 0, 0 }, new float[] { 1, 1, 1, 1 }, 0f, 3.0f)]   // floor 0: only the positive parts
+    public void Raw_StandardisedTerms_CountFromTheFloor(float[] z, float[] weights, float floor, float expected)
+    {
+        // ln(term + ε) = z with mean 0 and std 1 makes each term's standardised value exactly z.
+        var terms = z.Select(x => MathF.Exp(x) - GridAnomalyOptions.Epsilon).ToArray();
+
+        var raw = GridAnomalyScorer.Raw(terms, logMean: [0, 0, 0, 0], logStd: [1, 1, 1, 1], weights, floor);
+
+        Assert.Equal(expected, raw, 4);
+    }
+
     [Fact]
     public void Region_MapsCellsBackToFramePixels()
     {
