@@ -34,8 +34,16 @@ public sealed class EventDelivery : BackgroundService, IAsyncDisposable
     }
 
     /// <summary>Per target: delivered and refused by this instance, pending in the whole outbox (earlier runs included).</summary>
-    public IReadOnlyList<DeliveryCounts> Counts() =>
-        [.. _outbox.Targets.Select(t => new DeliveryCounts(t, _progress[t].Delivered, _progress[t].Failed, _outbox.Count(t).Pending))];
+    /// <remarks>Read under the target's lock, so a message that has just left the outbox is already counted: once
+    /// <see cref="WaitForDeliveryAsync"/> has seen nothing pending, delivered + failed + pending adds up.</remarks>
+    public IReadOnlyList<DeliveryCounts> Counts() => [.. _outbox.Targets.Select(t =>
+    {
+        var progress = _progress[t];
+        lock (progress)
+        {
+            return new DeliveryCounts(t, progress.Delivered, progress.Failed, _outbox.Count(t).Pending);
+        }
+    })];
 
     /// <summary>
     /// Waits until no target has a pending message; false when <paramref name="timeout"/> passes first or
@@ -149,14 +157,20 @@ public sealed class EventDelivery : BackgroundService, IAsyncDisposable
             backoff.Reset();
             if (outcome.Result == SendResult.Delivered)
             {
-                _outbox.MarkDelivered(message);
-                progress.Delivered++;
+                lock (progress)
+                {
+                    _outbox.MarkDelivered(message);
+                    progress.Delivered++;
+                }
                 _logger.LogDebug("Delivered event {Id} to {Target}", message.EventId, target.Target);
             }
             else
             {
-                _outbox.MarkFailed(message, outcome.Reason);
-                progress.Failed++;
+                lock (progress)
+                {
+                    _outbox.MarkFailed(message, outcome.Reason);
+                    progress.Failed++;
+                }
                 _logger.LogWarning("{Target} refused event {Id} ({Reason}): marked failed, not retried", target.Target, message.EventId, outcome.Reason);
             }
             return;
@@ -183,7 +197,10 @@ public sealed class EventDelivery : BackgroundService, IAsyncDisposable
         }
     }
 
-    /// <summary>One target's numbers and failure state; touched only by that target's loop, read by <see cref="Counts"/>.</summary>
+    /// <summary>
+    /// One target's numbers and failure state; touched only by that target's loop, read by <see cref="Counts"/>. Its
+    /// lock makes taking a message out of the outbox and counting it one step for <see cref="Counts"/>.
+    /// </summary>
     private sealed class TargetProgress
     {
         public long Delivered { get; set; }
