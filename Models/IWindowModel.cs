@@ -35,6 +35,17 @@ public interface IWindowModel
     /// </summary>
     async ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, CancellationToken ct) =>
         new(await RunAsync(windows, count, ct).ConfigureAwait(false), []);
+
+    /// <summary>
+    /// <see cref="RunWithCellsAsync(float[], int, CancellationToken)"/> with, per window, how many of the model's
+    /// learned frame intervals (<see cref="FrameIntervalMs"/>) lie between its last two frames (1 = consecutive; null =
+    /// all 1). Models that read no gaps ignore them.
+    /// </summary>
+    ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, float[]? gaps, CancellationToken ct) =>
+        RunWithCellsAsync(windows, count, ct);
+
+    /// <summary>Median time between the frames the model learned from, in ms, for models that read gaps; null otherwise.</summary>
+    double? FrameIntervalMs => null;
 }
 
 /// <summary>Outputs [N] (or [N, classes]) and cell maps [N, H·W] (row-major; empty without a cell map) of a batch of windows.</summary>

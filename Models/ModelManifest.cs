@@ -170,4 +170,10 @@ public sealed record GridAnomalyDescription(string[] Terms, int ProjectedChannel
 {
     /// <summary>Output name of the cell score map [N, Height, Width] (the frame score is the first output).</summary>
     public string MapOutputName { get; init; } = "cells";
+
+    /// <summary>
+    /// Median time between the frames it learned from, ms: a gap of 1 on the graph's "gaps" input. Null when unknown
+    /// (footage recorded without timestamps); then every window is read as consecutive frames.
+    /// </summary>
+    public double? FrameIntervalMs { get; init; }
 }

@@ -10,7 +10,7 @@ namespace Edge.Pipeline;
 public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
 {
     private readonly IWindowModel _model;
-    private readonly RequestBatcher<float[], (float[] Output, float[] Cells)> _batcher;
+    private readonly RequestBatcher<(float[] Window, float Gap), (float[] Output, float[] Cells)> _batcher;
     private readonly int _maxWindows;
 
     /// <param name="model">The model, owned from here on (disposed with this).</param>
@@ -18,7 +18,7 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
     {
         _model = model;
         _maxWindows = maxWindows;
-        _batcher = new RequestBatcher<float[], (float[], float[])>(maxWindows, TimeSpan.FromMilliseconds(windowMs), Run);
+        _batcher = new RequestBatcher<(float[], float), (float[], float[])>(maxWindows, TimeSpan.FromMilliseconds(windowMs), Run);
     }
 
     public ModelManifest Manifest => _model.Manifest;
@@ -33,6 +33,8 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
 
     public GridDescription? CellGrid => _model.CellGrid;
 
+    public double? FrameIntervalMs => _model.FrameIntervalMs;
+
     /// <summary>Model calls so far.</summary>
     public long Calls => _batcher.Calls;
 
@@ -45,13 +47,16 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
     public async ValueTask<float[]> RunAsync(float[] windows, int count, CancellationToken ct) =>
         (await RunWithCellsAsync(windows, count, ct).ConfigureAwait(false)).Scores;
 
-    public async ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, CancellationToken ct)
+    public ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, CancellationToken ct) =>
+        RunWithCellsAsync(windows, count, null, ct);
+
+    public async ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, float[]? gaps, CancellationToken ct)
     {
         var size = InputFrames * FeatureSize;
-        var items = new float[count][];
+        var items = new (float[], float)[count];
         for (var i = 0; i < count; i++)
         {
-            items[i] = windows.AsSpan(i * size, size).ToArray();
+            items[i] = (windows.AsSpan(i * size, size).ToArray(), gaps?[i] ?? 1f);
         }
         // A request larger than a call (many tracks due at one frame) goes in parts, each batched with other streams'.
         var rows = new List<(float[] Output, float[] Cells)>(count);
@@ -62,15 +67,16 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
         return new WindowScores([.. rows.SelectMany(r => r.Output)], [.. rows.SelectMany(r => r.Cells)]);
     }
 
-    private (float[], float[])[] Run(IReadOnlyList<float[]> windows)
+    private (float[], float[])[] Run(IReadOnlyList<(float[] Window, float Gap)> windows)
     {
         var size = InputFrames * FeatureSize;
         var packed = new float[windows.Count * size];
         for (var i = 0; i < windows.Count; i++)
         {
-            windows[i].CopyTo(packed, i * size);
+            windows[i].Window.CopyTo(packed, i * size);
         }
-        var result = _model.RunWithCellsAsync(packed, windows.Count, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        var gaps = windows.Select(w => w.Gap).ToArray();
+        var result = _model.RunWithCellsAsync(packed, windows.Count, gaps, CancellationToken.None).AsTask().GetAwaiter().GetResult();
         var width = result.Scores.Length / windows.Count;
         var cells = result.Cells.Length / windows.Count;
         return [.. Enumerable.Range(0, windows.Count).Select(i =>

@@ -76,6 +76,10 @@ public sealed class TemporalAnalyzer
         Interlocked.Exchange(ref _pendingAnomaly, model);
     }
 
+    /// <summary>Bounds of a frame gap in learned intervals: beyond them a clock jump, not a rate.</summary>
+    private const float MinGap = 0.25f;
+    private const float MaxGap = 20f;
+
     /// <summary>Frames the ring holds per stream (never more).</summary>
     public int RingSize => _ringSize;
 
@@ -138,11 +142,17 @@ public sealed class TemporalAnalyzer
         {
             throw new InvalidOperationException("the anomaly model reads grids, but the frame's grid was not kept");
         }
+        // The time since the frame before, in the anomaly model's learned frame intervals: frames dropped under load, or
+        // a stride, are more change between the two frames, not faster motion.
+        var gap = state.LastTimestampMs is { } last && result.TimestampMs > last && _anomaly?.FrameIntervalMs is > 0
+            ? (float)Math.Clamp((result.TimestampMs - last) / _anomaly.FrameIntervalMs.Value, MinGap, MaxGap)
+            : 1f;
+        state.LastTimestampMs = result.TimestampMs;
         state.Push(result.Embedding, result.Grid);
         if (_anomaly is not null && state.Count >= _anomaly.InputFrames && state.Seen % (_anomaly.Manifest.WindowStride ?? 1) == 0)
         {
             var window = _anomaly.ReadsGrid ? state.NewestWithGrids(_anomaly.InputFrames) : state.Newest(_anomaly.InputFrames);
-            var output = await _anomaly.RunWithCellsAsync(window, 1, ct).ConfigureAwait(false);
+            var output = await _anomaly.RunWithCellsAsync(window, 1, [gap], ct).ConfigureAwait(false);
             state.AnomalyScore = (float)_anomaly.Manifest.Anomaly!.Relative(output.Scores[0]);
             state.AnomalyCells = output.Cells.Length > 0 ? output.Cells : null;
             Runs++;
@@ -179,6 +189,8 @@ public sealed class TemporalAnalyzer
         public float? AnomalyScore { get; set; }
 
         public float[]? AnomalyCells { get; set; }
+
+        public double? LastTimestampMs { get; set; }
 
         public void Push(float[] embedding, float[]? grid)
         {

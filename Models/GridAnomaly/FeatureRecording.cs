@@ -17,6 +17,12 @@ public sealed record FeatureRecording(int EmbeddingSize, GridDescription Grid, s
 
     private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
 
+    /// <summary>
+    /// Median time between consecutive frames of a segment, in milliseconds; null when the recorder was not given
+    /// timestamps (the rate the learned model's motion is measured at).
+    /// </summary>
+    public double? FrameIntervalMs { get; init; }
+
     /// <summary>The folder the recording is in (not stored in its manifest).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string Folder { get; private init; } = "";
@@ -86,6 +92,8 @@ public sealed class FeatureRecorder : IDisposable
     private readonly List<string> _segments = [];
     private NpyFile.Writer? _embeddings;
     private NpyFile.Writer? _grids;
+    private readonly List<double> _intervalsMs = [];
+    private double? _lastTimestampMs;
 
     public FeatureRecorder(string folder, int embeddingSize, GridDescription grid)
     {
@@ -100,9 +108,17 @@ public sealed class FeatureRecorder : IDisposable
 
     public long Bytes => Frames * FeatureRecording.BytesPerFrame(_embeddingSize, _grid);
 
-    /// <summary>Adds the next frame of the current segment (a new segment starts after <see cref="EndSegment"/>).</summary>
-    public void Add(ReadOnlySpan<float> embedding, ReadOnlySpan<float> grid)
+    /// <summary>
+    /// Adds the next frame of the current segment (a new segment starts after <see cref="EndSegment"/>), with its
+    /// timestamp when known: the recording's <see cref="FeatureRecording.FrameIntervalMs"/> is their median step.
+    /// </summary>
+    public void Add(ReadOnlySpan<float> embedding, ReadOnlySpan<float> grid, double? timestampMs = null)
     {
+        if (_embeddings is not null && _lastTimestampMs is { } last && timestampMs is { } now && now > last && _intervalsMs.Count < MaxIntervals)
+        {
+            _intervalsMs.Add(now - last);
+        }
+        _lastTimestampMs = timestampMs;
         if (_embeddings is null)
         {
             var segment = $"seg-{_segments.Count + 1:0000}";
@@ -117,6 +133,9 @@ public sealed class FeatureRecorder : IDisposable
         Frames++;
     }
 
+    /// <summary>Frame steps kept to take the median of (the first ones: a recording's rate does not drift).</summary>
+    private const int MaxIntervals = 100_000;
+
     /// <summary>Ends the current segment: the next frame does not follow this one (a cut, a reconnect, another video).</summary>
     public void EndSegment()
     {
@@ -130,7 +149,8 @@ public sealed class FeatureRecorder : IDisposable
     public FeatureRecording Finish()
     {
         EndSegment();
-        new FeatureRecording(_embeddingSize, _grid, [.. _segments], Frames).Save(_folder);
+        double? interval = _intervalsMs.Count == 0 ? null : _intervalsMs.Order().ElementAt(_intervalsMs.Count / 2);
+        new FeatureRecording(_embeddingSize, _grid, [.. _segments], Frames) { FrameIntervalMs = interval }.Save(_folder);
         return FeatureRecording.Open(_folder);
     }
 

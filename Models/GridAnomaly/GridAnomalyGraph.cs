@@ -14,6 +14,7 @@ public static class GridAnomalyGraph
     public const string InputName = "features";
     public const string ScoreName = "score";
     public const string CellsName = "cells";
+    public const string GapsName = "gaps";
     public const int InputFrames = 2;
 
     public static OnnxGraphBuilder Build(GridAnomalyParameters p, string name)
@@ -23,6 +24,7 @@ public static class GridAnomalyGraph
         var b = new OnnxGraphBuilder(name,
             $"Edge anomaly model: frame, patch (with residual), still and motion terms over {p.Grid.Height}x{p.Grid.Width}x{c} grids and {e}-d embeddings");
         var input = b.Input(InputName, null, InputFrames, e + g);
+        var gaps = b.Input(GapsName, new long?[] { null }); // [N]: learned frame intervals between the two frames, 1 = consecutive
         var axis1 = OnnxGraphBuilder.Int("axis", 1);
 
         // Frame term: the newer frame's unit embedding against the frame memory.
@@ -64,8 +66,10 @@ public static class GridAnomalyGraph
         var low = b.Node("Gather", [lowest, b.Int64Scalar("low_at", lowRank - 1)], axis1);
         var high = b.Node("Gather", [highest, b.Int64Scalar("high_at", highCount - 1)], axis1);
         var epsilon = b.Initializer("epsilon", [GridAnomalyOptions.Epsilon]);
-        var still = b.Node("Abs", [b.Node("Log", [b.Node("Div", [b.Node("Add", [low, epsilon]), b.Initializer("low_median", [p.LowChangeMedian])])])]);
-        var motion = b.Node("Abs", [b.Node("Log", [b.Node("Div", [b.Node("Add", [high, epsilon]), b.Initializer("high_median", [p.HighChangeMedian])])])]);
+        var lowMedian = b.Node("Mul", [b.Initializer("low_median", [p.LowChangeMedian]), b.Node("Pow", [gaps, b.Initializer("low_exponent", [p.LowChangeExponent])])]);
+        var highMedian = b.Node("Mul", [b.Initializer("high_median", [p.HighChangeMedian]), b.Node("Pow", [gaps, b.Initializer("high_exponent", [p.HighChangeExponent])])]);
+        var still = b.Node("Abs", [b.Node("Log", [b.Node("Div", [b.Node("Add", [low, epsilon]), lowMedian])])]);
+        var motion = b.Node("Abs", [b.Node("Log", [b.Node("Div", [b.Node("Add", [high, epsilon]), highMedian])])]);
 
         // Raw score: the weighted parts of the standardised log terms above the floor (a term of weight 0 is left out).
         var floor = b.Initializer("term_floor", [o.TermFloor]);
@@ -152,7 +156,10 @@ public static class GridAnomalyGraph
         Grid = p.Grid,
         Anomaly = p.Calibration,
         GridAnomaly = new GridAnomalyDescription([.. GridAnomalyParameters.TermNames.Where((_, k) => p.TermWeights[k] > 0)],
-            p.Options.ProjectedChannels, p.PatchCount, p.FrameCount, p.Options.TopK, p.FramesLearned),
+            p.Options.ProjectedChannels, p.PatchCount, p.FrameCount, p.Options.TopK, p.FramesLearned)
+        {
+            FrameIntervalMs = p.FrameIntervalMs > 0 ? p.FrameIntervalMs : null,
+        },
         Source = source,
     };
 }

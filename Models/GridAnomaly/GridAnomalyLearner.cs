@@ -123,19 +123,28 @@ public static class GridAnomalyLearner
         var patchAt = new List<long>();
         var lows = new List<float>();
         var highs = new List<float>();
+        var lowsAtTwo = new List<float>();
+        var highsAtTwo = new List<float>();
         var heldOutFrames = new List<HeldOutFrame>();
         float[]? previous = null;
+        float[]? beforePrevious = null;
         var heldOutIndex = 0;
         foreach (var (isHeldOut, embedding, gridValues, first, block, at) in FramesWithStarts(recording, o))
         {
             ct.ThrowIfCancellationRequested();
             if (first)
             {
-                previous = null;
+                (previous, beforePrevious) = (null, null);
             }
             var projected = GridAnomalyScorer.Project(gridValues, mean, projection, cells, channels, d);
             var changes = previous is null ? null : GridAnomalyScorer.Changes(previous, projected, cells, d);
-            previous = projected;
+            var changesAtTwo = beforePrevious is null || isHeldOut ? null : GridAnomalyScorer.Changes(beforePrevious, projected, cells, d);
+            (beforePrevious, previous) = (previous, projected);
+            if (changesAtTwo is not null)
+            {
+                lowsAtTwo.Add(GridAnomalyScorer.Quantile(changesAtTwo, o.LowQuantile));
+                highsAtTwo.Add(GridAnomalyScorer.Quantile(changesAtTwo, o.HighQuantile));
+            }
             var residuals = GridAnomalyScorer.Residuals(gridValues, mean, projected, variances, residualScale, cells, channels);
             var described = GridAnomalyScorer.Augment(projected, residuals, o.ResidualWeight, cells, d);
             if (!isHeldOut)
@@ -167,6 +176,10 @@ public static class GridAnomalyLearner
         var patchMemory = KCentre(patchSample, o.PatchMemory, w);
         var lowMedian = Math.Max(Median(lows), GridAnomalyOptions.Epsilon);
         var highMedian = Math.Max(Median(highs), GridAnomalyOptions.Epsilon);
+        // How the change quantiles grow with the frames between the two compared: a power law, fitted from one frame
+        // apart to two (on vtest, two to three frames apart follows the same exponent within 0.01).
+        var lowExponent = GapExponent(lowsAtTwo, lowMedian);
+        var highExponent = GapExponent(highsAtTwo, highMedian);
         if (Median(highs) < GridAnomalyOptions.Epsilon)
         {
             throw new TrainingDataException("normal footage too uniform: nothing moves in it (a frozen or still picture cannot calibrate the motion terms)");
@@ -215,6 +228,9 @@ public static class GridAnomalyLearner
             FrameMemory = frameMemory,
             LowChangeMedian = lowMedian,
             HighChangeMedian = highMedian,
+            LowChangeExponent = lowExponent,
+            HighChangeExponent = highExponent,
+            FrameIntervalMs = recording.FrameIntervalMs is { } interval ? (float)interval : 0,
             TermLogMean = logMean,
             TermLogStd = logStd,
             TermWeights = weights,
@@ -260,6 +276,10 @@ public static class GridAnomalyLearner
         }
         return above / (double)checkedFrames;
     }
+
+    /// <summary>ln(median two frames apart / median one frame apart) / ln 2, within [0, 1.5]; 0 with too few frames.</summary>
+    private static float GapExponent(List<float> atTwo, float atOne) =>
+        atTwo.Count < 10 ? 0 : (float)Math.Clamp(Math.Log(Math.Max(Median(atTwo), GridAnomalyOptions.Epsilon) / atOne) / Math.Log(2), 0, 1.5);
 
     /// <summary>Mean and standard deviation (at least 0.05) of each term's log over <paramref name="terms"/>.</summary>
     private static (float[] Mean, float[] Std) TermStandardisation(float[][] terms)

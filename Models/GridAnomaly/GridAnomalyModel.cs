@@ -14,11 +14,15 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
     private readonly ModelSession _model;
     private readonly RunOptions _runOptions = new();
     private readonly string[] _outputs;
+    private readonly string? _gapsInput;
 
     private GridAnomalyModel(ModelSession model, ModelManifest manifest)
     {
         _model = model;
         Manifest = manifest;
+        // Models learned before the gaps input have one input and read every window as consecutive frames.
+        _gapsInput = model.Session.InputMetadata.ContainsKey(GridAnomalyGraph.GapsName) ? GridAnomalyGraph.GapsName : null;
+        FrameIntervalMs = _gapsInput is null ? null : manifest.GridAnomaly?.FrameIntervalMs;
         Grid = manifest.Grid!;
         FeatureSize = manifest.FeatureSize!.Value;
         _outputs = [manifest.OutputNames[0], manifest.OutputNames[1]];
@@ -37,6 +41,8 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
     public int InputFrames => GridAnomalyGraph.InputFrames;
 
     public int FeatureSize { get; }
+
+    public double? FrameIntervalMs { get; }
 
     /// <summary>
     /// Opens a grid anomaly model and checks it against its manifest and against the frame model it will read from
@@ -80,12 +86,25 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
         return new GridAnomalyModel(model, manifest);
     }
 
-    /// <summary>Runs <paramref name="count"/> windows packed as [count, InputFrames, FeatureSize].</summary>
-    public WindowScores Run(float[] windows, int count)
+    /// <summary>
+    /// Runs <paramref name="count"/> windows packed as [count, InputFrames, FeatureSize]; <paramref name="gaps"/> [count]
+    /// are the learned frame intervals between each window's two frames (null = consecutive frames).
+    /// </summary>
+    public WindowScores Run(float[] windows, int count, float[]? gaps = null)
     {
         using var input = OrtValue.CreateTensorValueFromMemory(windows, [count, InputFrames, FeatureSize]);
-        using var outputs = _model.Session.Run(_runOptions, [Manifest.InputName], [input], _outputs);
-        return new WindowScores(outputs[0].GetTensorDataAsSpan<float>().ToArray(), outputs[1].GetTensorDataAsSpan<float>().ToArray());
+        if (_gapsInput is null)
+        {
+            using var outputs = _model.Session.Run(_runOptions, [Manifest.InputName], [input], _outputs);
+            return new WindowScores(outputs[0].GetTensorDataAsSpan<float>().ToArray(), outputs[1].GetTensorDataAsSpan<float>().ToArray());
+        }
+        if (gaps is not null && gaps.Length != count)
+        {
+            throw new ArgumentException($"{gaps.Length} gaps for {count} windows", nameof(gaps));
+        }
+        using var gapValues = OrtValue.CreateTensorValueFromMemory(gaps ?? Enumerable.Repeat(1f, count).ToArray(), [count]);
+        using var results = _model.Session.Run(_runOptions, [Manifest.InputName, _gapsInput], [input, gapValues], _outputs);
+        return new WindowScores(results[0].GetTensorDataAsSpan<float>().ToArray(), results[1].GetTensorDataAsSpan<float>().ToArray());
     }
 
     public ValueTask<float[]> RunAsync(float[] windows, int count, CancellationToken ct)
@@ -98,6 +117,12 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
     {
         ct.ThrowIfCancellationRequested();
         return ValueTask.FromResult(Run(windows, count));
+    }
+
+    public ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, float[]? gaps, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Run(windows, count, gaps));
     }
 
     public void Dispose()

@@ -125,6 +125,18 @@ public sealed record GridAnomalyParameters
 
     public required float HighChangeMedian { get; init; }
 
+    /// <summary>
+    /// How the low and high change quantiles grow with the frames between the two compared (median · gap^exponent,
+    /// gap 1 = consecutive frames of the learned footage): frames a stream drops, or a stride, are more change and not
+    /// faster motion. 0 = not measured (a model that always scores consecutive frames).
+    /// </summary>
+    public float LowChangeExponent { get; init; }
+
+    public float HighChangeExponent { get; init; }
+
+    /// <summary>Median time between the learned footage's frames in ms, what a gap of 1 is; 0 = unknown.</summary>
+    public float FrameIntervalMs { get; init; }
+
     /// <summary>Mean and standard deviation of ln(term + ε) on held-out frames, in <see cref="TermNames"/> order.</summary>
     public required float[] TermLogMean { get; init; }
 

@@ -166,8 +166,11 @@ public static class GridAnomalyScorer
         (MathF.Abs(MathF.Log((Quantile(changes, options.LowQuantile) + GridAnomalyOptions.Epsilon) / lowMedian)),
          MathF.Abs(MathF.Log((Quantile(changes, options.HighQuantile) + GridAnomalyOptions.Epsilon) / highMedian)));
 
-    /// <summary>The terms (<see cref="GridAnomalyParameters.TermNames"/> order) and the cell distances of a frame.</summary>
-    public static (float[] Terms, float[] CellDistances) Terms(GridAnomalyParameters p, ReadOnlySpan<float> previous, ReadOnlySpan<float> current)
+    /// <summary>
+    /// The terms (<see cref="GridAnomalyParameters.TermNames"/> order) and the cell distances of a frame;
+    /// <paramref name="gap"/> is how many learned frame intervals lie between the two frames (1 = consecutive).
+    /// </summary>
+    public static (float[] Terms, float[] CellDistances) Terms(GridAnomalyParameters p, ReadOnlySpan<float> previous, ReadOnlySpan<float> current, float gap = 1)
     {
         var (e, d, cells, c) = (p.EmbeddingSize, p.Options.ProjectedChannels, p.Cells, p.Grid.Channels);
         var now = Project(current[e..], p.ChannelMean, p.Projection, cells, c, d);
@@ -175,7 +178,8 @@ public static class GridAnomalyScorer
         var frame = NearestDistances(Unit(current[..e]), 1, p.FrameMemory, e)[0];
         var residuals = Residuals(current[e..], p.ChannelMean, now, p.PrincipalVariances, p.ResidualScale, cells, c);
         var distances = NearestDistances(Augment(now, residuals, p.Options.ResidualWeight, cells, d), cells, p.PatchMemory, p.Options.CellWidth);
-        var (still, motion) = MotionTerms(Changes(before, now, cells, d), p.Options, p.LowChangeMedian, p.HighChangeMedian);
+        var (still, motion) = MotionTerms(Changes(before, now, cells, d), p.Options,
+            p.LowChangeMedian * MathF.Pow(gap, p.LowChangeExponent), p.HighChangeMedian * MathF.Pow(gap, p.HighChangeExponent));
         return ([frame, TopMean(distances, p.Options.TopK), still, motion], distances);
     }
 
@@ -198,9 +202,9 @@ public static class GridAnomalyScorer
     /// Scores the newest of two consecutive frames' features (<paramref name="previous"/>, <paramref name="current"/>):
     /// the raw frame score and the cell map [H·W].
     /// </summary>
-    public static (float Raw, float[] Cells) Score(GridAnomalyParameters p, ReadOnlySpan<float> previous, ReadOnlySpan<float> current)
+    public static (float Raw, float[] Cells) Score(GridAnomalyParameters p, ReadOnlySpan<float> previous, ReadOnlySpan<float> current, float gap = 1)
     {
-        var (terms, distances) = Terms(p, previous, current);
+        var (terms, distances) = Terms(p, previous, current, gap);
         return (Raw(terms, p.TermLogMean, p.TermLogStd, p.TermWeights, p.Options.TermFloor), [.. distances.Select(x => Cell(x, p))]);
     }
 }

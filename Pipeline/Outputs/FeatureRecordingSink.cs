@@ -42,7 +42,7 @@ public sealed class FeatureRecordingSink(FeatureRecorder recorder, long maxBytes
             recorder.EndSegment();
         }
         _lastIndex = result.Index;
-        recorder.Add(result.Embedding, result.Grid);
+        recorder.Add(result.Embedding, result.Grid, result.TimestampMs);
         return ValueTask.CompletedTask;
     }
 

@@ -67,6 +67,21 @@ public sealed class LearnCommandTests : IDisposable
             Assert.True(atSquare > 30 && atCorner < 15, $"heatmap difference at the square {atSquare:F1}, in a corner {atCorner:F1}");
         }
 
+        // Every second frame (a stride, or a stream dropping frames): the motion terms are read against the learned
+        // change at that gap, so normal frames score as they do at stride 1. The same model with the gap input left
+        // interval out of its manifest (footage recorded without timestamps) reads each pair as neighbours: faster
+        // motion, higher.
+        var halfRate = await StrideTwoScores("models/street.onnx", "out-stride2");
+        var json = File.ReadAllText(Path.Combine(_work, "models", "street.json"));
+        Assert.Contains("\"frameIntervalMs\": 100", json, StringComparison.Ordinal);
+        File.Copy(Path.Combine(_work, "models", "street.onnx"), Path.Combine(_work, "models", "gapless.onnx"));
+        File.WriteAllText(Path.Combine(_work, "models", "gapless.json"), json.Replace("\"frameIntervalMs\": 100", "\"frameIntervalMs\": null", StringComparison.Ordinal));
+        var readAsNeighbours = await StrideTwoScores("models/gapless.onnx", "out-gapless");
+        var normalAtOne = before.Average();
+        Assert.True(halfRate.Normal.Average() < normalAtOne + 0.3 && readAsNeighbours.Normal.Average() > halfRate.Normal.Average() + 0.3,
+            $"normal frames' mean score: stride 1 {normalAtOne:F2}, stride 2 {halfRate.Normal.Average():F2}, stride 2 read as neighbours {readAsNeighbours.Normal.Average():F2}");
+        Assert.True(halfRate.Painted.Min() > halfRate.Normal.Max(), $"stride 2: painted min {halfRate.Painted.Min():F2}, normal max {halfRate.Normal.Max():F2}");
+
         File.WriteAllText(Path.Combine(_work, "test.gt.json"),
             """{ "video": "test.avi", "frames": 70, "fps": 10, "anomalies": [ { "kind": "foreign-object", "startFrame": 30, "endFrame": 44 } ] }""");
         var evaluated = await EdgeProcess.RunAsync(_work, ["eval", "anomaly", test, "--anomaly-model", "models/street.onnx", "--normal", normal, "--out", "eval", .. EdgeProcess.ModelArgs]);
@@ -103,6 +118,17 @@ public sealed class LearnCommandTests : IDisposable
         Assert.True(timed.GetProperty("Events").GetInt64() >= 1, timed.ToString());
         Assert.InRange(timed.GetProperty("SinksP50Ms").GetDouble(), 0.0001, timed.GetProperty("SinksP99Ms").GetDouble());
         Assert.Equal(timed.GetProperty("SinksP50Ms").GetDouble() / timed.GetProperty("CnnMsPerFrame").GetDouble(), timed.GetProperty("SinksShare").GetDouble(), 1e-9);
+    }
+
+    /// <summary>Scores of the test clip's normal (frames 4–28) and painted (30–44) frames processed at stride 2.</summary>
+    private async Task<(double[] Normal, double[] Painted)> StrideTwoScores(string model, string output)
+    {
+        var run = await EdgeProcess.RunAsync(_work, ["process", Path.Combine(_work, "test.avi"), "--stride", "2", "--out", output, "--anomaly-model", model, "--no-objects", .. EdgeProcess.ModelArgs]);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var scored = File.ReadLines(Path.Combine(_work, output, "frames.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(f => f.GetProperty("analysis").GetProperty("anomalyScore").ValueKind == JsonValueKind.Number)
+            .Select(f => (Index: f.GetProperty("index").GetInt64(), Score: f.GetProperty("analysis").GetProperty("anomalyScore").GetDouble())).ToList();
+        return ([.. scored.Where(f => f.Index is >= 4 and < 30).Select(f => f.Score)], [.. scored.Where(f => f.Index is >= 30 and <= 44).Select(f => f.Score)]);
     }
 
     [Fact]

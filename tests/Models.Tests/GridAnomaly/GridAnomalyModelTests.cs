@@ -27,7 +27,7 @@ public sealed class GridAnomalyModelTests : IDisposable
     /// Normal footage: every cell drifts slowly around its own pattern with noise, and one bright blob (a person)
     /// walks across the grid, one cell every second frame; the embedding follows the picture.
     /// </summary>
-    private static List<(float[] Embedding, float[] Grid)> Normal(int frames, int seed, int start = 0)
+    private static List<(float[] Embedding, float[] Grid)> Normal(int frames, int seed, int start = 0, double drift = 0.05, double noise = 0.3)
     {
         var random = new Random(seed);
         var list = new List<(float[], float[])>();
@@ -39,7 +39,7 @@ public sealed class GridAnomalyModelTests : IDisposable
             {
                 for (var k = 0; k < s_grid.Channels; k++)
                 {
-                    grid[c * s_grid.Channels + k] = (float)(Math.Sin(c + k + t * 0.05) + 0.3 * random.NextDouble() + (c == walker && k < 4 ? 2 : 0));
+                    grid[c * s_grid.Channels + k] = (float)(Math.Sin(c + k + t * drift) + noise * random.NextDouble() + (c == walker && k < 4 ? 2 : 0));
                 }
             }
             list.Add((EmbeddingOf(grid, random), grid));
@@ -50,12 +50,13 @@ public sealed class GridAnomalyModelTests : IDisposable
     private static float[] EmbeddingOf(float[] grid, Random random) =>
         [.. Enumerable.Range(0, Embedding).Select(j => 1 + grid.Where((_, i) => i % Embedding == j).Average() + (float)(0.02 * random.NextDouble()))];
 
-    private FeatureRecording Record(IEnumerable<(float[] Embedding, float[] Grid)> frames, string name = "rec")
+    private FeatureRecording Record(IEnumerable<(float[] Embedding, float[] Grid)> frames, string name = "rec", double? intervalMs = null)
     {
         using var recorder = new FeatureRecorder(Path.Combine(_folder, name), Embedding, s_grid);
+        var t = 0;
         foreach (var (embedding, grid) in frames)
         {
-            recorder.Add(embedding, grid);
+            recorder.Add(embedding, grid, intervalMs * t++);
         }
         return recorder.Finish();
     }
@@ -291,11 +292,14 @@ public sealed class GridAnomalyModelTests : IDisposable
         test[20] = (test[20].Embedding, test[20].Grid.Select((v, i) => i / s_grid.Channels == 7 ? v + 4f : v).ToArray());
         test[24] = test[23];
         var windows = Enumerable.Range(16, 10).Select(t => Features(test[t - 1]).Concat(Features(test[t])).ToArray()).ToList();
-        var result = model.Run([.. windows.SelectMany(w => w)], windows.Count);
+        // Gaps of 1, 2 and 3 learned frame intervals: the motion terms' normal medians grow with them.
+        var gaps = Enumerable.Range(0, windows.Count).Select(i => 1f + i % 3).ToArray();
+        Assert.True(p.HighChangeExponent > 0.05f, $"high change exponent {p.HighChangeExponent}");
+        var result = model.Run([.. windows.SelectMany(w => w)], windows.Count, gaps);
         for (var i = 0; i < windows.Count; i++)
         {
             var t = 16 + i;
-            var (raw, cells) = GridAnomalyScorer.Score(p, Features(test[t - 1]), Features(test[t]));
+            var (raw, cells) = GridAnomalyScorer.Score(p, Features(test[t - 1]), Features(test[t]), gaps[i]);
             Assert.True(Math.Abs(raw - result.Scores[i]) <= 1e-3 * Math.Max(1, Math.Abs(raw)), $"frame {t}: reference {raw}, onnx {result.Scores[i]}");
             for (var c = 0; c < cells.Length; c++)
             {
@@ -305,6 +309,37 @@ public sealed class GridAnomalyModelTests : IDisposable
         Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding, null, s_cpu, NullLogger.Instance));
         Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding, s_grid with { Channels = 16 }, s_cpu, NullLogger.Instance));
         Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding + 1, s_grid, s_cpu, NullLogger.Instance));
+    }
+
+    [Fact]
+    public void Learn_FootageWithTimestamps_KnowsItsFrameIntervalAndHowChangeGrowsWithTheGap()
+    {
+        // Footage whose cells change mostly by their drift, so that frames two apart differ more than neighbours.
+        var p = GridAnomalyLearner.Learn(Record(Normal(400, 21, drift: 0.2, noise: 0.02), "timed", intervalMs: 100), s_options).Parameters;
+        var test = Normal(200, 22, start: 400, drift: 0.2, noise: 0.02);
+        float MedianHigh(int step)
+        {
+            var highs = Enumerable.Range(step, test.Count - step).Select(t =>
+            {
+                var before = GridAnomalyScorer.Project(test[t - step].Grid, p.ChannelMean, p.Projection, p.Cells, s_grid.Channels, s_options.ProjectedChannels);
+                var now = GridAnomalyScorer.Project(test[t].Grid, p.ChannelMean, p.Projection, p.Cells, s_grid.Channels, s_options.ProjectedChannels);
+                return GridAnomalyScorer.Quantile(GridAnomalyScorer.Changes(before, now, p.Cells, s_options.ProjectedChannels), s_options.HighQuantile);
+            }).Order().ToArray();
+            return highs[highs.Length / 2];
+        }
+
+        Assert.Equal(100f, p.FrameIntervalMs);
+        Assert.InRange(p.HighChangeExponent, 0.1f, 1.5f);
+        // The law fitted from one frame apart to two predicts later footage's change two apart, and roughly three
+        // apart (a drifting sine's change grows less than a power law beyond; on vtest the fit from two and from three
+        // agree within 0.01).
+        foreach (var (step, tolerance) in new[] { (2, 0.15), (3, 0.3) })
+        {
+            var predicted = MedianHigh(1) * MathF.Pow(step, p.HighChangeExponent);
+            Assert.True(Math.Abs(predicted / MedianHigh(step) - 1) < tolerance, $"{step} apart: predicted {predicted}, measured {MedianHigh(step)}");
+        }
+        // Without timestamps the recording has no interval, and a served model reads every pair as consecutive frames.
+        Assert.Null(Record(Normal(10, 23), "untimed").FrameIntervalMs);
     }
 
     [Theory]
