@@ -59,7 +59,8 @@ public sealed class RunSignalTests : IDisposable
             }
             Assert.False(process.HasExited, $"edge ended by a SIGHUP during start-up (exit {(process.HasExited ? process.ExitCode : 0)}):\n{Log()}");
             Assert.True(sent > 0, "no SIGHUP was sent during start-up");
-            await WaitUntil(() => Log().Contains("0 added, 0 restarted, 0 removed, 1 unchanged", StringComparison.Ordinal), "the reload after start-up", log: Log);
+            await WaitUntil(() => Log().Contains("0 added, 0 restarted, 0 removed, 1 unchanged", StringComparison.Ordinal), "the reload after start-up",
+                log: () => Log() + "\n" + SignalState(process.Id));
             Assert.Contains("SIGHUP during start-up: the configuration is read again now", Log(), StringComparison.Ordinal);
             Assert.Contains("Edge was started with SIGHUP, SIGTERM blocked", Log(), StringComparison.Ordinal);
 
@@ -141,12 +142,32 @@ public sealed class RunSignalTests : IDisposable
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>
+    /// Where the process's SIGHUPs are (pending, blocked, caught), from /proc, for a failure message: a reload that
+    /// never comes is either a signal still pending behind a mask or one that was caught and lost.
+    /// </summary>
+    private static string SignalState(int pid)
+    {
+        try
+        {
+            static string Fields(string status) => string.Join(" ", File.ReadLines(status)
+                .Where(l => l.StartsWith("Sig", StringComparison.Ordinal) || l.StartsWith("ShdPnd", StringComparison.Ordinal)).Select(l => l.Replace('\t', ' ')));
+            var threads = Directory.GetDirectories($"/proc/{pid}/task")
+                .Select(t => $"{Path.GetFileName(t)} {File.ReadAllText(Path.Combine(t, "comm")).Trim()}: {Fields(Path.Combine(t, "status"))}");
+            return $"signal state of {pid}: {Fields($"/proc/{pid}/status")}\n" + string.Join('\n', threads);
+        }
+        catch (IOException ex)
+        {
+            return $"signal state of {pid} unavailable: {ex.Message}";
+        }
+    }
+
     private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 120, Func<string>? log = null)
     {
         var clock = Stopwatch.StartNew();
         while (!condition())
         {
-            Assert.True(clock.Elapsed.TotalSeconds < seconds, $"timed out waiting until {what}{(log is null ? "" : "; edge run's log:\n" + string.Join('\n', log().Split('\n').TakeLast(40)))}");
+            Assert.True(clock.Elapsed.TotalSeconds < seconds, $"timed out waiting until {what}{(log is null ? "" : "; edge run's log:\n" + string.Join('\n', log().Split('\n').TakeLast(120)))}");
             await Task.Delay(100);
         }
     }
