@@ -76,7 +76,9 @@ public sealed class TemporalAnalyzer
         Interlocked.Exchange(ref _pendingAnomaly, model);
     }
 
-    /// <summary>Bounds of a frame gap in learned intervals: beyond them a clock jump, not a rate.</summary>
+    /// <summary>
+    /// A frame gap in learned intervals is held within these: a clock jump or a reordered timestamp is not a frame rate.
+    /// </summary>
     private const float MinGap = 0.25f;
     private const float MaxGap = 20f;
 
