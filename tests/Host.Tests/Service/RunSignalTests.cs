@@ -107,7 +107,11 @@ public sealed class RunSignalTests : IDisposable
         }
     }
 
-    /// <summary>Starts edge (exec'd in place, so the process is edge's) with SIGHUP and SIGTERM in its signal mask.</summary>
+    /// <summary>
+    /// Starts edge (exec'd in place, so the process is edge's) with SIGHUP and SIGTERM in its signal mask and their
+    /// default handling. The default is set, not inherited: a test run started under nohup passes SIGHUP on ignored,
+    /// and edge leaves an ignored signal ignored (the operator's choice), so no reload would ever come.
+    /// </summary>
     private Process StartWithSignalsBlocked(params string[] args)
     {
         var info = new ProcessStartInfo("python3")
@@ -118,7 +122,7 @@ public sealed class RunSignalTests : IDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add("import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP, signal.SIGTERM}); os.execvp(sys.argv[1], sys.argv[1:])");
+        info.ArgumentList.Add("import os, signal, sys; [signal.signal(s, signal.SIG_DFL) for s in (signal.SIGHUP, signal.SIGTERM)]; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP, signal.SIGTERM}); os.execvp(sys.argv[1], sys.argv[1:])");
         info.ArgumentList.Add("dotnet");
         info.ArgumentList.Add(EdgeProcess.EdgeDll);
         foreach (var arg in args)
