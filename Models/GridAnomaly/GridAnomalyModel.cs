@@ -92,19 +92,16 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
     /// </summary>
     public WindowScores Run(float[] windows, int count, float[]? gaps = null)
     {
-        using var input = OrtValue.CreateTensorValueFromMemory(windows, [count, InputFrames, FeatureSize]);
-        if (_gapsInput is null)
-        {
-            using var outputs = _model.Session.Run(_runOptions, [Manifest.InputName], [input], _outputs);
-            return new WindowScores(outputs[0].GetTensorDataAsSpan<float>().ToArray(), outputs[1].GetTensorDataAsSpan<float>().ToArray());
-        }
         if (gaps is not null && gaps.Length != count)
         {
             throw new ArgumentException($"{gaps.Length} gaps for {count} windows", nameof(gaps));
         }
-        using var gapValues = OrtValue.CreateTensorValueFromMemory(gaps ?? Enumerable.Repeat(1f, count).ToArray(), [count]);
-        using var results = _model.Session.Run(_runOptions, [Manifest.InputName, _gapsInput], [input, gapValues], _outputs);
-        return new WindowScores(results[0].GetTensorDataAsSpan<float>().ToArray(), results[1].GetTensorDataAsSpan<float>().ToArray());
+        using var input = OrtValue.CreateTensorValueFromMemory(windows, [count, InputFrames, FeatureSize]);
+        using var gapValues = _gapsInput is null ? null : OrtValue.CreateTensorValueFromMemory(gaps ?? Enumerable.Repeat(1f, count).ToArray(), [count]);
+        using var outputs = gapValues is null
+            ? _model.Session.Run(_runOptions, [Manifest.InputName], [input], _outputs)
+            : _model.Session.Run(_runOptions, [Manifest.InputName, _gapsInput!], [input, gapValues], _outputs);
+        return new WindowScores(outputs[0].GetTensorDataAsSpan<float>().ToArray(), outputs[1].GetTensorDataAsSpan<float>().ToArray());
     }
 
     public ValueTask<float[]> RunAsync(float[] windows, int count, CancellationToken ct)
@@ -113,11 +110,8 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
         return ValueTask.FromResult(Run(windows, count).Scores);
     }
 
-    public ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, CancellationToken ct)
-    {
-        ct.ThrowIfCancellationRequested();
-        return ValueTask.FromResult(Run(windows, count));
-    }
+    public ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, CancellationToken ct) =>
+        RunWithCellsAsync(windows, count, null, ct);
 
     public ValueTask<WindowScores> RunWithCellsAsync(float[] windows, int count, float[]? gaps, CancellationToken ct)
     {
