@@ -132,6 +132,29 @@ public sealed class LearnCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Learn_TheWholeScene_ItsCutAndTheLullAfterItAreNotAnomalies()
+    {
+        // vtest.avi has a cut at frame 404 (a walker near the camera vanishes), and for the 9 frames after it only
+        // distant walkers move: the fastest cells change a quarter to a half as much as usual. A model that learned the
+        // whole file must read neither as an anomaly: a lull in a scene's activity is normal, and so is its replay.
+        var learned = await EdgeProcess.RunAsync(_work, ["learn", TestData.Vtest, "--out", "models/vtest.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.True(learned.ExitCode == 0, learned.Stderr + learned.Stdout);
+        var clip = Path.Combine(_work, "cut.avi");
+        WriteClip(clip, start: 380, frames: 60, paint: null);
+
+        var processed = await EdgeProcess.RunAsync(_work, ["process", clip, "--out", "out", "--anomaly-model", "models/vtest.onnx", "--no-objects", .. EdgeProcess.ModelArgs]);
+
+        Assert.True(processed.ExitCode == 0, processed.Stderr);
+        var scores = File.ReadLines(Path.Combine(_work, "out", "frames.jsonl")).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("analysis").GetProperty("anomalyScore"))
+            .Where(s => s.ValueKind == JsonValueKind.Number).Select(s => s.GetDouble()).ToArray();
+        Assert.True(scores.Length >= 55, $"{scores.Length} scored frames");
+        var all = string.Join(" ", scores.Select(v => v.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.True(scores.Max() < 1.0, $"frames of the learned scene at or above 1.0: {all}");
+        var events = File.ReadLines(Path.Combine(_work, "out", "events.jsonl")).Select(l => JsonDocument.Parse(l).RootElement);
+        Assert.DoesNotContain(events, e => e.GetProperty("kind").GetString() == "anomaly");
+    }
+
+    [Fact]
     public async Task Learn_TooShortOrMissing_OneErrorLineAndNoModel()
     {
         var shortClip = Path.Combine(_work, "short.avi");
