@@ -7,7 +7,7 @@ namespace Edge.Host;
 /// turn: started with SIGHUP or SIGTERM blocked (a launcher, a supervisor, a test host's thread that had them blocked),
 /// Edge would never see them, and a reload or a graceful stop would be lost without a word. The main thread unblocks
 /// the signals Edge acts on before anything else happens, so they always have a thread to arrive on. Ignored signals
-/// (nohup) stay ignored: that is the operator's choice.
+/// (nohup) stay ignored: that is the operator's choice, and <c>edge run</c> says what it costs (no reload by SIGHUP).
 /// </summary>
 internal static class SignalMask
 {
@@ -18,8 +18,38 @@ internal static class SignalMask
     /// <summary>The signals that were blocked when the process started (by name; empty: none), for the log.</summary>
     public static IReadOnlyList<string> BlockedAtStart { get; private set; } = [];
 
-    /// <summary>Unblocks SIGHUP, SIGINT and SIGTERM for the calling thread (the main one, first) and keeps what was blocked.</summary>
-    public static void UnblockAtStart() => BlockedAtStart = UnblockServiceSignals();
+    /// <summary>Whether SIGHUP was ignored when the process started (started under nohup): a reload by signal cannot reach it.</summary>
+    public static bool HangUpIgnoredAtStart { get; private set; }
+
+    /// <summary>
+    /// Unblocks SIGHUP, SIGINT and SIGTERM for the calling thread (the main one, first), keeps what was blocked, and
+    /// notes whether SIGHUP is ignored.
+    /// </summary>
+    public static void UnblockAtStart()
+    {
+        BlockedAtStart = UnblockServiceSignals();
+        HangUpIgnoredAtStart = IsIgnored(SigHup);
+    }
+
+    /// <summary>Whether <paramref name="signal"/> is ignored by this process (the SigIgn mask of /proc/self/status); false where that cannot be read.</summary>
+    public static bool IsIgnored(int signal)
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+            return line is not null
+                && ulong.TryParse(line["SigIgn:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var mask)
+                && (mask >> (signal - 1) & 1) == 1;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>Unblocks SIGHUP, SIGINT and SIGTERM for the calling thread; the ones that were blocked, by name (empty: none).</summary>
     public static IReadOnlyList<string> UnblockServiceSignals()

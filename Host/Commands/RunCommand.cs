@@ -47,6 +47,10 @@ public static class RunCommand
             logger.LogWarning("Edge was started with {Signals} blocked (by the process that started it); unblocked, so reloads and stops reach it",
                 string.Join(", ", SignalMask.BlockedAtStart));
         }
+        if (SignalMask.HangUpIgnoredAtStart)
+        {
+            logger.LogWarning("SIGHUP is ignored (Edge was started under nohup, or by a process that ignores it): `kill -HUP` will not reload the configuration; start Edge from a service manager or with setsid instead of nohup to have reloads");
+        }
         var eventsFolder = Path.Combine(options.DataDirectory, EventsFolderName);
         var policy = SourcePolicy.ForService(context.Get<SourcesOptions>());
         foreach (var stream in options.Streams)
@@ -89,7 +93,15 @@ public static class RunCommand
         await using var delivery = outbox is null ? null : new EventDelivery(outbox, deliveryOptions, context.CreateLogger("Edge.Delivery"));
         if (delivery is not null)
         {
-            await delivery.StartAsync(stop).ConfigureAwait(false);
+            try
+            {
+                await delivery.StartAsync(stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                logger.LogInformation("Stopped during start-up");
+                return ExitCodes.Ok;
+            }
         }
         var web = context.Get<WebOptions>();
         var shared = StreamServiceContext.From(context, models, store, eventsFolder, instruments,
@@ -139,6 +151,12 @@ public static class RunCommand
             var watching = service.WatchModelsAsync(stop);
             await ReportUntilStoppedAsync(service, embedder, logger, stop).ConfigureAwait(false);
             await Task.WhenAll(keeping, reloading, watching).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // SIGTERM, Ctrl+C or the end of --for before start-up was done (the web server or a stream starting): a
+            // normal stop too, drained below, not a failure.
+            logger.LogInformation("Stopped during start-up");
         }
         finally
         {

@@ -107,12 +107,53 @@ public sealed class RunSignalTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Run_UnderNohupOrStoppedDuringStartUp_SaysWhatItMeansAndExitsZero()
+    {
+        var config = WriteConfig(FreePort(), new { Id = "a", Source = TestData.VtestShort, Loop = true, TargetFps = 5.0 });
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        async Task<(int ExitCode, string Log)> Finish(Process process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync(timeout.Token);
+            return (process.ExitCode, await stderr + await stdout);
+        }
+
+        // As nohup starts it: SIGHUP ignored, which edge leaves as it is and says so. Half a second of --for ends
+        // while the models load: a normal stop, not a failure.
+        using (var nohup = Start("signal.signal(signal.SIGHUP, signal.SIG_IGN)", "run", "--config", config, "--for", "0.5"))
+        {
+            var (code, log) = await Finish(nohup);
+            Assert.True(code == 0, log);
+            Assert.Contains("SIGHUP is ignored (Edge was started under nohup", log, StringComparison.Ordinal);
+            Assert.Contains("Stopped during start-up", log, StringComparison.Ordinal);
+            Assert.DoesNotContain("error:", log, StringComparison.Ordinal);
+        }
+
+        // SIGTERM at its first log line, while it starts: drained and exit 0, with SIGHUP handled as usual.
+        using (var stopped = StartWithSignalsBlocked("run", "--config", config))
+        {
+            var first = await stopped.StandardError.ReadLineAsync(timeout.Token);
+            await Signal(stopped, "TERM");
+            var (code, log) = await Finish(stopped);
+            Assert.True(code == 0, first + "\n" + log);
+            Assert.Contains("Stopped during start-up", log, StringComparison.Ordinal);
+            Assert.DoesNotContain("SIGHUP is ignored", first + log, StringComparison.Ordinal);
+            Assert.DoesNotContain("error:", log, StringComparison.Ordinal);
+        }
+    }
+
     /// <summary>
     /// Starts edge (exec'd in place, so the process is edge's) with SIGHUP and SIGTERM in its signal mask and their
     /// default handling. The default is set, not inherited: a test run started under nohup passes SIGHUP on ignored,
     /// and edge leaves an ignored signal ignored (the operator's choice), so no reload would ever come.
     /// </summary>
-    private Process StartWithSignalsBlocked(params string[] args)
+    private Process StartWithSignalsBlocked(params string[] args) =>
+        Start("[signal.signal(s, signal.SIG_DFL) for s in (signal.SIGHUP, signal.SIGTERM)]; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP, signal.SIGTERM})", args);
+
+    /// <summary>Starts edge exec'd in place after <paramref name="signals"/> (Python, with <c>signal</c> imported) set its signal state.</summary>
+    private Process Start(string signals, params string[] args)
     {
         var info = new ProcessStartInfo("python3")
         {
@@ -122,7 +163,7 @@ public sealed class RunSignalTests : IDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add("import os, signal, sys; [signal.signal(s, signal.SIG_DFL) for s in (signal.SIGHUP, signal.SIGTERM)]; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP, signal.SIGTERM}); os.execvp(sys.argv[1], sys.argv[1:])");
+        info.ArgumentList.Add($"import os, signal, sys; {signals}; os.execvp(sys.argv[1], sys.argv[1:])");
         info.ArgumentList.Add("dotnet");
         info.ArgumentList.Add(EdgeProcess.EdgeDll);
         foreach (var arg in args)
