@@ -32,7 +32,7 @@ internal static class SignalMask
     }
 
     /// <summary>Whether <paramref name="signal"/> is ignored by this process (the SigIgn mask of /proc/self/status); false where that cannot be read.</summary>
-    public static bool IsIgnored(int signal)
+    private static bool IsIgnored(int signal)
     {
         try
         {

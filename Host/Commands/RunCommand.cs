@@ -91,18 +91,6 @@ public static class RunCommand
             options.MaxBatch, options.BatchWindowMs, context.LoggerFactory, instruments.RecordInference);
         var embedder = models.Shared!;
         await using var delivery = outbox is null ? null : new EventDelivery(outbox, deliveryOptions, context.CreateLogger("Edge.Delivery"));
-        if (delivery is not null)
-        {
-            try
-            {
-                await delivery.StartAsync(stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                logger.LogInformation("Stopped during start-up");
-                return ExitCodes.Ok;
-            }
-        }
         var web = context.Get<WebOptions>();
         var shared = StreamServiceContext.From(context, models, store, eventsFolder, instruments,
             web.Enabled ? new PreviewOutput(previews, web.PreviewIntervalMs, web.PreviewQuality) : null);
@@ -111,6 +99,10 @@ public static class RunCommand
         WebApplication? app = null;
         try
         {
+            if (delivery is not null)
+            {
+                await delivery.StartAsync(stop).ConfigureAwait(false);
+            }
             if (web.Enabled)
             {
                 var token = WebToken.Resolve(web, options.DataDirectory, out var createdTokenFile);
@@ -154,8 +146,8 @@ public static class RunCommand
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            // SIGTERM, Ctrl+C or the end of --for before start-up was done (the web server or a stream starting): a
-            // normal stop too, drained below, not a failure.
+            // SIGTERM, Ctrl+C or the end of --for before start-up was done (delivery, the web server or a stream
+            // starting): a normal stop too, drained below, not a failure.
             logger.LogInformation("Stopped during start-up");
         }
         finally
