@@ -23,6 +23,12 @@ public interface IWindowModel
     /// </summary>
     bool ReadsGrid => false;
 
+    /// <summary>
+    /// True when each frame's feature continues after the grid with its cells' optical flow
+    /// (<see cref="GridAnomaly.FlowFeatures"/>): the default anomaly model's pace term.
+    /// </summary>
+    bool ReadsFlow => false;
+
     /// <summary>The grid of the cell map <see cref="RunWithCellsAsync"/> gives; null for models that say only when, not where.</summary>
     GridDescription? CellGrid => null;
 

@@ -176,4 +176,10 @@ public sealed record GridAnomalyDescription(string[] Terms, int ProjectedChannel
     /// (footage recorded without timestamps); then every window is read as consecutive frames.
     /// </summary>
     public double? FrameIntervalMs { get; init; }
+
+    /// <summary>
+    /// The working width the cells' optical flow was measured at when the model reads it (each frame's features then
+    /// end with it, <see cref="GridAnomaly.FlowFeatures"/>); null for a model without the pace term.
+    /// </summary>
+    public int? FlowWidth { get; init; }
 }

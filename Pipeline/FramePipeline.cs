@@ -33,6 +33,8 @@ public sealed class FramePipeline : IDisposable
     private readonly ILogger _logger;
     private readonly bool _needsPixels;
     private readonly bool _needsGrid;
+    // The cells' optical flow, measured in the CNN stage (frames in order, the pairs the temporal stage compares).
+    private readonly CellFlow? _cellFlow;
     private readonly Channel<Frame> _frames;
     private readonly Channel<FrameResult> _embedded;
     private readonly Channel<FrameResult> _analysed;
@@ -58,6 +60,12 @@ public sealed class FramePipeline : IDisposable
         {
             throw new ModelException(ModelError.Invalid,
                 "the anomaly model, the object head or the feature recording reads the frame model's grid, but the frame model gives none (prepare it again: `edge models prepare --force`)");
+        }
+        // A stream whose anomaly model reads grids measures the flow too: a model learned now reads it, an older one
+        // ignores it, and a hot swap between the two needs no new pipeline.
+        if (embedder.Grid is { } grid && ((temporal?.ReadsGrid ?? false) || sinks.Any(s => s.NeedsFlow)))
+        {
+            _cellFlow = new CellFlow(grid.Height, grid.Width);
         }
         _temporal = temporal;
         _objects = objects;
@@ -308,6 +316,7 @@ public sealed class FramePipeline : IDisposable
                 Width = frame.Image.Width,
                 Height = frame.Image.Height,
                 Grid = features.Grids is { } grids ? RentGrid(grids.AsSpan(i * gridSize, gridSize)) : null,
+                Flow = _cellFlow?.Measure(frame.Image),
             };
             results.Add(result);
         }
@@ -534,5 +543,9 @@ public sealed class FramePipeline : IDisposable
             Objects: _objects?.Stats);
     }
 
-    public void Dispose() => Pool.Dispose();
+    public void Dispose()
+    {
+        _cellFlow?.Dispose();
+        Pool.Dispose();
+    }
 }

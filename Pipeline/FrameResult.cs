@@ -62,4 +62,10 @@ public sealed record FrameResult(string StreamId, long Index, double TimestampMs
 
     /// <summary>The frame model's grid of this frame ([H·W·C]), kept only when a stage or sink reads it; else null.</summary>
     public float[]? Grid { get; init; }
+
+    /// <summary>
+    /// How fast what moves in each grid cell moved since the previous frame (<see cref="Edge.Models.GridAnomaly.FlowFeatures"/>),
+    /// measured only when the anomaly model or a recording reads it; else null.
+    /// </summary>
+    public float[]? Flow { get; init; }
 }

@@ -13,6 +13,9 @@ public interface IResultSink : IAsyncDisposable
     /// <summary>Whether this sink reads <see cref="FrameResult.Grid"/> (a recording for learning).</summary>
     bool NeedsGrid => false;
 
+    /// <summary>Whether this sink reads <see cref="FrameResult.Flow"/> (a recording for learning).</summary>
+    bool NeedsFlow => false;
+
     ValueTask WriteAsync(FrameResult result, CancellationToken ct);
 
     ValueTask CompleteAsync(CancellationToken ct);

@@ -31,6 +31,8 @@ public sealed class SharedSequenceModel : IWindowModel, IAsyncDisposable
 
     public bool ReadsGrid => _model.ReadsGrid;
 
+    public bool ReadsFlow => _model.ReadsFlow;
+
     public GridDescription? CellGrid => _model.CellGrid;
 
     public double? FrameIntervalMs => _model.FrameIntervalMs;

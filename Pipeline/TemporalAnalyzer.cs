@@ -4,8 +4,8 @@ namespace Edge.Pipeline;
 
 /// <summary>
 /// The temporal stage's work: per stream, a ring of the most recent per-frame features (embeddings, and grids when the
-/// anomaly model reads them); every <c>windowStride</c> frames (from the model's manifest) each model runs on the
-/// newest window. An anomaly model scores the newest frame, reported on the calibrated scale (0 = typical normal
+/// anomaly model reads them, with the cells' flow when it reads that too); every <c>windowStride</c> frames (from the
+/// model's manifest) each model runs on the newest window. An anomaly model scores the newest frame, reported on the calibrated scale (0 = typical normal
 /// footage, 1 = its 99th percentile), and, when it has a cell map, says where; an activity model gives a label and
 /// its probability. Frames between runs carry the latest values. Does not own the models it is given; they may be
 /// shared with other streams' analyzers (batched across streams).
@@ -21,6 +21,8 @@ public sealed class TemporalAnalyzer
     private readonly Dictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
     private int _embeddingSize;
     private int _gridSize;
+    private int _flowSize;
+    private bool _readsFlow;
 
     /// <param name="learns">The stream learns its anomaly model while it runs: grids are kept from the start, and
     /// <see cref="ReplaceAnomaly"/> puts a new model in without stopping the stream.</param>
@@ -44,6 +46,7 @@ public sealed class TemporalAnalyzer
     {
         _ringSize = Math.Max(_anomaly?.InputFrames ?? 0, _activity?.InputFrames ?? 0);
         _gridRingSize = _anomaly is { ReadsGrid: true } ? _anomaly.InputFrames : 0;
+        _readsFlow = _anomaly is { ReadsGrid: true, ReadsFlow: true };
     }
 
     /// <summary>
@@ -100,7 +103,8 @@ public sealed class TemporalAnalyzer
             {
                 continue;
             }
-            var expected = model.ReadsGrid ? embeddingSize + (grid?.Size ?? 0) : embeddingSize;
+            var flow = model.ReadsFlow && grid is not null ? Models.GridAnomaly.FlowFeatures.Size(grid) : 0;
+            var expected = model.ReadsGrid ? embeddingSize + (grid?.Size ?? 0) + flow : embeddingSize;
             if (model.ReadsGrid && grid is null)
             {
                 throw new ModelException(ModelError.Invalid,
@@ -109,12 +113,13 @@ public sealed class TemporalAnalyzer
             if (model.FeatureSize != expected)
             {
                 throw new ModelException(ModelError.Invalid, model.ReadsGrid
-                    ? $"{model.Manifest.Name} reads {model.FeatureSize} values per frame but the frame model gives {embeddingSize}-d embeddings and {grid!.Size}-value grids"
+                    ? $"{model.Manifest.Name} reads {model.FeatureSize} values per frame but the frame model gives {embeddingSize}-d embeddings and {grid!.Size}-value grids{(flow > 0 ? $" (and {flow} values of flow)" : "")}"
                     : $"the sequence models read {model.FeatureSize}-d features but the frame model gives {embeddingSize}-d embeddings");
             }
         }
         _embeddingSize = embeddingSize;
         _gridSize = grid?.Size ?? 0;
+        _flowSize = grid is null ? 0 : Models.GridAnomaly.FlowFeatures.Size(grid);
     }
 
     /// <summary>Adds the frame's features to its stream's ring and returns the frame's analysis.</summary>
@@ -137,12 +142,16 @@ public sealed class TemporalAnalyzer
             {
                 _embeddingSize = result.Embedding.Length;
             }
-            state = new StreamState(_ringSize, _embeddingSize, _gridRingSize, _gridSize);
+            state = new StreamState(_ringSize, _embeddingSize, _gridRingSize, _gridSize + (_readsFlow ? _flowSize : 0));
             _streams[result.StreamId] = state;
         }
         if (_gridRingSize > 0 && result.Grid is null)
         {
             throw new InvalidOperationException("the anomaly model reads grids, but the frame's grid was not kept");
+        }
+        if (_readsFlow && result.Flow?.Length != _flowSize)
+        {
+            throw new InvalidOperationException("the anomaly model reads the cells' flow, but the frame's flow was not measured");
         }
         // The time since the frame before, in the anomaly model's learned frame intervals: frames dropped under load, or
         // a stride, are more change between the two frames, not faster motion.
@@ -150,7 +159,7 @@ public sealed class TemporalAnalyzer
             ? (float)Math.Clamp((result.TimestampMs - last) / _anomaly.FrameIntervalMs.Value, MinGap, MaxGap)
             : 1f;
         state.LastTimestampMs = result.TimestampMs;
-        state.Push(result.Embedding, result.Grid);
+        state.Push(result.Embedding, result.Grid, _readsFlow ? result.Flow : null);
         if (_anomaly is not null && state.Count >= _anomaly.InputFrames && state.Seen % (_anomaly.Manifest.WindowStride ?? 1) == 0)
         {
             var window = _anomaly.ReadsGrid ? state.NewestWithGrids(_anomaly.InputFrames) : state.Newest(_anomaly.InputFrames);
@@ -194,7 +203,8 @@ public sealed class TemporalAnalyzer
 
         public double? LastTimestampMs { get; set; }
 
-        public void Push(float[] embedding, float[]? grid)
+        /// <param name="grid">The grid, and then <paramref name="flow"/> when the model reads it: together gridSize values.</param>
+        public void Push(float[] embedding, float[]? grid, float[]? flow)
         {
             if (embedding.Length != features)
             {
@@ -209,7 +219,9 @@ public sealed class TemporalAnalyzer
             _next = (_next + 1) % capacity;
             if (gridCapacity > 0)
             {
-                grid.AsSpan().CopyTo(_grids.AsSpan(_nextGrid * gridSize, gridSize));
+                var slot = _grids.AsSpan(_nextGrid * gridSize, gridSize);
+                grid.AsSpan().CopyTo(slot);
+                flow.AsSpan().CopyTo(slot[(grid?.Length ?? 0)..]);
                 _nextGrid = (_nextGrid + 1) % gridCapacity;
             }
             Count = Math.Min(Count + 1, capacity);
@@ -227,7 +239,7 @@ public sealed class TemporalAnalyzer
             return window;
         }
 
-        /// <summary>The newest <paramref name="frames"/> frames as embedding followed by grid, oldest first.</summary>
+        /// <summary>The newest <paramref name="frames"/> frames as embedding followed by grid (and flow), oldest first.</summary>
         /// <remarks>
         /// The window is this stream's own buffer, reused from frame to frame (it is 400 kB for the default model: a
         /// new one per frame would churn the large-object heap); valid until the next call, and the stage awaits each

@@ -121,7 +121,7 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
         {
             Directory.Delete(_recordingFolder, recursive: true);
         }
-        _recorder = new FeatureRecorder(_recordingFolder, _embeddingSize, _grid);
+        _recorder = new FeatureRecorder(_recordingFolder, _embeddingSize, _grid, flow: true);
         _sink = new FeatureRecordingSink(_recorder, _maxBytes);
         _recordingStarted = Stopwatch.GetTimestamp();
         _firstFrameMs = null;

@@ -4,7 +4,8 @@ namespace Edge.Models.GridAnomaly;
 
 /// <summary>
 /// Normal footage's per-frame features, recorded for learning: one folder per contiguous segment (<c>seg-0001/</c>…),
-/// each with <c>embeddings.npy</c> (float32 [n, E]) and <c>grids.npy</c> (float16 [n, H·W·C], half the disk), and a
+/// each with <c>embeddings.npy</c> (float32 [n, E]), <c>grids.npy</c> (float16 [n, H·W·C], half the disk) and, when
+/// the flow was measured, <c>flows.npy</c> (float32 [n, H·W·2], <see cref="FlowFeatures"/>), and a
 /// <c>recording.json</c> written last, through a temporary file: a folder without it is an unfinished recording.
 /// Frames are exactly what the pipeline computes at serving time (same frame model, same resize). The learner reads a
 /// recording twice (<see cref="GridAnomalyLearner"/>); a stream that learns writes one within its disk budget.
@@ -14,6 +15,7 @@ public sealed record FeatureRecording(int EmbeddingSize, GridDescription Grid, s
     public const string ManifestFile = "recording.json";
     public const string EmbeddingsFile = "embeddings.npy";
     public const string GridsFile = "grids.npy";
+    public const string FlowsFile = "flows.npy";
 
     private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
 
@@ -23,12 +25,23 @@ public sealed record FeatureRecording(int EmbeddingSize, GridDescription Grid, s
     /// </summary>
     public double? FrameIntervalMs { get; init; }
 
+    /// <summary>
+    /// The working width the cells' flow was measured at (<see cref="FlowFeatures.WorkingWidth"/>); null for a recording
+    /// without flow (made before it was measured), from which a model without the pace term is learned.
+    /// </summary>
+    public int? FlowWidth { get; init; }
+
+    /// <summary>Values of flow per frame; 0 without flow.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int FlowSize => FlowWidth is null ? 0 : FlowFeatures.Size(Grid);
+
     /// <summary>The folder the recording is in (not stored in its manifest).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string Folder { get; private init; } = "";
 
-    /// <summary>Bytes on disk per recorded frame (embedding as float32, grid as float16).</summary>
-    public static long BytesPerFrame(int embeddingSize, GridDescription grid) => 4L * embeddingSize + 2L * grid.Size;
+    /// <summary>Bytes on disk per recorded frame (embedding as float32, grid as float16, flow as float32).</summary>
+    public static long BytesPerFrame(int embeddingSize, GridDescription grid, bool flow = true) =>
+        4L * embeddingSize + 2L * grid.Size + (flow ? 4L * FlowFeatures.Size(grid) : 0);
 
     /// <summary>Opens a finished recording; a missing or unfinished one is a <see cref="TrainingDataException"/>.</summary>
     public static FeatureRecording Open(string folder)
@@ -54,7 +67,14 @@ public sealed record FeatureRecording(int EmbeddingSize, GridDescription Grid, s
     /// The frames of one segment, in order: the embedding and the grid, in buffers that are valid until the next frame
     /// (copy what you keep).
     /// </summary>
-    public IEnumerable<(float[] Embedding, float[] Grid)> Read(string segment)
+    public IEnumerable<(float[] Embedding, float[] Grid)> Read(string segment) =>
+        ReadWithFlow(segment).Select(f => (f.Embedding, f.Grid));
+
+    /// <summary>
+    /// <see cref="Read"/> with each frame's flow (<see cref="FlowFeatures"/>; null when the recording has none), in a
+    /// buffer valid until the next frame.
+    /// </summary>
+    public IEnumerable<(float[] Embedding, float[] Grid, float[]? Flow)> ReadWithFlow(string segment)
     {
         var folder = Path.Combine(Folder, segment);
         using var embeddings = new NpyFile.RowReader(Path.Combine(folder, EmbeddingsFile));
@@ -63,11 +83,17 @@ public sealed record FeatureRecording(int EmbeddingSize, GridDescription Grid, s
         {
             throw new TrainingDataException($"{folder}: embeddings [{embeddings.Rows}, {embeddings.Columns}] and grids [{grids.Rows}, {grids.Columns}] do not match the recording's {EmbeddingSize}-d embeddings and {Grid.Size}-value grids");
         }
+        using var flows = FlowSize == 0 ? null : new NpyFile.RowReader(Path.Combine(folder, FlowsFile));
+        if (flows is not null && (flows.Columns != FlowSize || flows.Rows != embeddings.Rows))
+        {
+            throw new TrainingDataException($"{folder}: flows [{flows.Rows}, {flows.Columns}] do not match the recording's {embeddings.Rows} frames of {FlowSize} values");
+        }
         var embedding = new float[EmbeddingSize];
         var grid = new float[Grid.Size];
-        while (embeddings.Next(embedding) && grids.Next(grid))
+        var flow = flows is null ? null : new float[FlowSize];
+        while (embeddings.Next(embedding) && grids.Next(grid) && (flows is null || flows.Next(flow!)))
         {
-            yield return (embedding, grid);
+            yield return (embedding, grid, flow);
         }
     }
 
@@ -92,11 +118,16 @@ public sealed class FeatureRecorder : IDisposable
     private readonly List<string> _segments = [];
     private NpyFile.Writer? _embeddings;
     private NpyFile.Writer? _grids;
+    private NpyFile.Writer? _flows;
+    private readonly bool _flow;
     private readonly List<double> _intervalsMs = [];
     private double? _lastTimestampMs;
 
-    public FeatureRecorder(string folder, int embeddingSize, GridDescription grid)
+    /// <param name="flow">Whether every frame comes with its cells' flow (<see cref="FlowFeatures"/>), as the pipeline
+    /// measures it for a recording.</param>
+    public FeatureRecorder(string folder, int embeddingSize, GridDescription grid, bool flow = false)
     {
+        _flow = flow;
         _folder = folder;
         _embeddingSize = embeddingSize;
         _grid = grid;
@@ -106,14 +137,18 @@ public sealed class FeatureRecorder : IDisposable
 
     public long Frames { get; private set; }
 
-    public long Bytes => Frames * FeatureRecording.BytesPerFrame(_embeddingSize, _grid);
+    public long Bytes => Frames * FeatureRecording.BytesPerFrame(_embeddingSize, _grid, _flow);
 
     /// <summary>
     /// Adds the next frame of the current segment (a new segment starts after <see cref="EndSegment"/>), with its
     /// timestamp when known: the recording's <see cref="FeatureRecording.FrameIntervalMs"/> is their median step.
     /// </summary>
-    public void Add(ReadOnlySpan<float> embedding, ReadOnlySpan<float> grid, double? timestampMs = null)
+    public void Add(ReadOnlySpan<float> embedding, ReadOnlySpan<float> grid, double? timestampMs = null, float[]? flow = null)
     {
+        if (_flow && flow?.Length != FlowFeatures.Size(_grid))
+        {
+            throw new ArgumentException($"this recording keeps each frame's flow ({FlowFeatures.Size(_grid)} values), but the frame has {(flow is null ? "none" : flow.Length.ToString(System.Globalization.CultureInfo.InvariantCulture))}", nameof(flow));
+        }
         if (_embeddings is not null && _lastTimestampMs is { } last && timestampMs is { } now && now > last && _intervalsMs.Count < MaxIntervals)
         {
             _intervalsMs.Add(now - last);
@@ -126,10 +161,12 @@ public sealed class FeatureRecorder : IDisposable
             Directory.CreateDirectory(folder);
             _embeddings = new NpyFile.Writer(Path.Combine(folder, FeatureRecording.EmbeddingsFile), _embeddingSize);
             _grids = new NpyFile.Writer(Path.Combine(folder, FeatureRecording.GridsFile), _grid.Size, half: true);
+            _flows = _flow ? new NpyFile.Writer(Path.Combine(folder, FeatureRecording.FlowsFile), FlowFeatures.Size(_grid)) : null;
             _segments.Add(segment);
         }
         _embeddings.Append(embedding);
         _grids!.Append(grid);
+        _flows?.Append(flow);
         Frames++;
     }
 
@@ -141,8 +178,10 @@ public sealed class FeatureRecorder : IDisposable
     {
         _embeddings?.Dispose();
         _grids?.Dispose();
+        _flows?.Dispose();
         _embeddings = null;
         _grids = null;
+        _flows = null;
     }
 
     /// <summary>Closes the files and writes the manifest; returns the finished recording.</summary>
@@ -150,7 +189,7 @@ public sealed class FeatureRecorder : IDisposable
     {
         EndSegment();
         double? interval = _intervalsMs.Count == 0 ? null : _intervalsMs.Order().ElementAt(_intervalsMs.Count / 2);
-        new FeatureRecording(_embeddingSize, _grid, [.. _segments], Frames) { FrameIntervalMs = interval }.Save(_folder);
+        new FeatureRecording(_embeddingSize, _grid, [.. _segments], Frames) { FrameIntervalMs = interval, FlowWidth = _flow ? FlowFeatures.WorkingWidth : null }.Save(_folder);
         return FeatureRecording.Open(_folder);
     }
 

@@ -4,7 +4,8 @@ namespace Edge.Models.GridAnomaly;
 
 /// <summary>
 /// Writes the default anomaly model as one ONNX graph with Edge's writer (<see cref="OnnxGraphBuilder"/>): input
-/// "features" [N, 2, E + H·W·C] (two consecutive frames, each its embedding followed by its grid), outputs "score" [N]
+/// "features" [N, 2, E + H·W·C (+ H·W·2)] (two consecutive frames, each its embedding followed by its grid and, for a
+/// model with the pace term, its cells' flow, <see cref="FlowFeatures"/>) and "gaps" [N], outputs "score" [N]
 /// (the raw score of the newer frame, put on the calibrated scale by the manifest's <see cref="ModelManifest.Anomaly"/>)
 /// and "cells" [N, H, W] (the cell map, 1 = the p99 of normal cells). It computes what <see cref="GridAnomalyScorer"/>
 /// computes; nearest-memory searches are matrix products (‖x‖² + ‖m‖² − 2·x·m), quantiles are TopK.
@@ -22,8 +23,8 @@ public static class GridAnomalyGraph
         var o = p.Options;
         var (e, cells, c, d, g) = (p.EmbeddingSize, p.Cells, p.Grid.Channels, o.ProjectedChannels, p.Grid.Size);
         var b = new OnnxGraphBuilder(name,
-            $"Edge anomaly model: frame, patch (with residual), still and motion terms over {p.Grid.Height}x{p.Grid.Width}x{c} grids and {e}-d embeddings");
-        var input = b.Input(InputName, null, InputFrames, e + g);
+            $"Edge anomaly model: frame, patch (with residual), still and motion terms{(p.ReadsFlow ? " and pace from the cells' flow" : "")} over {p.Grid.Height}x{p.Grid.Width}x{c} grids and {e}-d embeddings");
+        var input = b.Input(InputName, null, InputFrames, p.FeatureSize);
         var gaps = b.Input(GapsName, new long?[] { null }); // [N]: learned frame intervals between the two frames, 1 = consecutive
         var axis1 = OnnxGraphBuilder.Int("axis", 1);
 
@@ -87,12 +88,42 @@ public static class GridAnomalyGraph
             var part = b.Node("Mul", [b.Relu(b.Node("Sub", [z, floor])), b.Initializer(name_ + "_weight", [p.TermWeights[k]])]);
             raw = raw is null ? part : b.Node("Add", [raw, part]);
         }
+        if (p.ReadsFlow)
+        {
+            raw = b.Node("Add", [raw!, PacePart(b, p, input, gaps)]);
+        }
         b.Output(raw!, ScoreName, [null]);
 
         var cellZ = b.Node("Div", [b.Node("Sub", [b.Node("Log", [b.Node("Add", [distances, epsilon])]), b.Initializer("cell_log_mean", [p.CellLogMean])]),
             b.Initializer("cell_scale", [p.CellLogStd * p.CellP99])]);
         b.Output(b.Node("Reshape", [cellZ, b.Int64Initializer("map_shape", -1, p.Grid.Height, p.Grid.Width)]), CellsName, null, p.Grid.Height, p.Grid.Width);
         return b;
+    }
+
+    /// <summary>
+    /// The pace term's part of the raw score from the newer frame's flow [N, H·W, 2]: the masked mean of
+    /// ln(max(length / gap, ε) / normal) over moving cells (no sort), 0 below the minimum of moving cells, then
+    /// weight · max(0, |pace| / std − floor), as <see cref="GridAnomalyScorer.Pace"/> and <see cref="GridAnomalyScorer.PacePart"/>.
+    /// </summary>
+    private static string PacePart(OnnxGraphBuilder b, GridAnomalyParameters p, string input, string gaps)
+    {
+        var o = p.Options;
+        var start = p.EmbeddingSize + p.Grid.Size;
+        var flow = b.Node("Reshape", [Slice(b, input, [1, start], [2, start + p.FlowSize], "flow"), b.Int64Initializer("flow_shape", -1, p.Cells, 2)]);
+        var axis2 = OnnxGraphBuilder.Int("axis", 2);
+        var length = b.Node("Gather", [flow, b.Int64Scalar("flow_length_at", 0)], axis2); // [N, H·W]
+        var share = b.Node("Gather", [flow, b.Int64Scalar("flow_share_at", 1)], axis2);
+        var perFrameGap = b.Node("Reshape", [gaps, b.Int64Initializer("gap_column", -1, 1)]); // [N, 1]
+        var speed = b.Node("Max", [b.Node("Div", [length, perFrameGap]), b.Initializer("pace_epsilon", [GridAnomalyOptions.Epsilon])]);
+        var ratio = b.Node("Log", [b.Node("Div", [speed, b.Initializer("flow_cell_normal", p.FlowCellNormal, p.Cells)])]);
+        var moving = b.Node("Cast", [b.Node("Greater", [share, b.Initializer("pace_moving_share", [o.PaceMovingShare])])], OnnxGraphBuilder.Int("to", 1));
+        var count = b.Node("ReduceSum", [moving, b.Int64Initializer("pace_sum_axis", 1)], OnnxGraphBuilder.Int("keepdims", 0)); // [N]
+        var sum = b.Node("ReduceSum", [b.Node("Mul", [moving, ratio]), b.Int64Initializer("pace_ratio_axis", 1)], OnnxGraphBuilder.Int("keepdims", 0));
+        var mean = b.Node("Div", [sum, b.Node("Max", [count, b.Initializer("pace_one", [1f])])]);
+        var enough = b.Node("Cast", [b.Node("Greater", [count, b.Initializer("pace_min_cells", [o.PaceMinCells - 0.5f])])], OnnxGraphBuilder.Int("to", 1));
+        var pace = b.Node("Abs", [b.Node("Mul", [mean, enough])]);
+        var z = b.Node("Div", [pace, b.Initializer("pace_std", [p.PaceStd])]);
+        return b.Node("Mul", [b.Relu(b.Node("Sub", [z, b.Initializer("pace_floor", [o.PaceFloor])])), b.Initializer("pace_weight", [p.PaceWeight])]);
     }
 
     private static string Slice(OnnxGraphBuilder b, string x, long[] starts, long[] ends, string label) =>
@@ -155,10 +186,12 @@ public static class GridAnomalyGraph
         EmbeddingSize = p.EmbeddingSize,
         Grid = p.Grid,
         Anomaly = p.Calibration,
-        GridAnomaly = new GridAnomalyDescription([.. GridAnomalyParameters.TermNames.Where((_, k) => p.TermWeights[k] > 0)],
+        GridAnomaly = new GridAnomalyDescription(
+            [.. GridAnomalyParameters.TermNames.Where((_, k) => p.TermWeights[k] > 0), .. p.ReadsFlow ? [GridAnomalyParameters.PaceTerm] : Array.Empty<string>()],
             p.Options.ProjectedChannels, p.PatchCount, p.FrameCount, p.Options.TopK, p.FramesLearned)
         {
             FrameIntervalMs = p.FrameIntervalMs > 0 ? p.FrameIntervalMs : null,
+            FlowWidth = p.ReadsFlow ? FlowFeatures.WorkingWidth : null,
         },
         Source = source,
     };

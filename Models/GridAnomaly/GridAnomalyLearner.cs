@@ -59,7 +59,7 @@ public static class GridAnomalyLearner
         var frameCandidateAt = new List<long>();
         long sampledCells = 0;
         var memoryIndex = 0;
-        foreach (var (heldOut, embedding, gridValues, _, _, at) in FramesWithStarts(recording, o))
+        foreach (var (heldOut, embedding, gridValues, _, _, _, at) in FramesWithStarts(recording, o))
         {
             ct.ThrowIfCancellationRequested();
             if (heldOut || memoryIndex++ % frameStride != 0)
@@ -126,10 +126,13 @@ public static class GridAnomalyLearner
         var lowsAtTwo = new List<float>();
         var highsAtTwo = new List<float>();
         var heldOutFrames = new List<HeldOutFrame>();
+        var cellLengths = Enumerable.Range(0, cells).Select(_ => new List<float>()).ToArray();
+        var flowStride = Math.Max(1, (int)(memoryFrames / o.PaceSample));
         float[]? previous = null;
         float[]? beforePrevious = null;
         var heldOutIndex = 0;
-        foreach (var (isHeldOut, embedding, gridValues, first, block, at) in FramesWithStarts(recording, o))
+        var flowIndex = 0;
+        foreach (var (isHeldOut, embedding, gridValues, flow, first, block, at) in FramesWithStarts(recording, o))
         {
             ct.ThrowIfCancellationRequested();
             if (first)
@@ -162,10 +165,20 @@ public static class GridAnomalyLearner
                     lows.Add(GridAnomalyScorer.Quantile(changes, o.LowQuantile));
                     highs.Add(GridAnomalyScorer.Quantile(changes, o.HighQuantile));
                 }
+                if (flow is not null && !first && flowIndex++ % flowStride == 0)
+                {
+                    for (var cell = 0; cell < cells; cell++)
+                    {
+                        if (flow[cell * 2 + 1] > o.PaceMovingShare)
+                        {
+                            cellLengths[cell].Add(flow[cell * 2]);
+                        }
+                    }
+                }
             }
             else if (changes is not null && heldOutIndex++ % heldOutStride == 0)
             {
-                heldOutFrames.Add(new HeldOutFrame(described, GridAnomalyScorer.Unit(embedding), changes, block, at));
+                heldOutFrames.Add(new HeldOutFrame(described, GridAnomalyScorer.Unit(embedding), changes, (float[]?)flow?.Clone(), block, at));
             }
         }
         if (heldOutFrames.Count < 10 || lows.Count < 10)
@@ -207,7 +220,15 @@ public static class GridAnomalyLearner
         var (logMean, logStd) = TermStandardisation(terms);
         var weights = GridAnomalyParameters.TermNames.Select(t => o.Terms.Contains(t) ? 1f : 0f).ToArray();
         var floor = o.TermFloor;
-        var raws = terms.Select(t => (double)GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor)).Order().ToArray();
+
+        // The pace term, when the recording has the cells' flow: each cell's normal flow length, then the spread of
+        // held-out frames' pace around 0 (normal speed).
+        var flowNormal = recording.FlowSize > 0 && o.Terms.Contains(GridAnomalyParameters.PaceTerm) ? FlowCellNormal(cellLengths, grid) : null;
+        var paces = flowNormal is null ? null : heldOutFrames.Select(h => GridAnomalyScorer.Pace(h.Flow!, flowNormal, 1, o)).ToArray();
+        var paceStd = paces is null ? 1f : (float)Math.Max(Math.Sqrt(paces.Average(x => (double)x * x)), 0.02);
+        var paceWeight = flowNormal is null ? 0f : o.PaceWeight;
+        var paceParts = paces?.Select(x => GridAnomalyScorer.PacePart(x, paceStd, paceWeight, o.PaceFloor)).ToArray() ?? new float[terms.Length];
+        var raws = terms.Select((t, i) => (double)(GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor) + paceParts[i])).Order().ToArray();
         var median = Statistics.Percentile(raws, 0.5);
         var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);
         var std = Math.Sqrt(raws.Average(x => (x - raws.Average()) * (x - raws.Average())));
@@ -234,13 +255,16 @@ public static class GridAnomalyLearner
             TermLogMean = logMean,
             TermLogStd = logStd,
             TermWeights = weights,
+            FlowCellNormal = flowNormal ?? [],
+            PaceStd = paceStd,
+            PaceWeight = paceWeight,
             CellLogMean = (float)cellMean,
             CellLogStd = (float)cellStd,
             CellP99 = (float)cellP99,
             Calibration = new AnomalyCalibration(median, std, p99, 99, raws.Length),
             FramesLearned = recording.Frames,
         };
-        var falseAlarms = CrossCheckedFalseAlarmRate(terms, [.. heldOutFrames.Select(h => h.Block)], weights, floor);
+        var falseAlarms = CrossCheckedFalseAlarmRate(terms, paceParts, [.. heldOutFrames.Select(h => h.Block)], weights, floor);
         if (falseAlarms is { } rate && rate > o.MaxFalseAlarmRate)
         {
             throw new TrainingDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
@@ -254,7 +278,7 @@ public static class GridAnomalyLearner
     /// second half, each half scored with terms standardised and calibrated (median and 99th percentile) on the other,
     /// exactly as the model is on all.
     /// </summary>
-    internal static double? CrossCheckedFalseAlarmRate(float[][] terms, int[] blocks, float[] weights, float floor)
+    internal static double? CrossCheckedFalseAlarmRate(float[][] terms, float[] paceParts, int[] blocks, float[] weights, float floor)
     {
         var blockOrder = blocks.Distinct().Order().ToArray();
         if (blockOrder.Length < BlocksToJudge)
@@ -265,13 +289,14 @@ public static class GridAnomalyLearner
         var (above, checkedFrames) = (0, 0);
         for (var f = 0; f < 2; f++)
         {
-            var calibrate = terms.Where((_, i) => fold[i] != f).ToArray();
-            var check = terms.Where((_, i) => fold[i] == f).ToArray();
-            var (logMean, logStd) = TermStandardisation(calibrate);
-            var raws = calibrate.Select(t => (double)GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor)).Order().ToArray();
+            var calibrate = Enumerable.Range(0, terms.Length).Where(i => fold[i] != f).ToArray();
+            var check = Enumerable.Range(0, terms.Length).Where(i => fold[i] == f).ToArray();
+            var (logMean, logStd) = TermStandardisation([.. calibrate.Select(i => terms[i])]);
+            double Raw(int i) => GridAnomalyScorer.Raw(terms[i], logMean, logStd, weights, floor) + paceParts[i];
+            var raws = calibrate.Select(Raw).Order().ToArray();
             var median = Statistics.Percentile(raws, 0.5);
             var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);
-            above += check.Count(t => (GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor) - median) / (p99 - median) > 1);
+            above += check.Count(i => (Raw(i) - median) / (p99 - median) > 1);
             checkedFrames += check.Length;
         }
         return above / (double)checkedFrames;
@@ -297,7 +322,34 @@ public static class GridAnomalyLearner
         return (logMean, logStd);
     }
 
-    private sealed record HeldOutFrame(float[] Cells, float[] Unit, float[] Changes, int Block, long At);
+    private sealed record HeldOutFrame(float[] Cells, float[] Unit, float[] Changes, float[]? Flow, int Block, long At);
+
+    /// <summary>
+    /// Each cell's normal flow length where it moves: its median over at least 10 samples, else its row's median (the
+    /// perspective: people nearer the camera move more pixels), else all cells' median; null when nothing moved.
+    /// </summary>
+    private static float[]? FlowCellNormal(List<float>[] lengths, GridDescription grid)
+    {
+        const int enough = 10;
+        var all = lengths.SelectMany(l => l).ToList();
+        if (all.Count < enough)
+        {
+            return null;
+        }
+        var overall = Median(all);
+        var result = new float[lengths.Length];
+        for (var row = 0; row < grid.Height; row++)
+        {
+            var inRow = lengths.Skip(row * grid.Width).Take(grid.Width).SelectMany(l => l).ToList();
+            var rowMedian = inRow.Count >= enough ? Median(inRow) : overall;
+            for (var column = 0; column < grid.Width; column++)
+            {
+                var cell = lengths[row * grid.Width + column];
+                result[row * grid.Width + column] = Math.Max(cell.Count >= enough ? Median(cell) : rowMedian, GridAnomalyOptions.Epsilon);
+            }
+        }
+        return result;
+    }
 
     /// <summary>
     /// Memories (frames or cells) for calibration that do not hold the held-out frames' neighbours: the held-out blocks
@@ -354,17 +406,17 @@ public static class GridAnomalyLearner
     /// Every frame with whether its block is held out, whether it starts a segment, its block's number over the whole
     /// recording and its own position in the recording.
     /// </summary>
-    private static IEnumerable<(bool HeldOut, float[] Embedding, float[] Grid, bool First, int Block, long At)> FramesWithStarts(FeatureRecording recording, GridAnomalyOptions o)
+    private static IEnumerable<(bool HeldOut, float[] Embedding, float[] Grid, float[]? Flow, bool First, int Block, long At)> FramesWithStarts(FeatureRecording recording, GridAnomalyOptions o)
     {
         var blocksBefore = 0;
         long at = 0;
         foreach (var segment in recording.Segments)
         {
             var position = 0;
-            foreach (var (embedding, grid) in recording.Read(segment))
+            foreach (var (embedding, grid, flow) in recording.ReadWithFlow(segment))
             {
                 var block = position / o.BlockFrames;
-                yield return (block % o.HeldOutEvery == o.HeldOutEvery - 1, embedding, grid, position == 0, blocksBefore + block, at++);
+                yield return (block % o.HeldOutEvery == o.HeldOutEvery - 1, embedding, grid, flow, position == 0, blocksBefore + block, at++);
                 position++;
             }
             blocksBefore += (position + o.BlockFrames - 1) / o.BlockFrames;

@@ -5,7 +5,7 @@ namespace Edge.Models.GridAnomaly;
 
 /// <summary>
 /// Serves the default anomaly model (<see cref="GridAnomalyGraph"/>): windows of two consecutive frames' features
-/// (embedding followed by grid) in; the raw score of each window's newer frame (put on the calibrated scale with the
+/// (embedding followed by grid, and by the cells' flow for a model with the pace term) in; the raw score of each window's newer frame (put on the calibrated scale with the
 /// manifest's <see cref="ModelManifest.Anomaly"/>) and its cell map out. Owns its session. ONNX Runtime sessions may be
 /// run from several threads; the shared, batching front does so from one.
 /// </summary>
@@ -25,6 +25,7 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
         FrameIntervalMs = _gapsInput is null ? null : manifest.GridAnomaly?.FrameIntervalMs;
         Grid = manifest.Grid!;
         FeatureSize = manifest.FeatureSize!.Value;
+        ReadsFlow = manifest.GridAnomaly?.FlowWidth is not null;
         _outputs = [manifest.OutputNames[0], manifest.OutputNames[1]];
     }
 
@@ -37,6 +38,8 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
     public bool IsAnomaly => true;
 
     public bool ReadsGrid => true;
+
+    public bool ReadsFlow { get; }
 
     public int InputFrames => GridAnomalyGraph.InputFrames;
 
@@ -68,8 +71,14 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
                 $"{modelPath} reads the frame model's grid, but the frame model gives none (prepare it again: `edge models prepare --force`)");
         }
         var grid = manifest.Grid;
+        if (manifest.GridAnomaly?.FlowWidth is { } flowWidth && flowWidth != FlowFeatures.WorkingWidth)
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath} reads optical flow measured {flowWidth} pixels wide, but this Edge measures it {FlowFeatures.WorkingWidth} wide: learn the model again");
+        }
+        var flowSize = manifest.GridAnomaly?.FlowWidth is null ? 0 : FlowFeatures.Size(grid);
         if (grid.Height != frameGrid.Height || grid.Width != frameGrid.Width || grid.Channels != frameGrid.Channels
-            || manifest.EmbeddingSize != embeddingSize || manifest.FeatureSize != embeddingSize + grid.Size)
+            || manifest.EmbeddingSize != embeddingSize || manifest.FeatureSize != embeddingSize + grid.Size + flowSize)
         {
             throw new ModelException(ModelError.Invalid,
                 $"{modelPath} reads {manifest.EmbeddingSize}-d embeddings and {grid.Height}×{grid.Width}×{grid.Channels} grids, but the frame model gives {embeddingSize}-d embeddings and {frameGrid.Height}×{frameGrid.Width}×{frameGrid.Channels} grids");

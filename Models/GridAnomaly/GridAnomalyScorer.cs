@@ -194,17 +194,47 @@ public static class GridAnomalyScorer
         return raw;
     }
 
+    /// <summary>
+    /// The pace of a frame from its cells' flow (<see cref="FlowFeatures"/>): the mean over cells whose moving share is
+    /// above <see cref="GridAnomalyOptions.PaceMovingShare"/> of ln(max(length / gap, ε) / the cell's normal length); 0
+    /// when fewer than <see cref="GridAnomalyOptions.PaceMinCells"/> cells move. Lengths are divided by the gap: a
+    /// frame dropped between the two is twice the way, not twice the speed.
+    /// </summary>
+    public static float Pace(ReadOnlySpan<float> flow, float[] normal, float gap, GridAnomalyOptions o)
+    {
+        double sum = 0;
+        var moving = 0;
+        for (var cell = 0; cell < normal.Length; cell++)
+        {
+            if (flow[cell * 2 + 1] > o.PaceMovingShare)
+            {
+                sum += MathF.Log(MathF.Max(flow[cell * 2] / gap, GridAnomalyOptions.Epsilon) / normal[cell]);
+                moving++;
+            }
+        }
+        return moving >= o.PaceMinCells ? (float)(sum / moving) : 0;
+    }
+
+    /// <summary>The pace term's part of the raw score: weight · max(0, |pace| / std − floor).</summary>
+    public static float PacePart(float pace, float std, float weight, float floor) => weight * MathF.Max(0, MathF.Abs(pace) / std - floor);
+
     /// <summary>A cell distance on the map's scale: 1 = the p99 of normal cells.</summary>
     public static float Cell(float distance, GridAnomalyParameters p) =>
         (MathF.Log(distance + GridAnomalyOptions.Epsilon) - p.CellLogMean) / p.CellLogStd / p.CellP99;
 
     /// <summary>
-    /// Scores the newest of two consecutive frames' features (<paramref name="previous"/>, <paramref name="current"/>):
-    /// the raw frame score and the cell map [H·W].
+    /// Scores the newest of two consecutive frames' features (<paramref name="previous"/>, <paramref name="current"/>,
+    /// each <see cref="GridAnomalyParameters.FeatureSize"/> values): the raw frame score and the cell map [H·W].
     /// </summary>
     public static (float Raw, float[] Cells) Score(GridAnomalyParameters p, ReadOnlySpan<float> previous, ReadOnlySpan<float> current, float gap = 1)
     {
         var (terms, distances) = Terms(p, previous, current, gap);
-        return (Raw(terms, p.TermLogMean, p.TermLogStd, p.TermWeights, p.Options.TermFloor), [.. distances.Select(x => Cell(x, p))]);
+        var raw = Raw(terms, p.TermLogMean, p.TermLogStd, p.TermWeights, p.Options.TermFloor);
+        if (p.ReadsFlow)
+        {
+            var pace = Pace(current.Slice(p.EmbeddingSize + p.Grid.Size, p.FlowSize), p.FlowCellNormal, gap, p.Options);
+            raw += PacePart(pace, p.PaceStd, p.PaceWeight, p.Options.PaceFloor);
+        }
+        return (raw, [.. distances.Select(x => Cell(x, p))]);
     }
 }

@@ -20,7 +20,7 @@ public static class AnomalyLearning
     {
         var grid = models.FrameModel.Grid ?? throw new ModelException(ModelError.Invalid,
             "the frame model gives no grid; prepare it again (`edge models prepare --force`) to learn anomaly models");
-        var recorder = new FeatureRecorder(folder, models.FrameModel.EmbeddingSize, grid);
+        var recorder = new FeatureRecorder(folder, models.FrameModel.EmbeddingSize, grid, flow: true);
         try
         {
             foreach (var video in videos)

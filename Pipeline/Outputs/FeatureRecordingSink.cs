@@ -3,7 +3,7 @@ using Edge.Models.GridAnomaly;
 namespace Edge.Pipeline.Outputs;
 
 /// <summary>
-/// Records every frame's features (embedding and grid, exactly as the pipeline computes them) into a
+/// Records every frame's features (embedding, grid and cell flow, exactly as the pipeline computes them) into a
 /// <see cref="FeatureRecorder"/> for learning, until <paramref name="maxBytes"/> would be exceeded; then it stops and
 /// says so (<see cref="Full"/>). A long gap in frame indices (a reconnect, a loop starting again) starts a new
 /// segment, so no motion is learned across it; a few frames dropped because analysis fell behind do not: the temporal
@@ -19,6 +19,8 @@ public sealed class FeatureRecordingSink(FeatureRecorder recorder, long maxBytes
     public bool NeedsPixels => false;
 
     public bool NeedsGrid => true;
+
+    public bool NeedsFlow => true;
 
     /// <summary>True once the disk budget stopped the recording.</summary>
     public bool Full { get; private set; }
@@ -42,7 +44,7 @@ public sealed class FeatureRecordingSink(FeatureRecorder recorder, long maxBytes
             recorder.EndSegment();
         }
         _lastIndex = result.Index;
-        recorder.Add(result.Embedding, result.Grid, result.TimestampMs);
+        recorder.Add(result.Embedding, result.Grid, result.TimestampMs, result.Flow);
         return ValueTask.CompletedTask;
     }
 

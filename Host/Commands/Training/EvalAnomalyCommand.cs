@@ -92,7 +92,7 @@ public static class EvalAnomalyCommand
         foreach (var (video, truth) in truths)
         {
             logger.LogInformation("Scoring {Video} ({Frames} frames, {Anomalies} injected anomalies)", video, truth.Frames, truth.Anomalies.Length);
-            var (embeddings, grids, frames) = await FeaturesAsync(context, models, video, model.ReadsGrid, ct).ConfigureAwait(false);
+            var (embeddings, grids, frames) = await FeaturesAsync(context, models, video, model.ReadsGrid, model.ReadsFlow, ct).ConfigureAwait(false);
             if (frames != truth.Frames)
             {
                 throw new TrainingDataException($"the ground truth describes {truth.Frames} frames but {video} has {frames}");
@@ -162,9 +162,12 @@ public static class EvalAnomalyCommand
         return ExitCodes.Ok;
     }
 
-    /// <summary>The video's embeddings and, when the model reads them, its grids, through the serving stream assembly.</summary>
+    /// <summary>
+    /// The video's embeddings and, when the model reads them, its grids (each followed by the frame's cell flow when the
+    /// model reads that too), through the serving stream assembly.
+    /// </summary>
     private static async Task<(float[] Embeddings, float[]? Grids, int Frames)> FeaturesAsync(EdgeContext context, ModelCatalog models, string video,
-        bool grids, CancellationToken ct)
+        bool grids, bool flow, CancellationToken ct)
     {
         if (!grids)
         {
@@ -177,14 +180,16 @@ public static class EvalAnomalyCommand
             var recording = await AnomalyLearning.RecordAsync([video], folder, new CaptureOptions(), models, context.LoggerFactory, ct).ConfigureAwait(false);
             var frames = (int)recording.Frames;
             var e = recording.EmbeddingSize;
-            var g = recording.Grid.Size;
+            var f = flow ? recording.FlowSize : 0;
+            var g = recording.Grid.Size + f;
             var embeddings = new float[frames * e];
             var gridValues = new float[(long)frames * g];
             var t = 0;
-            foreach (var (embedding, grid) in recording.Read(recording.Segments[0]))
+            foreach (var (embedding, grid, flowValues) in recording.ReadWithFlow(recording.Segments[0]))
             {
                 embedding.CopyTo(embeddings.AsSpan(t * e, e));
-                grid.CopyTo(gridValues.AsSpan(t * g, g));
+                grid.CopyTo(gridValues.AsSpan(t * g, grid.Length));
+                flowValues.AsSpan(0, f).CopyTo(gridValues.AsSpan(t * g + grid.Length, f));
                 t++;
             }
             return (embeddings, gridValues, frames);

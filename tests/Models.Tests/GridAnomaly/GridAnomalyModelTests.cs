@@ -21,6 +21,11 @@ public sealed class GridAnomalyModelTests : IDisposable
         ResidualWeight = 1,
     };
     private static readonly ModelOptions s_cpu = new() { Provider = ExecutionProvider.Cpu, IntraOpThreads = 1 };
+    private static readonly ModelManifest s_frameManifest = new()
+    {
+        Name = "frame", Kind = ModelManifest.FrameEmbeddingKind, InputName = "frames", InputWidth = 224, InputHeight = 224,
+        InputLayout = "NHWC", ChannelOrder = "BGR", InputElementType = "uint8", OutputNames = ["embedding", "grid"], EmbeddingSize = Embedding, Grid = s_grid,
+    };
     private readonly string _folder = TestData.NewTempFolder();
 
     /// <summary>
@@ -50,15 +55,34 @@ public sealed class GridAnomalyModelTests : IDisposable
     private static float[] EmbeddingOf(float[] grid, Random random) =>
         [.. Enumerable.Range(0, Embedding).Select(j => 1 + grid.Where((_, i) => i % Embedding == j).Average() + (float)(0.02 * random.NextDouble()))];
 
-    private FeatureRecording Record(IEnumerable<(float[] Embedding, float[] Grid)> frames, string name = "rec", double? intervalMs = null)
+    private FeatureRecording Record(IEnumerable<(float[] Embedding, float[] Grid)> frames, string name = "rec", double? intervalMs = null,
+        IReadOnlyList<float[]>? flows = null)
     {
-        using var recorder = new FeatureRecorder(Path.Combine(_folder, name), Embedding, s_grid);
+        using var recorder = new FeatureRecorder(Path.Combine(_folder, name), Embedding, s_grid, flow: flows is not null);
         var t = 0;
         foreach (var (embedding, grid) in frames)
         {
-            recorder.Add(embedding, grid, intervalMs * t++);
+            recorder.Add(embedding, grid, intervalMs * t, flows?[t]);
+            t++;
         }
         return recorder.Finish();
+    }
+
+    /// <summary>
+    /// A frame's cell flow (<see cref="FlowFeatures"/>): the walker's cell and three others move, each at its row's
+    /// pace (0.5 px a frame at the top row, 0.1 more each row down: nearer the camera, more pixels), ±10 %, times
+    /// <paramref name="speed"/>.
+    /// </summary>
+    private static float[] FlowOf(int t, Random random, float speed = 1)
+    {
+        var flow = new float[FlowFeatures.Size(s_grid)];
+        var cells = s_grid.Height * s_grid.Width;
+        foreach (var cell in new[] { t / 2 % cells, random.Next(cells), random.Next(cells), random.Next(cells) })
+        {
+            flow[cell * 2] = speed * (0.5f + 0.1f * (cell / s_grid.Width)) * (float)(0.9 + 0.2 * random.NextDouble());
+            flow[cell * 2 + 1] = 0.3f;
+        }
+        return flow;
     }
 
     private GridAnomalyParameters Learn(IEnumerable<(float[] Embedding, float[] Grid)> frames, string name = "rec") =>
@@ -275,12 +299,7 @@ public sealed class GridAnomalyModelTests : IDisposable
     {
         var p = Learn(Normal(400, 5));
         var path = Path.Combine(_folder, "anomaly.onnx");
-        var frameManifest = new ModelManifest
-        {
-            Name = "frame", Kind = ModelManifest.FrameEmbeddingKind, InputName = "frames", InputWidth = 224, InputHeight = 224,
-            InputLayout = "NHWC", ChannelOrder = "BGR", InputElementType = "uint8", OutputNames = ["embedding", "grid"], EmbeddingSize = Embedding, Grid = s_grid,
-        };
-        var manifest = GridAnomalyGraph.Save(p, path, frameManifest, "test");
+        var manifest = GridAnomalyGraph.Save(p, path, s_frameManifest, "test");
         Assert.Null(OnnxChecker.Check(path));
         var reloaded = ModelManifest.Load(ModelManifest.PathFor(path));
         Assert.Equal(ModelManifest.GridAnomalyKind, reloaded.Kind);
@@ -309,6 +328,66 @@ public sealed class GridAnomalyModelTests : IDisposable
         Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding, null, s_cpu, NullLogger.Instance));
         Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding, s_grid with { Channels = 16 }, s_cpu, NullLogger.Instance));
         Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding + 1, s_grid, s_cpu, NullLogger.Instance));
+    }
+
+    [Fact]
+    public void Learn_WithFlow_ScoresFasterMotionNotDroppedFrames_AndTheOnnxGraphAgrees()
+    {
+        var random = new Random(31);
+        var learned = Enumerable.Range(0, 400).Select(t => FlowOf(t, random)).ToList();
+        var recording = Record(Normal(400, 31), "flow", flows: learned);
+        Assert.Equal(FlowFeatures.WorkingWidth, recording.FlowWidth);
+        var p = GridAnomalyLearner.Learn(recording, s_options).Parameters;
+        Assert.True(p.ReadsFlow);
+        Assert.Equal(Embedding + s_grid.Size + FlowFeatures.Size(s_grid), p.FeatureSize);
+        // Each cell's normal pace is its row's: the perspective is learned.
+        Assert.InRange(p.FlowCellNormal[0], 0.45f, 0.55f);
+        var lastRow = s_grid.Height - 1;
+        Assert.InRange(p.FlowCellNormal[^1], 0.9f * (0.5f + 0.1f * lastRow), 1.1f * (0.5f + 0.1f * lastRow));
+        Assert.InRange(p.PaceStd, 0.02f, 0.2f);
+
+        var test = Normal(30, 32, start: 400);
+        var flows = Enumerable.Range(0, test.Count).Select(t => FlowOf(400 + t, random)).ToList();
+        float[] At(int t, float speed = 1) => [.. Features(test[t]), .. speed == 1 ? flows[t] : flows[t].Select((v, i) => i % 2 == 0 ? v * speed : v)];
+        double Score(float[] before, float[] now, float gap = 1) => p.Calibration.Relative(GridAnomalyScorer.Score(p, before, now, gap).Raw);
+        var normal = Enumerable.Range(1, test.Count - 1).Select(t => Score(At(t - 1), At(t))).ToArray();
+        var ceiling = Math.Max(1.0, normal.Max());
+        Assert.True(Score(At(19), At(20, speed: 3)) > ceiling, $"three times as fast: {Score(At(19), At(20, speed: 3)):F2}, normal at most {ceiling:F2}");
+        Assert.True(Score(At(19), At(20, speed: 0.3f)) > ceiling, $"a third as fast: {Score(At(19), At(20, speed: 0.3f)):F2}");
+        // Three times the way over three frame intervals (two frames dropped) is normal pace.
+        var threeApart = flows[20].Select((v, i) => i % 2 == 0 ? v * 3 : v).ToArray();
+        Assert.InRange(GridAnomalyScorer.Pace(threeApart, p.FlowCellNormal, 3, s_options), -0.15f, 0.15f);
+        Assert.InRange(GridAnomalyScorer.Pace(threeApart, p.FlowCellNormal, 1, s_options), MathF.Log(3) - 0.15f, MathF.Log(3) + 0.15f);
+        // Fewer than three moving cells say nothing.
+        Assert.Equal(0f, GridAnomalyScorer.Pace(new float[FlowFeatures.Size(s_grid)], p.FlowCellNormal, 1, s_options));
+
+        var path = Path.Combine(_folder, "paced.onnx");
+        var manifest = GridAnomalyGraph.Save(p, path, s_frameManifest, "test");
+        Assert.Null(OnnxChecker.Check(path));
+        Assert.Equal(["frame", "patch", "still", "motion", "pace"], manifest.GridAnomaly!.Terms);
+        using (var model = GridAnomalyModel.Open(path, Embedding, s_grid, s_cpu, NullLogger.Instance))
+        {
+            Assert.True(model.ReadsFlow);
+            Assert.Equal(p.FeatureSize, model.FeatureSize);
+            float[] speeds = [1, 3, 1, 0.3f, 1, 2, 1, 1, 5, 1];
+            var gaps = speeds.Select((_, i) => 1f + i % 3).ToArray();
+            var windows = speeds.Select((s, i) => At(15 + i).Concat(At(16 + i, s)).ToArray()).ToList();
+            var result = model.Run([.. windows.SelectMany(w => w)], windows.Count, gaps);
+            for (var i = 0; i < windows.Count; i++)
+            {
+                var raw = GridAnomalyScorer.Score(p, At(15 + i), At(16 + i, speeds[i]), gaps[i]).Raw;
+                Assert.True(Math.Abs(raw - result.Scores[i]) <= 1e-3 * Math.Max(1, Math.Abs(raw)), $"window {i}: reference {raw}, onnx {result.Scores[i]}");
+            }
+        }
+        // Flow measured at another width is not comparable: the model is refused with the reason.
+        var other = manifest with { GridAnomaly = manifest.GridAnomaly with { FlowWidth = 192 } };
+        other.Save(ModelManifest.PathFor(path));
+        var refused = Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding, s_grid, s_cpu, NullLogger.Instance));
+        Assert.Contains("192", refused.Message);
+
+        // The recording gives each frame's flow back as recorded (float32).
+        var (_, _, seventh) = recording.ReadWithFlow(recording.Segments[0]).Skip(7).First();
+        Assert.Equal(learned[7], seventh);
     }
 
     [Fact]
