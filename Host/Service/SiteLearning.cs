@@ -76,6 +76,8 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
 
     public bool NeedsGrid => true;
 
+    public bool NeedsFlow => true;
+
     /// <summary>What learning is doing, for the status line, the API and the dashboard.</summary>
     public string Status
     {

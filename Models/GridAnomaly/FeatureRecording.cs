@@ -83,6 +83,10 @@ public sealed record FeatureRecording(int EmbeddingSize, GridDescription Grid, s
         {
             throw new TrainingDataException($"{folder}: embeddings [{embeddings.Rows}, {embeddings.Columns}] and grids [{grids.Rows}, {grids.Columns}] do not match the recording's {EmbeddingSize}-d embeddings and {Grid.Size}-value grids");
         }
+        if (FlowSize > 0 && !File.Exists(Path.Combine(folder, FlowsFile)))
+        {
+            throw new TrainingDataException($"{folder}: {FlowsFile} is missing, but the recording says it has the cells' flow");
+        }
         using var flows = FlowSize == 0 ? null : new NpyFile.RowReader(Path.Combine(folder, FlowsFile));
         if (flows is not null && (flows.Columns != FlowSize || flows.Rows != embeddings.Rows))
         {

@@ -90,7 +90,8 @@ public static class GridAnomalyGraph
         }
         if (p.ReadsFlow)
         {
-            raw = b.Node("Add", [raw!, PacePart(b, p, input, gaps)]);
+            var pace = PacePart(b, p, input, gaps);
+            raw = raw is null ? pace : b.Node("Add", [raw, pace]);
         }
         b.Output(raw!, ScoreName, [null]);
 

@@ -223,11 +223,30 @@ public static class GridAnomalyLearner
 
         // The pace term, when the recording has the cells' flow: each cell's normal flow length, then the spread of
         // held-out frames' pace around 0 (normal speed).
+        // Its spread is over the frames where enough cells move to say (a frame where nobody walks has pace 0 and would
+        // narrow it); footage where too few do learns no pace term.
+        if (recording.FlowWidth is { } flowWidth && flowWidth != FlowFeatures.WorkingWidth)
+        {
+            throw new TrainingDataException($"the recording's flow was measured {flowWidth} pixels wide, this Edge measures it {FlowFeatures.WorkingWidth} wide: record it again");
+        }
         var flowNormal = recording.FlowSize > 0 && o.Terms.Contains(GridAnomalyParameters.PaceTerm) ? FlowCellNormal(cellLengths, grid) : null;
-        var paces = flowNormal is null ? null : heldOutFrames.Select(h => GridAnomalyScorer.Pace(h.Flow!, flowNormal, 1, o)).ToArray();
-        var paceStd = paces is null ? 1f : (float)Math.Max(Math.Sqrt(paces.Average(x => (double)x * x)), 0.02);
+        var paces = new float[heldOutFrames.Count];
+        var measuredPaces = new List<double>();
+        for (var i = 0; flowNormal is not null && i < heldOutFrames.Count; i++)
+        {
+            paces[i] = GridAnomalyScorer.Pace(heldOutFrames[i].Flow!, flowNormal, 1, o, out var measured);
+            if (measured)
+            {
+                measuredPaces.Add(paces[i]);
+            }
+        }
+        if (measuredPaces.Count < 10)
+        {
+            flowNormal = null;
+        }
+        var paceStd = flowNormal is null ? 1f : (float)Math.Max(Math.Sqrt(measuredPaces.Average(x => x * x)), 0.02);
         var paceWeight = flowNormal is null ? 0f : o.PaceWeight;
-        var paceParts = paces?.Select(x => GridAnomalyScorer.PacePart(x, paceStd, paceWeight, o.PaceFloor)).ToArray() ?? new float[terms.Length];
+        var paceParts = paces.Select(x => GridAnomalyScorer.PacePart(x, paceStd, paceWeight, o.PaceFloor)).ToArray();
         var raws = terms.Select((t, i) => (double)(GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor) + paceParts[i])).Order().ToArray();
         var median = Statistics.Percentile(raws, 0.5);
         var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);

@@ -81,7 +81,7 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
             || manifest.EmbeddingSize != embeddingSize || manifest.FeatureSize != embeddingSize + grid.Size + flowSize)
         {
             throw new ModelException(ModelError.Invalid,
-                $"{modelPath} reads {manifest.EmbeddingSize}-d embeddings and {grid.Height}×{grid.Width}×{grid.Channels} grids, but the frame model gives {embeddingSize}-d embeddings and {frameGrid.Height}×{frameGrid.Width}×{frameGrid.Channels} grids");
+                $"{modelPath} reads {manifest.EmbeddingSize}-d embeddings and {grid.Height}×{grid.Width}×{grid.Channels} grids{(flowSize > 0 ? $" with {flowSize} values of flow" : "")} ({manifest.FeatureSize} values a frame), but the frame model gives {embeddingSize}-d embeddings and {frameGrid.Height}×{frameGrid.Width}×{frameGrid.Channels} grids");
         }
         var model = ModelSession.Open(modelPath, options, logger);
         var input = model.Session.InputMetadata.GetValueOrDefault(manifest.InputName);

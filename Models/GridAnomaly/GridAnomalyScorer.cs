@@ -200,7 +200,11 @@ public static class GridAnomalyScorer
     /// when fewer than <see cref="GridAnomalyOptions.PaceMinCells"/> cells move. Lengths are divided by the gap: a
     /// frame dropped between the two is twice the way, not twice the speed.
     /// </summary>
-    public static float Pace(ReadOnlySpan<float> flow, float[] normal, float gap, GridAnomalyOptions o)
+    public static float Pace(ReadOnlySpan<float> flow, float[] normal, float gap, GridAnomalyOptions o) =>
+        Pace(flow, normal, gap, o, out _);
+
+    /// <summary><see cref="Pace(ReadOnlySpan{float}, float[], float, GridAnomalyOptions)"/>, and whether enough cells moved to say.</summary>
+    public static float Pace(ReadOnlySpan<float> flow, float[] normal, float gap, GridAnomalyOptions o, out bool measured)
     {
         double sum = 0;
         var moving = 0;
@@ -212,7 +216,8 @@ public static class GridAnomalyScorer
                 moving++;
             }
         }
-        return moving >= o.PaceMinCells ? (float)(sum / moving) : 0;
+        measured = moving >= o.PaceMinCells;
+        return measured ? (float)(sum / moving) : 0;
     }
 
     /// <summary>The pace term's part of the raw score: weight · max(0, |pace| / std − floor).</summary>

@@ -385,9 +385,19 @@ public sealed class GridAnomalyModelTests : IDisposable
         var refused = Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding, s_grid, s_cpu, NullLogger.Instance));
         Assert.Contains("192", refused.Message);
 
-        // The recording gives each frame's flow back as recorded (float32).
+        // The recording gives each frame's flow back as recorded (float32); one measured at another width is refused.
         var (_, _, seventh) = recording.ReadWithFlow(recording.Segments[0]).Skip(7).First();
         Assert.Equal(learned[7], seventh);
+        Assert.Throws<TrainingDataException>(() => GridAnomalyLearner.Learn(recording with { FlowWidth = 192 }, s_options));
+
+        // Footage where only one walker ever moves cannot say what a normal pace is (fewer than three moving cells a
+        // frame): no pace term, rather than one whose spread is that of frames where nothing was measured.
+        var lone = Enumerable.Range(0, 400).Select(t => FlowOf(t, random)).Select(f =>
+        {
+            var walker = Array.FindIndex(f, v => v > 0) / 2;
+            return f.Select((v, i) => i / 2 == walker ? v : 0f).ToArray();
+        }).ToList();
+        Assert.False(GridAnomalyLearner.Learn(Record(Normal(400, 31), "lone", flows: lone), s_options).Parameters.ReadsFlow);
     }
 
     [Fact]
