@@ -470,7 +470,7 @@ public static class BenchCommand
                 {
                     var at = end - window + 1 + f;
                     features[at].CopyTo(buffer, f * model.FeatureSize);
-                    flows[at]?.CopyTo(buffer, f * model.FeatureSize + features[at].Length);
+                    flows[at].CopyTo(buffer, f * model.FeatureSize + features[at].Length);
                 }
                 return buffer;
             }

@@ -40,7 +40,7 @@ public sealed record FeatureRecording(int EmbeddingSize, GridDescription Grid, s
     public string Folder { get; private init; } = "";
 
     /// <summary>Bytes on disk per recorded frame (embedding as float32, grid as float16, flow as float32).</summary>
-    public static long BytesPerFrame(int embeddingSize, GridDescription grid, bool flow = true) =>
+    public static long BytesPerFrame(int embeddingSize, GridDescription grid, bool flow) =>
         4L * embeddingSize + 2L * grid.Size + (flow ? 4L * FlowFeatures.Size(grid) : 0);
 
     /// <summary>Opens a finished recording; a missing or unfinished one is a <see cref="TrainingDataException"/>.</summary>

@@ -43,6 +43,10 @@ public static class GridAnomalyLearner
             throw new TrainingDataException(
                 $"normal footage too short: {recording.Frames} frames; at least {minimum} are needed ({o.BlockFrames}-frame blocks, every {o.HeldOutEvery}th held out to calibrate)");
         }
+        if (recording.FlowWidth is { } flowWidth && flowWidth != FlowFeatures.WorkingWidth)
+        {
+            throw new TrainingDataException($"the recording's flow was measured {flowWidth} pixels wide, this Edge measures it {FlowFeatures.WorkingWidth} wide: record it again");
+        }
         if (d < 1 || d > channels || o.TopK < 1 || o.PatchMemory < 1 || o.FrameMemory < 1)
         {
             throw new ArgumentException($"inconsistent anomaly model options: {o}", nameof(options));
@@ -222,13 +226,8 @@ public static class GridAnomalyLearner
         var floor = o.TermFloor;
 
         // The pace term, when the recording has the cells' flow: each cell's normal flow length, then the spread of
-        // held-out frames' pace around 0 (normal speed).
-        // Its spread is over the frames where enough cells move to say (a frame where nobody walks has pace 0 and would
-        // narrow it); footage where too few do learns no pace term.
-        if (recording.FlowWidth is { } flowWidth && flowWidth != FlowFeatures.WorkingWidth)
-        {
-            throw new TrainingDataException($"the recording's flow was measured {flowWidth} pixels wide, this Edge measures it {FlowFeatures.WorkingWidth} wide: record it again");
-        }
+        // held-out frames' pace around 0 (normal speed), over the frames where enough cells move to say (a frame where
+        // nobody walks has pace 0 and would narrow it); footage where too few do learns no pace term.
         var flowNormal = recording.FlowSize > 0 && o.Terms.Contains(GridAnomalyParameters.PaceTerm) ? FlowCellNormal(cellLengths, grid) : null;
         var paces = new float[heldOutFrames.Count];
         var measuredPaces = new List<double>();
