@@ -133,26 +133,31 @@ public static class GridAnomalyGraph
     private static string SumOfSquares(OnnxGraphBuilder b, string x, long axis, bool keep) =>
         b.Node("ReduceSum", [b.Node("Mul", [x, x]), b.Int64Initializer("sum_axis", axis)], OnnxGraphBuilder.Int("keepdims", keep ? 1 : 0));
 
-    /// <summary>Distance of each vector (last axis of <paramref name="x"/>) to its nearest memory entry; the last axis reduced.</summary>
+    /// <summary>
+    /// Distance of each vector (last axis of <paramref name="x"/>) to its nearest memory entry; the last axis reduced.
+    /// ‖x − m‖² = ‖x‖² + (‖m‖² − 2·x·m), and only the bracket depends on m: one product with [−2·m; ‖m‖²] against
+    /// [x, 1] gives it, its minimum is taken, and ‖x‖² is added to the minimum (not to every entry).
+    /// </summary>
     private static string Nearest(OnnxGraphBuilder b, string x, float[] memory, int entries, int size, string label, long axis)
     {
-        var transposed = new float[size * entries];
-        var norms = new float[entries];
+        var augmented = new float[(size + 1) * entries]; // [size + 1, entries]: −2·m per column, ‖m‖² in the last row
         for (var m = 0; m < entries; m++)
         {
             float sum = 0;
             for (var j = 0; j < size; j++)
             {
                 var v = memory[m * size + j];
-                transposed[j * entries + m] = v;
+                augmented[j * entries + m] = -2 * v;
                 sum += v * v;
             }
-            norms[m] = sum;
+            augmented[size * entries + m] = sum;
         }
-        var dot = b.Node("MatMul", [x, b.Initializer(label + "_memory", transposed, size, entries)]);
-        var squared = b.Node("Sub", [b.Node("Add", [SumOfSquares(b, x, axis, keep: true), b.Initializer(label + "_norms", norms, entries)]),
-            b.Node("Mul", [dot, b.Initializer(label + "_two", [2f])])]);
-        var nearest = b.Node("ReduceMin", [squared], OnnxGraphBuilder.Ints("axes", axis), OnnxGraphBuilder.Int("keepdims", 0));
+        var pads = new long[2 * (axis + 1)]; // x is [..., size] with size on axis: one more value at its end, a 1
+        pads[^1] = 1;
+        var withOne = b.Node("Pad", [x, b.Int64Initializer(label + "_pads", pads), b.Initializer(label + "_one", [1f])]);
+        var bracket = b.Node("MatMul", [withOne, b.Initializer(label + "_memory", augmented, size + 1, entries)]);
+        var nearest = b.Node("Add", [b.Node("ReduceMin", [bracket], OnnxGraphBuilder.Ints("axes", axis), OnnxGraphBuilder.Int("keepdims", 0)),
+            SumOfSquares(b, x, axis, keep: false)]);
         return b.Node("Sqrt", [b.Relu(nearest)]);
     }
 
