@@ -230,22 +230,18 @@ public static class GridAnomalyLearner
         // nobody walks has pace 0 and would narrow it); footage where too few do learns no pace term.
         var flowNormal = recording.FlowSize > 0 && o.Terms.Contains(GridAnomalyParameters.PaceTerm) ? FlowCellNormal(cellLengths, grid) : null;
         var paces = new float[heldOutFrames.Count];
-        var measuredPaces = new List<double>();
+        var measured = new bool[heldOutFrames.Count];
         for (var i = 0; flowNormal is not null && i < heldOutFrames.Count; i++)
         {
-            paces[i] = GridAnomalyScorer.Pace(heldOutFrames[i].Flow!, flowNormal, 1, o, out var measured);
-            if (measured)
-            {
-                measuredPaces.Add(paces[i]);
-            }
+            paces[i] = GridAnomalyScorer.Pace(heldOutFrames[i].Flow!, flowNormal, 1, o, out measured[i]);
         }
-        if (measuredPaces.Count < 10)
+        var paceStd = PaceSpread(paces, measured, Enumerable.Range(0, paces.Length));
+        if (paceStd is null)
         {
             flowNormal = null;
         }
-        var paceStd = flowNormal is null ? 1f : (float)Math.Max(Math.Sqrt(measuredPaces.Average(x => x * x)), 0.02);
         var paceWeight = flowNormal is null ? 0f : o.PaceWeight;
-        var paceParts = paces.Select(x => GridAnomalyScorer.PacePart(x, paceStd, paceWeight, o.PaceFloor)).ToArray();
+        var paceParts = paces.Select(x => GridAnomalyScorer.PacePart(x, paceStd ?? 1f, paceWeight, o.PaceFloor)).ToArray();
         var raws = terms.Select((t, i) => (double)(GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor) + paceParts[i])).Order().ToArray();
         var median = Statistics.Percentile(raws, 0.5);
         var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);
@@ -274,7 +270,7 @@ public static class GridAnomalyLearner
             TermLogStd = logStd,
             TermWeights = weights,
             FlowCellNormal = flowNormal ?? [],
-            PaceStd = paceStd,
+            PaceStd = paceStd ?? 1f,
             PaceWeight = paceWeight,
             CellLogMean = (float)cellMean,
             CellLogStd = (float)cellStd,
@@ -282,7 +278,8 @@ public static class GridAnomalyLearner
             Calibration = new AnomalyCalibration(median, std, p99, 99, raws.Length),
             FramesLearned = recording.Frames,
         };
-        var falseAlarms = CrossCheckedFalseAlarmRate(terms, paceParts, [.. heldOutFrames.Select(h => h.Block)], weights, floor);
+        var falseAlarms = CrossCheckedFalseAlarmRate(terms, new HeldOutPace(paces, measured, paceWeight, o.PaceFloor),
+            [.. heldOutFrames.Select(h => h.Block)], weights, floor);
         if (falseAlarms is { } rate && rate > o.MaxFalseAlarmRate)
         {
             throw new TrainingDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
@@ -293,10 +290,10 @@ public static class GridAnomalyLearner
 
     /// <summary>
     /// Two-fold estimate of the share of normal frames above 1.0: held-out blocks split into the footage's first and
-    /// second half, each half scored with terms standardised and calibrated (median and 99th percentile) on the other,
-    /// exactly as the model is on all.
+    /// second half, each half scored with terms standardised, the pace's spread measured and the score calibrated
+    /// (median and 99th percentile) on the other, exactly as the model is on all.
     /// </summary>
-    internal static double? CrossCheckedFalseAlarmRate(float[][] terms, float[] paceParts, int[] blocks, float[] weights, float floor)
+    internal static double? CrossCheckedFalseAlarmRate(float[][] terms, HeldOutPace pace, int[] blocks, float[] weights, float floor)
     {
         var blockOrder = blocks.Distinct().Order().ToArray();
         if (blockOrder.Length < BlocksToJudge)
@@ -310,7 +307,10 @@ public static class GridAnomalyLearner
             var calibrate = Enumerable.Range(0, terms.Length).Where(i => fold[i] != f).ToArray();
             var check = Enumerable.Range(0, terms.Length).Where(i => fold[i] == f).ToArray();
             var (logMean, logStd) = TermStandardisation([.. calibrate.Select(i => terms[i])]);
-            double Raw(int i) => GridAnomalyScorer.Raw(terms[i], logMean, logStd, weights, floor) + paceParts[i];
+            // A half whose other half has too few frames to measure the pace's spread is scored without the pace term.
+            var paceStd = pace.Weight > 0 ? PaceSpread(pace.Values, pace.Measured, calibrate) : null;
+            double Raw(int i) => GridAnomalyScorer.Raw(terms[i], logMean, logStd, weights, floor)
+                + (paceStd is { } std ? GridAnomalyScorer.PacePart(pace.Values[i], std, pace.Weight, pace.Floor) : 0);
             var raws = calibrate.Select(Raw).Order().ToArray();
             var median = Statistics.Percentile(raws, 0.5);
             var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);
@@ -318,6 +318,20 @@ public static class GridAnomalyLearner
             checkedFrames += check.Length;
         }
         return above / (double)checkedFrames;
+    }
+
+    /// <summary>Held-out frames' pace, whether enough cells moved to measure it, and the term's weight and floor.</summary>
+    internal sealed record HeldOutPace(float[] Values, bool[] Measured, float Weight, float Floor);
+
+    /// <summary>
+    /// The pace's spread around normal speed: its root mean square over the <paramref name="frames"/> where it was
+    /// measured (at least 0.02), or null when fewer than 10 were (frames where nobody walks have pace 0 and would
+    /// narrow it).
+    /// </summary>
+    private static float? PaceSpread(float[] paces, bool[] measured, IEnumerable<int> frames)
+    {
+        var values = frames.Where(i => measured[i]).Select(i => (double)paces[i]).ToArray();
+        return values.Length < 10 ? null : (float)Math.Max(Math.Sqrt(values.Average(x => x * x)), 0.02);
     }
 
     /// <summary>ln(median two frames apart / median one frame apart) / ln 2, within [0, 1.5]; 0 with too few frames.</summary>

@@ -233,6 +233,22 @@ public sealed class GridAnomalyModelTests : IDisposable
     }
 
     [Fact]
+    public void Learn_WalkersFasterAndSlowerInTheSecondHalf_TheCrossCheckMeasuresThePaceSpreadOnTheOtherHalf()
+    {
+        // Steady features (a few held-out false alarms, above), and a flow whose pace is steady for the first half and
+        // alternates 0.7× and 1.4× in the second. Over all held-out frames the spread is wide enough that neither
+        // half exceeds 2 of it; judged on the first half's spread, the second half's pace is far out. The estimate
+        // must be the one a camera would see after learning on one half: many false alarms, so the model is refused.
+        var random = new Random(41);
+        var flows = Enumerable.Range(0, 1600).Select(t => FlowOf(t, random, t < 800 ? 1 : t % 2 == 0 ? 0.7f : 1.4f)).ToList();
+        var refused = Assert.Throws<TrainingDataException>(() => GridAnomalyLearner.Learn(Record(Normal(1600, 4), "pace-shift", flows: flows), s_options));
+        Assert.Contains("model refused", refused.Message, StringComparison.Ordinal);
+        var (p, allowed) = GridAnomalyLearner.Learn(Record(Normal(1600, 4), "pace-shift-allowed", flows: flows), s_options with { MaxFalseAlarmRate = 1 });
+        Assert.True(p.ReadsFlow);
+        Assert.True(allowed.FalseAlarmRate > 0.3, $"held-out false alarms {allowed.FalseAlarmRate:P1}");
+    }
+
+    [Fact]
     public void Learn_LongFootage_KeepsItsMemoriesAndCalibrationBounded()
     {
         var (p, report) = GridAnomalyLearner.Learn(Record(Normal(1600, 3)), s_options);
