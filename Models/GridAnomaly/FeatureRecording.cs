@@ -64,17 +64,10 @@ public sealed record FeatureRecording(int EmbeddingSize, GridDescription Grid, s
     }
 
     /// <summary>
-    /// The frames of one segment, in order: the embedding and the grid, in buffers that are valid until the next frame
-    /// (copy what you keep).
+    /// The frames of one segment, in order: the embedding, the grid and the cells' flow (<see cref="FlowFeatures"/>;
+    /// null when the recording has none), in buffers that are valid until the next frame (copy what you keep).
     /// </summary>
-    public IEnumerable<(float[] Embedding, float[] Grid)> Read(string segment) =>
-        ReadWithFlow(segment).Select(f => (f.Embedding, f.Grid));
-
-    /// <summary>
-    /// <see cref="Read"/> with each frame's flow (<see cref="FlowFeatures"/>; null when the recording has none), in a
-    /// buffer valid until the next frame.
-    /// </summary>
-    public IEnumerable<(float[] Embedding, float[] Grid, float[]? Flow)> ReadWithFlow(string segment)
+    public IEnumerable<(float[] Embedding, float[] Grid, float[]? Flow)> Read(string segment)
     {
         var folder = Path.Combine(Folder, segment);
         using var embeddings = new NpyFile.RowReader(Path.Combine(folder, EmbeddingsFile));

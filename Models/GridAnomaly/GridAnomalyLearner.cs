@@ -445,7 +445,7 @@ public static class GridAnomalyLearner
         foreach (var segment in recording.Segments)
         {
             var position = 0;
-            foreach (var (embedding, grid, flow) in recording.ReadWithFlow(segment))
+            foreach (var (embedding, grid, flow) in recording.Read(segment))
             {
                 var block = position / o.BlockFrames;
                 yield return (block % o.HeldOutEvery == o.HeldOutEvery - 1, embedding, grid, flow, position == 0, blocksBefore + block, at++);

@@ -185,7 +185,7 @@ public static class EvalAnomalyCommand
             var embeddings = new float[frames * e];
             var gridValues = new float[(long)frames * g];
             var t = 0;
-            foreach (var (embedding, grid, flowValues) in recording.ReadWithFlow(recording.Segments[0]))
+            foreach (var (embedding, grid, flowValues) in recording.Read(recording.Segments[0]))
             {
                 embedding.CopyTo(embeddings.AsSpan(t * e, e));
                 grid.CopyTo(gridValues.AsSpan(t * g, grid.Length));

@@ -405,7 +405,7 @@ public sealed class GridAnomalyModelTests : IDisposable
         Assert.Contains("192", refused.Message);
 
         // The recording gives each frame's flow back as recorded (float32); one measured at another width is refused.
-        var (_, _, seventh) = recording.ReadWithFlow(recording.Segments[0]).Skip(7).First();
+        var (_, _, seventh) = recording.Read(recording.Segments[0]).Skip(7).First();
         Assert.Equal(learned[7], seventh);
         Assert.Throws<TrainingDataException>(() => GridAnomalyLearner.Learn(recording with { FlowWidth = 192 }, s_options));
 
