@@ -66,9 +66,25 @@ public sealed class ModelOptions
     [Range(0, 256)]
     public int IntraOpThreads { get; set; }
 
+    /// <summary>
+    /// Threads inside one operator for the temporal stage's model (anomaly or activity) on the CPU; 0 = one per core.
+    /// It runs one small window at a time beside the CNN, whose threads already hold every core: a pool of its own
+    /// there bought 0.1 ms a window and cost the CNN more than that (README, Benchmarks).
+    /// </summary>
+    [Range(0, 256)]
+    public int TemporalIntraOpThreads { get; set; } = 1;
+
     /// <summary>Threads running independent operators at once on the CPU.</summary>
     [Range(1, 256)]
     public int InterOpThreads { get; set; } = 1;
+
+    /// <summary>A copy of these options for the temporal stage's model: <see cref="TemporalIntraOpThreads"/> threads per operator.</summary>
+    public ModelOptions ForTemporalModel()
+    {
+        var copy = (ModelOptions)MemberwiseClone();
+        copy.IntraOpThreads = TemporalIntraOpThreads;
+        return copy;
+    }
 
     /// <summary>A copy of these options with another provider.</summary>
     public ModelOptions WithProvider(ExecutionProvider provider)

@@ -30,6 +30,15 @@ public static class BenchCommand
         /// <summary>The temporal stage's time per frame over the CNN's (inference-only) time per frame.</summary>
         public double? TemporalShare => TemporalFps is { } t ? InferenceFps / t : null;
 
+        /// <summary>The process's CPU time per frame in the inference-only run (all the CNN's threads).</summary>
+        public double InferenceCpuMsPerFrame { get; init; }
+
+        /// <summary>With an anomaly model: the process's CPU time per frame while the temporal stage ran alone.</summary>
+        public double? TemporalCpuMsPerFrame { get; init; }
+
+        /// <summary>The temporal stage's CPU time per frame over the CNN's CPU time per frame.</summary>
+        public double? TemporalCpuShare => TemporalCpuMsPerFrame is { } t ? t / InferenceCpuMsPerFrame : null;
+
         /// <summary>With <c>--streams N</c>: N streams at once on one shared CNN.</summary>
         public StreamsResult? Streams { get; init; }
 
@@ -114,25 +123,28 @@ public static class BenchCommand
         // 2. Inference only: the same frames held in memory, run in full batches (after one warm-up batch).
         var preloaded = Preload(video, capture, ct);
         double inferenceSeconds;
-        double? temporalFps = null;
+        double inferenceCpuMs;
+        (double Fps, double CpuMsPerFrame)? temporal = null;
         ResizeResult resize;
         try
         {
             if (anomalyModel is not null)
             {
-                temporalFps = await TemporalFpsAsync(models, anomalyModel, preloaded, ct).ConfigureAwait(false);
-                logger.LogInformation("temporal stage ({Model}) alone: {Fps:0.0} frames/s", anomalyModel, temporalFps);
+                temporal = await TemporalFpsAsync(models, anomalyModel, preloaded, ct).ConfigureAwait(false);
+                logger.LogInformation("temporal stage ({Model}) alone: {Fps:0.0} frames/s, {Cpu:0.00} ms of CPU a frame", anomalyModel, temporal.Value.Fps, temporal.Value.CpuMsPerFrame);
             }
             Embed(embedder, preloaded.Take(embedder.MaxBatch).ToList());
             resize = MeasureResize(embedder, preloaded, ct);
             logger.LogInformation("resize alone: {Single:0} frames/s on one thread, {Parallel:0} on {Threads}", resize.SingleThreadFps, resize.ParallelFps, resize.Threads);
             var started = Stopwatch.GetTimestamp();
+            var cpuStarted = Environment.CpuUsage.TotalTime;
             foreach (var chunk in preloaded.Chunk(embedder.MaxBatch))
             {
                 ct.ThrowIfCancellationRequested();
                 Embed(embedder, chunk);
             }
             inferenceSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            inferenceCpuMs = (Environment.CpuUsage.TotalTime - cpuStarted).TotalMilliseconds / preloaded.Count;
         }
         finally
         {
@@ -203,7 +215,9 @@ public static class BenchCommand
             models.Settings.Models.IntraOpThreads == 0 ? Environment.ProcessorCount : context.Get<ModelOptions>().IntraOpThreads,
             decoded / decodeSeconds, preloaded.Count / inferenceSeconds, report.FramesProcessed / report.ElapsedSeconds)
         {
-            TemporalFps = temporalFps,
+            TemporalFps = temporal?.Fps,
+            InferenceCpuMsPerFrame = inferenceCpuMs,
+            TemporalCpuMsPerFrame = temporal?.CpuMsPerFrame,
             Streams = many,
             Events = events,
             Capacity = capacity,
@@ -221,6 +235,7 @@ public static class BenchCommand
             {
                 result.Video, result.Frames, result.BatchSize, result.Provider, result.Threads,
                 result.DecodeFps, result.InferenceFps, result.EndToEndFps, result.Ratio, result.TemporalFps, result.TemporalShare,
+                result.InferenceCpuMsPerFrame, result.TemporalCpuMsPerFrame, result.TemporalCpuShare,
                 streams = many is null ? null : new
                 {
                     count = many.Streams, many.MaxBatch, many.AggregateFps, many.PerStreamFps, many.FramesPerCall, ratio = many.Ratio,
@@ -430,9 +445,9 @@ public static class BenchCommand
     /// The anomaly model alone over the frames' features (embedding, and grid when it reads one), each frame's window
     /// run on its own as the temporal stage runs it for one stream; frames per second after one warm-up window. For a
     /// model that reads the cells' optical flow the flow is measured in the timed loop too: it is the model's cost,
-    /// although a stream measures it in its CNN stage.
+    /// although a stream measures it in its CNN stage. Also the process's CPU time per frame over the same loop.
     /// </summary>
-    private static async Task<double> TemporalFpsAsync(ModelCatalog models, string path, List<Mat> frames, CancellationToken ct)
+    private static async Task<(double Fps, double CpuMsPerFrame)> TemporalFpsAsync(ModelCatalog models, string path, List<Mat> frames, CancellationToken ct)
     {
         var model = ModelCatalog.OpenWindowModel(models.Settings.Models.Resolve(path), models.FrameModel, models.Settings.Models, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         try
@@ -480,11 +495,13 @@ public static class BenchCommand
             }
             await model.RunWithCellsAsync(Window(window - 1), 1, ct).ConfigureAwait(false);
             var started = Stopwatch.GetTimestamp();
+            var cpuStarted = Environment.CpuUsage.TotalTime;
             for (var end = window; end < features.Count; end++)
             {
                 await model.RunWithCellsAsync(Window(end), 1, ct).ConfigureAwait(false);
             }
-            return (features.Count - window) / Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var timed = features.Count - window;
+            return (timed / Stopwatch.GetElapsedTime(started).TotalSeconds, (Environment.CpuUsage.TotalTime - cpuStarted).TotalMilliseconds / timed);
         }
         finally
         {
@@ -549,6 +566,8 @@ public static class BenchCommand
         {
             AnsiConsole.WriteLine(string.Create(c,
                 $"with the anomaly model and its events ({e.Events} raised): {e.Fps:0.0} fps end to end; sinks time per frame / CNN time per frame = {e.SinksP50Ms:0.00} ms (p99 {e.SinksP99Ms:0.00}) / {e.CnnMsPerFrame:0.00} ms = {e.SinksShare:0.000}"));
+            AnsiConsole.WriteLine(string.Create(c,
+                $"end to end with the anomaly model and its events / without = {e.Fps:0.0} / {r.EndToEndFps:0.0} fps = {e.Fps / r.EndToEndFps:0.00}"));
         }
         if (r.Capacity is { } capacity)
         {
@@ -574,6 +593,8 @@ public static class BenchCommand
         {
             AnsiConsole.WriteLine(string.Create(c,
                 $"temporal stage time per frame / CNN time per frame = {1000 / r.TemporalFps!.Value:0.00} ms / {1000 / r.InferenceFps:0.00} ms = {share:0.000}"));
+            AnsiConsole.WriteLine(string.Create(c,
+                $"temporal stage CPU time per frame / CNN CPU time per frame = {r.TemporalCpuMsPerFrame:0.00} ms / {r.InferenceCpuMsPerFrame:0.00} ms = {r.TemporalCpuShare:0.000}"));
         }
     }
 }

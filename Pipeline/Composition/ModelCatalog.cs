@@ -212,6 +212,7 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
             throw new ModelException(ModelError.NotFound, $"model not found: {path}");
         }
         var kind = ModelManifest.Load(ModelManifest.PathFor(path)).Kind;
+        options = options.ForTemporalModel();
         return kind == ModelManifest.GridAnomalyKind
             ? Models.GridAnomaly.GridAnomalyModel.Open(path, frameModel.EmbeddingSize, frameModel.Grid, options, logger)
             : Models.SequenceModel.Open(path, frameModel.EmbeddingSize, options, logger, frameModel.Grid);

@@ -128,7 +128,7 @@ public sealed class BundleTests : IDisposable
 
         Assert.Equal(ExitCodes.Config, result.ExitCode);
         Assert.Equal($"error: unknown config key 'Models:Folder' in configuration ({Path.Combine(CpuBundle, "config", "edge.json")} or EDGE_* variables); "
-            + "known keys: CudaPreferNhwc, CudnnConvAlgoSearch, DeviceId, Directory, FrameModel, FramePrecision, InterOpThreads, IntraOpThreads, Provider", result.Stderr.Trim());
+            + "known keys: CudaPreferNhwc, CudnnConvAlgoSearch, DeviceId, Directory, FrameModel, FramePrecision, InterOpThreads, IntraOpThreads, Provider, TemporalIntraOpThreads", result.Stderr.Trim());
     }
 
     [Fact]

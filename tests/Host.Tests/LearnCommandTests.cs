@@ -138,6 +138,13 @@ public sealed class LearnCommandTests : IDisposable
         Assert.True(timed.GetProperty("Events").GetInt64() >= 1, timed.ToString());
         Assert.InRange(timed.GetProperty("SinksP50Ms").GetDouble(), 0.0001, timed.GetProperty("SinksP99Ms").GetDouble());
         Assert.Equal(timed.GetProperty("SinksP50Ms").GetDouble() / timed.GetProperty("CnnMsPerFrame").GetDouble(), timed.GetProperty("SinksShare").GetDouble(), 1e-9);
+        // The temporal stage's share in CPU time as well as in wall time, both sides measured in the same run.
+        var root = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "bench.json"))).RootElement;
+        var temporalCpu = root.GetProperty("TemporalCpuMsPerFrame").GetDouble();
+        var cnnCpu = root.GetProperty("InferenceCpuMsPerFrame").GetDouble();
+        Assert.True(temporalCpu > 0 && cnnCpu > temporalCpu, root.ToString());
+        Assert.Equal(temporalCpu / cnnCpu, root.GetProperty("TemporalCpuShare").GetDouble(), 1e-9);
+        Assert.Contains("temporal stage CPU time per frame / CNN CPU time per frame = ", bench.Stdout, StringComparison.Ordinal);
     }
 
     /// <summary>Scores of the test clip's normal (frames 4–28) and painted (30–44) frames processed at stride 2.</summary>
