@@ -134,12 +134,12 @@ public sealed class LearnCommandTests : IDisposable
         var bench = await EdgeProcess.RunAsync(_work, ["bench", test, "--frames", "70", "--anomaly-model", "models/street.onnx", "--json", "bench.json", .. EdgeProcess.ModelArgs]);
         Assert.True(bench.ExitCode == 0, bench.Stderr);
         Assert.Contains("sinks time per frame / CNN time per frame = ", bench.Stdout, StringComparison.Ordinal);
-        var timed = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "bench.json"))).RootElement.GetProperty("events");
+        var root = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "bench.json"))).RootElement;
+        var timed = root.GetProperty("events");
         Assert.True(timed.GetProperty("Events").GetInt64() >= 1, timed.ToString());
         Assert.InRange(timed.GetProperty("SinksP50Ms").GetDouble(), 0.0001, timed.GetProperty("SinksP99Ms").GetDouble());
         Assert.Equal(timed.GetProperty("SinksP50Ms").GetDouble() / timed.GetProperty("CnnMsPerFrame").GetDouble(), timed.GetProperty("SinksShare").GetDouble(), 1e-9);
         // The temporal stage's share in CPU time as well as in wall time, both sides measured in the same run.
-        var root = JsonDocument.Parse(File.ReadAllText(Path.Combine(_work, "bench.json"))).RootElement;
         var temporalCpu = root.GetProperty("TemporalCpuMsPerFrame").GetDouble();
         var cnnCpu = root.GetProperty("InferenceCpuMsPerFrame").GetDouble();
         Assert.True(temporalCpu > 0 && cnnCpu > temporalCpu, root.ToString());
