@@ -199,7 +199,9 @@ public static partial class AnomalyInjector
             }
             blob ??= new Rect(size.Width / 2, size.Height / 3, 40, 80);
         }
-        // The lawn in the lower left of vtest.avi, where nobody walks; elsewhere, the lower left of the frame.
+        // The lawn in the lower left of vtest.avi, where nobody walks in the training part (the first 400 frames; in
+        // frames 500-680, which the test videos show, people do cross it: README, "The busier stretch");
+        // elsewhere, the lower left of the frame.
         var intruderStart = new Point(random.Next(size.Width / 20, size.Width / 3), random.Next(size.Height * 3 / 5, size.Height * 4 / 5));
         var intruderStep = new Point((int)Lerp(3, 9) * (random.Next(2) * 2 - 1), random.Next(-2, 3));
         var skip = (int)Math.Round(Lerp(3, 5));

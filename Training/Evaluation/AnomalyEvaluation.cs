@@ -6,8 +6,8 @@ namespace Edge.Training.Evaluation;
 
 /// <summary>
 /// Evaluates anomaly scores against the injected suite's ground truth (<see cref="AnomalyInjector.CreateSuite"/>):
-/// frame ROC AUC overall and per kind (each kind's frames against every normal frame of the same videos),
-/// per family, cell-level localisation AUC for kinds with injected boxes, event precision and recall with the
+/// frame ROC AUC overall and per kind (each kind's frames against every normal frame of the same videos), per kind
+/// in context (each injection's frames against the normal frames around it, see <see cref="ContextSeconds"/>), per family, cell-level localisation AUC for kinds with injected boxes, event precision and recall with the
 /// caller's event rules, the share of normal frames inside events (an event that overlaps an injection is right, so
 /// one long event over a whole video would find everything: this says how much normal footage the events cover),
 /// false-alarm events per hour on held-out normal footage, and the nearest-normal-frame
@@ -25,9 +25,20 @@ public static class AnomalyEvaluation
     /// <summary>Turns one video's calibrated scores into events (start and end frame, inclusive); the caller's event rules.</summary>
     public delegate IReadOnlyList<(long StartFrame, long EndFrame)> EventSegmenter(double[] scores, double fps);
 
-    public sealed record KindResult(string Kind, string Family, double Auc, int Injections, int Frames);
+    /// <param name="ContextAuc">
+    /// The mean over the kind's injections of its frames' AUC against the normal frames within
+    /// <see cref="ContextSeconds"/> of it in the same video (NaN when no injection has both): whether the score sees the
+    /// anomaly itself rather than the stretch of footage it was put into. <see cref="Auc"/> ranks the kind against every
+    /// normal frame, so a kind injected where normal footage scores high anyway (a busier part of the scene) gains from
+    /// the footage, and one injected in a quiet part loses to the busy part.
+    /// </param>
+    public sealed record KindResult(string Kind, string Family, double Auc, int Injections, int Frames, double ContextAuc);
 
-    public sealed record MethodReport(string Method, double FrameAuc, double MeanKindAuc, double MinKindAuc, KindResult[] Kinds,
+    /// <summary>How far around an injection its context reaches, before its first frame and after its last.</summary>
+    public const double ContextSeconds = 4;
+
+    /// <param name="MeanContextAuc">The mean over kinds of <see cref="KindResult.ContextAuc"/>.</param>
+    public sealed record MethodReport(string Method, double FrameAuc, double MeanKindAuc, double MinKindAuc, double MeanContextAuc, KindResult[] Kinds,
         Dictionary<string, double> FamilyAuc, double? LocalisationAuc, int Events, double EventPrecision, double EventRecall,
         double? FalseAlarmsPerHour, double NormalInEvents);
 
@@ -129,6 +140,7 @@ public static class AnomalyEvaluation
         (int Height, int Width, int FrameWidth, int FrameHeight)? grid = null)
     {
         var pooled = new List<(double Score, string? Kind)>();
+        var context = new Dictionary<string, List<double>>();
         var localScores = new List<double>();
         var localLabels = new List<bool>();
         int truePositiveEvents = 0, allEvents = 0, found = 0, injections = 0, normalFrames = 0, normalFramesInEvents = 0;
@@ -175,6 +187,22 @@ public static class AnomalyEvaluation
                 }
             }
             injections += counted.Length;
+            var reach = (int)Math.Round(ContextSeconds * truth.Fps);
+            foreach (var a in counted)
+            {
+                var around = Enumerable.Range(Math.Max(0, a.StartFrame - reach), a.EndFrame + reach + 1 - Math.Max(0, a.StartFrame - reach))
+                    .Where(t => t < s.Length && !double.IsNaN(s[t]) && !excluded[t] && (truth.At(t) is null || (t >= a.StartFrame && t <= a.EndFrame)))
+                    .ToArray();
+                var inside = around.Select(t => t >= a.StartFrame && t <= a.EndFrame).ToArray();
+                if (inside.Contains(true) && inside.Contains(false))
+                {
+                    if (!context.TryGetValue(a.Kind, out var aucs))
+                    {
+                        context[a.Kind] = aucs = [];
+                    }
+                    aucs.Add(Metrics.Roc([.. around.Select(t => s[t])], inside).Auc);
+                }
+            }
             if (grid is { } g && scores[v].Cells is { } cells)
             {
                 foreach (var a in counted.Where(a => a.Regions is { Length: > 0 }))
@@ -209,7 +237,8 @@ public static class AnomalyEvaluation
             var subset = pooled.Where(p => p.Kind is null || p.Kind == kind).ToArray();
             var auc = Metrics.Roc([.. subset.Select(p => p.Score)], [.. subset.Select(p => p.Kind is not null)]).Auc;
             var count = videos.Sum(v => v.Truth.Anomalies.Count(a => a.Kind == kind));
-            kindResults.Add(new KindResult(kind, FamilyOrNone(kind), auc, count, subset.Count(p => p.Kind is not null)));
+            kindResults.Add(new KindResult(kind, FamilyOrNone(kind), auc, count, subset.Count(p => p.Kind is not null),
+                context.TryGetValue(kind, out var aucs) ? aucs.Average() : double.NaN));
         }
         var families = kindResults.GroupBy(k => k.Family).ToDictionary(g => g.Key, g => g.Average(k => k.Auc));
         double? localisation = localLabels.Contains(true) && localLabels.Contains(false)
@@ -221,7 +250,8 @@ public static class AnomalyEvaluation
             falseAlarms = normal.Sum(n => events(n.Scores.Scores, n.Video.Truth.Fps).Count) / hours;
         }
         return new MethodReport(method, frameAuc, kindResults.Count == 0 ? double.NaN : kindResults.Average(k => k.Auc),
-            kindResults.Count == 0 ? double.NaN : kindResults.Min(k => k.Auc), [.. kindResults], families, localisation,
+            kindResults.Count == 0 ? double.NaN : kindResults.Min(k => k.Auc),
+            kindResults.Where(k => !double.IsNaN(k.ContextAuc)).Select(k => k.ContextAuc).DefaultIfEmpty(double.NaN).Average(), [.. kindResults], families, localisation,
             allEvents, allEvents == 0 ? 0 : truePositiveEvents / (double)allEvents, injections == 0 ? 0 : found / (double)injections, falseAlarms,
             normalFrames == 0 ? 0 : normalFramesInEvents / (double)normalFrames);
     }

@@ -49,6 +49,27 @@ public sealed class EvaluationTests : IDisposable
     }
 
     [Fact]
+    public void AnomalyEvaluation_AKindInjectedIntoABusyStretch_GainsFromTheStretchButNotInContext()
+    {
+        // 200 frames at 10 fps: normal frames score 0 in the first half and 3 in the busier second half. The
+        // left object (150-159) scores 3 too: it gains only from where it was put. The blur (30-39) stands out.
+        var truth = new Edge.Training.Data.AnomalyInjector.GroundTruth("v.avi", 200, 10,
+            [new("blur", 30, 39, "appearance"), new("left-object", 150, 159, "spatial")]);
+        var video = new AnomalyEvaluation.Video("v.avi", [], null, 200, truth);
+        var scores = new AnomalyEvaluation.VideoScores([.. Enumerable.Range(0, 200).Select(t => truth.At(t)?.Kind == "blur" ? 5.0 : t < 100 ? 0 : 3)], null);
+
+        var report = AnomalyEvaluation.Evaluate("m", [video], [scores], (_, _) => []);
+        var blur = report.Kinds.Single(k => k.Kind == "blur");
+        var left = report.Kinds.Single(k => k.Kind == "left-object");
+        Assert.Equal((1.0, 1.0), (blur.Auc, blur.ContextAuc));
+        // Against all 180 normal frames it outranks the 90 of the quiet half and ties the 90 of the busy one.
+        Assert.Equal((90 + 0.5 * 90) / 180.0, left.Auc, 10);
+        // Its context (110-149 and 160-199) is all busy: no better than chance.
+        Assert.Equal(0.5, left.ContextAuc, 10);
+        Assert.Equal(0.75, report.MeanContextAuc, 10);
+    }
+
+    [Fact]
     public void Roc_OneClassOnly_IsRejected() =>
         Assert.Throws<ArgumentException>(() => Metrics.Roc([0.1, 0.2], [true, true]));
 

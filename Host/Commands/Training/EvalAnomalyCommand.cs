@@ -29,7 +29,7 @@ public static class EvalAnomalyCommand
     public sealed record Arguments(IReadOnlyList<string> Videos, string? GroundTruth, string Model, string? Normal, string? Out);
 
     /// <summary>One method's numbers over all videos (the per-kind and per-family detail is in <see cref="AnomalyEvaluation.MethodReport"/>).</summary>
-    public sealed record MethodResult(string Method, double FrameAuc, double MeanKindAuc, double MinKindAuc, double? LocalisationAuc,
+    public sealed record MethodResult(string Method, double FrameAuc, double MeanKindAuc, double MinKindAuc, double MeanContextAuc, double? LocalisationAuc,
         int Events, double Precision, double Recall, double NormalInEvents, double? FalseAlarmsPerHour, AnomalyEvaluation.KindResult[] Kinds,
         Dictionary<string, double> FamilyAuc);
 
@@ -119,7 +119,7 @@ public static class EvalAnomalyCommand
         var rules = context.Get<EventRules>();
         AnomalyEvaluation.EventSegmenter segmenter = (s, fps) => [.. Events(s, fps, rules).Select(d => (d.StartFrame, d.EndFrame))];
         var reports = scores.Select(m => AnomalyEvaluation.Evaluate(m.Key, videos, m.Value, segmenter, grid: cellGrid)).ToList();
-        var results = reports.Select(r => new MethodResult(r.Method, r.FrameAuc, r.MeanKindAuc, r.MinKindAuc, r.LocalisationAuc, r.Events,
+        var results = reports.Select(r => new MethodResult(r.Method, r.FrameAuc, r.MeanKindAuc, r.MinKindAuc, r.MeanContextAuc, r.LocalisationAuc, r.Events,
             r.EventPrecision, r.EventRecall, r.NormalInEvents, r.FalseAlarmsPerHour, r.Kinds, r.FamilyAuc)).ToList();
 
         for (var v = 0; v < videos.Count; v++)
@@ -132,11 +132,11 @@ public static class EvalAnomalyCommand
 
         var c = CultureInfo.InvariantCulture;
         string F(double? x) => x is { } v && !double.IsNaN(v) ? v.ToString("0.000", c) : "-";
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("method", "frame ROC AUC", "mean kind AUC", "min kind AUC", "localisation AUC",
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("method", "frame ROC AUC", "mean kind AUC", "min kind AUC", "in context", "localisation AUC",
             "events", "event precision", "event recall", "normal time in events", "false alarms / h");
         foreach (var r in results)
         {
-            table.AddRow(r.Method, F(r.FrameAuc), F(r.MeanKindAuc), F(r.MinKindAuc), F(r.LocalisationAuc), r.Events.ToString(c), r.Precision.ToString("0.00", c), r.Recall.ToString("0.00", c),
+            table.AddRow(r.Method, F(r.FrameAuc), F(r.MeanKindAuc), F(r.MinKindAuc), F(r.MeanContextAuc), F(r.LocalisationAuc), r.Events.ToString(c), r.Precision.ToString("0.00", c), r.Recall.ToString("0.00", c),
                 r.NormalInEvents.ToString("P0", c), r.FalseAlarmsPerHour is { } perHour ? perHour.ToString("0", c) : "-");
         }
         AnsiConsole.Write(table);
@@ -148,12 +148,14 @@ public static class EvalAnomalyCommand
             foreach (var kind in kinds)
             {
                 var first = results[0].Kinds.First(k => k.Kind == kind);
-                byKind.AddRow([kind, first.Family, first.Injections.ToString(c), .. results.Select(r => F(r.Kinds.FirstOrDefault(k => k.Kind == kind)?.Auc))]);
+                byKind.AddRow([kind, first.Family, first.Injections.ToString(c),
+                    .. results.Select(r => r.Kinds.FirstOrDefault(k => k.Kind == kind) is { } k ? $"{F(k.Auc)} ({F(k.ContextAuc)})" : "-")]);
             }
             foreach (var family in results[0].FamilyAuc.Keys.Order())
             {
                 byKind.AddRow([$"[bold]{family} (mean)[/]", family, "", .. results.Select(r => F(r.FamilyAuc.GetValueOrDefault(family, double.NaN)))]);
             }
+            byKind.Caption($"a kind's frames against every normal frame (in brackets: each injection's against the normal frames within {AnomalyEvaluation.ContextSeconds:0} s of it)");
             AnsiConsole.Write(byKind);
         }
         var json = new { videos = args.Videos, model = args.Model, frames = videos.Sum(v => v.Frames), results };
