@@ -7,7 +7,8 @@ namespace Edge.Models.GridAnomaly;
 /// "features" [N, 2, E + H·W·C (+ H·W·2)] (two consecutive frames, each its embedding followed by its grid and, for a
 /// model with the pace term, its cells' flow, <see cref="FlowFeatures"/>) and "gaps" [N], outputs "score" [N]
 /// (the raw score of the newer frame, put on the calibrated scale by the manifest's <see cref="ModelManifest.Anomaly"/>)
-/// and "cells" [N, H, W] (the cell map, 1 = the p99 of normal cells). It computes what <see cref="GridAnomalyScorer"/>
+/// and "cells" [N, H, W] (the cell map, 1 = the p99 of normal cells; the patch term weighs moving cells less, the map
+/// does not). It computes what <see cref="GridAnomalyScorer"/>
 /// computes; nearest-memory searches are matrix products (‖x‖² + ‖m‖² − 2·x·m), quantiles are TopK.
 /// </summary>
 public static class GridAnomalyGraph
@@ -54,7 +55,17 @@ public static class GridAnomalyGraph
             cellFeatures = b.Node("Concat", [now, residual], OnnxGraphBuilder.Int("axis", 2));
         }
         var distances = Nearest(b, cellFeatures, p.PatchMemory, p.PatchCount, o.CellWidth, "patch", 2); // [N, H·W]
-        var top = b.Node("TopK", [distances, b.Int64Initializer("top_k", Math.Min(o.TopK, cells))], 2, axis1)[0];
+        var flow = p.ReadsFlow ? NewerFlow(b, p, input) : null; // [N, H·W, 2]
+        var ranked = distances;
+        if (flow is not null && p.MovingCellWeight != 1)
+        {
+            // Moving cells' distances times the weight: 1 − (1 − weight) · [share > MovingCellShare].
+            var share = b.Node("Gather", [flow, b.Int64Scalar("moving_share_at", 1)], OnnxGraphBuilder.Int("axis", 2)); // [N, H·W]
+            var moving = b.Node("Cast", [b.Node("Greater", [share, b.Initializer("moving_cell_share", [o.MovingCellShare])])], OnnxGraphBuilder.Int("to", 1));
+            var weight = b.Node("Sub", [b.Initializer("moving_one", [1f]), b.Node("Mul", [moving, b.Initializer("moving_cell_discount", [1 - p.MovingCellWeight])])]);
+            ranked = b.Node("Mul", [distances, weight]);
+        }
+        var top = b.Node("TopK", [ranked, b.Int64Initializer("top_k", Math.Min(o.TopK, cells))], 2, axis1)[0];
         var patch = b.Node("ReduceMean", [top], OnnxGraphBuilder.Ints("axes", 1), OnnxGraphBuilder.Int("keepdims", 0));
 
         // Still and motion terms: quantiles of the cells' change from the older frame, two-sided against normal.
@@ -88,9 +99,9 @@ public static class GridAnomalyGraph
             var part = b.Node("Mul", [b.Relu(b.Node("Sub", [z, floor])), b.Initializer(name_ + "_weight", [p.TermWeights[k]])]);
             raw = raw is null ? part : b.Node("Add", [raw, part]);
         }
-        if (p.ReadsFlow)
+        if (flow is not null)
         {
-            var pace = PacePart(b, p, input, gaps);
+            var pace = PacePart(b, p, flow, gaps);
             raw = raw is null ? pace : b.Node("Add", [raw, pace]);
         }
         b.Output(raw!, ScoreName, [null]);
@@ -101,16 +112,21 @@ public static class GridAnomalyGraph
         return b;
     }
 
+    /// <summary>The newer frame's cell flow [N, H·W, 2] (length, moving share), after its grid.</summary>
+    private static string NewerFlow(OnnxGraphBuilder b, GridAnomalyParameters p, string input)
+    {
+        var start = p.EmbeddingSize + p.Grid.Size;
+        return b.Node("Reshape", [Slice(b, input, [1, start], [2, start + p.FlowSize], "flow"), b.Int64Initializer("flow_shape", -1, p.Cells, 2)]);
+    }
+
     /// <summary>
     /// The pace term's part of the raw score from the newer frame's flow [N, H·W, 2]: the masked mean of
     /// ln(max(length / gap, ε) / normal) over moving cells (no sort), 0 below the minimum of moving cells, then
     /// weight · max(0, |pace| / std − floor), as <see cref="GridAnomalyScorer.Pace"/> and <see cref="GridAnomalyScorer.PacePart"/>.
     /// </summary>
-    private static string PacePart(OnnxGraphBuilder b, GridAnomalyParameters p, string input, string gaps)
+    private static string PacePart(OnnxGraphBuilder b, GridAnomalyParameters p, string flow, string gaps)
     {
         var o = p.Options;
-        var start = p.EmbeddingSize + p.Grid.Size;
-        var flow = b.Node("Reshape", [Slice(b, input, [1, start], [2, start + p.FlowSize], "flow"), b.Int64Initializer("flow_shape", -1, p.Cells, 2)]);
         var axis2 = OnnxGraphBuilder.Int("axis", 2);
         var length = b.Node("Gather", [flow, b.Int64Scalar("flow_length_at", 0)], axis2); // [N, H·W]
         var share = b.Node("Gather", [flow, b.Int64Scalar("flow_share_at", 1)], axis2);

@@ -47,7 +47,7 @@ public static class GridAnomalyLearner
         {
             throw new TrainingDataException($"the recording's flow was measured {flowWidth} pixels wide, this Edge measures it {FlowFeatures.WorkingWidth} wide: record it again");
         }
-        if (d < 1 || d > channels || o.TopK < 1 || o.PatchMemory < 1 || o.FrameMemory < 1)
+        if (d < 1 || d > channels || o.TopK < 1 || o.PatchMemory < 1 || o.FrameMemory < 1 || o.MovingCellWeight is < 0 or > 1)
         {
             throw new ArgumentException($"inconsistent anomaly model options: {o}", nameof(options));
         }
@@ -210,20 +210,6 @@ public static class GridAnomalyLearner
         // painted square in a street scored no higher than a new person once the patch term's spread was this wide.
         var (groupOf, frameMemories) = CrossFitMemories(heldOutFrames, o, frameCandidates, frameCandidateAt, o.FrameMemory, e);
         var (_, patchMemories) = CrossFitMemories(heldOutFrames, o, patchSample, patchAt, o.PatchMemory, w);
-        var terms = new float[heldOutFrames.Count][];
-        var cellLogs = new List<float>(heldOutFrames.Count * cells);
-        for (var i = 0; i < heldOutFrames.Count; i++)
-        {
-            var h = heldOutFrames[i];
-            var distances = GridAnomalyScorer.NearestDistances(h.Cells, cells, patchMemories[groupOf[h.Block]] ?? patchMemory, w);
-            var frame = GridAnomalyScorer.NearestDistances(h.Unit, 1, frameMemories[groupOf[h.Block]] ?? frameMemory, e)[0];
-            var (still, motion) = GridAnomalyScorer.MotionTerms(h.Changes, o, lowMedian, highMedian);
-            terms[i] = [frame, GridAnomalyScorer.TopMean(distances, o.TopK), still, motion];
-            cellLogs.AddRange(distances.Select(x => MathF.Log(x + GridAnomalyOptions.Epsilon)));
-        }
-        var (logMean, logStd) = TermStandardisation(terms);
-        var weights = GridAnomalyParameters.TermNames.Select(t => o.Terms.Contains(t) ? 1f : 0f).ToArray();
-        var floor = o.TermFloor;
 
         // The pace term, when the recording has the cells' flow: each cell's normal flow length, then the spread of
         // held-out frames' pace around 0 (normal speed), over the frames where enough cells move to say (a frame where
@@ -241,6 +227,24 @@ public static class GridAnomalyLearner
             flowNormal = null;
         }
         var paceWeight = flowNormal is null ? 0f : o.PaceWeight;
+
+        // A model that reads the flow weighs its moving cells less in the patch term (GridAnomalyOptions.MovingCellWeight).
+        var movingWeight = paceWeight > 0 ? o.MovingCellWeight : 1f;
+        var terms = new float[heldOutFrames.Count][];
+        var cellLogs = new List<float>(heldOutFrames.Count * cells);
+        for (var i = 0; i < heldOutFrames.Count; i++)
+        {
+            var h = heldOutFrames[i];
+            var distances = GridAnomalyScorer.NearestDistances(h.Cells, cells, patchMemories[groupOf[h.Block]] ?? patchMemory, w);
+            var frame = GridAnomalyScorer.NearestDistances(h.Unit, 1, frameMemories[groupOf[h.Block]] ?? frameMemory, e)[0];
+            var (still, motion) = GridAnomalyScorer.MotionTerms(h.Changes, o, lowMedian, highMedian);
+            var weighed = movingWeight == 1 ? distances : GridAnomalyScorer.MovingWeighted(distances, h.Flow!, o.MovingCellShare, movingWeight);
+            terms[i] = [frame, GridAnomalyScorer.TopMean(weighed, o.TopK), still, motion];
+            cellLogs.AddRange(distances.Select(x => MathF.Log(x + GridAnomalyOptions.Epsilon)));
+        }
+        var (logMean, logStd) = TermStandardisation(terms);
+        var weights = GridAnomalyParameters.TermNames.Select(t => o.Terms.Contains(t) ? 1f : 0f).ToArray();
+        var floor = o.TermFloor;
         var paceParts = paces.Select(x => GridAnomalyScorer.PacePart(x, paceStd ?? 1f, paceWeight, o.PaceFloor)).ToArray();
         var raws = terms.Select((t, i) => (double)(GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor) + paceParts[i])).Order().ToArray();
         var median = Statistics.Percentile(raws, 0.5);
@@ -272,6 +276,7 @@ public static class GridAnomalyLearner
             FlowCellNormal = flowNormal ?? [],
             PaceStd = paceStd ?? 1f,
             PaceWeight = paceWeight,
+            MovingCellWeight = movingWeight,
             CellLogMean = (float)cellMean,
             CellLogStd = (float)cellStd,
             CellP99 = (float)cellP99,

@@ -167,7 +167,8 @@ public static class GridAnomalyScorer
          MathF.Abs(MathF.Log((Quantile(changes, options.HighQuantile) + GridAnomalyOptions.Epsilon) / highMedian)));
 
     /// <summary>
-    /// The terms (<see cref="GridAnomalyParameters.TermNames"/> order) and the cell distances of a frame;
+    /// The terms (<see cref="GridAnomalyParameters.TermNames"/> order) and the cell distances of a frame (as measured:
+    /// the moving cells' weight is the patch term's alone);
     /// <paramref name="gap"/> is how many learned frame intervals lie between the two frames (1 = consecutive).
     /// </summary>
     public static (float[] Terms, float[] CellDistances) Terms(GridAnomalyParameters p, ReadOnlySpan<float> previous, ReadOnlySpan<float> current, float gap = 1)
@@ -180,7 +181,27 @@ public static class GridAnomalyScorer
         var distances = NearestDistances(Augment(now, residuals, p.Options.ResidualWeight, cells, d), cells, p.PatchMemory, p.Options.CellWidth);
         var (still, motion) = MotionTerms(Changes(before, now, cells, d), p.Options,
             p.LowChangeMedian * MathF.Pow(gap, p.LowChangeExponent), p.HighChangeMedian * MathF.Pow(gap, p.HighChangeExponent));
-        return ([frame, TopMean(distances, p.Options.TopK), still, motion], distances);
+        var weighed = p.ReadsFlow
+            ? MovingWeighted(distances, current.Slice(e + p.Grid.Size, p.FlowSize), p.Options.MovingCellShare, p.MovingCellWeight)
+            : distances;
+        return ([frame, TopMean(weighed, p.Options.TopK), still, motion], distances);
+    }
+
+    /// <summary>
+    /// The cell distances with those of moving cells (more than <paramref name="share"/> of their pixels moving, by the
+    /// frame's cell flow) times <paramref name="weight"/>: what the patch term ranks.
+    /// </summary>
+    public static float[] MovingWeighted(float[] distances, ReadOnlySpan<float> flow, float share, float weight)
+    {
+        var result = (float[])distances.Clone();
+        for (var cell = 0; weight != 1 && cell < result.Length; cell++)
+        {
+            if (flow[cell * 2 + 1] > share)
+            {
+                result[cell] *= weight;
+            }
+        }
+        return result;
     }
 
     /// <summary>The raw score: the sum over the weighted terms of max(0, z − floor), z = (ln(term + ε) − mean) / std.</summary>

@@ -420,6 +420,60 @@ public sealed class GridAnomalyModelTests : IDisposable
     }
 
     [Fact]
+    public void Learn_WithFlow_APatchOfNewCellsCountsLessWhileItMoves_TheMapShowsItAlike_AndTheOnnxGraphAgrees()
+    {
+        var random = new Random(41);
+        var recording = Record(Normal(400, 41), "moving", flows: [.. Enumerable.Range(0, 400).Select(t => FlowOf(t, random))]);
+        var p = GridAnomalyLearner.Learn(recording, s_options).Parameters;
+        Assert.Equal(s_options.MovingCellWeight, p.MovingCellWeight);
+
+        // Three cells of the next frame take a pattern never seen; in one copy of the frame they move (90 % of their
+        // pixels, at their normal pace), in the other they stand still. The patch term (mean of the top 3) is the weight times as large.
+        var test = Normal(2, 42, start: 400);
+        var changed = (float[])test[1].Grid.Clone();
+        int[] newCells = [9, 10, 11];
+        foreach (var cell in newCells)
+        {
+            for (var k = 0; k < s_grid.Channels; k++)
+            {
+                changed[cell * s_grid.Channels + k] = k % 2 == 0 ? 6 : -6;
+            }
+        }
+        var flow = FlowOf(401, random);
+        var movingFlow = (float[])flow.Clone();
+        foreach (var cell in newCells)
+        {
+            movingFlow[cell * 2] = p.FlowCellNormal[cell]; // at their normal pace: the pace term does not rise
+            movingFlow[cell * 2 + 1] = 0.9f;
+        }
+        float[] previous = [.. Features(test[0]), .. FlowOf(400, random)];
+        float[] still = [.. test[1].Embedding, .. changed, .. flow];
+        float[] moving = [.. test[1].Embedding, .. changed, .. movingFlow];
+        var (stillTerms, stillCells) = GridAnomalyScorer.Terms(p, previous, still);
+        var (movingTerms, movingCells) = GridAnomalyScorer.Terms(p, previous, moving);
+        Assert.Equal(stillCells, movingCells);
+        Assert.Equal(newCells, stillCells.Select((d, i) => (d, i)).OrderByDescending(x => x.d).Take(3).Select(x => x.i).Order());
+        Assert.Equal(p.MovingCellWeight * stillTerms[1], movingTerms[1], 4);
+        Assert.Equal(stillTerms[0], movingTerms[0]);
+
+        // A model learned without the pace term reads no flow, and weighs every cell alike.
+        var noPace = GridAnomalyLearner.Learn(recording, s_options with { Terms = GridAnomalyParameters.TermNames }).Parameters;
+        Assert.Equal((false, 1f), (noPace.ReadsFlow, noPace.MovingCellWeight));
+
+        var path = Path.Combine(_folder, "moving.onnx");
+        GridAnomalyGraph.Save(p, path, s_frameManifest, "test");
+        using var model = GridAnomalyModel.Open(path, Embedding, s_grid, s_cpu, NullLogger.Instance);
+        var result = model.Run([.. previous, .. still, .. previous, .. moving], 2, [1f, 1f]);
+        Assert.True(result.Scores[0] > result.Scores[1], $"still {result.Scores[0]}, moving {result.Scores[1]}");
+        for (var i = 0; i < 2; i++)
+        {
+            var (raw, cells) = GridAnomalyScorer.Score(p, previous, i == 0 ? still : moving);
+            Assert.True(Math.Abs(raw - result.Scores[i]) <= 1e-3 * Math.Max(1, Math.Abs(raw)), $"window {i}: reference {raw}, onnx {result.Scores[i]}");
+            Assert.Equal(cells[10], result.Cells[i * cells.Length + 10], 3);
+        }
+    }
+
+    [Fact]
     public void Learn_FootageWithTimestamps_KnowsItsFrameIntervalAndHowChangeGrowsWithTheGap()
     {
         // Footage whose cells change mostly by their drift, so that frames two apart differ more than neighbours.
