@@ -146,7 +146,12 @@ public sealed class FfmpegStreamSource : IFrameSource
             var header = ReadHeader(ffmpeg.StandardOutput.BaseStream, options.OpenTimeoutMs, ct);
             if (header is null)
             {
-                ffmpeg.WaitForExit(200);
+                if (ffmpeg.WaitForExit(200))
+                {
+                    // It exited (refused, not found): the untimed wait returns once its error output has been read to
+                    // the end, so the reason it gave ("401 Unauthorized") is in lastError rather than still in the pipe.
+                    ffmpeg.WaitForExit();
+                }
                 var reason = lastError.Text ?? $"no video within {options.OpenTimeoutMs} ms";
                 throw new CaptureException(CaptureError.Unreachable, NoAnswer(location), $"ffmpeg: {reason}");
             }
