@@ -238,7 +238,7 @@ public static class GridAnomalyLearner
             var distances = GridAnomalyScorer.NearestDistances(h.Cells, cells, patchMemories[groupOf[h.Block]] ?? patchMemory, w);
             var frame = GridAnomalyScorer.NearestDistances(h.Unit, 1, frameMemories[groupOf[h.Block]] ?? frameMemory, e)[0];
             var (still, motion) = GridAnomalyScorer.MotionTerms(h.Changes, o, lowMedian, highMedian);
-            var weighed = movingWeight == 1 ? distances : GridAnomalyScorer.MovingWeighted(distances, h.Flow!, o.MovingCellShare, movingWeight);
+            var weighed = GridAnomalyScorer.MovingWeighted(distances, h.Flow, o.MovingCellShare, movingWeight);
             terms[i] = [frame, GridAnomalyScorer.TopMean(weighed, o.TopK), still, motion];
             cellLogs.AddRange(distances.Select(x => MathF.Log(x + GridAnomalyOptions.Epsilon)));
         }
@@ -276,7 +276,6 @@ public static class GridAnomalyLearner
             FlowCellNormal = flowNormal ?? [],
             PaceStd = paceStd ?? 1f,
             PaceWeight = paceWeight,
-            MovingCellWeight = movingWeight,
             CellLogMean = (float)cellMean,
             CellLogStd = (float)cellStd,
             CellP99 = (float)cellP99,

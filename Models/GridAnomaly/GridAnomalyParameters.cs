@@ -203,7 +203,7 @@ public sealed record GridAnomalyParameters
     /// The weight of a moving cell's distance in the patch term (<see cref="GridAnomalyOptions.MovingCellWeight"/>);
     /// 1 for a model that reads no flow.
     /// </summary>
-    public float MovingCellWeight { get; init; } = 1;
+    public float MovingCellWeight => ReadsFlow ? Options.MovingCellWeight : 1;
 
     /// <summary>1 when the score sums the pace term (the model then reads each frame's flow after its grid), else 0.</summary>
     public float PaceWeight { get; init; }

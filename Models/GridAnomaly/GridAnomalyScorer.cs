@@ -181,20 +181,23 @@ public static class GridAnomalyScorer
         var distances = NearestDistances(Augment(now, residuals, p.Options.ResidualWeight, cells, d), cells, p.PatchMemory, p.Options.CellWidth);
         var (still, motion) = MotionTerms(Changes(before, now, cells, d), p.Options,
             p.LowChangeMedian * MathF.Pow(gap, p.LowChangeExponent), p.HighChangeMedian * MathF.Pow(gap, p.HighChangeExponent));
-        var weighed = p.ReadsFlow
-            ? MovingWeighted(distances, current.Slice(e + p.Grid.Size, p.FlowSize), p.Options.MovingCellShare, p.MovingCellWeight)
-            : distances;
+        var weighed = MovingWeighted(distances, current.Slice(e + p.Grid.Size, p.FlowSize), p.Options.MovingCellShare, p.MovingCellWeight);
         return ([frame, TopMean(weighed, p.Options.TopK), still, motion], distances);
     }
 
     /// <summary>
     /// The cell distances with those of moving cells (more than <paramref name="share"/> of their pixels moving, by the
-    /// frame's cell flow) times <paramref name="weight"/>: what the patch term ranks.
+    /// frame's cell flow) times <paramref name="weight"/>: what the patch term ranks; the distances themselves for
+    /// weight 1 (a model that reads no flow, whose flow is empty).
     /// </summary>
     public static float[] MovingWeighted(float[] distances, ReadOnlySpan<float> flow, float share, float weight)
     {
+        if (weight == 1)
+        {
+            return distances;
+        }
         var result = (float[])distances.Clone();
-        for (var cell = 0; weight != 1 && cell < result.Length; cell++)
+        for (var cell = 0; cell < result.Length; cell++)
         {
             if (flow[cell * 2 + 1] > share)
             {

@@ -190,8 +190,9 @@ public static class AnomalyEvaluation
             var reach = (int)Math.Round(ContextSeconds * truth.Fps);
             foreach (var a in counted)
             {
-                var around = Enumerable.Range(Math.Max(0, a.StartFrame - reach), a.EndFrame + reach + 1 - Math.Max(0, a.StartFrame - reach))
-                    .Where(t => t < s.Length && !double.IsNaN(s[t]) && !excluded[t] && (truth.At(t) is null || (t >= a.StartFrame && t <= a.EndFrame)))
+                var (from, to) = (Math.Max(0, a.StartFrame - reach), Math.Min(s.Length - 1, a.EndFrame + reach));
+                var around = Enumerable.Range(from, to - from + 1)
+                    .Where(t => !double.IsNaN(s[t]) && !excluded[t] && (truth.At(t) is null || (t >= a.StartFrame && t <= a.EndFrame)))
                     .ToArray();
                 var inside = around.Select(t => t >= a.StartFrame && t <= a.EndFrame).ToArray();
                 if (inside.Contains(true) && inside.Contains(false))
