@@ -198,6 +198,12 @@ public static partial class AnomalyInjector
                 }
             }
             blob ??= new Rect(size.Width / 2, size.Height / 3, 40, 80);
+            if (kind == "counter-flow")
+            {
+                // Someone in the first frame the region plays, followed from there (a blob from the frames around the
+                // start may have left the place by the frames played, and the region then showed an empty lawn).
+                blob = MovingBlob(source[Math.Min(start + length - 1, source.Count - 1)], background) ?? blob;
+            }
         }
         // The lawn in the lower left of vtest.avi, where nobody walks in the training part (the first 400 frames; in
         // frames 500-680, which the test videos show, people do cross it: README, "The busier stretch");
@@ -342,9 +348,11 @@ public static partial class AnomalyInjector
                     break;
                 case "counter-flow":
                     {
-                        // The region around a walking person plays backwards at double speed: someone moving fast against the flow.
-                        var region = Pad(blob!.Value, 24, size);
+                        // The region around a walking person plays backwards at double speed: someone moving fast
+                        // against the flow. The region follows the person through the frames it plays.
                         var from = Math.Clamp(start + length - 1 - 2 * i, 0, source.Count - 1);
+                        blob = MovingBlob(source[from], background, Pad(blob!.Value, 40, size)) ?? blob;
+                        var region = Pad(blob.Value, 12, size);
                         using var from_ = new Mat(source[from], region);
                         using var target = new Mat(frame, region);
                         from_.CopyTo(target);
