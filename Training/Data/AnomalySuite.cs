@@ -201,7 +201,8 @@ public static partial class AnomalyInjector
             if (kind == "counter-flow")
             {
                 // Someone in the first frame the region plays, followed from there (a blob from the frames around the
-                // start may have left the place by the frames played, and the region then showed an empty lawn).
+                // start may have left the place by the frames played, and the region then showed an empty lawn). The
+                // probe above still runs for it, so that later injections draw the same random numbers as before.
                 blob = MovingBlob(source[Math.Min(start + length - 1, source.Count - 1)], background) ?? blob;
             }
         }

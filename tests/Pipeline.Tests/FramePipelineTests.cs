@@ -100,11 +100,11 @@ public sealed class FramePipelineTests(Xunit.Abstractions.ITestOutputHelper outp
         // The margins allow for a loaded machine (a 200 ms delay then lasts longer); an unbounded queue would reach
         // about 8 s here (half of 80 frames waiting 200 ms each). The 90th percentile, not the maximum: one stall of a
         // loaded machine (4.7 s once, on 2 cores busy with a restore) is not a queue that grows.
-        var p90 = Quantile(ages, 0.9);
+        var p90 = Statistics.PercentileOf(ages, 0.9);
         Assert.True(p90 < bound + 2000, $"90th percentile of age {p90:0} ms, bound {bound} ms (max {ages.Max():0} ms)");
         Assert.True(last < middle + 1000, $"age grew: middle third {middle:0} ms, last third {last:0} ms");
-        Assert.True(Quantile(cnnAges, 0.9) < (options.CaptureQueue + 1) * 100 + 2000,
-            $"age at CNN output: 90th percentile {Quantile(cnnAges, 0.9):0} ms, max {cnnAges.Max():0} ms");
+        var cnnP90 = Statistics.PercentileOf(cnnAges, 0.9);
+        Assert.True(cnnP90 < (options.CaptureQueue + 1) * 100 + 2000, $"age at CNN output: 90th percentile {cnnP90:0} ms, max {cnnAges.Max():0} ms");
     }
 
     [Fact]
@@ -160,12 +160,6 @@ public sealed class FramePipelineTests(Xunit.Abstractions.ITestOutputHelper outp
     {
         var sorted = values.Order().ToArray();
         return sorted[sorted.Length / 2];
-    }
-
-    private static double Quantile(IEnumerable<double> values, double quantile)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted[Math.Min(sorted.Length - 1, (int)(quantile * sorted.Length))];
     }
 
     internal sealed class CollectingSink(bool needsPixels = false, TimeSpan delay = default, Action<FrameResult>? onResult = null) : IResultSink
