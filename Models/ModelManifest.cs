@@ -127,8 +127,19 @@ public sealed record ModelManifest
     public void Save(string manifestPath)
     {
         var temp = manifestPath + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(this, s_json));
-        File.Move(temp, manifestPath, overwrite: true);
+        try
+        {
+            File.WriteAllText(temp, JsonSerializer.Serialize(this, s_json));
+            File.Move(temp, manifestPath, overwrite: true);
+        }
+        catch
+        {
+            if (File.Exists(temp))
+            {
+                File.Delete(temp);
+            }
+            throw;
+        }
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, s_json);

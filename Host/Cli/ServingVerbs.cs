@@ -36,7 +36,19 @@ public static partial class EdgeCli
             Set(overrides, "Objects:Enabled", parse.GetValue(noObjects) ? (bool?)false : null);
             var args = new ProcessCommand.Arguments(parse.GetValue(input)!, parse.GetValue(output),
                 parse.GetValue(annotate), parse.GetValue(realtime));
-            return GuardAsync(parse, overrides, (context, stop) => ProcessCommand.RunAsync(context, args, stop));
+            return GuardAsync(parse, overrides, (context, stop) =>
+            {
+                // A model named on the command line is wanted: its absence is an error, not a run without it (a model
+                // named only in the config may be missing unless Analysis:Required says otherwise).
+                foreach (var (flag, path) in new[] { ("--anomaly-model", parse.GetValue(anomalyModel)), ("--activity-model", parse.GetValue(activityModel)) })
+                {
+                    if (path is not null && !File.Exists(path))
+                    {
+                        throw new ModelException(ModelError.NotFound, $"{flag}: sequence model not found: {path}");
+                    }
+                }
+                return ProcessCommand.RunAsync(context, args, stop);
+            });
         });
         return command;
     }
@@ -83,7 +95,7 @@ public static partial class EdgeCli
         };
         streams.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() is < 0 or > 64)
+            if (Parsed<int>(r) is < 0 or > 64)
             {
                 r.AddError("--streams must be between 0 and 64");
             }
@@ -95,7 +107,7 @@ public static partial class EdgeCli
         };
         capacity.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() is < 0 or > 600 or (> 0 and < 5))
+            if (Parsed<int>(r) is < 0 or > 600 or (> 0 and < 5))
             {
                 r.AddError("--capacity must be 0 (off) or 5 to 600 seconds a step");
             }
@@ -113,6 +125,7 @@ public static partial class EdgeCli
     private static Command LearnVerb()
     {
         var inputs = new Argument<string[]>("normal") { Description = "Normal footage: one or more videos, or a feature recording folder made by edge run", Arity = ArgumentArity.OneOrMore };
+        RejectOptionLikeInputs(inputs);
         var output = new Option<string>("--out") { Description = "Model to write (.onnx; its manifest is written beside it)", Required = true };
         var keep = new Option<string?>("--keep-recording") { Description = "Keep the videos' recorded features in this folder (default: a temporary folder, deleted)" };
         var falseAlarms = new Option<double>("--max-false-alarm-rate")
@@ -122,7 +135,7 @@ public static partial class EdgeCli
         };
         falseAlarms.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<double>() is <= 0 or > 1)
+            if (Parsed<double>(r) is <= 0 or > 1)
             {
                 r.AddError("--max-false-alarm-rate must be above 0 and at most 1 (0.05 is 5 % of frames)");
             }
@@ -135,4 +148,35 @@ public static partial class EdgeCli
             LearnCommand.RunAsync(context, new LearnCommand.Arguments(parse.GetValue(inputs)!, parse.GetValue(output)!, parse.GetValue(keep), parse.GetValue(falseAlarms)), stop)));
         return command;
     }
+
+    /// <summary>
+    /// The option's value for a range check, or null when its text is not a number: the parser reports that itself,
+    /// and reading the value in a validator would throw.
+    /// </summary>
+    private static T? Parsed<T>(System.CommandLine.Parsing.OptionResult r) where T : struct
+    {
+        try
+        {
+            return r.GetValueOrDefault<T>();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A list argument takes every word the parser does not know, so a mistyped option (<c>--otu</c>) would be read as
+    /// a file name; a word that starts with <c>--</c> and names no file is reported as the unknown option it is.
+    /// </summary>
+    internal static void RejectOptionLikeInputs(Argument<string[]> argument) => argument.Validators.Add(r =>
+    {
+        foreach (var token in r.Tokens)
+        {
+            if (token.Value.StartsWith("--", StringComparison.Ordinal) && !File.Exists(token.Value) && !Directory.Exists(token.Value))
+            {
+                r.AddError($"unrecognized option {token.Value}");
+            }
+        }
+    });
 }

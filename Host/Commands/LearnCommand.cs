@@ -3,6 +3,7 @@ using Edge.Capture;
 using Edge.Models;
 using Edge.Models.GridAnomaly;
 using Edge.Pipeline.Composition;
+using Edge.Pipeline.Outputs;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
@@ -23,15 +24,16 @@ public static class LearnCommand
     public static async Task<int> RunAsync(EdgeContext context, Arguments args, CancellationToken ct)
     {
         var logger = context.CreateLogger("Edge.Learn");
-        ModelOutput.EnsureWritable(args.Out);
+        CheckOutputs(args);
         await using var models = context.OpenModels();
         FeatureRecording recording;
         string? temporary = null;
-        if (args.Inputs.Count == 1 && Directory.Exists(args.Inputs[0]) && File.Exists(Path.Combine(args.Inputs[0], FeatureRecording.ManifestFile)))
+        var fromRecording = args.Inputs.Count == 1 && Directory.Exists(args.Inputs[0]);
+        if (fromRecording && !File.Exists(Path.Combine(args.Inputs[0], FeatureRecording.ManifestFile)))
         {
-            recording = FeatureRecording.Open(args.Inputs[0]);
+            throw new TrainingDataException($"{args.Inputs[0]} is a folder but not a feature recording (no {FeatureRecording.ManifestFile} in it): give videos, or a folder made by --keep-recording or edge run");
         }
-        else
+        if (!fromRecording)
         {
             foreach (var input in args.Inputs)
             {
@@ -40,12 +42,19 @@ public static class LearnCommand
                     throw new CaptureException(CaptureError.NotFound, $"video file not found: {input}");
                 }
             }
-            var folder = args.KeepRecording ?? (temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(args.Out))!, $".{Path.GetFileName(args.Out)}.recording-{Environment.ProcessId}"));
-            logger.LogInformation("Recording the features of {Count} video(s) into {Folder}", args.Inputs.Count, folder);
-            recording = await AnomalyLearning.RecordAsync(args.Inputs, folder, context.Get<CaptureOptions>(), models, context.LoggerFactory, ct).ConfigureAwait(false);
         }
         try
         {
+            if (fromRecording)
+            {
+                recording = FeatureRecording.Open(args.Inputs[0]);
+            }
+            else
+            {
+                var folder = args.KeepRecording ?? (temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(args.Out))!, $".{Path.GetFileName(args.Out)}.recording-{Environment.ProcessId}"));
+                logger.LogInformation("Recording the features of {Count} video(s) into {Folder}", args.Inputs.Count, folder);
+                recording = await AnomalyLearning.RecordAsync(args.Inputs, folder, context.Get<CaptureOptions>(), models, context.LoggerFactory, ct).ConfigureAwait(false);
+            }
             var progress = new Progress<string>(step => logger.LogInformation("Learning: {Step}", step));
             var source = $"learned from {string.Join(", ", args.Inputs.Select(Path.GetFileName))} on {DateTime.UtcNow:yyyy-MM-dd}";
             var (manifest, report) = await Task.Run(() => AnomalyLearning.Learn(recording, args.Out, models.FrameModel.Manifest, source,
@@ -62,6 +71,28 @@ public static class LearnCommand
             {
                 Directory.Delete(temporary, recursive: true);
             }
+        }
+    }
+
+    /// <summary>
+    /// Before any footage is read: the model is a .onnx file that is none of the inputs, and it, its manifest and a kept
+    /// recording can be written where they are asked for (a folder in the way is found now, not after the learning).
+    /// </summary>
+    private static void CheckOutputs(Arguments args)
+    {
+        if (!args.Out.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new OutputException($"cannot write the model to {args.Out}: an anomaly model's file name ends in .onnx (its manifest is written beside it)");
+        }
+        var target = Path.GetFullPath(args.Out);
+        if (args.Inputs.Any(input => Path.GetFullPath(input) == target))
+        {
+            throw new OutputException($"cannot write the model to {args.Out}: it is one of the footage files to learn from");
+        }
+        ModelOutput.EnsureWritable(args.Out);
+        if (args.KeepRecording is { } keep && File.Exists(keep))
+        {
+            throw new OutputException($"cannot keep the recording in {keep}: it is a file, and the recording is a folder");
         }
     }
 

@@ -1,11 +1,19 @@
 using Edge.Pipeline.Outputs;
 namespace Edge.Host.Commands;
 
-/// <summary>Checks, before training starts, that the model can be written where the user asked.</summary>
+/// <summary>Checks, before training starts, that the model and its manifest can be written where the user asked.</summary>
 internal static class ModelOutput
 {
     public static void EnsureWritable(string path)
     {
+        if (Directory.Exists(path))
+        {
+            throw new OutputException($"cannot write the model to {path}: it is a folder");
+        }
+        if (Directory.Exists(Edge.Models.ModelManifest.PathFor(path)))
+        {
+            throw new OutputException($"cannot write the model to {path}: its manifest {Edge.Models.ModelManifest.PathFor(path)} is a folder");
+        }
         try
         {
             var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;

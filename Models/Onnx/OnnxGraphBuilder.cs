@@ -209,17 +209,28 @@ public sealed class OnnxGraphBuilder
         return attribute;
     }
 
-    /// <summary>Writes the model through a temporary file, so an interrupted export leaves no model behind.</summary>
+    /// <summary>Writes the model through a temporary file, so an interrupted or failed export leaves no model behind (nor the temporary file).</summary>
     public void Save(string path)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory);
         var temp = path + ".tmp";
-        using (var stream = File.Create(temp))
+        try
         {
-            _model.WriteTo(stream);
+            using (var stream = File.Create(temp))
+            {
+                _model.WriteTo(stream);
+            }
+            File.Move(temp, path, overwrite: true);
         }
-        File.Move(temp, path, overwrite: true);
+        catch
+        {
+            if (File.Exists(temp))
+            {
+                File.Delete(temp);
+            }
+            throw;
+        }
     }
 
     public byte[] ToBytes() => _model.ToByteArray();

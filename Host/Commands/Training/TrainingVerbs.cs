@@ -307,6 +307,7 @@ public static partial class EdgeCli
             model, data, anomalous, output,
         };
         var testVideos = new Argument<string[]>("videos") { Description = "Test videos with injected anomalies and NAME.gt.json beside each (edge data anomaly)", Arity = ArgumentArity.OneOrMore };
+        EdgeCli.RejectOptionLikeInputs(testVideos);
         var groundTruth = new Option<string?>("--gt") { Description = "Ground-truth file, with one video (default: the video's name with .gt.json)" };
         var anomalyModel = new Option<string>("--anomaly-model") { Description = "Anomaly model (edge learn, or edge train sequence --task anomaly)", Required = true };
         var normalVideo = new Option<string?>("--normal") { Description = "The normal training footage: adds the nearest-normal-frame reference" };
