@@ -65,6 +65,16 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
             throw new ModelException(ModelError.Invalid,
                 $"{modelPath} is a '{manifest.Kind}' model, not a grid anomaly model with a grid, a feature size, two outputs and a calibration");
         }
+        var calibration = manifest.Anomaly;
+        if (!double.IsFinite(calibration.Mean) || !double.IsFinite(calibration.Threshold) || calibration.Threshold <= calibration.Mean)
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath}: its manifest's calibration cannot put a score on the served scale (threshold {calibration.Threshold} must be above the normal mean {calibration.Mean}): learn the model again");
+        }
+        if (manifest.GridAnomaly?.FrameIntervalMs is <= 0 or double.NaN)
+        {
+            throw new ModelException(ModelError.Invalid, $"{modelPath}: its manifest's frame interval ({manifest.GridAnomaly.FrameIntervalMs} ms) must be above 0: learn the model again");
+        }
         if (frameGrid is null)
         {
             throw new ModelException(ModelError.Invalid,

@@ -78,6 +78,13 @@ public sealed class LearnCommandTests : IDisposable
         File.Copy(Path.Combine(_work, "models", "street.onnx"), Path.Combine(_work, "models", "gapless.onnx"));
         File.WriteAllText(Path.Combine(_work, "models", "gapless.json"), json.Replace("\"frameIntervalMs\": 100", "\"frameIntervalMs\": null", StringComparison.Ordinal));
         var readAsNeighbours = await StrideTwoScores("models/gapless.onnx", "out-gapless");
+        // A manifest edited so that its calibration cannot scale a score (threshold at or below the normal mean) is refused.
+        File.Copy(Path.Combine(_work, "models", "street.onnx"), Path.Combine(_work, "models", "uncalibrated.onnx"));
+        File.WriteAllText(Path.Combine(_work, "models", "uncalibrated.json"),
+            System.Text.RegularExpressions.Regex.Replace(json, "\"threshold\": [0-9.eE+-]+", "\"threshold\": 0"));
+        var uncalibrated = await EdgeProcess.RunAsync(_work, ["process", test, "--out", "out-uncalibrated", "--anomaly-model", "models/uncalibrated.onnx", "--no-objects", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.ModelInvalid, uncalibrated.ExitCode);
+        Assert.Contains("threshold 0 must be above the normal mean", uncalibrated.Stderr, StringComparison.Ordinal);
         var normalAtOne = before.Average();
         Assert.True(halfRate.Normal.Average() < normalAtOne + 0.3 && readAsNeighbours.Normal.Average() > halfRate.Normal.Average() + 0.3,
             $"normal frames' mean score: stride 1 {normalAtOne:F2}, stride 2 {halfRate.Normal.Average():F2}, stride 2 read as neighbours {readAsNeighbours.Normal.Average():F2}");
@@ -200,6 +207,68 @@ public sealed class LearnCommandTests : IDisposable
         var missing = await EdgeProcess.RunAsync(_work, ["learn", "nowhere.avi", "--out", "models/x.onnx", .. EdgeProcess.ModelArgs]);
         Assert.Equal(ExitCodes.InputNotFound, missing.ExitCode);
         Assert.Contains("nowhere.avi", missing.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Learn_OutputOrOptionsWrong_RefusedBeforeAnyFootageIsReadAndNothingIsLeft()
+    {
+        var normal = Path.Combine(_work, "normal.avi");
+        WriteClip(normal, start: 0, frames: 20, paint: null);
+        var before = File.ReadAllBytes(normal);
+
+        // --out naming the footage itself, or no .onnx: refused, the video untouched.
+        var overInput = await EdgeProcess.RunAsync(_work, ["learn", normal, "--out", normal, .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.OutputNotWritable, overInput.ExitCode);
+        Assert.Equal(before, File.ReadAllBytes(normal));
+        Assert.False(File.Exists(Path.Combine(_work, "normal.json")));
+        var noExtension = await EdgeProcess.RunAsync(_work, ["learn", normal, "--out", "models/m", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.OutputNotWritable, noExtension.ExitCode);
+        Assert.Contains("ends in .onnx", noExtension.Stderr, StringComparison.Ordinal);
+
+        // A folder where the model or its manifest would go: found before learning, no temporary file left.
+        Directory.CreateDirectory(Path.Combine(_work, "models", "folder.onnx"));
+        Directory.CreateDirectory(Path.Combine(_work, "models", "pair.json"));
+        var folder = await EdgeProcess.RunAsync(_work, ["learn", normal, "--out", "models/folder.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.OutputNotWritable, folder.ExitCode);
+        Assert.Contains("is a folder", folder.Stderr, StringComparison.Ordinal);
+        var manifest = await EdgeProcess.RunAsync(_work, ["learn", normal, "--out", "models/pair.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.OutputNotWritable, manifest.ExitCode);
+        Assert.Contains("pair.json is a folder", manifest.Stderr, StringComparison.Ordinal);
+        Assert.Equal(["folder.onnx", "pair.json"], Directory.GetFileSystemEntries(Path.Combine(_work, "models")).Select(Path.GetFileName).Order());
+
+        // A mistyped option is an unknown option, not a video; a rate that is not a number is a usage error, no trace.
+        var typo = await EdgeProcess.RunAsync(_work, ["learn", normal, "--otu", "x.onnx", "--out", "models/y.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.Usage, typo.ExitCode);
+        Assert.Contains("unrecognized option --otu", typo.Stderr, StringComparison.Ordinal);
+        var rate = await EdgeProcess.RunAsync(_work, ["learn", normal, "--out", "models/y.onnx", "--max-false-alarm-rate", "abc", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.Usage, rate.ExitCode);
+        Assert.Contains("--max-false-alarm-rate", rate.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", rate.Stderr, StringComparison.Ordinal);
+
+        // A damaged video fails while recording: the temporary recording beside the model is removed too.
+        var broken = Path.Combine(_work, "broken.avi");
+        File.WriteAllBytes(broken, before.AsSpan(0, before.Length / 3).ToArray());
+        Directory.CreateDirectory(Path.Combine(_work, "broken"));
+        var damaged = await EdgeProcess.RunAsync(_work, ["learn", broken, "--out", "broken/b.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.InputTruncated, damaged.ExitCode);
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_work, "broken")));
+
+        // A model named on the command line that is not there is an error, not a run without it.
+        var absent = await EdgeProcess.RunAsync(_work, ["process", normal, "--out", "out-absent", "--anomaly-model", "models/absent.onnx", "--no-objects", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.ModelNotFound, absent.ExitCode);
+        Assert.Contains("absent.onnx", absent.Stderr, StringComparison.Ordinal);
+
+        // Ground truth that is not JSON, or whose injection lies outside the video: refused before anything is scored.
+        File.WriteAllText(Path.Combine(_work, "cut.gt.json"), "{\"video\": \"normal.avi\", \"frames\": 20, \"anoma");
+        File.WriteAllText(Path.Combine(_work, "past.gt.json"),
+            "{\"video\": \"normal.avi\", \"frames\": 20, \"fps\": 10, \"anomalies\": [{\"kind\": \"splice\", \"startFrame\": 5, \"endFrame\": 90}]}");
+        foreach (var (truth, says) in new[] { ("cut.gt.json", "is not valid"), ("past.gt.json", "spans frames 5–90, not within 0–19") })
+        {
+            var eval = await EdgeProcess.RunAsync(_work, ["eval", "anomaly", normal, "--gt", truth, "--anomaly-model", "models/absent.onnx", "--out", "eval-bad", .. EdgeProcess.ModelArgs]);
+            Assert.Equal(ExitCodes.TrainingDataUnusable, eval.ExitCode);
+            Assert.Contains(says, eval.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", eval.Stderr, StringComparison.Ordinal);
+        }
     }
 
     /// <summary>The mean over a rectangle of the three channels summed.</summary>

@@ -47,7 +47,14 @@ public static class EvalAnomalyCommand
             {
                 throw new TrainingDataException($"ground-truth file not found: {gt}");
             }
-            truths.Add((video, AnomalyInjector.GroundTruth.Load(gt)));
+            truths.Add((video, ReadTruth(gt)));
+        }
+        var anomalous = truths.Sum(t => t.Truth.Anomalies.Sum(a => a.EndFrame - a.StartFrame + 1));
+        if (anomalous == 0 || anomalous >= truths.Sum(t => t.Truth.Frames))
+        {
+            throw new TrainingDataException(anomalous == 0
+                ? "the ground truth lists no anomalous frame: there is nothing to find, and no ROC to measure"
+                : "the ground truth marks every frame anomalous: there is no normal frame to rank against");
         }
         await using var models = context.OpenModels();
         var model = ModelCatalog.OpenWindowModel(args.Model, models.FrameModel, context.Get<ModelOptions>(), context.CreateLogger("Edge.Models"));
@@ -60,6 +67,41 @@ public static class EvalAnomalyCommand
             (model as IDisposable)?.Dispose();
         }
     }
+
+    /// <summary>
+    /// A ground-truth file, checked before any frame is scored: valid JSON of <c>edge data anomaly</c>'s layout, and every
+    /// injection's frames inside the video it describes (an injection past the end or ending before it starts would
+    /// silently drop out of the counts).
+    /// </summary>
+    private static AnomalyInjector.GroundTruth ReadTruth(string path)
+    {
+        AnomalyInjector.GroundTruth truth;
+        try
+        {
+            truth = AnomalyInjector.GroundTruth.Load(path);
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidDataException)
+        {
+            throw new TrainingDataException($"ground truth {path} is not valid: {FirstLine(ex.Message)}");
+        }
+        if (truth.Anomalies is null || truth.Frames <= 0)
+        {
+            throw new TrainingDataException($"ground truth {path} is not valid: it needs \"frames\" (above 0) and an \"anomalies\" list");
+        }
+        for (var i = 0; i < truth.Anomalies.Length; i++)
+        {
+            var a = truth.Anomalies[i];
+            if (a is null || a.StartFrame < 0 || a.EndFrame < a.StartFrame || a.EndFrame >= truth.Frames)
+            {
+                throw new TrainingDataException(a is null
+                    ? $"ground truth {path} is not valid: anomaly {i + 1} is empty"
+                    : $"ground truth {path} is not valid: anomaly {i + 1} ({a.Kind}) spans frames {a.StartFrame}–{a.EndFrame}, not within 0–{truth.Frames - 1} with its start before its end");
+            }
+        }
+        return truth;
+    }
+
+    private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 
     private static async Task<int> EvaluateAsync(EdgeContext context, Arguments args, List<(string Video, AnomalyInjector.GroundTruth Truth)> truths,
         ModelCatalog models, IWindowModel model, CancellationToken ct)
