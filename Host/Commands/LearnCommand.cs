@@ -5,7 +5,6 @@ using Edge.Models.GridAnomaly;
 using Edge.Pipeline.Composition;
 using Edge.Pipeline.Outputs;
 using Microsoft.Extensions.Logging;
-using Spectre.Console;
 
 namespace Edge.Host.Commands;
 
@@ -61,8 +60,10 @@ public static class LearnCommand
                 new GridAnomalyOptions { MaxFalseAlarmRate = args.MaxFalseAlarmRate }, progress, ct), ct)
                 .ConfigureAwait(false);
             var c = CultureInfo.InvariantCulture;
-            AnsiConsole.WriteLine(string.Create(c,
-                $"anomaly model {args.Out}: {report.Frames} normal frames ({report.MemoryFrames} in its memories, {report.HeldOutFrames} held out), terms {string.Join(", ", manifest.GridAnomaly!.Terms)}; {FalseAlarms(report, args.MaxFalseAlarmRate)}"));
+            // Plain lines (not the console library's, which wraps them at its width even when the output is a file).
+            System.Console.WriteLine(string.Create(c,
+                $"anomaly model {args.Out} (manifest {ModelManifest.PathFor(args.Out)}): {report.Frames} normal frames ({report.MemoryFrames} in its memories, {report.HeldOutFrames} held out), terms {string.Join(", ", manifest.GridAnomaly!.Terms)}; {FalseAlarms(report, args.MaxFalseAlarmRate)}"));
+            System.Console.WriteLine($"next: edge process VIDEO --anomaly-model {args.Out}   (frames.jsonl: analysis.anomalyScore per frame, 1.0 = the learned footage's 99th percentile)");
             return ExitCodes.Ok;
         }
         finally

@@ -35,6 +35,10 @@ public static class EvalAnomalyCommand
 
     public static async Task<int> RunAsync(EdgeContext context, Arguments args, CancellationToken ct)
     {
+        if (args.Out is { } folder && File.Exists(folder))
+        {
+            throw new Edge.Pipeline.Outputs.OutputException($"cannot write the evaluation to {folder}: it is a file, and the results are a folder");
+        }
         var truths = new List<(string Video, AnomalyInjector.GroundTruth Truth)>();
         foreach (var video in args.Videos)
         {

@@ -316,13 +316,16 @@ public static partial class EdgeCli
         {
             testVideos, groundTruth, anomalyModel, normalVideo, anomalyOut,
         };
+        anomalyEval.Validators.Add(r =>
+        {
+            if (r.GetValue(testVideos) is { Length: > 1 } && r.GetValue(groundTruth) is not null)
+            {
+                r.AddError("--gt names one ground truth: give it with one video (several videos each need NAME.gt.json beside them)");
+            }
+        });
         anomalyEval.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
         {
             var videos = parse.GetValue(testVideos)!;
-            if (videos.Length > 1 && parse.GetValue(groundTruth) is not null)
-            {
-                throw new ConfigException("--gt names one ground truth: give it with one video");
-            }
             return EvalAnomalyCommand.RunAsync(context, new EvalAnomalyCommand.Arguments(videos, parse.GetValue(groundTruth), parse.GetValue(anomalyModel)!,
                 parse.GetValue(normalVideo), parse.GetValue(anomalyOut)), stop);
         }));
