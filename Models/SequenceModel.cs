@@ -46,7 +46,9 @@ public sealed class SequenceModel : IWindowModel, IDisposable
         var manifest = ModelManifest.Load(ModelManifest.PathFor(modelPath));
         if (manifest.Kind is not (ModelManifest.ActivityKind or ModelManifest.AnomalyKind) || manifest.WindowLength is not > 0)
         {
-            throw new ModelException(ModelError.Invalid, $"{modelPath} is a '{manifest.Kind}' model, not a sequence model with a window length");
+            throw new ModelException(ModelError.Invalid, manifest.Kind is ModelManifest.ActivityKind or ModelManifest.AnomalyKind
+                ? $"{modelPath}: its manifest gives no window length (windowLength above 0): the manifest does not belong to this model, or was edited"
+                : $"{modelPath} is a '{manifest.Kind}' model, not an anomaly or activity model (edge learn or edge train sequence writes those)");
         }
         if (manifest.WindowStride is <= 0)
         {

@@ -62,8 +62,9 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
         if (manifest.Kind != ModelManifest.GridAnomalyKind || manifest.Grid is null || manifest.Anomaly is null
             || manifest.OutputNames.Length < 2 || manifest.FeatureSize is null)
         {
-            throw new ModelException(ModelError.Invalid,
-                $"{modelPath} is a '{manifest.Kind}' model, not a grid anomaly model with a grid, a feature size, two outputs and a calibration");
+            throw new ModelException(ModelError.Invalid, manifest.Kind == ModelManifest.GridAnomalyKind
+                ? $"{modelPath}: its manifest lacks what a grid anomaly model needs (grid, featureSize, two outputNames, anomaly calibration): the manifest was edited or does not belong to this model; learn it again"
+                : $"{modelPath} is a '{manifest.Kind}' model, not a grid anomaly model (edge learn writes those)");
         }
         var calibration = manifest.Anomaly;
         if (!double.IsFinite(calibration.Mean) || !double.IsFinite(calibration.Threshold) || calibration.Threshold <= calibration.Mean)
