@@ -103,7 +103,7 @@ public sealed class WebServiceTests : IAsyncLifetime
         { "notes.onnx", null, "model manifest not found: notes.json" },
         { "garbage.onnx", """{"name": "g", "kind": "sequence-anomaly", "inputName": "x", "inputWidth": 512, "inputHeight": 1, "inputLayout": "NTF", "channelOrder": "-", "inputElementType": "float32", "outputNames": ["score"], "windowLength": 16, "featureSize": 512, "anomaly": {"mean": 0, "std": 1, "threshold": 1, "thresholdPercentile": 99, "windows": 64}}""", "model garbage.onnx cannot be loaded" },
         { "broken.onnx", "{ not json", "model manifest broken.json is not valid" },
-        { "frame.onnx", FrameManifest, "frame.onnx is a 'frame-embedding' model, not a sequence model" },
+        { "frame.onnx", FrameManifest, "frame.onnx is a 'frame-embedding' model, not an anomaly or activity model" },
     };
 
     [Theory]
