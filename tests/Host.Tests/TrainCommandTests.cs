@@ -196,7 +196,7 @@ public sealed class TrainSequenceCommandTests : IDisposable
         Assert.True(File.Exists(Path.Combine(_work, "eval-anomaly", "timeline.png")));
 
         // A ground truth of another length than the video is an error at start.
-        File.WriteAllText(Path.Combine(_work, "short.gt.json"), """{ "video": "spliced.avi", "frames": 50, "fps": 10, "anomalies": [] }""");
+        File.WriteAllText(Path.Combine(_work, "short.gt.json"), """{ "video": "spliced.avi", "frames": 50, "fps": 10, "anomalies": [ { "kind": "splice", "startFrame": 30, "endFrame": 39 } ] }""");
         var mismatch = await EdgeProcess.RunAsync(_work, ["eval", "anomaly", spliced, "--gt", "short.gt.json", "--anomaly-model", model, .. EdgeProcess.ModelArgs]);
         Assert.Equal(ExitCodes.TrainingDataUnusable, mismatch.ExitCode);
         Assert.Contains("describes 50 frames but", mismatch.Stderr, StringComparison.Ordinal);
@@ -236,13 +236,24 @@ public sealed class TrainSequenceCommandTests : IDisposable
     [Theory]
     [InlineData(false, 0, "the temporal stage runs without it")]
     [InlineData(true, ExitCodes.ModelNotFound, "anomaly model not found")]
-    public async Task Process_MissingAnomalyModel_WarnsOrFailsAsConfigured(bool required, int exitCode, string message)
+    public async Task Process_MissingAnomalyModelInTheConfig_WarnsOrFailsAsConfigured(bool required, int exitCode, string message)
     {
-        File.WriteAllText(Path.Combine(_work, "edge.json"), $$"""{ "Analysis": { "Required": {{(required ? "true" : "false")}} } }""");
+        File.WriteAllText(Path.Combine(_work, "edge.json"),
+            $$"""{ "Analysis": { "Required": {{(required ? "true" : "false")}}, "AnomalyModel": "models/none.onnx" } }""");
         var result = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--max-frames", "5", "--out", "out", "--config", "edge.json",
-            "--anomaly-model", "models/none.onnx", .. EdgeProcess.ModelArgs]);
+            .. EdgeProcess.ModelArgs]);
         Assert.True(exitCode == result.ExitCode, result.Stderr);
         Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Process_MissingAnomalyModelOnTheCommandLine_FailsWhateverTheConfig()
+    {
+        File.WriteAllText(Path.Combine(_work, "edge.json"), """{ "Analysis": { "Required": false } }""");
+        var result = await EdgeProcess.RunAsync(_work, ["process", TestData.VtestShort, "--max-frames", "5", "--out", "out", "--config", "edge.json",
+            "--anomaly-model", "models/none.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.ModelNotFound, result.ExitCode);
+        Assert.Contains("--anomaly-model: sequence model not found: models/none.onnx", result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
