@@ -186,7 +186,7 @@ public static partial class EdgeCli
         return exitCode;
     }
 
-    private static string FirstLine(string text) => text.Split('\n', 2)[0].TrimEnd();
+    internal static string FirstLine(string text) => text.Split('\n', 2)[0].TrimEnd();
 
     /// <summary>
     /// Writes the whole exception to the log file (the verb's, or the default one when the failure came before the

@@ -28,11 +28,14 @@ public static class LearnCommand
         FeatureRecording recording;
         string? temporary = null;
         var fromRecording = args.Inputs.Count == 1 && Directory.Exists(args.Inputs[0]);
-        if (fromRecording && !File.Exists(Path.Combine(args.Inputs[0], FeatureRecording.ManifestFile)))
+        if (fromRecording)
         {
-            throw new TrainingDataException($"{args.Inputs[0]} is a folder but not a feature recording (no {FeatureRecording.ManifestFile} in it): give videos, or a folder made by --keep-recording or edge run");
+            if (!File.Exists(Path.Combine(args.Inputs[0], FeatureRecording.ManifestFile)))
+            {
+                throw new TrainingDataException($"{args.Inputs[0]} is a folder but not a feature recording (no {FeatureRecording.ManifestFile} in it): give videos, or a folder made by --keep-recording or edge run");
+            }
         }
-        if (!fromRecording)
+        else
         {
             foreach (var input in args.Inputs)
             {

@@ -86,7 +86,7 @@ public static class EvalAnomalyCommand
         }
         catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidDataException)
         {
-            throw new TrainingDataException($"ground truth {path} is not valid: {FirstLine(ex.Message)}");
+            throw new TrainingDataException($"ground truth {path} is not valid: {Edge.Host.Cli.EdgeCli.FirstLine(ex.Message)}");
         }
         if (truth.Anomalies is null || truth.Frames <= 0)
         {
@@ -104,8 +104,6 @@ public static class EvalAnomalyCommand
         }
         return truth;
     }
-
-    private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 
     private static async Task<int> EvaluateAsync(EdgeContext context, Arguments args, List<(string Video, AnomalyInjector.GroundTruth Truth)> truths,
         ModelCatalog models, IWindowModel model, CancellationToken ct)
