@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
 using System.Globalization;
 using Edge.Capture;
 using Edge.Host.Commands;
@@ -80,7 +82,86 @@ public static partial class EdgeCli
         root.Subcommands.Add(BenchVerb());
         root.Subcommands.Add(LearnVerb());
         AddTrainingVerbs(root);
+        var help = root.Options.OfType<HelpOption>().Single();
+        help.Action = new SubcommandHelp((SynchronousCommandLineAction)help.Action!);
         return root;
+    }
+
+    /// <summary>
+    /// Help that leaves out a parent command's arguments. System.CommandLine lists them in a subcommand's usage and
+    /// arguments (<c>edge eval &lt;model&gt; &lt;data&gt; anomaly &lt;videos&gt;...</c>), but Edge's parents take them
+    /// instead of a subcommand, never before one: <c>edge eval MODEL DATA</c> or <c>edge eval anomaly VIDEOS</c>.
+    /// </summary>
+    private sealed class SubcommandHelp(SynchronousCommandLineAction help) : SynchronousCommandLineAction
+    {
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(ParseResult parse)
+        {
+            var inherited = parse.CommandResult.Command.Parents.OfType<Command>().SelectMany(c => c.Arguments).Select(a => $"<{a.Name}>").ToList();
+            if (inherited.Count == 0)
+            {
+                return help.Invoke(parse);
+            }
+            var output = parse.InvocationConfiguration.Output;
+            using var text = new StringWriter();
+            parse.InvocationConfiguration.Output = text;
+            int result;
+            try
+            {
+                result = help.Invoke(parse);
+            }
+            finally
+            {
+                parse.InvocationConfiguration.Output = output;
+            }
+            output.Write(WithoutArguments(text.ToString(), inherited, parse.CommandResult.Command.Name));
+            return result;
+        }
+
+        /// <summary>
+        /// The help text without <paramref name="arguments"/>: out of the usage line before the command's own name, and
+        /// their entries (with any wrapped lines) out of the Arguments section, the first entry of each name only (a
+        /// subcommand may have an argument of the same name, listed after its parents').
+        /// </summary>
+        private static string WithoutArguments(string help, IReadOnlyList<string> arguments, string command)
+        {
+            var lines = help.Split('\n').ToList();
+            var usage = lines.FindIndex(l => l.TrimEnd() == "Usage:") + 1;
+            if (usage > 0 && usage < lines.Count)
+            {
+                var at = lines[usage].IndexOf($" {command}", StringComparison.Ordinal);
+                if (at > 0)
+                {
+                    var before = lines[usage][..at];
+                    foreach (var argument in arguments)
+                    {
+                        before = before.Replace($" {argument}", "", StringComparison.Ordinal);
+                    }
+                    lines[usage] = before + lines[usage][at..];
+                }
+            }
+            var section = lines.FindIndex(l => l.TrimEnd() == "Arguments:");
+            foreach (var argument in section < 0 ? [] : arguments)
+            {
+                var entry = lines.FindIndex(section, l => l.StartsWith($"  {argument} ", StringComparison.Ordinal) || l.TrimEnd() == $"  {argument}");
+                if (entry < 0)
+                {
+                    continue;
+                }
+                var end = entry + 1;
+                while (end < lines.Count && lines[end].StartsWith("   ", StringComparison.Ordinal) && !lines[end].TrimStart().StartsWith('<'))
+                {
+                    end++;
+                }
+                lines.RemoveRange(entry, end - entry);
+            }
+            if (section >= 0 && (section + 1 >= lines.Count || lines[section + 1].Trim().Length == 0))
+            {
+                lines.RemoveRange(section, section + 1 < lines.Count ? 2 : 1); // nothing of its own left: no empty section
+            }
+            return string.Join('\n', lines);
+        }
     }
 
 

@@ -106,6 +106,32 @@ public sealed class ProcessCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Help_OfASubcommand_ShowsItsOwnUsageWithoutItsParentsArguments()
+    {
+        // `edge eval MODEL DATA` and `edge eval anomaly VIDEOS` are alternatives: the parent's arguments are not a prefix.
+        var anomaly = await EdgeProcess.RunAsync(_work, ["eval", "anomaly", "--help"]);
+        Assert.Equal(0, anomaly.ExitCode);
+        Assert.Contains("edge eval anomaly <videos>... [options]", anomaly.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("eval <model>", anomaly.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("Model to evaluate", anomaly.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("Classifiers:", anomaly.Stdout, StringComparison.Ordinal);
+        Assert.Contains("--anomaly-model", anomaly.Stdout, StringComparison.Ordinal);
+
+        // A subcommand's own argument of the same name as a parent's stays.
+        var activity = await EdgeProcess.RunAsync(_work, ["eval", "activity", "-h"]);
+        Assert.Equal(0, activity.ExitCode);
+        Assert.Contains("edge eval activity <data> [options]", activity.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Test clips: a folder with one subfolder per class", activity.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("Classifiers:", activity.Stdout, StringComparison.Ordinal);
+
+        // The parent's own help keeps its arguments.
+        var eval = await EdgeProcess.RunAsync(_work, ["eval", "--help"]);
+        Assert.Equal(0, eval.ExitCode);
+        Assert.Contains("edge eval <model> <data> [command] [options]", eval.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Classifiers:", eval.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Bench_TwoStreams_EveryFrameOfEachThroughOneSharedCnnAndTheRatios()
     {
         var result = await EdgeProcess.RunAsync(_work, ["bench", TestData.VtestShort, "--frames", "40", "--streams", "2", "--json", "bench.json", .. EdgeProcess.ModelArgs]);
