@@ -208,6 +208,10 @@ public static partial class EdgeCli
         {
             return Fail(context, ExitCodes.For(ex.Error), ex.Message);
         }
+        catch (UsageException ex)
+        {
+            return Fail(context, ExitCodes.Usage, ex.Message);
+        }
         catch (ConfigException ex)
         {
             return Fail(context, ExitCodes.Config, ex.Message);

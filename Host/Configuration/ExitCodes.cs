@@ -42,5 +42,11 @@ public static class ExitCodes
     };
 }
 
-/// <summary>A configuration or usage failure with a message for the user.</summary>
+/// <summary>A configuration failure with a message for the user (exit code 3).</summary>
 public sealed class ConfigException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// A command-line value out of its range, or options that do not go together, found by a verb before it starts
+/// (exit code 2, as for what the parser refuses).
+/// </summary>
+public sealed class UsageException(string message) : Exception(message);

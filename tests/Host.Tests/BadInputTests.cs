@@ -41,6 +41,11 @@ public sealed class BadInputTests : IDisposable
         { "config file missing", ["process", "{clip}", "--config", "nope.json"], ExitCodes.Config, "config file not found: nope.json" },
         { "unknown option", ["process", "{clip}", "--frobnicate"], ExitCodes.Usage, "--frobnicate" },
         { "bad provider", ["process", "{clip}", "--provider", "tpu"], ExitCodes.Usage, "tpu" },
+        // Command-line values a verb checks itself: usage errors too, found before anything is written (a bad seed after
+        // good ones used to be found only once the good ones' suites were written).
+        { "suite seeds not a range", ["data", "anomaly", "--seeds", "0-1,x", "--video", "{clip}", "--splice", "{clip}", "--out", "out"], ExitCodes.Usage, "--seeds: 'x' is not a seed" },
+        { "activity clips of no frames", ["data", "activity", "--frames", "0", "--video", "{clip}", "--out", "out"], ExitCodes.Usage, "--frames must be at least 8" },
+        { "tracking min score above 1", ["eval", "tracking", "--min-score", "2", "--out", "out"], ExitCodes.Usage, "--min-score must be in (0, 1]" },
         { "output not writable", ["process", "{clip}", "--out", "/proc/edge-out"], ExitCodes.OutputNotWritable, "cannot write to output folder /proc/edge-out" },
     };
 

@@ -27,11 +27,11 @@ public static class TrainSequenceCommand
         var anomaly = args.Task == "anomaly";
         if (anomaly && args.Settings.Motion)
         {
-            throw new ConfigException("--input changes is for activity models; an anomaly model predicts the next frame's embedding");
+            throw new UsageException("--input changes is for activity models; an anomaly model predicts the next frame's embedding");
         }
         if (anomaly && args.Tracks)
         {
-            throw new ConfigException("--input track is for activity models (per-track activity from edge data tracks)");
+            throw new UsageException("--input track is for activity models (per-track activity from edge data tracks)");
         }
         var (sources, labels) = anomaly ? (NormalInputs(args.Data), Array.Empty<string>()) : LabeledInputs(args.Data);
         ModelOutput.EnsureWritable(args.Out);

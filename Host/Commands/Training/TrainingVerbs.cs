@@ -135,7 +135,7 @@ public static partial class EdgeCli
         {
             if (parse.GetValue(frameStep) < 1 || parse.GetValue(detectorBatch) < 1)
             {
-                throw new ConfigException("--frame-step and --batch-size must be at least 1");
+                throw new UsageException("--frame-step and --batch-size must be at least 1");
             }
             var options = TrainOptionsFrom(parse, parse.GetValue(detectorEpochs), validationFraction: 0.1) with
             {
@@ -166,6 +166,7 @@ public static partial class EdgeCli
         anomaly.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
         {
             var (source, other) = (parse.GetValue(video)!, parse.GetValue(splice)!);
+            var suiteSeeds = parse.GetValue(seeds) is { } list ? ParseSeeds(list).ToList() : null; // all of them checked before any suite is written
             foreach (var path in new[] { source, other })
             {
                 if (!File.Exists(path))
@@ -173,9 +174,9 @@ public static partial class EdgeCli
                     throw new Edge.Capture.CaptureException(Edge.Capture.CaptureError.NotFound, $"video file not found: {path}");
                 }
             }
-            if (parse.GetValue(seeds) is { } list)
+            if (suiteSeeds is not null)
             {
-                foreach (var seed in ParseSeeds(list))
+                foreach (var seed in suiteSeeds)
                 {
                     stop.ThrowIfCancellationRequested();
                     var suite = Edge.Training.Data.AnomalyInjector.CreateSuite(source, other, parse.GetValue(output)!, parse.GetValue(trainFrames), seed);
@@ -205,7 +206,7 @@ public static partial class EdgeCli
             var (n, fraction) = (parse.GetValue(every), parse.GetValue(testFraction));
             if (n < 1 || fraction <= 0 || fraction >= 1)
             {
-                throw new ConfigException("--every must be at least 1 and --test-fraction between 0 and 1");
+                throw new UsageException("--every must be at least 1 and --test-fraction between 0 and 1");
             }
             var summary = ObjectCropsCommand.Run(context, new ObjectCropsCommand.Arguments(parse.GetValue(objectsVideo)!, parse.GetValue(objectsOut)!, n, fraction), stop);
             Spectre.Console.AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -224,13 +225,19 @@ public static partial class EdgeCli
             background, activityOut, clips, testClips, frames, dataSeed,
         };
         activity.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) => Task.Run(() =>
-            DataActivityCommand.Run(context, parse.GetValue(background)!, parse.GetValue(activityOut)!, new Edge.Training.Data.ActivityClips.Options
+        {
+            if (parse.GetValue(frames) < 8 || parse.GetValue(clips) < 1 || parse.GetValue(testClips) < 1)
+            {
+                throw new UsageException("--frames must be at least 8, and --clips-per-class and --test-clips-per-class at least 1");
+            }
+            return DataActivityCommand.Run(context, parse.GetValue(background)!, parse.GetValue(activityOut)!, new Edge.Training.Data.ActivityClips.Options
             {
                 TrainClipsPerClass = parse.GetValue(clips),
                 TestClipsPerClass = parse.GetValue(testClips),
                 Frames = parse.GetValue(frames),
                 Seed = parse.GetValue(dataSeed),
-            }, stop), stop)));
+            }, stop);
+        }, stop)));
         var sceneDefaults = new Edge.Training.Data.MultiPersonScenes.Options();
         var sceneVideo = new Option<string>("--video") { Description = "Footage whose still frames are the scenes' backgrounds", DefaultValueFactory = _ => "data/vtest.avi" };
         var scenesOut = new Option<string>("--out") { Description = "Folder for the scenes and scenes.json", DefaultValueFactory = _ => TrackingCommands.DefaultScenes };
@@ -247,7 +254,7 @@ public static partial class EdgeCli
             var (train, test, count) = (parse.GetValue(trainScenes), parse.GetValue(testScenes), parse.GetValue(sceneFrames));
             if (train < 0 || test < 0 || train + test == 0 || count < 10)
             {
-                throw new ConfigException("--train-scenes and --test-scenes must not be negative, at least one scene is needed, and --frames must be at least 10");
+                throw new UsageException("--train-scenes and --test-scenes must not be negative, at least one scene is needed, and --frames must be at least 10");
             }
             return TrackingCommands.DataScenes(context, parse.GetValue(sceneVideo)!, parse.GetValue(scenesOut)!,
                 sceneDefaults with { TrainScenes = train, TestScenes = test, Frames = count, Seed = parse.GetValue(sceneSeed) }, stop);
@@ -265,7 +272,7 @@ public static partial class EdgeCli
         {
             if (parse.GetValue(trackFrames) < 2 || parse.GetValue(trackStride) < 1)
             {
-                throw new ConfigException("--frames must be at least 2 and --stride at least 1");
+                throw new UsageException("--frames must be at least 2 and --stride at least 1");
             }
             return DataTracksCommand.Run(context, parse.GetValue(tracksScenes)!, parse.GetValue(tracksOut)!,
                 trackDefaults with { Frames = parse.GetValue(trackFrames), Stride = parse.GetValue(trackStride) }, stop);
@@ -282,7 +289,7 @@ public static partial class EdgeCli
             if (range.Length is < 1 or > 2 || !range.All(r => int.TryParse(r, CultureInfo.InvariantCulture, out var n) && n >= 0)
                 || (range.Length == 2 && int.Parse(range[1], CultureInfo.InvariantCulture) < int.Parse(range[0], CultureInfo.InvariantCulture)))
             {
-                throw new ConfigException($"--seeds: '{part}' is not a seed or a range of seeds (e.g. 0-9)");
+                throw new UsageException($"--seeds: '{part}' is not a seed or a range of seeds (e.g. 0-9)");
             }
             var from = int.Parse(range[0], CultureInfo.InvariantCulture);
             var to = int.Parse(range[^1], CultureInfo.InvariantCulture);
@@ -368,7 +375,7 @@ public static partial class EdgeCli
             var score = parse.GetValue(minScore);
             if (score is <= 0 or > 1)
             {
-                throw new ConfigException("--min-score must be in (0, 1]");
+                throw new UsageException("--min-score must be in (0, 1]");
             }
             var args = new TrackingCommands.EvalArguments(parse.GetValue(trackScenes)!, parse.GetValue(split)!, parse.GetValue(detectorModel), score, parse.GetValue(trackOut),
                 parse.GetValue(trackActivity));
