@@ -4,8 +4,10 @@ namespace Edge.Models.GridAnomaly;
 
 /// <summary>
 /// Writes the default anomaly model as one ONNX graph with Edge's writer (<see cref="OnnxGraphBuilder"/>): input
-/// "features" [N, 2, E + H·W·C (+ H·W·2)] (two consecutive frames, each its embedding followed by its grid and, for a
-/// model with the pace term, its cells' flow, <see cref="FlowFeatures"/>) and "gaps" [N], outputs "score" [N]
+/// "features" [N, F, E + H·W·C (+ H·W·2)] (F consecutive frames, <see cref="GridAnomalyParameters.InputFrames"/>: the
+/// previous and the current, and the one before them for a model with the repeat term; each its embedding followed by
+/// its grid and, for a model with the pace term, its cells' flow, <see cref="FlowFeatures"/>) and "gaps" [N] (between
+/// the two newest), outputs "score" [N]
 /// (the raw score of the newer frame, put on the calibrated scale by the manifest's <see cref="ModelManifest.Anomaly"/>)
 /// and "cells" [N, H, W] (the cell map, 1 = the p99 of normal cells; the patch term weighs moving cells less, the map
 /// does not). It computes what <see cref="GridAnomalyScorer"/>
@@ -17,37 +19,38 @@ public static class GridAnomalyGraph
     public const string ScoreName = "score";
     public const string CellsName = "cells";
     public const string GapsName = "gaps";
-    public const int InputFrames = 2;
 
     public static OnnxGraphBuilder Build(GridAnomalyParameters p, string name)
     {
         var o = p.Options;
         var (e, cells, c, d, g) = (p.EmbeddingSize, p.Cells, p.Grid.Channels, o.ProjectedChannels, p.Grid.Size);
+        var frames = p.InputFrames;
+        var newest = frames - 1;
         var b = new OnnxGraphBuilder(name,
-            $"Edge anomaly model: frame, patch (with residual), still and motion terms{(p.ReadsFlow ? " and pace from the cells' flow" : "")} over {p.Grid.Height}x{p.Grid.Width}x{c} grids and {e}-d embeddings");
-        var input = b.Input(InputName, null, InputFrames, p.FeatureSize);
-        var gaps = b.Input(GapsName, new long?[] { null }); // [N]: learned frame intervals between the two frames, 1 = consecutive
+            $"Edge anomaly model: frame, patch (with residual), still and motion terms{(p.ReadsFlow ? " and pace from the cells' flow" : "")}{(p.RepeatWeight > 0 ? ", repeat from the frame pair before" : "")} over {p.Grid.Height}x{p.Grid.Width}x{c} grids and {e}-d embeddings");
+        var input = b.Input(InputName, null, frames, p.FeatureSize);
+        var gaps = b.Input(GapsName, new long?[] { null }); // [N]: learned frame intervals between the two newest frames, 1 = consecutive
         var axis1 = OnnxGraphBuilder.Int("axis", 1);
 
         // Frame term: the newer frame's unit embedding against the frame memory.
-        var embedding = b.Node("Squeeze", [Slice(b, input, [1, 0], [2, e], "embedding"), b.Int64Initializer("axis_1", 1)]); // [N, E]
+        var embedding = b.Node("Squeeze", [Slice(b, input, [newest, 0], [newest + 1, e], "embedding"), b.Int64Initializer("axis_1", 1)]); // [N, E]
         var unit = b.Node("Div", [embedding, b.Node("Sqrt", [SumOfSquares(b, embedding, 1, keep: true)])]);
         var frame = Nearest(b, unit, p.FrameMemory, p.FrameCount, e, "frame", 1); // [N]
 
-        // Grids, centred and projected: [N, 2, H·W, D].
-        var grids = b.Node("Reshape", [Slice(b, input, [0, e], [InputFrames, e + g], "grids"),
-            b.Int64Initializer("grids_shape", -1, InputFrames, cells, c)]);
+        // Grids, centred and projected: [N, F, H·W, D].
+        var grids = b.Node("Reshape", [Slice(b, input, [0, e], [frames, e + g], "grids"),
+            b.Int64Initializer("grids_shape", -1, frames, cells, c)]);
         var centred = b.Node("Sub", [grids, b.Initializer("channel_mean", p.ChannelMean, c)]);
         var projected = b.Node("MatMul", [centred, b.Initializer("projection", p.Projection, c, d)]);
-        var now = b.Node("Gather", [projected, b.Int64Scalar("newer", 1)], axis1); // [N, H·W, D]
-        var before = b.Node("Gather", [projected, b.Int64Scalar("older", 0)], axis1);
+        var now = b.Node("Gather", [projected, b.Int64Scalar("newer", newest)], axis1); // [N, H·W, D]
+        var before = b.Node("Gather", [projected, b.Int64Scalar("older", newest - 1)], axis1);
 
         // Patch term: each cell (projected, then its weighted residual outside the principal directions) against the
         // patch memory; the mean of the TopK largest distances.
         var cellFeatures = now;
         if (o.ResidualWeight > 0)
         {
-            var newer = b.Node("Gather", [centred, b.Int64Scalar("newer_centred", 1)], axis1); // [N, H·W, C]
+            var newer = b.Node("Gather", [centred, b.Int64Scalar("newer_centred", newest)], axis1); // [N, H·W, C]
             var inside = b.Node("ReduceSum", [b.Node("Mul", [b.Node("Mul", [now, now]), b.Initializer("principal_variances", p.PrincipalVariances, d)]),
                 b.Int64Initializer("sum_axis", 2)], OnnxGraphBuilder.Int("keepdims", 1)); // ‖x − μ‖² inside the principal directions
             var residual = b.Node("Sqrt", [b.Relu(b.Node("Div", [b.Node("Sub", [SumOfSquares(b, newer, 2, keep: true), inside]),
@@ -104,6 +107,17 @@ public static class GridAnomalyGraph
             var pace = PacePart(b, p, flow, gaps);
             raw = raw is null ? pace : b.Node("Add", [raw, pace]);
         }
+        if (p.RepeatWeight > 0)
+        {
+            // Repeat term: the high change quantile of the pair before, w · max(0, ln(normal / (q + ε)) − floor).
+            var earliest = b.Node("Gather", [projected, b.Int64Scalar("earliest", newest - 2)], axis1);
+            var earlierChange = b.Node("Sqrt", [SumOfSquares(b, b.Node("Sub", [before, earliest]), 2, keep: false)]); // [N, H·W]
+            var earlierHighest = b.Node("TopK", [earlierChange, b.Int64Initializer("repeat_k", highCount)], 2, axis1, OnnxGraphBuilder.Int("largest", 1))[0];
+            var earlierHigh = b.Node("Gather", [earlierHighest, b.Int64Scalar("repeat_at", highCount - 1)], axis1);
+            var below = b.Node("Log", [b.Node("Div", [b.Initializer("repeat_median", [p.HighChangeMedian]), b.Node("Add", [earlierHigh, epsilon])])]);
+            var repeat = b.Node("Mul", [b.Relu(b.Node("Sub", [below, b.Initializer("repeat_floor", [o.RepeatFloor])])), b.Initializer("repeat_weight", [p.RepeatWeight])]);
+            raw = b.Node("Add", [raw!, repeat]);
+        }
         b.Output(raw!, ScoreName, [null]);
 
         var cellZ = b.Node("Div", [b.Node("Sub", [b.Node("Log", [b.Node("Add", [distances, epsilon])]), b.Initializer("cell_log_mean", [p.CellLogMean])]),
@@ -112,11 +126,12 @@ public static class GridAnomalyGraph
         return b;
     }
 
-    /// <summary>The newer frame's cell flow [N, H·W, 2] (length, moving share), after its grid.</summary>
+    /// <summary>The newest frame's cell flow [N, H·W, 2] (length, moving share), after its grid.</summary>
     private static string NewerFlow(OnnxGraphBuilder b, GridAnomalyParameters p, string input)
     {
         var start = p.EmbeddingSize + p.Grid.Size;
-        return b.Node("Reshape", [Slice(b, input, [1, start], [2, start + p.FlowSize], "flow"), b.Int64Initializer("flow_shape", -1, p.Cells, 2)]);
+        var newest = p.InputFrames - 1;
+        return b.Node("Reshape", [Slice(b, input, [newest, start], [newest + 1, start + p.FlowSize], "flow"), b.Int64Initializer("flow_shape", -1, p.Cells, 2)]);
     }
 
     /// <summary>
@@ -202,14 +217,15 @@ public static class GridAnomalyGraph
         InputElementType = "float32",
         Normalization = "in-graph",
         OutputNames = [ScoreName, CellsName],
-        WindowLength = InputFrames - 1,
+        WindowLength = p.InputFrames - 1,
         WindowStride = 1,
         FeatureSize = p.FeatureSize,
         EmbeddingSize = p.EmbeddingSize,
         Grid = p.Grid,
         Anomaly = p.Calibration,
         GridAnomaly = new GridAnomalyDescription(
-            [.. GridAnomalyParameters.TermNames.Where((_, k) => p.TermWeights[k] > 0), .. p.ReadsFlow ? [GridAnomalyParameters.PaceTerm] : Array.Empty<string>()],
+            [.. GridAnomalyParameters.TermNames.Where((_, k) => p.TermWeights[k] > 0), .. p.ReadsFlow ? [GridAnomalyParameters.PaceTerm] : Array.Empty<string>(),
+                .. p.RepeatWeight > 0 ? [GridAnomalyParameters.RepeatTerm] : Array.Empty<string>()],
             p.Options.ProjectedChannels, p.PatchCount, p.FrameCount, p.Options.TopK, p.FramesLearned)
         {
             FrameIntervalMs = p.FrameIntervalMs > 0 ? p.FrameIntervalMs : null,

@@ -134,6 +134,7 @@ public static class GridAnomalyLearner
         var flowStride = Math.Max(1, (int)(memoryFrames / o.PaceSample));
         float[]? previous = null;
         float[]? beforePrevious = null;
+        float[]? previousChanges = null;
         var heldOutIndex = 0;
         var flowIndex = 0;
         foreach (var (isHeldOut, embedding, gridValues, flow, first, block, at) in FramesWithStarts(recording, o))
@@ -141,7 +142,7 @@ public static class GridAnomalyLearner
             ct.ThrowIfCancellationRequested();
             if (first)
             {
-                (previous, beforePrevious) = (null, null);
+                (previous, beforePrevious, previousChanges) = (null, null, null);
             }
             var projected = GridAnomalyScorer.Project(gridValues, mean, projection, cells, channels, d);
             var changes = previous is null ? null : GridAnomalyScorer.Changes(previous, projected, cells, d);
@@ -182,8 +183,9 @@ public static class GridAnomalyLearner
             }
             else if (changes is not null && heldOutIndex++ % heldOutStride == 0)
             {
-                heldOutFrames.Add(new HeldOutFrame(described, GridAnomalyScorer.Unit(embedding), changes, (float[]?)flow?.Clone(), block, at));
+                heldOutFrames.Add(new HeldOutFrame(described, GridAnomalyScorer.Unit(embedding), changes, previousChanges, (float[]?)flow?.Clone(), block, at));
             }
+            previousChanges = changes;
         }
         if (heldOutFrames.Count < 10 || lows.Count < 10)
         {
@@ -246,7 +248,9 @@ public static class GridAnomalyLearner
         var weights = GridAnomalyParameters.TermNames.Select(t => o.Terms.Contains(t) ? 1f : 0f).ToArray();
         var floor = o.TermFloor;
         var paceParts = paces.Select(x => GridAnomalyScorer.PacePart(x, paceStd ?? 1f, paceWeight, o.PaceFloor)).ToArray();
-        var raws = terms.Select((t, i) => (double)(GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor) + paceParts[i])).Order().ToArray();
+        var repeatWeight = o.Terms.Contains(GridAnomalyParameters.RepeatTerm) ? o.RepeatWeight : 0f;
+        var repeatParts = heldOutFrames.Select(h => h.EarlierChanges is { } earlier ? GridAnomalyScorer.RepeatPart(earlier, highMedian, repeatWeight, o) : 0f).ToArray();
+        var raws = terms.Select((t, i) => (double)(GridAnomalyScorer.Raw(t, logMean, logStd, weights, floor) + paceParts[i] + repeatParts[i])).Order().ToArray();
         var median = Statistics.Percentile(raws, 0.5);
         var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);
         var std = Math.Sqrt(raws.Average(x => (x - raws.Average()) * (x - raws.Average())));
@@ -276,6 +280,7 @@ public static class GridAnomalyLearner
             FlowCellNormal = flowNormal ?? [],
             PaceStd = paceStd ?? 1f,
             PaceWeight = paceWeight,
+            RepeatWeight = repeatWeight,
             CellLogMean = (float)cellMean,
             CellLogStd = (float)cellStd,
             CellP99 = (float)cellP99,
@@ -283,7 +288,7 @@ public static class GridAnomalyLearner
             FramesLearned = recording.Frames,
         };
         var falseAlarms = CrossCheckedFalseAlarmRate(terms, new HeldOutPace(paces, measured, paceWeight, o.PaceFloor),
-            [.. heldOutFrames.Select(h => h.Block)], weights, floor);
+            [.. heldOutFrames.Select(h => h.Block)], weights, floor, repeatParts);
         if (falseAlarms is { } rate && rate > o.MaxFalseAlarmRate)
         {
             throw new TrainingDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
@@ -297,7 +302,7 @@ public static class GridAnomalyLearner
     /// second half, each half scored with terms standardised, the pace's spread measured and the score calibrated
     /// (median and 99th percentile) on the other, exactly as the model is on all.
     /// </summary>
-    internal static double? CrossCheckedFalseAlarmRate(float[][] terms, HeldOutPace pace, int[] blocks, float[] weights, float floor)
+    internal static double? CrossCheckedFalseAlarmRate(float[][] terms, HeldOutPace pace, int[] blocks, float[] weights, float floor, float[]? repeatParts = null)
     {
         var blockOrder = blocks.Distinct().Order().ToArray();
         if (blockOrder.Length < BlocksToJudge)
@@ -314,7 +319,8 @@ public static class GridAnomalyLearner
             // A half whose other half has too few frames to measure the pace's spread is scored without the pace term.
             var paceStd = pace.Weight > 0 ? PaceSpread(pace.Values, pace.Measured, calibrate) : null;
             double Raw(int i) => GridAnomalyScorer.Raw(terms[i], logMean, logStd, weights, floor)
-                + (paceStd is { } std ? GridAnomalyScorer.PacePart(pace.Values[i], std, pace.Weight, pace.Floor) : 0);
+                + (paceStd is { } std ? GridAnomalyScorer.PacePart(pace.Values[i], std, pace.Weight, pace.Floor) : 0)
+                + (repeatParts?[i] ?? 0);
             var raws = calibrate.Select(Raw).Order().ToArray();
             var median = Statistics.Percentile(raws, 0.5);
             var p99 = Math.Max(Statistics.Percentile(raws, 0.99), median + 1e-3);
@@ -358,7 +364,8 @@ public static class GridAnomalyLearner
         return (logMean, logStd);
     }
 
-    private sealed record HeldOutFrame(float[] Cells, float[] Unit, float[] Changes, float[]? Flow, int Block, long At);
+    /// <param name="EarlierChanges">The cell changes of the pair before (the frame before and the one before it), for the repeat term; null at a segment's second frame.</param>
+    private sealed record HeldOutFrame(float[] Cells, float[] Unit, float[] Changes, float[]? EarlierChanges, float[]? Flow, int Block, long At);
 
     /// <summary>
     /// Each cell's normal flow length where it moves: its median over at least 10 samples, else its row's median (the

@@ -4,8 +4,9 @@ using Microsoft.ML.OnnxRuntime;
 namespace Edge.Models.GridAnomaly;
 
 /// <summary>
-/// Serves the default anomaly model (<see cref="GridAnomalyGraph"/>): windows of two consecutive frames' features
-/// (embedding followed by grid, and by the cells' flow for a model with the pace term) in; the raw score of each window's newer frame (put on the calibrated scale with the
+/// Serves the default anomaly model (<see cref="GridAnomalyGraph"/>): windows of consecutive frames' features (two,
+/// or three for a model with the repeat term; each embedding followed by grid, and by the cells' flow for a model with
+/// the pace term) in; the raw score of each window's newer frame (put on the calibrated scale with the
 /// manifest's <see cref="ModelManifest.Anomaly"/>) and its cell map out. Owns its session. ONNX Runtime sessions may be
 /// run from several threads; the shared, batching front does so from one.
 /// </summary>
@@ -26,6 +27,7 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
         Grid = manifest.Grid!;
         FeatureSize = manifest.FeatureSize!.Value;
         ReadsFlow = manifest.GridAnomaly?.FlowWidth is not null;
+        InputFrames = FramesOf(manifest);
         _outputs = [manifest.OutputNames[0], manifest.OutputNames[1]];
     }
 
@@ -41,7 +43,10 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
 
     public bool ReadsFlow { get; }
 
-    public int InputFrames => GridAnomalyGraph.InputFrames;
+    public int InputFrames { get; }
+
+    /// <summary>Frames a window of the model holds: its manifest's window length and the frame before it (2 or 3).</summary>
+    private static int FramesOf(ModelManifest manifest) => (manifest.WindowLength ?? 1) + 1;
 
     public int FeatureSize { get; }
 
@@ -96,19 +101,19 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
         }
         var model = ModelSession.Open(modelPath, options, logger);
         var input = model.Session.InputMetadata.GetValueOrDefault(manifest.InputName);
-        if (input is null || input.Dimensions.Length != 3 || input.Dimensions[1] != GridAnomalyGraph.InputFrames
+        if (input is null || input.Dimensions.Length != 3 || input.Dimensions[1] != FramesOf(manifest)
             || input.Dimensions[2] != manifest.FeatureSize || manifest.OutputNames.Any(o => !model.Session.OutputMetadata.ContainsKey(o)))
         {
             model.Dispose();
             throw new ModelException(ModelError.Invalid,
-                $"{modelPath}: input '{manifest.InputName}' is [{string.Join(',', input?.Dimensions ?? [])}], the manifest needs [-1,{GridAnomalyGraph.InputFrames},{manifest.FeatureSize}] and outputs {string.Join(", ", manifest.OutputNames)}");
+                $"{modelPath}: input '{manifest.InputName}' is [{string.Join(',', input?.Dimensions ?? [])}], the manifest needs [-1,{FramesOf(manifest)},{manifest.FeatureSize}] and outputs {string.Join(", ", manifest.OutputNames)}");
         }
         return new GridAnomalyModel(model, manifest);
     }
 
     /// <summary>
     /// Runs <paramref name="count"/> windows packed as [count, InputFrames, FeatureSize]; <paramref name="gaps"/> [count]
-    /// are the learned frame intervals between each window's two frames (null = consecutive frames).
+    /// are the learned frame intervals between each window's two newest frames (null = consecutive frames).
     /// </summary>
     public WindowScores Run(float[] windows, int count, float[]? gaps = null)
     {

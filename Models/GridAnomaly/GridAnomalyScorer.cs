@@ -247,6 +247,36 @@ public static class GridAnomalyScorer
     /// <summary>The pace term's part of the raw score: weight · max(0, |pace| / std − floor).</summary>
     public static float PacePart(float pace, float std, float weight, float floor) => weight * MathF.Max(0, MathF.Abs(pace) / std - floor);
 
+    /// <summary>
+    /// The repeat term's part of the raw score from the pair before the current one's cell changes:
+    /// weight · max(0, ln(normal / (q + ε)) − floor), q their high quantile (<see cref="GridAnomalyOptions.RepeatWeight"/>).
+    /// </summary>
+    public static float RepeatPart(float[] earlierChanges, GridAnomalyParameters p) =>
+        RepeatPart(earlierChanges, p.HighChangeMedian, p.RepeatWeight, p.Options);
+
+    public static float RepeatPart(float[] earlierChanges, float highMedian, float weight, GridAnomalyOptions o) =>
+        weight * MathF.Max(0, MathF.Log(highMedian / (Quantile(earlierChanges, o.HighQuantile) + GridAnomalyOptions.Epsilon)) - o.RepeatFloor);
+
+    /// <summary>
+    /// Scores the newest frame of a window of <see cref="GridAnomalyParameters.InputFrames"/> frames' features, oldest
+    /// first, as the graph does: <see cref="Score(GridAnomalyParameters, ReadOnlySpan{float}, ReadOnlySpan{float}, float)"/>
+    /// of the two newest, and the repeat term from the pair before them.
+    /// </summary>
+    public static (float Raw, float[] Cells) ScoreWindow(GridAnomalyParameters p, ReadOnlySpan<float> window, float gap = 1)
+    {
+        var size = p.FeatureSize;
+        var newest = p.InputFrames - 1;
+        var (raw, cells) = Score(p, window.Slice((newest - 1) * size, size), window.Slice(newest * size, size), gap);
+        if (p.RepeatWeight > 0)
+        {
+            var (e, d, count, c) = (p.EmbeddingSize, p.Options.ProjectedChannels, p.Cells, p.Grid.Channels);
+            var earliest = Project(window.Slice(e, p.Grid.Size), p.ChannelMean, p.Projection, count, c, d);
+            var earlier = Project(window.Slice(size + e, p.Grid.Size), p.ChannelMean, p.Projection, count, c, d);
+            raw += RepeatPart(Changes(earliest, earlier, count, d), p);
+        }
+        return (raw, cells);
+    }
+
     /// <summary>A cell distance on the map's scale: 1 = the p99 of normal cells.</summary>
     public static float Cell(float distance, GridAnomalyParameters p) =>
         (MathF.Log(distance + GridAnomalyOptions.Epsilon) - p.CellLogMean) / p.CellLogStd / p.CellP99;

@@ -27,7 +27,7 @@ public sealed class LearnCommandTests : IDisposable
         Assert.Contains("240 normal frames", learned.Stdout, StringComparison.Ordinal);
         var manifest = ModelManifest.Load(Path.Combine(_work, "models", "street.json"));
         Assert.Equal(ModelManifest.GridAnomalyKind, manifest.Kind);
-        Assert.Equal(["frame", "patch", "still", "motion", "pace"], manifest.GridAnomaly!.Terms);
+        Assert.Equal(["frame", "patch", "still", "motion", "pace", "repeat"], manifest.GridAnomaly!.Terms);
         Assert.Null(OnnxChecker.Check(Path.Combine(_work, "models", "street.onnx")));
         Assert.Empty(Directory.GetDirectories(Path.Combine(_work, "models"))); // the temporary recording is gone
 

@@ -323,13 +323,14 @@ public sealed class GridAnomalyModelTests : IDisposable
         var reloaded = ModelManifest.Load(ModelManifest.PathFor(path));
         Assert.Equal(ModelManifest.GridAnomalyKind, reloaded.Kind);
         Assert.Equal(manifest.Anomaly, reloaded.Anomaly);
-        Assert.Equal(["frame", "patch", "still", "motion"], reloaded.GridAnomaly!.Terms);
+        Assert.Equal(["frame", "patch", "still", "motion", "repeat"], reloaded.GridAnomaly!.Terms);
         using var model = GridAnomalyModel.Open(path, Embedding, s_grid, s_cpu, NullLogger.Instance);
-        Assert.Equal(2, model.InputFrames);
+        Assert.Equal(3, model.InputFrames);
+        Assert.Equal(2, reloaded.WindowLength);
         var test = Normal(30, 6, start: 400);
         test[20] = (test[20].Embedding, test[20].Grid.Select((v, i) => i / s_grid.Channels == 7 ? v + 4f : v).ToArray());
         test[24] = test[23];
-        var windows = Enumerable.Range(16, 10).Select(t => Features(test[t - 1]).Concat(Features(test[t])).ToArray()).ToList();
+        var windows = Enumerable.Range(16, 10).Select(t => Features(test[t - 2]).Concat(Features(test[t - 1])).Concat(Features(test[t])).ToArray()).ToList();
         // Gaps of 1, 2 and 3 learned frame intervals: the motion terms' normal medians grow with them.
         var gaps = Enumerable.Range(0, windows.Count).Select(i => 1f + i % 3).ToArray();
         Assert.True(p.HighChangeExponent > 0.05f, $"high change exponent {p.HighChangeExponent}");
@@ -337,13 +338,19 @@ public sealed class GridAnomalyModelTests : IDisposable
         for (var i = 0; i < windows.Count; i++)
         {
             var t = 16 + i;
-            var (raw, cells) = GridAnomalyScorer.Score(p, Features(test[t - 1]), Features(test[t]), gaps[i]);
+            var (raw, cells) = GridAnomalyScorer.ScoreWindow(p, windows[i], gaps[i]);
             Assert.True(Math.Abs(raw - result.Scores[i]) <= 1e-3 * Math.Max(1, Math.Abs(raw)), $"frame {t}: reference {raw}, onnx {result.Scores[i]}");
             for (var c = 0; c < cells.Length; c++)
             {
                 Assert.True(Math.Abs(cells[c] - result.Cells[i * cells.Length + c]) <= 1e-3 * Math.Max(1, Math.Abs(cells[c])), $"frame {t} cell {c}");
             }
         }
+        // Frame 24 repeats frame 23: frame 25 compares two different frames again, and the repeat counts in it too.
+        var normal = new[] { 16, 17, 18, 19, 22, 23 }.Select(t => p.Calibration.Relative(GridAnomalyScorer.Score(p, Features(test[t - 1]), Features(test[t])).Raw)).Max();
+        var pairOnly = p.Calibration.Relative(GridAnomalyScorer.Score(p, Features(test[24]), Features(test[25])).Raw);
+        var afterRepeat = p.Calibration.Relative(GridAnomalyScorer.ScoreWindow(p, windows[^1], gaps[^1]).Raw);
+        Assert.True(afterRepeat > Math.Max(1, normal) && afterRepeat > pairOnly + 1, $"after the repeat {afterRepeat:F2}, its pair alone {pairOnly:F2}, normal at most {normal:F2}");
+        Assert.True(Math.Abs(result.Scores[^1] - GridAnomalyScorer.ScoreWindow(p, windows[^1], gaps[^1]).Raw) <= 1e-3 * Math.Max(1, Math.Abs(result.Scores[^1])));
         Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding, null, s_cpu, NullLogger.Instance));
         Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding, s_grid with { Channels = 16 }, s_cpu, NullLogger.Instance));
         Assert.Throws<ModelException>(() => GridAnomalyModel.Open(path, Embedding + 1, s_grid, s_cpu, NullLogger.Instance));
@@ -383,18 +390,18 @@ public sealed class GridAnomalyModelTests : IDisposable
         var path = Path.Combine(_folder, "paced.onnx");
         var manifest = GridAnomalyGraph.Save(p, path, s_frameManifest, "test");
         Assert.Null(OnnxChecker.Check(path));
-        Assert.Equal(["frame", "patch", "still", "motion", "pace"], manifest.GridAnomaly!.Terms);
+        Assert.Equal(["frame", "patch", "still", "motion", "pace", "repeat"], manifest.GridAnomaly!.Terms);
         using (var model = GridAnomalyModel.Open(path, Embedding, s_grid, s_cpu, NullLogger.Instance))
         {
             Assert.True(model.ReadsFlow);
             Assert.Equal(p.FeatureSize, model.FeatureSize);
             float[] speeds = [1, 3, 1, 0.3f, 1, 2, 1, 1, 5, 1];
             var gaps = speeds.Select((_, i) => 1f + i % 3).ToArray();
-            var windows = speeds.Select((s, i) => At(15 + i).Concat(At(16 + i, s)).ToArray()).ToList();
+            var windows = speeds.Select((s, i) => At(14 + i).Concat(At(15 + i)).Concat(At(16 + i, s)).ToArray()).ToList();
             var result = model.Run([.. windows.SelectMany(w => w)], windows.Count, gaps);
             for (var i = 0; i < windows.Count; i++)
             {
-                var raw = GridAnomalyScorer.Score(p, At(15 + i), At(16 + i, speeds[i]), gaps[i]).Raw;
+                var raw = GridAnomalyScorer.ScoreWindow(p, windows[i], gaps[i]).Raw;
                 Assert.True(Math.Abs(raw - result.Scores[i]) <= 1e-3 * Math.Max(1, Math.Abs(raw)), $"window {i}: reference {raw}, onnx {result.Scores[i]}");
             }
         }
@@ -429,7 +436,7 @@ public sealed class GridAnomalyModelTests : IDisposable
 
         // Three cells of the next frame take a pattern never seen; in one copy of the frame they move (90 % of their
         // pixels, at their normal pace), in the other they stand still. The patch term (mean of the top 3) is the weight times as large.
-        var test = Normal(2, 42, start: 400);
+        var test = Normal(3, 42, start: 400);
         var changed = (float[])test[1].Grid.Clone();
         int[] newCells = [9, 10, 11];
         foreach (var cell in newCells)
@@ -463,11 +470,12 @@ public sealed class GridAnomalyModelTests : IDisposable
         var path = Path.Combine(_folder, "moving.onnx");
         GridAnomalyGraph.Save(p, path, s_frameManifest, "test");
         using var model = GridAnomalyModel.Open(path, Embedding, s_grid, s_cpu, NullLogger.Instance);
-        var result = model.Run([.. previous, .. still, .. previous, .. moving], 2, [1f, 1f]);
+        float[] earlier = [.. Features(test[2]), .. FlowOf(399, random)]; // the frame before the previous one: not a repeat
+        var result = model.Run([.. earlier, .. previous, .. still, .. earlier, .. previous, .. moving], 2, [1f, 1f]);
         Assert.True(result.Scores[0] > result.Scores[1], $"still {result.Scores[0]}, moving {result.Scores[1]}");
         for (var i = 0; i < 2; i++)
         {
-            var (raw, cells) = GridAnomalyScorer.Score(p, previous, i == 0 ? still : moving);
+            var (raw, cells) = GridAnomalyScorer.ScoreWindow(p, [.. earlier, .. previous, .. i == 0 ? still : moving]);
             Assert.True(Math.Abs(raw - result.Scores[i]) <= 1e-3 * Math.Max(1, Math.Abs(raw)), $"window {i}: reference {raw}, onnx {result.Scores[i]}");
             Assert.Equal(cells[10], result.Cells[i * cells.Length + 10], 3);
         }
