@@ -14,9 +14,11 @@ namespace Edge.Host.Service;
 /// of footage or until its disk budget is used, then runs <c>edge learn</c> on the recording in a child process at low
 /// priority (a crash or an out-of-memory there cannot take the service down) and reports the model it wrote to
 /// <c>DATA/models/&lt;id&gt;/anomaly-&lt;UTC time&gt;.onnx</c> (<see cref="Learned"/>), which the stream then puts in
-/// without stopping. Models are kept per stream, newest in use; a recording is deleted once learned from. What fails
-/// (footage too short or too uniform, the child's crash) is a status and a log line, and the stream keeps its previous
-/// model, or none. Owns its recorder and the child process.
+/// without stopping. Models are kept per stream, newest in use (a newest one that cannot be opened, damaged on disk,
+/// is passed over for the one before it, with a warning); a recording is deleted once learned from, and when learning
+/// fails or stops before it ends (it is never resumed). What fails (footage too short or too uniform, a disk budget
+/// too small, the child's crash) is a status and a log line, and the stream keeps its previous model, or none. Owns
+/// its recorder and the child process.
 /// </summary>
 public sealed class SiteLearning : IResultSink, IAsyncDisposable
 {
@@ -40,6 +42,7 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
     private double _recordedMs;
     private string _status;
     private Task _fitting = Task.CompletedTask;
+    private long? _budgetFrames;
 
     /// <param name="dataDirectory">The service's data folder (<see cref="ServiceOptions.DataDirectory"/>).</param>
     public SiteLearning(string streamId, string dataDirectory, double minutes, long maxBytes, int embeddingSize, GridDescription grid,
@@ -54,7 +57,7 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
         _grid = grid;
         _frameModelPath = frameModelPath;
         _logger = logger;
-        Current = NewestModel(dataDirectory, streamId);
+        Current = NewestUsableModel(dataDirectory, streamId, embeddingSize, grid, logger);
         if (Current is null)
         {
             _status = "";
@@ -91,13 +94,33 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
         }
     }
 
-    /// <summary>The newest <c>anomaly-*.onnx</c> with its manifest in the stream's models folder, or null.</summary>
-    public static string? NewestModel(string dataDirectory, string streamId)
+    /// <summary>
+    /// The newest <c>anomaly-*.onnx</c> with its manifest in the stream's models folder that opens as an anomaly model
+    /// for this frame model, or null. One that does not (damaged on disk, or learned on another frame model) is passed
+    /// over with a warning and left where it is.
+    /// </summary>
+    public static string? NewestUsableModel(string dataDirectory, string streamId, int embeddingSize, GridDescription grid, ILogger logger)
     {
         var folder = Path.Combine(dataDirectory, "models", streamId);
-        return Directory.Exists(folder)
-            ? Directory.GetFiles(folder, ModelPrefix + "*.onnx").Where(f => File.Exists(ModelManifest.PathFor(f))).Order(StringComparer.Ordinal).LastOrDefault()
-            : null;
+        if (!Directory.Exists(folder))
+        {
+            return null;
+        }
+        var options = new ModelOptions { Provider = ExecutionProvider.Cpu, IntraOpThreads = 1 };
+        foreach (var path in Directory.GetFiles(folder, ModelPrefix + "*.onnx").Where(f => File.Exists(ModelManifest.PathFor(f))).OrderDescending(StringComparer.Ordinal))
+        {
+            try
+            {
+                using var model = GridAnomalyModel.Open(path, embeddingSize, grid, options, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+                return path;
+            }
+            catch (Exception ex) when (ex is ModelException or IOException or InvalidDataException or System.Text.Json.JsonException)
+            {
+                logger.LogWarning("{Stream}: the learned model {Model} cannot be used, passed over for the one before it: {Error}",
+                    streamId, Path.GetFileName(path), ex.Message);
+            }
+        }
+        return null;
     }
 
     /// <summary>Starts a new recording (the API's relearn). False while a model is being fitted.</summary>
@@ -158,6 +181,7 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
             }
             if (sink.Full)
             {
+                _budgetFrames = sink.Frames;
                 _logger.LogInformation("{Stream}: the learning recording reached its disk budget ({Frames} frames)", _streamId, sink.Frames);
             }
             var recorder = _recorder!;
@@ -193,15 +217,40 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
+            RemoveRecording();
         }
         catch (Exception ex)
         {
+            RemoveRecording();
+            var reason = _budgetFrames is { } frames
+                ? string.Create(CultureInfo.InvariantCulture, $"{ex.Message} (the recording stopped at its disk budget, LearnMaxDiskMb {_maxBytes / (1024 * 1024)}, after {frames} frames)")
+                : ex.Message;
             lock (_lock)
             {
-                _status = $"learning failed: {ex.Message}";
+                _status = $"learning failed: {reason}";
             }
             _logger.LogWarning("{Stream}: learning failed, the stream goes on with {Model}: {Error}", _streamId,
-                Current is null ? "no anomaly model" : Path.GetFileName(Current), ex.Message);
+                Current is null ? "no anomaly model" : Path.GetFileName(Current), reason);
+        }
+        finally
+        {
+            _budgetFrames = null;
+        }
+    }
+
+    /// <summary>Deletes the recording folder: a recording is learned from once, or never (learning starts a new one).</summary>
+    private void RemoveRecording()
+    {
+        try
+        {
+            if (Directory.Exists(_recordingFolder))
+            {
+                Directory.Delete(_recordingFolder, recursive: true);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning("{Stream}: the learning recording {Folder} could not be removed: {Error}", _streamId, _recordingFolder, ex.Message);
         }
     }
 
@@ -264,9 +313,13 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
     /// <summary>Nothing: the recording goes on across the stream's restarts; <see cref="DisposeAsync"/> ends it.</summary>
     ValueTask IAsyncDisposable.DisposeAsync() => ValueTask.CompletedTask;
 
-    /// <summary>Stops a child that is fitting, and closes (keeps) an unfinished recording.</summary>
+    /// <summary>
+    /// Stops a child that is fitting, and ends an unfinished recording; either way the recording is removed (the next
+    /// start learns from new footage when the stream has no model), with a log line.
+    /// </summary>
     public async ValueTask StopAsync()
     {
+        var fitting = !_fitting.IsCompleted;
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -275,11 +328,20 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+        bool recording;
         lock (_lock)
         {
+            recording = _recorder is not null;
             _recorder?.Dispose();
             _recorder = null;
             _sink = null;
+        }
+        if (recording || fitting)
+        {
+            RemoveRecording();
+            _logger.LogInformation("{Stream}: learning stopped before it ended ({What}); {Model}", _streamId,
+                fitting ? "while fitting the model" : "while recording",
+                Current is null ? "the stream has no anomaly model yet and learns again when it next starts" : $"it keeps {Path.GetFileName(Current)}");
         }
         _stop.Dispose();
     }

@@ -207,14 +207,63 @@ public sealed class StreamServiceTests : IDisposable
                 var scores = service.AnomalyHistory("cam").Count;
                 await WaitUntil(() => service.AnomalyHistory("cam").Count > scores || scores >= 200, "scores go on while it records");
             }
+            // Stopped while recording again: the unfinished recording is not left behind (it is never resumed).
+            Assert.False(Directory.Exists(Path.Combine(data, "learning", "cam")), "a recording stopped before it ended is removed");
+
+            // A newer model damaged on disk (with its manifest) is passed over for the one before it: the stream runs.
+            var learned = Assert.Single(Directory.GetFiles(Path.Combine(data, "models", "cam"), "anomaly-*.onnx"));
+            var damaged = Path.Combine(data, "models", "cam", "anomaly-99991231T000000Z.onnx");
+            File.WriteAllBytes(damaged, [.. File.ReadAllBytes(learned).Take(5000)]);
+            File.Copy(ModelManifest.PathFor(learned), ModelManifest.PathFor(damaged));
 
             // The next start finds the learned model and uses it from the first frame: it does not learn again.
             await using (var again = new StreamService(StreamServiceContext.From(context, models, store, events)))
             {
                 await again.AddAsync(new StreamDefinition("cam", TestData.Vtest, Loop: true), CancellationToken.None);
-                Assert.StartsWith("learned anomaly-", again.Find("cam")!.Learning, StringComparison.Ordinal);
+                Assert.Equal($"learned {Path.GetFileName(learned)}", again.Find("cam")!.Learning);
                 await WaitUntil(() => again.Find("cam")!.AnomalyScore is not null, "the learned model scores from the start", seconds: 60);
+                Assert.Equal((StreamState.Running, 0L), (again.Find("cam")!.State, again.Find("cam")!.Faults));
             }
+        }
+    }
+
+    [Fact]
+    public async Task Stream_LearningFromFootageWhereNothingMoves_FailsWithTheReason_RemovesItsRecording_AndServesOn()
+    {
+        var still = Path.Combine(_work, "still.avi");
+        using (var capture = new OpenCvSharp.VideoCapture(TestData.Vtest))
+        using (var frame = new OpenCvSharp.Mat())
+        {
+            Assert.True(capture.Read(frame));
+            using var writer = new OpenCvSharp.VideoWriter(still, OpenCvSharp.FourCC.MJPG, 10, frame.Size());
+            for (var i = 0; i < 50; i++)
+            {
+                writer.Write(frame);
+            }
+        }
+        var data = Path.Combine(_work, "data");
+        var config = WriteConfig(new { DataDirectory = data, LearnMinutes = 0.4 });
+        await using var context = await EdgeContext.StartAsync(config, new Dictionary<string, string?>(), CancellationToken.None);
+        var models = ModelCatalog.OpenShared(context.ModelSettings(), 8, 10, NullLoggerFactory.Instance);
+        await using (models)
+        {
+            using var store = new SqliteEventStore(Path.Combine(_work, "events.db"));
+            var events = Path.Combine(_work, "events");
+            Directory.CreateDirectory(events);
+            await using var service = new StreamService(StreamServiceContext.From(context, models, store, events));
+            await service.AddAsync(new StreamDefinition("still", still, Loop: true), CancellationToken.None);
+            var clock = Stopwatch.StartNew();
+            while (service.Find("still")!.Learning?.StartsWith("learning failed", StringComparison.Ordinal) != true)
+            {
+                Assert.True(clock.Elapsed.TotalSeconds < 180, $"learning did not end: {service.Find("still")}");
+                await Task.Delay(200);
+            }
+            Assert.Contains("too uniform", service.Find("still")!.Learning, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(Path.Combine(data, "learning", "still")), "the recording is removed when learning fails");
+            Assert.False(Directory.Exists(Path.Combine(data, "models", "still")) && Directory.EnumerateFiles(Path.Combine(data, "models", "still")).Any(), "no model is left");
+            var processed = service.Find("still")!.FramesProcessed;
+            await WaitUntil(() => service.Find("still")!.FramesProcessed > processed + 10, "the stream serves on without a model");
+            Assert.Equal((StreamState.Running, 0L, (float?)null), (service.Find("still")!.State, service.Find("still")!.Faults, service.Find("still")!.AnomalyScore));
         }
     }
 
