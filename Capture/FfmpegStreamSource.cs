@@ -111,7 +111,11 @@ public sealed class FfmpegStreamSource : IFrameSource
         foreach (var arg in (string[])["-hide_banner", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "pipe",
                      .. HardwareDecode.InputArguments(options.HardwareDecode, location),
                      "-f", "concat", "-safe", "0", "-i", "pipe:0",
-                     "-map", "0:v:0", "-an", "-vf", ScaleFilter(options.MaxFramePixels), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"])
+                     // Every decoded frame once, as it comes: for a constant-rate output (YUV4MPEG2) ffmpeg would
+                     // otherwise repeat the frame before a gap in the stream's timestamps to fill it (and drop
+                     // frames that come early), a frozen picture to the anomaly model. Frames are timed on arrival.
+                     // (-vsync, not -fps_mode: ffmpeg before 5.1 knows only -vsync.)
+                     "-map", "0:v:0", "-an", "-vsync", "passthrough", "-vf", ScaleFilter(options.MaxFramePixels), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"])
         {
             info.ArgumentList.Add(arg);
         }
