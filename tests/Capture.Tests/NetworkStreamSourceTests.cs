@@ -26,7 +26,7 @@ public sealed class NetworkStreamSourceTests : IDisposable
             ["-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-i", TestData.VtestShort, "-c:v", "mjpeg", "-q:v", "3",
              "-f", "mpjpeg", "-listen", "1", _url])
         { UseShellExecute = false, RedirectStandardError = true })!;
-        WaitForPort(port);
+        MjpegHttpServer.WaitForListen(port);
     }
 
     [Fact]
@@ -140,24 +140,6 @@ public sealed class NetworkStreamSourceTests : IDisposable
         var shown = string.Join(", ", gaps);
         Assert.True(gaps[gaps.Count / 2] is >= 190 and <= 310, $"median gap {gaps[gaps.Count / 2]}: {shown}");
         Assert.True(gaps[0] >= 150, shown);
-    }
-
-    /// <summary>Waits until the port is listening, without connecting: ffmpeg -listen 1 serves one client only.</summary>
-    private static void WaitForPort(int port)
-    {
-        var local = $":{port:X4} ";
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            // /proc/net/tcp: "sl local_address rem_address st ...", state 0A is LISTEN.
-            if (File.ReadLines("/proc/net/tcp").Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Any(f => (f[1] + " ").EndsWith(local, StringComparison.Ordinal) && f[3] == "0A"))
-            {
-                return;
-            }
-            Thread.Sleep(50);
-        }
-        throw new TimeoutException($"ffmpeg did not listen on port {port}");
     }
 
     public void Dispose()

@@ -27,7 +27,7 @@ public sealed class StreamFrameTimingTests : IDisposable
         { UseShellExecute = false, RedirectStandardError = true })!;
         try
         {
-            WaitForListen(port);
+            MjpegHttpServer.WaitForListen(port);
             using var source = FrameSources.Open(url, new CaptureOptions { OpenTimeoutMs = 10_000, ReadTimeoutMs = 10_000 });
             using var pool = new FramePool(2);
             using var previous = new Mat();
@@ -61,22 +61,6 @@ public sealed class StreamFrameTimingTests : IDisposable
         using var process = Process.Start(new ProcessStartInfo(file, args) { UseShellExecute = false })!;
         process.WaitForExit();
         Assert.Equal(0, process.ExitCode);
-    }
-
-    private static void WaitForListen(int port)
-    {
-        var local = $":{port:X4} ";
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            if (File.ReadLines("/proc/net/tcp").Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Any(f => (f[1] + " ").EndsWith(local, StringComparison.Ordinal) && f[3] == "0A"))
-            {
-                return;
-            }
-            Thread.Sleep(50);
-        }
-        throw new TimeoutException($"ffmpeg did not listen on port {port}");
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);

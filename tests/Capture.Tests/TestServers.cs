@@ -28,7 +28,7 @@ public sealed class MjpegHttpServer : IDisposable
     public string Url { get; }
 
     /// <summary>Waits until the port is listening, without connecting: ffmpeg -listen 1 serves one client only.</summary>
-    private static void WaitForListen(int port)
+    internal static void WaitForListen(int port)
     {
         var local = $":{port:X4} ";
         var clock = Stopwatch.StartNew();
