@@ -14,8 +14,8 @@ namespace Edge.Host.Service;
 /// of footage or until its disk budget is used, then runs <c>edge learn</c> on the recording in a child process at low
 /// priority (a crash or an out-of-memory there cannot take the service down) and reports the model it wrote to
 /// <c>DATA/models/&lt;id&gt;/anomaly-&lt;UTC time&gt;.onnx</c> (<see cref="Learned"/>), which the stream then puts in
-/// without stopping. Models are kept per stream, newest in use (a newest one that cannot be opened, damaged on disk,
-/// is passed over for the one before it, with a warning); a recording is deleted once learned from, and when learning
+/// without stopping. Models are kept per stream, the newest three (<see cref="KeptModels"/>), newest in use (a newest
+/// one that cannot be opened, damaged on disk, is passed over for the one before it, with a warning); a recording is deleted once learned from, and when learning
 /// fails or stops before it ends (it is never resumed). What fails (footage too short or too uniform, a disk budget
 /// too small, the child's crash) is a status and a log line, and the stream keeps its previous model, or none. Owns
 /// its recorder and the child process.
@@ -23,6 +23,9 @@ namespace Edge.Host.Service;
 public sealed class SiteLearning : IResultSink, IAsyncDisposable
 {
     private const string ModelPrefix = "anomaly-";
+
+    /// <summary>Learned models a stream keeps: the one in use and the two before it; older ones are removed after each learning.</summary>
+    public const int KeptModels = 3;
 
     private readonly string _streamId;
     private readonly string _recordingFolder;
@@ -123,6 +126,34 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
         return null;
     }
 
+    /// <summary>
+    /// Deletes all but the newest <paramref name="keep"/> <c>anomaly-*.onnx</c> of a stream's models folder, each with
+    /// its manifest, so that relearning over months does not fill the disk; one log line says what went.
+    /// </summary>
+    public static void RemoveOlderModels(string folder, int keep, string streamId, ILogger logger)
+    {
+        var older = Directory.GetFiles(folder, ModelPrefix + "*.onnx").OrderDescending(StringComparer.Ordinal).Skip(keep).ToList();
+        var removed = new List<string>();
+        foreach (var path in older)
+        {
+            try
+            {
+                File.Delete(ModelManifest.PathFor(path));
+                File.Delete(path);
+                removed.Add(Path.GetFileName(path));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                logger.LogWarning("{Stream}: the older learned model {Model} could not be removed: {Error}", streamId, Path.GetFileName(path), ex.Message);
+            }
+        }
+        if (removed.Count > 0)
+        {
+            logger.LogInformation("{Stream}: removed {Count} older learned model(s), keeping the newest {Keep}: {Models}", streamId, removed.Count, keep,
+                string.Join(", ", removed));
+        }
+    }
+
     /// <summary>Starts a new recording (the API's relearn). False while a model is being fitted.</summary>
     public bool Relearn()
     {
@@ -214,6 +245,7 @@ public sealed class SiteLearning : IResultSink, IAsyncDisposable
             }
             _logger.LogInformation("{Stream}: learned its anomaly model {Model}; it is in use from the next frame", _streamId, output);
             Learned?.Invoke(output);
+            RemoveOlderModels(_modelsFolder, KeptModels, _streamId, _logger);
         }
         catch (OperationCanceledException)
         {
