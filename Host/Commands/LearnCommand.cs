@@ -93,10 +93,43 @@ public static class LearnCommand
         {
             throw new OutputException($"cannot write the model to {args.Out}: it is one of the footage files to learn from");
         }
+        CheckNotAnotherModel(args.Out);
         ModelOutput.EnsureWritable(args.Out);
         if (args.KeepRecording is { } keep && File.Exists(keep))
         {
             throw new OutputException($"cannot keep the recording in {keep}: it is a file, and the recording is a folder");
+        }
+    }
+
+    /// <summary>
+    /// The model may replace an anomaly model learned before, nothing else: <c>--out models/resnet18-frame.onnx</c> would
+    /// have replaced the frame model the learning reads, and <c>--out edge.onnx</c> the configuration (its manifest is
+    /// edge.json). A file in the way that is not a learned anomaly model, or its manifest, is refused before any footage is read.
+    /// </summary>
+    private static void CheckNotAnotherModel(string output)
+    {
+        var manifest = ModelManifest.PathFor(output);
+        if (File.Exists(manifest))
+        {
+            string? kind;
+            try
+            {
+                kind = ModelManifest.Load(manifest).Kind;
+            }
+            catch (ModelException)
+            {
+                kind = null;
+            }
+            if (kind != ModelManifest.GridAnomalyKind)
+            {
+                throw new OutputException(kind is null
+                    ? $"cannot write the model to {output}: its manifest would replace {manifest}, which is not a model manifest; choose another name"
+                    : $"cannot write the model to {output}: it would replace a {kind} model ({manifest}), not an anomaly model learned before; choose another name");
+            }
+        }
+        else if (File.Exists(output))
+        {
+            throw new OutputException($"cannot write the model to {output}: it would replace a model without a manifest, not an anomaly model learned before; choose another name");
         }
     }
 

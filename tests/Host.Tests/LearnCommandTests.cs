@@ -85,6 +85,13 @@ public sealed class LearnCommandTests : IDisposable
         var uncalibrated = await EdgeProcess.RunAsync(_work, ["process", test, "--out", "out-uncalibrated", "--anomaly-model", "models/uncalibrated.onnx", "--no-objects", .. EdgeProcess.ModelArgs]);
         Assert.Equal(ExitCodes.ModelInvalid, uncalibrated.ExitCode);
         Assert.Contains("threshold 0 must be above the normal mean", uncalibrated.Stderr, StringComparison.Ordinal);
+        // One edited to score every other frame: the model scores every frame (its gaps and repeat term count on it).
+        Assert.Contains("\"windowStride\": 1,", json, StringComparison.Ordinal);
+        File.Copy(Path.Combine(_work, "models", "street.onnx"), Path.Combine(_work, "models", "strided.onnx"));
+        File.WriteAllText(Path.Combine(_work, "models", "strided.json"), json.Replace("\"windowStride\": 1,", "\"windowStride\": 0,", StringComparison.Ordinal));
+        var strided = await EdgeProcess.RunAsync(_work, ["process", test, "--out", "out-strided", "--anomaly-model", "models/strided.onnx", "--no-objects", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.ModelInvalid, strided.ExitCode);
+        Assert.Contains("windowStride is 0 in its manifest; a grid anomaly model scores every frame", strided.Stderr, StringComparison.Ordinal);
         var normalAtOne = before.Average();
         Assert.True(halfRate.Normal.Average() < normalAtOne + 0.3 && readAsNeighbours.Normal.Average() > halfRate.Normal.Average() + 0.3,
             $"normal frames' mean score: stride 1 {normalAtOne:F2}, stride 2 {halfRate.Normal.Average():F2}, stride 2 read as neighbours {readAsNeighbours.Normal.Average():F2}");
@@ -224,6 +231,27 @@ public sealed class LearnCommandTests : IDisposable
         var noExtension = await EdgeProcess.RunAsync(_work, ["learn", normal, "--out", "models/m", .. EdgeProcess.ModelArgs]);
         Assert.Equal(ExitCodes.OutputNotWritable, noExtension.ExitCode);
         Assert.Contains("ends in .onnx", noExtension.Stderr, StringComparison.Ordinal);
+
+        // --out naming another model, or a file its manifest would replace (the configuration): refused, both untouched.
+        // Only an anomaly model learned before may be replaced.
+        Directory.CreateDirectory(Path.Combine(_work, "models"));
+        var frameModel = Path.Combine(_work, "models", "frame.onnx");
+        File.Copy(TestData.FrameModel, frameModel);
+        File.Copy(ModelManifest.PathFor(TestData.FrameModel), ModelManifest.PathFor(frameModel));
+        var overModel = await EdgeProcess.RunAsync(_work, ["learn", normal, "--out", "models/frame.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.OutputNotWritable, overModel.ExitCode);
+        Assert.Contains("it would replace a frame-embedding model", overModel.Stderr, StringComparison.Ordinal);
+        Assert.Equal(File.ReadAllBytes(TestData.FrameModel), File.ReadAllBytes(frameModel));
+        Assert.Equal(File.ReadAllText(ModelManifest.PathFor(TestData.FrameModel)), File.ReadAllText(ModelManifest.PathFor(frameModel)));
+        File.WriteAllText(Path.Combine(_work, "edge.json"), "{ \"Capture\": {} }");
+        var overConfig = await EdgeProcess.RunAsync(_work, ["learn", normal, "--out", "edge.onnx", .. EdgeProcess.ModelArgs]);
+        Assert.Equal(ExitCodes.OutputNotWritable, overConfig.ExitCode);
+        Assert.Contains("its manifest would replace", overConfig.Stderr, StringComparison.Ordinal);
+        Assert.Equal("{ \"Capture\": {} }", File.ReadAllText(Path.Combine(_work, "edge.json")));
+        Assert.False(File.Exists(Path.Combine(_work, "edge.onnx")));
+        File.Delete(Path.Combine(_work, "edge.json"));
+        File.Delete(frameModel);
+        File.Delete(ModelManifest.PathFor(frameModel));
 
         // A folder where the model or its manifest would go: found before learning, no temporary file left.
         Directory.CreateDirectory(Path.Combine(_work, "models", "folder.onnx"));
