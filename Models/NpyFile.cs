@@ -96,7 +96,7 @@ public static class NpyFile
         /// <summary>Reads the next row into <paramref name="row"/>; false at the end.</summary>
         public bool Next(Span<float> row)
         {
-            if (_stream.Read(_buffer) < _buffer.Length)
+            if (_stream.ReadAtLeast(_buffer, _buffer.Length, throwOnEndOfStream: false) < _buffer.Length)
             {
                 return false;
             }

@@ -88,9 +88,16 @@ public sealed record FeatureRecording(int EmbeddingSize, GridDescription Grid, s
         var embedding = new float[EmbeddingSize];
         var grid = new float[Grid.Size];
         var flow = flows is null ? null : new float[FlowSize];
+        long read = 0;
         while (embeddings.Next(embedding) && grids.Next(grid) && (flows is null || flows.Next(flow!)))
         {
+            read++;
             yield return (embedding, grid, flow);
+        }
+        if (read != embeddings.Rows)
+        {
+            // A file cut short (a full disk, a copy stopped half-way): learning from part of it would say it learned all.
+            throw new TrainingDataException($"{folder}: the recording is damaged: its files hold {read} whole frames of the {embeddings.Rows} their headers give; record it again");
         }
     }
 

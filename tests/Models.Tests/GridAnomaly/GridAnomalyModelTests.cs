@@ -284,6 +284,15 @@ public sealed class GridAnomalyModelTests : IDisposable
             unfinished.Add(frames[0].Embedding, frames[0].Grid);
         }
         Assert.Throws<TrainingDataException>(() => FeatureRecording.Open(Path.Combine(_folder, "unfinished")));
+
+        // A grid file cut short (a full disk, a copy stopped half-way): reading it fails with the counts, rather than
+        // learning from part of it and saying it learned all.
+        var grids = Path.Combine(_folder, "two", "seg-0002", FeatureRecording.GridsFile);
+        var bytes = File.ReadAllBytes(grids);
+        File.WriteAllBytes(grids, bytes.AsSpan(0, bytes.Length - 5 * 2 * s_grid.Size - 7).ToArray());
+        var cut = Assert.Throws<TrainingDataException>(() => read.Read("seg-0002").Count());
+        Assert.Contains("the recording is damaged: its files hold 14 whole frames of the 20 their headers give", cut.Message, StringComparison.Ordinal);
+        Assert.Equal(10, read.Read("seg-0001").Count());
     }
 
     [Fact]
