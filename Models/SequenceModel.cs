@@ -48,7 +48,7 @@ public sealed class SequenceModel : IWindowModel, IDisposable
         {
             throw new ModelException(ModelError.Invalid, manifest.Kind is ModelManifest.ActivityKind or ModelManifest.AnomalyKind
                 ? $"{modelPath}: its manifest gives no window length (windowLength above 0): the manifest does not belong to this model, or was edited"
-                : $"{modelPath} is a '{manifest.Kind}' model, not an anomaly or activity model (edge learn or edge train sequence writes those)");
+                : $"{modelPath} is a '{manifest.Kind}' model, not an anomaly or activity model (kind {ModelManifest.GridAnomalyKind}, {ModelManifest.AnomalyKind} or {ModelManifest.ActivityKind}: edge learn or edge train sequence writes those)");
         }
         if (manifest.WindowStride is <= 0)
         {

@@ -81,6 +81,11 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
         {
             throw new ModelException(ModelError.Invalid, $"{modelPath}: its manifest's frame interval ({manifest.GridAnomaly.FrameIntervalMs} ms) must be above 0: learn the model again");
         }
+        if (manifest.WindowStride is not (null or 1))
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath}: windowStride is {manifest.WindowStride} in its manifest; a grid anomaly model scores every frame (1): the manifest was edited; learn the model again");
+        }
         if (frameGrid is null)
         {
             throw new ModelException(ModelError.Invalid,
@@ -93,8 +98,14 @@ public sealed class GridAnomalyModel : IWindowModel, IDisposable
                 $"{modelPath} reads optical flow measured {flowWidth} pixels wide, but this Edge measures it {FlowFeatures.WorkingWidth} wide: learn the model again");
         }
         var flowSize = manifest.GridAnomaly?.FlowWidth is null ? 0 : FlowFeatures.Size(grid);
+        if (grid.Height == frameGrid.Height && grid.Width == frameGrid.Width && grid.Channels == frameGrid.Channels
+            && manifest.EmbeddingSize == embeddingSize && manifest.FeatureSize != embeddingSize + grid.Size + flowSize)
+        {
+            throw new ModelException(ModelError.Invalid,
+                $"{modelPath}: its manifest's featureSize {manifest.FeatureSize} is not the {embeddingSize}-d embedding, the {grid.Size}-value grid and {flowSize} values of flow ({embeddingSize + grid.Size + flowSize}) it describes: the manifest was edited or does not belong to this model; learn it again");
+        }
         if (grid.Height != frameGrid.Height || grid.Width != frameGrid.Width || grid.Channels != frameGrid.Channels
-            || manifest.EmbeddingSize != embeddingSize || manifest.FeatureSize != embeddingSize + grid.Size + flowSize)
+            || manifest.EmbeddingSize != embeddingSize)
         {
             throw new ModelException(ModelError.Invalid,
                 $"{modelPath} reads {manifest.EmbeddingSize}-d embeddings and {grid.Height}×{grid.Width}×{grid.Channels} grids{(flowSize > 0 ? $" with {flowSize} values of flow" : "")} ({manifest.FeatureSize} values a frame), but the frame model gives {embeddingSize}-d embeddings and {frameGrid.Height}×{frameGrid.Width}×{frameGrid.Channels} grids");
