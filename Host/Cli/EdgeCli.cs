@@ -26,11 +26,17 @@ public static partial class EdgeCli
         }
         var root = Build();
         var parse = root.Parse(args);
-        if (parse.Errors.Count > 0)
+        if (UnknownVerb(root, args) is { } unknown)
         {
-            foreach (var error in parse.Errors)
+            await System.Console.Error.WriteLineAsync($"error: {unknown}").ConfigureAwait(false);
+            await System.Console.Error.WriteLineAsync("see: edge --help").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+        if (parse.Errors.Count > 0 || EmptyValue(parse) is not null)
+        {
+            foreach (var message in parse.Errors.Count > 0 ? parse.Errors.Select(e => Readable(e.Message)) : [EmptyValue(parse)!])
             {
-                await System.Console.Error.WriteLineAsync($"error: {error.Message}").ConfigureAwait(false);
+                await System.Console.Error.WriteLineAsync($"error: {message}").ConfigureAwait(false);
             }
             await System.Console.Error.WriteLineAsync("see: edge --help").ConfigureAwait(false);
             return ExitCodes.Usage;
@@ -50,17 +56,17 @@ public static partial class EdgeCli
         Recursive = true,
     }.AcceptOnlyFromAmong("auto", "cuda", "cpu");
 
-    private static readonly Option<int?> s_threads = new("--threads")
+    private static readonly Option<int?> s_threads = Within(new Option<int?>("--threads")
     {
         Description = "CPU threads for the CNN (0 = one per core)",
         Recursive = true,
-    };
+    }, 0, 256, "between 0 (one per core) and 256");
 
-    private static readonly Option<int?> s_batch = new("--batch")
+    private static readonly Option<int?> s_batch = Within(new Option<int?>("--batch")
     {
         Description = "Most frames per CNN call",
         Recursive = true,
-    };
+    }, 1, 256, "between 1 and 256");
 
     private static readonly Option<string?> s_model = new("--model")
     {
@@ -164,6 +170,80 @@ public static partial class EdgeCli
         }
     }
 
+
+    /// <summary>
+    /// A first word that is neither an option nor a verb: one message with the verb it most likely meant, instead of
+    /// the parser's line per word ("Required command was not provided", then each word unrecognized).
+    /// </summary>
+    private static string? UnknownVerb(RootCommand root, string[] args)
+    {
+        if (args.Length == 0 || args[0].StartsWith('-') || root.Subcommands.Any(c => c.Name == args[0] || c.Aliases.Contains(args[0])))
+        {
+            return null;
+        }
+        var verbs = root.Subcommands.Where(c => !c.Hidden).Select(c => c.Name).ToList();
+        var nearest = verbs.MinBy(v => EditDistance(v, args[0]));
+        var guess = nearest is not null && EditDistance(nearest, args[0]) <= 2 ? $" (did you mean '{nearest}'?)" : "";
+        return $"unknown verb '{args[0]}'{guess}; the verbs are {string.Join(", ", verbs)}";
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var diagonal = row[0];
+            row[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
+    }
+
+    /// <summary>
+    /// An empty word on the command line (<c>--anomaly-model ""</c>, an unset shell variable) names no file or value: a
+    /// usage error naming the option it was given to, before anything starts.
+    /// </summary>
+    private static string? EmptyValue(ParseResult parse)
+    {
+        var tokens = parse.Tokens;
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            if (tokens[i].Type == System.CommandLine.Parsing.TokenType.Argument && string.IsNullOrWhiteSpace(tokens[i].Value))
+            {
+                return i > 0 && tokens[i - 1].Type == System.CommandLine.Parsing.TokenType.Option
+                    ? $"{tokens[i - 1].Value} has an empty value"
+                    : "an empty argument (\"\") on the command line: it names no file";
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The parser's message for a value of the wrong type in words: "--max-frames: '10x' is not a whole number" for
+    /// "Cannot parse argument '10x' for option '--max-frames' as expected type 'System.Nullable`1[System.Int64]'".
+    /// </summary>
+    private static string Readable(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message,
+            @"^Cannot parse argument '(.*)' for (?:option|argument) '(.*)' as expected type 'System\.(?:Nullable`1\[System\.)?(\w+)\]?'\.?$");
+        if (!match.Success)
+        {
+            return message;
+        }
+        var type = match.Groups[3].Value switch
+        {
+            "Int32" or "Int64" => "a whole number",
+            "Double" or "Single" => "a number",
+            "Boolean" => "true or false",
+            var other => $"a value of type {other}",
+        };
+        return $"{match.Groups[2].Value}: '{match.Groups[1].Value}' is not {type}";
+    }
 
     /// <summary>Adds train, eval and data: implemented only in the full build.</summary>
     static partial void AddTrainingVerbs(RootCommand root);

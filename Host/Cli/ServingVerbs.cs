@@ -13,9 +13,9 @@ public static partial class EdgeCli
     {
         var input = new Argument<string>("input") { Description = "Video file, image folder, camera (0 or /dev/video0) or stream URL (rtsp://, http://)" };
         var output = new Option<string?>("--out") { Description = "Results folder (default: out/<stream id>)" };
-        var maxFrames = new Option<long?>("--max-frames") { Description = "Stop after this many frames" };
-        var targetFps = new Option<double?>("--target-fps") { Description = "Keep this many frames per second (0 keeps all)" };
-        var stride = new Option<int?>("--stride") { Description = "Keep every Nth frame of a file" };
+        var maxFrames = Within(new Option<long?>("--max-frames") { Description = "Stop after this many frames" }, 0, long.MaxValue, "0 (all) or more");
+        var targetFps = Within(new Option<double?>("--target-fps") { Description = "Keep this many frames per second (0 keeps all)" }, 0, 1000, "between 0 (all) and 1000");
+        var stride = Within(new Option<int?>("--stride") { Description = "Keep every Nth frame of a file" }, 1, 10_000, "between 1 and 10000");
         var annotate = new Option<bool>("--annotate") { Description = "Also write annotated.mp4" };
         var anomalyModel = new Option<string?>("--anomaly-model") { Description = "Sequence model scoring anomalies (sets Analysis:AnomalyModel)" };
         var activityModel = new Option<string?>("--activity-model") { Description = "Sequence model recognising activity (sets Analysis:ActivityModel)" };
@@ -147,6 +147,22 @@ public static partial class EdgeCli
         command.SetAction((parse, _) => GuardAsync(parse, CommonOverrides(parse), (context, stop) =>
             LearnCommand.RunAsync(context, new LearnCommand.Arguments(parse.GetValue(inputs)!, parse.GetValue(output)!, parse.GetValue(keep), parse.GetValue(falseAlarms)), stop)));
         return command;
+    }
+
+    /// <summary>
+    /// Adds a range check to a numeric option, reported as a usage error that names the flag (exit 2) before anything
+    /// starts; a value that is not a number is left to the parser's own message.
+    /// </summary>
+    internal static Option<T> Within<T>(Option<T> option, double min, double max, string range)
+    {
+        option.Validators.Add(r =>
+        {
+            if (r.Tokens.Count > 0 && double.TryParse(r.Tokens[^1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && (value < min || value > max))
+            {
+                r.AddError($"{option.Name} must be {range}, not {r.Tokens[^1].Value}");
+            }
+        });
+        return option;
     }
 
     /// <summary>

@@ -41,6 +41,12 @@ public sealed class BadInputTests : IDisposable
         { "config file missing", ["process", "{clip}", "--config", "nope.json"], ExitCodes.Config, "config file not found: nope.json" },
         { "unknown option", ["process", "{clip}", "--frobnicate"], ExitCodes.Usage, "--frobnicate" },
         { "bad provider", ["process", "{clip}", "--provider", "tpu"], ExitCodes.Usage, "tpu" },
+        { "mistyped verb", ["lern", "{clip}", "--out", "m.onnx"], ExitCodes.Usage, "unknown verb 'lern' (did you mean 'learn'?); the verbs are process, run, models, bench, learn" },
+        { "empty model path", ["process", "{clip}", "--anomaly-model", ""], ExitCodes.Usage, "--anomaly-model has an empty value" },
+        { "empty input", ["process", ""], ExitCodes.Usage, "an empty argument (\"\") on the command line" },
+        { "stride out of range", ["process", "{clip}", "--stride", "0"], ExitCodes.Usage, "--stride must be between 1 and 10000, not 0" },
+        { "batch out of range", ["learn", "{clip}", "--out", "out/m.onnx", "--batch", "0"], ExitCodes.Usage, "--batch must be between 1 and 256, not 0" },
+        { "frames not a number", ["process", "{clip}", "--max-frames", "10x"], ExitCodes.Usage, "--max-frames: '10x' is not a whole number" },
         // Command-line values a verb checks itself: usage errors too, found before anything is written (a bad seed after
         // good ones used to be found only once the good ones' suites were written).
         { "suite seeds not a range", ["data", "anomaly", "--seeds", "0-1,x", "--video", "{clip}", "--splice", "{clip}", "--out", "out"], ExitCodes.Usage, "--seeds: 'x' is not a seed" },
@@ -73,6 +79,10 @@ public sealed class BadInputTests : IDisposable
         var errorLines = result.Stderr.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToList();
         Assert.True(errorLines.Count >= 1, $"{name}: no error line in: {result.Stderr}");
         Assert.Contains(message, errorLines[0], StringComparison.Ordinal);
+        if (exitCode == ExitCodes.Usage)
+        {
+            Assert.True(errorLines.Count == 1, $"{name}: {errorLines.Count} error lines: {result.Stderr}");
+        }
         Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret", result.Stderr, StringComparison.Ordinal); // credentials never reach the console
