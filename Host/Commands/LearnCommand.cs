@@ -65,7 +65,7 @@ public static class LearnCommand
             var c = CultureInfo.InvariantCulture;
             // Plain lines (not the console library's, which wraps them at its width even when the output is a file).
             System.Console.WriteLine(string.Create(c,
-                $"anomaly model {args.Out} (manifest {ModelManifest.PathFor(args.Out)}): {report.Frames} normal frames ({report.MemoryFrames} in its memories, {report.HeldOutFrames} held out), terms {string.Join(", ", manifest.GridAnomaly!.Terms)}; {FalseAlarms(report, args.MaxFalseAlarmRate)}"));
+                $"anomaly model {args.Out} (manifest {ModelManifest.PathFor(args.Out)}): {report.Frames} normal frames ({report.MemoryFrames} in its memories, {report.Frames - report.MemoryFrames} held out to calibrate on), terms {string.Join(", ", manifest.GridAnomaly!.Terms)}; {FalseAlarms(report, args.MaxFalseAlarmRate)}"));
             System.Console.WriteLine($"next: edge process VIDEO --anomaly-model {args.Out}   (frames.jsonl: analysis.anomalyScore per frame, 1.0 = the learned footage's 99th percentile)");
             return ExitCodes.Ok;
         }

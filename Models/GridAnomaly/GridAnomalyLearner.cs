@@ -294,7 +294,7 @@ public static class GridAnomalyLearner
             throw new TrainingDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"model refused: {rate:P1} of held-out normal frames score above 1.0 (the limit is {o.MaxFalseAlarmRate:P1}); the footage is not steady enough to say what is normal here (learn longer, or at a time that shows the scene's usual activity)"));
         }
-        return (parameters, new Report(recording.Frames, (int)memoryFrames, heldOutFrames.Count, falseAlarms));
+        return (parameters, new Report(recording.Frames, memoryIndex, heldOutFrames.Count, falseAlarms));
     }
 
     /// <summary>

@@ -196,8 +196,9 @@ public sealed class ModelCatalog : IAsyncDisposable, IDisposable
                 ? $"{path} recognises the activity of each track: configure it as Tracking:ActivityModel, not as the {role} model"
                 : $"{path} reads frame embeddings, not track steps: it cannot be Tracking:ActivityModel (train one with `edge train sequence --input track`)");
         }
-        _logger.LogInformation("Temporal stage: {Role} model {Name} ({Kind}: {Source}; window {Window}, every {Stride} frames)",
-            role, model.Manifest.Name, model.Manifest.Kind, model.Manifest.Source, model.Manifest.WindowLength, model.Manifest.WindowStride);
+        // The frames it reads each time (a grid anomaly model's window counts frame pairs: three frames for window 2).
+        _logger.LogInformation("Temporal stage: {Role} model {Name} ({Kind}: {Source}; reads {Frames} frames, every {Stride} frame(s))",
+            role, model.Manifest.Name, model.Manifest.Kind, model.Manifest.Source, model.InputFrames, model.Manifest.WindowStride ?? 1);
         return model;
     }
 
