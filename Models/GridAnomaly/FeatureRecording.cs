@@ -143,6 +143,12 @@ public sealed class FeatureRecorder : IDisposable
 
     public long Bytes => Frames * FeatureRecording.BytesPerFrame(_embeddingSize, _grid, _flow);
 
+    /// <summary>Each ended segment's median frame step in milliseconds (null without timestamps), in order.</summary>
+    public IReadOnlyList<double?> SegmentIntervalsMs => _segmentIntervalsMs;
+
+    private readonly List<double?> _segmentIntervalsMs = [];
+    private int _segmentFirstInterval;
+
     /// <summary>
     /// Adds the next frame of the current segment (a new segment starts after <see cref="EndSegment"/>), with its
     /// timestamp when known: the recording's <see cref="FeatureRecording.FrameIntervalMs"/> is their median step.
@@ -180,6 +186,12 @@ public sealed class FeatureRecorder : IDisposable
     /// <summary>Ends the current segment: the next frame does not follow this one (a cut, a reconnect, another video).</summary>
     public void EndSegment()
     {
+        if (_embeddings is not null)
+        {
+            var steps = _intervalsMs.Skip(_segmentFirstInterval).Order().ToList();
+            _segmentIntervalsMs.Add(steps.Count == 0 ? null : steps[steps.Count / 2]);
+            _segmentFirstInterval = _intervalsMs.Count;
+        }
         _embeddings?.Dispose();
         _grids?.Dispose();
         _flows?.Dispose();

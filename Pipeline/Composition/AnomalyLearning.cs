@@ -28,11 +28,33 @@ public static class AnomalyLearning
                 await VideoEmbedding.RunAsync(video, capture, models, logs, new FeatureRecordingSink(recorder), ct).ConfigureAwait(false);
                 recorder.EndSegment();
             }
-            return recorder.Finish();
+            var recording = recorder.Finish();
+            WarnOfMixedRates(videos, recorder.SegmentIntervalsMs, recording.FrameIntervalMs, logs.CreateLogger("Edge.Learn"));
+            return recording;
         }
         finally
         {
             recorder.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// One camera's footage comes at one rate. Videos at rates more than 10 % from the recording's (the median frame
+    /// step) are named in a warning: the model reads motion at that one rate, so the others' motion is read through
+    /// their gaps (a 30 fps video's frames a third of a step apart), which the terms were not measured on.
+    /// </summary>
+    private static void WarnOfMixedRates(IReadOnlyList<string> videos, IReadOnlyList<double?> intervalsMs, double? recordingMs, ILogger logger)
+    {
+        if (recordingMs is not { } step || step <= 0)
+        {
+            return;
+        }
+        var others = videos.Zip(intervalsMs).Where(v => v.Second is { } ms && Math.Abs(ms / step - 1) > 0.1)
+            .Select(v => $"{Path.GetFileName(v.First)} ({1000 / v.Second!.Value:0.##} fps)").ToList();
+        if (others.Count > 0)
+        {
+            logger.LogWarning("The videos do not share one frame rate: the model reads motion at {Fps:0.##} fps, and {Others} differ; learn each camera from its own footage",
+                1000 / step, string.Join(", ", others));
         }
     }
 

@@ -296,6 +296,29 @@ public sealed class GridAnomalyModelTests : IDisposable
     }
 
     [Fact]
+    public void Recording_OfTwoVideosAtTwoRates_KeepsEachSegmentsStep_AndTheMajorityAsItsOwn()
+    {
+        var frames = Normal(50, 6);
+        using var recorder = new FeatureRecorder(Path.Combine(_folder, "rates"), Embedding, s_grid);
+        for (var i = 0; i < 30; i++)
+        {
+            recorder.Add(frames[i].Embedding, frames[i].Grid, timestampMs: 100.0 * i);
+        }
+        recorder.EndSegment();
+        for (var i = 30; i < 50; i++)
+        {
+            recorder.Add(frames[i].Embedding, frames[i].Grid, timestampMs: 1000.0 / 30 * (i - 30));
+        }
+        recorder.EndSegment();
+        var recording = recorder.Finish();
+
+        Assert.Equal(2, recorder.SegmentIntervalsMs.Count);
+        Assert.Equal(100.0, recorder.SegmentIntervalsMs[0]!.Value, 6);
+        Assert.Equal(1000.0 / 30, recorder.SegmentIntervalsMs[1]!.Value, 6);
+        Assert.Equal(100.0, recording.FrameIntervalMs!.Value, 6); // 29 steps of 100 ms against 19 of 33 ms
+    }
+
+    [Fact]
     public void SymmetricEigen_RandomCovariance_SatisfiesTheEigenEquation()
     {
         var random = new Random(5);
