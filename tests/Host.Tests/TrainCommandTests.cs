@@ -197,9 +197,11 @@ public sealed class TrainSequenceCommandTests : IDisposable
 
         // A ground truth of another length than the video is an error at start.
         File.WriteAllText(Path.Combine(_work, "short.gt.json"), """{ "video": "spliced.avi", "frames": 50, "fps": 10, "anomalies": [ { "kind": "splice", "startFrame": 30, "endFrame": 39 } ] }""");
-        var mismatch = await EdgeProcess.RunAsync(_work, ["eval", "anomaly", spliced, "--gt", "short.gt.json", "--anomaly-model", model, .. EdgeProcess.ModelArgs]);
+        var mismatch = await EdgeProcess.RunAsync(_work, ["eval", "anomaly", spliced, "--gt", "short.gt.json", "--anomaly-model", model, "--out", "eval-mismatch", .. EdgeProcess.ModelArgs]);
         Assert.Equal(ExitCodes.TrainingDataUnusable, mismatch.ExitCode);
         Assert.Contains("describes 50 frames but", mismatch.Stderr, StringComparison.Ordinal);
+        Assert.Contains("(its header)", mismatch.Stderr, StringComparison.Ordinal); // found before any frame was scored
+        Assert.False(Directory.Exists(Path.Combine(_work, "eval-mismatch")), "a failed evaluation leaves no folder");
 
         // Normal vtest windows against windows of other footage (cup.mp4): the scores must rank them apart.
         var evaluated = await EdgeProcess.RunAsync(_work, ["eval", model, embeddings, "--anomalous", TestData.Cup, "--out", "eval", .. EdgeProcess.ModelArgs]);

@@ -51,7 +51,18 @@ public static class EvalAnomalyCommand
             {
                 throw new TrainingDataException($"ground-truth file not found: {gt}");
             }
-            truths.Add((video, ReadTruth(gt)));
+            var truth = ReadTruth(gt);
+            // The video's header against the ground truth's frame count, before any frame is scored (the frames decoded
+            // are checked again after scoring: a header can be wrong, a damaged file shorter).
+            using (var capture = new VideoCapture(video))
+            {
+                var header = capture.IsOpened() ? (long)capture.Get(VideoCaptureProperties.FrameCount) : 0;
+                if (header > 0 && header != truth.Frames)
+                {
+                    throw new TrainingDataException($"the ground truth {gt} describes {truth.Frames} frames but {video} has {header} (its header)");
+                }
+            }
+            truths.Add((video, truth));
         }
         var anomalous = truths.Sum(t => t.Truth.Anomalies.Sum(a => a.EndFrame - a.StartFrame + 1));
         if (anomalous == 0 || anomalous >= truths.Sum(t => t.Truth.Frames))
@@ -124,7 +135,6 @@ public static class EvalAnomalyCommand
             nearest = AnomalyEvaluation.NearestNormalFrame(normal, models.FrameModel.EmbeddingSize);
         }
         var output = args.Out ?? Path.Combine("out", "eval", Path.GetFileNameWithoutExtension(args.Videos[0]));
-        Directory.CreateDirectory(output);
 
         var videos = new List<AnomalyEvaluation.Video>();
         var scores = new Dictionary<string, List<AnomalyEvaluation.VideoScores>> { ["learned"] = [], ["frame difference"] = [] };
@@ -166,6 +176,7 @@ public static class EvalAnomalyCommand
         var results = reports.Select(r => new MethodResult(r.Method, r.FrameAuc, r.MeanKindAuc, r.MinKindAuc, r.MeanContextAuc, r.LocalisationAuc, r.Events,
             r.EventPrecision, r.EventRecall, r.NormalInEvents, r.FalseAlarmsPerHour, r.Kinds, r.FamilyAuc)).ToList();
 
+        Directory.CreateDirectory(output); // only now that every video scored: a failure before leaves no empty folder
         for (var v = 0; v < videos.Count; v++)
         {
             var name = videos.Count == 1 ? "timeline.png" : $"{Path.GetFileNameWithoutExtension(videos[v].Name)}.timeline.png";
