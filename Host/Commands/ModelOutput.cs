@@ -14,17 +14,18 @@ internal static class ModelOutput
         {
             throw new OutputException($"cannot write the model to {path}: its manifest {Edge.Models.ModelManifest.PathFor(path)} is a folder");
         }
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var probe = Path.Combine(directory, $".edge-write-test-{Environment.ProcessId}");
         try
         {
-            var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
             Directory.CreateDirectory(directory);
-            var probe = Path.Combine(directory, $".edge-write-test-{Environment.ProcessId}");
             File.WriteAllText(probe, "");
             File.Delete(probe);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new OutputException($"cannot write the model to {path}: {ex.Message}", ex);
+            // The folder, not the test file written into it (the exception's own message names that file).
+            throw new OutputException($"cannot write the model to {path}: the folder {directory} cannot be written to{(ex is UnauthorizedAccessException ? " (permission denied)" : "")}", ex);
         }
     }
 }

@@ -41,7 +41,7 @@ public sealed class TrainCommandTests : IDisposable
     [Theory]
     [InlineData("one-class", ExitCodes.TrainingDataUnusable, "only one class")]
     [InlineData("missing", ExitCodes.TrainingDataUnusable, "dataset folder not found")]
-    [InlineData("unwritable", ExitCodes.OutputNotWritable, "cannot write the model to /proc/")]
+    [InlineData("unwritable", ExitCodes.OutputNotWritable, "cannot write the model to /proc/edge/model.onnx: the folder /proc/edge cannot be written to")]
     public async Task TrainCnn_BadInput_OneLineAndExitCode(string kind, int exitCode, string message)
     {
         var data = Path.Combine(_work, "classes");
