@@ -3,16 +3,19 @@ namespace Edge.Pipeline.Outputs;
 /// <summary>
 /// An output folder written through a staging folder inside it (".incomplete"): files appear under their final
 /// names only when <see cref="Commit"/> moves them there at the end of a run, so a failed or killed run never leaves
-/// output that looks complete. Disposing without committing deletes the staging folder.
+/// output that looks complete. Disposing without committing deletes the staging folder, and the output folder too
+/// when this run made it and nothing else is in it.
 /// </summary>
 public sealed class OutputDirectory : IDisposable
 {
     private bool _committed;
+    private readonly bool _made;
 
     public OutputDirectory(string path)
     {
         Path = System.IO.Path.GetFullPath(path);
         Staging = System.IO.Path.Combine(Path, ".incomplete");
+        _made = !Directory.Exists(Path);
         try
         {
             if (Directory.Exists(Staging))
@@ -58,6 +61,10 @@ public sealed class OutputDirectory : IDisposable
         if (!_committed && Directory.Exists(Staging))
         {
             Directory.Delete(Staging, recursive: true);
+        }
+        if (!_committed && _made && Directory.Exists(Path) && !Directory.EnumerateFileSystemEntries(Path).Any())
+        {
+            Directory.Delete(Path); // a failed run leaves no empty folder of its own making
         }
     }
 }

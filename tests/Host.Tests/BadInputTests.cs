@@ -90,6 +90,7 @@ public sealed class BadInputTests : IDisposable
             ? Directory.EnumerateFileSystemEntries(Path.Combine(_work, "out"), "*", SearchOption.AllDirectories).ToList()
             : [];
         Assert.True(outFiles.Count == 0, $"{name}: left behind {string.Join(", ", outFiles)}");
+        Assert.False(Directory.Exists(Path.Combine(_work, "out")), $"{name}: left an empty output folder");
     }
 
     private string Resolve(string arg)
