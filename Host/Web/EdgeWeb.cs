@@ -210,7 +210,7 @@ public static partial class EdgeWeb
             }
             catch (JsonException ex)
             {
-                return Results.BadRequest(new ApiError($"the body is not a stream definition ({{\"id\", \"source\", \"targetFps\", \"loop\", \"anomalyModel\", \"activityModel\"}}): {ex.Message}"));
+                return Results.BadRequest(new ApiError($"the body is not a stream definition ({{\"id\", \"source\", \"targetFps\", \"loop\", \"anomalyModel\", \"activityModel\", \"events\", \"zones\", \"learnMinutes\"}}): {ex.Message}"));
             }
             if (Check(definition) is { } problem)
             {

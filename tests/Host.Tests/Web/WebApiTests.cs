@@ -45,6 +45,12 @@ public sealed class WebApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Conflict, duplicate.StatusCode);
         Assert.Equal("stream 'gate-3' already exists", await ErrorAsync(duplicate));
 
+        // The keys of a Service:Streams entry: this stream's learning period and event rules come through as sent.
+        using var learning = await Client.PostAsync("/api/streams", Json("""{"id": "yard", "source": "0", "learnMinutes": 45, "events": {"anomalyEnter": 1.5, "anomalyExit": 1.2}}"""));
+        Assert.Equal(HttpStatusCode.Created, learning.StatusCode);
+        var yard = _server.Registry.Added[^1];
+        Assert.Equal((45.0, 1.5f, 1.2f), (yard.LearnMinutes!.Value, (float)yard.Events!.AnomalyEnter, (float)yard.Events.AnomalyExit));
+
         using var removed = await Client.DeleteAsync("/api/streams/gate-3");
         Assert.Equal(HttpStatusCode.NoContent, removed.StatusCode);
         using var again = await Client.DeleteAsync("/api/streams/gate-3");
