@@ -26,15 +26,13 @@ public static partial class EdgeCli
         }
         var root = Build();
         var parse = root.Parse(args);
-        if (UnknownVerb(root, args) is { } unknown)
+        List<string> problems = UnknownVerb(root, args) is { } unknown ? [unknown]
+            : parse.Errors.Count > 0 ? [.. parse.Errors.Select(e => Readable(e.Message))]
+            : EmptyValue(parse) is { } empty ? [empty]
+            : [];
+        if (problems.Count > 0)
         {
-            await System.Console.Error.WriteLineAsync($"error: {unknown}").ConfigureAwait(false);
-            await System.Console.Error.WriteLineAsync("see: edge --help").ConfigureAwait(false);
-            return ExitCodes.Usage;
-        }
-        if (parse.Errors.Count > 0 || EmptyValue(parse) is not null)
-        {
-            foreach (var message in parse.Errors.Count > 0 ? parse.Errors.Select(e => Readable(e.Message)) : [EmptyValue(parse)!])
+            foreach (var message in problems)
             {
                 await System.Console.Error.WriteLineAsync($"error: {message}").ConfigureAwait(false);
             }
