@@ -100,9 +100,12 @@ public sealed class FramePipelineTests(Xunit.Abstractions.ITestOutputHelper outp
         // The margins allow for a loaded machine (a 200 ms delay then lasts longer); an unbounded queue would reach
         // about 8 s here (half of 80 frames waiting 200 ms each). The 90th percentile, not the maximum: one stall of a
         // loaded machine (4.7 s once, on 2 cores busy with a restore) is not a queue that grows.
+        // Growth is judged against the bound, not against the middle third: with about a dozen samples one stall in
+        // the last third (3.4 s once, against 1.1 s in the middle) read as growth. An unbounded queue's last third
+        // would be near 6.7 s (two thirds of the way to 8 s).
         var p90 = Statistics.PercentileOf(ages, 0.9);
         Assert.True(p90 < bound + 2000, $"90th percentile of age {p90:0} ms, bound {bound} ms (max {ages.Max():0} ms)");
-        Assert.True(last < middle + 1000, $"age grew: middle third {middle:0} ms, last third {last:0} ms");
+        Assert.True(last < bound + 2000, $"age grew: middle third {middle:0} ms, last third {last:0} ms, bound {bound} ms");
         var cnnP90 = Statistics.PercentileOf(cnnAges, 0.9);
         Assert.True(cnnP90 < (options.CaptureQueue + 1) * 100 + 2000, $"age at CNN output: 90th percentile {cnnP90:0} ms, max {cnnAges.Max():0} ms");
     }
