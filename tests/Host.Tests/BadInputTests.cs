@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Edge.Tests;
 
 namespace Edge.Host.Tests;
@@ -83,6 +84,10 @@ public sealed class BadInputTests : IDisposable
         {
             Assert.True(errorLines.Count == 1, $"{name}: {errorLines.Count} error lines: {result.Stderr}");
         }
+        // Edge's own log lines and its error line, not OpenCV's or FFmpeg's before it ("[ WARN:0@0.025] global
+        // cap.cpp:215 ...", "[msmpeg4 @ 0x55a3164bdfa0] Error at MB: 1004" for the damaged files).
+        var foreign = result.Stderr.Split('\n').Where(l => l.StartsWith('[') && !Regex.IsMatch(l, @"^\[\d\d:\d\d:\d\d [A-Z]{3}\] ")).ToList();
+        Assert.True(foreign.Count == 0, $"{name}: lines not Edge's: {string.Join(" | ", foreign)}");
         Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret", result.Stderr, StringComparison.Ordinal); // credentials never reach the console
