@@ -11,6 +11,7 @@ public sealed class BadInputTests : IDisposable
     public static TheoryData<string, string[], int, string> Cases => new()
     {
         { "missing file", ["process", "missing.avi"], ExitCodes.InputNotFound, "video file not found: missing.avi" },
+        { "ground truth missing", ["eval", "anomaly", "{clip}", "--anomaly-model", "m.onnx", "--out", "out"], ExitCodes.InputNotFound, "ground-truth file not found: " },
         { "corrupt file", ["process", "{random}"], ExitCodes.InputUndecodable, "not a video that can be decoded" },
         { "truncated file", ["process", "{truncated}"], ExitCodes.InputTruncated, "video ends early: decoded" },
         { "url not answering", ["process", "rtsp://127.0.0.1:9/cam"], ExitCodes.SourceUnreachable, "stream did not answer: rtsp://127.0.0.1:9/cam" },

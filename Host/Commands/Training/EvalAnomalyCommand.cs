@@ -49,7 +49,7 @@ public static class EvalAnomalyCommand
             var gt = args.Videos.Count == 1 && args.GroundTruth is not null ? args.GroundTruth : Path.ChangeExtension(video, ".gt.json");
             if (!File.Exists(gt))
             {
-                throw new TrainingDataException($"ground-truth file not found: {gt}");
+                throw new Edge.Capture.CaptureException(Edge.Capture.CaptureError.NotFound, $"ground-truth file not found: {gt} (a test video needs NAME.gt.json beside it, or --gt with one video)");
             }
             var truth = ReadTruth(gt);
             // The video's header against the ground truth's frame count, before any frame is scored (the frames decoded
